@@ -1,0 +1,56 @@
+// Control-socket protocol between the running agent and the CLI.
+//
+// A UNIX stream socket at <run_dir>/<interface>.sock (run_dir defaults to /run/nbagent),
+// root-only. Each request is one JSON object on one line; each reply is one JSON line:
+//   {"cmd":"status","detail":true}        -> {"ok":true,"status":{...}}
+//   {"cmd":"trace"}                       -> {"ok":true} then one event object per line
+//   {"cmd":"peer_idle","public_key":"..."}-> {"ok":true} (forces a peer back to Idle)
+// Errors: {"ok":false,"error":"what was wrong with the request"}.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace nb {
+
+inline constexpr const char* kDefaultRunDir = "/run/nbagent";
+
+enum class PeerState { Idle, Connecting, Connected };
+const char* to_string(PeerState s);
+std::optional<PeerState> peer_state_from_string(std::string_view s);
+
+struct PeerStatus {
+    std::string public_key;  // base64
+    std::vector<std::string> allowed_ips;
+    PeerState state = PeerState::Idle;
+    std::string endpoint;  // "" when none
+    uint64_t wakes = 0;
+    uint64_t held = 0;     // packets held so far (total)
+    uint64_t dropped = 0;  // packets dropped (hold limit, too big, failure)
+    double last_wake_ms = -1;  // trigger to Connected, -1 if never woken
+    int64_t last_activity_ms = 0;  // unix time in ms of the last traffic, 0 if none
+};
+
+struct AgentStatus {
+    std::string interface;
+    std::string wg_backend;   // "userspace" | "kernel"
+    std::string trigger;      // "bpf" | "udp"
+    std::string attach_mode;  // "tcx" | "clsact" | ""
+    bool lazy = true;
+    uint64_t idle = 0, connecting = 0, connected = 0;
+    std::vector<PeerStatus> peers;  // only with detail
+};
+
+nlohmann::json to_json(const PeerStatus& p);
+nlohmann::json to_json(const AgentStatus& s);
+// Parse what to_json wrote; throws std::runtime_error naming the bad field.
+AgentStatus agent_status_from_json(const nlohmann::json& j);
+
+std::string socket_path(const std::string& run_dir, const std::string& interface);
+
+}  // namespace nb

@@ -1,0 +1,29 @@
+// The agent: owns WireGuard control, the datapath, the lazy manager and the control
+// socket, and runs them on one event loop until SIGTERM/SIGINT.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace nb {
+
+enum class WgMode { Auto, Kernel, Userspace };
+
+struct RunOptions {
+    std::string interface;
+    std::optional<std::string> config_path;  // absent: adopt the configured interface
+    WgMode wg_mode = WgMode::Auto;
+    bool lazy = true;
+    uint32_t max_held_packets = 128;
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds exec_timeout{5000};
+    std::string run_dir = "/run/nbagent";
+    std::string attach_mode = "auto";  // auto | tcx | clsact
+};
+
+// Returns the process exit code.
+int run_agent(const RunOptions& opts);
+
+}  // namespace nb

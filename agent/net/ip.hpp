@@ -1,0 +1,59 @@
+// IP addresses, prefixes and socket addresses as the agent passes them around.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nb {
+
+struct IpAddr {
+    int family = AF_INET;           // AF_INET or AF_INET6
+    std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes, rest zero
+
+    static std::optional<IpAddr> parse(std::string_view text);
+    std::string str() const;
+    int max_prefix() const { return family == AF_INET ? 32 : 128; }
+    auto operator<=>(const IpAddr&) const = default;
+};
+
+struct IpPrefix {
+    IpAddr addr;  // host bits are always zero (normalized on parse)
+    uint8_t len = 0;
+
+    // "10.0.0.0/24", "fd00::1" (host route if no length). Host bits are cleared;
+    // `had_host_bits` tells the caller so it can warn.
+    static std::optional<IpPrefix> parse(std::string_view text, bool* had_host_bits = nullptr);
+    std::string str() const;
+    bool is_host() const { return len == addr.max_prefix(); }
+    bool contains(const IpAddr& a) const;
+    bool overlaps(const IpPrefix& other) const;
+    auto operator<=>(const IpPrefix&) const = default;
+};
+
+// A resolved UDP endpoint.
+struct SockAddr {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+
+    static SockAddr from(const IpAddr& ip, uint16_t port);
+    // Numeric "1.2.3.4:51820" or "[fd00::1]:51820"; no DNS.
+    static std::optional<SockAddr> parse_numeric(std::string_view text);
+    int family() const { return ss.ss_family; }
+    IpAddr ip() const;
+    uint16_t port() const;
+    std::string str() const;  // same format parse_numeric reads
+    bool operator==(const SockAddr& o) const { return str() == o.str(); }
+};
+
+// Splits "host:port" / "[v6]:port" into its parts; false if malformed or the port is
+// not 1..65535.
+bool split_host_port(std::string_view text, std::string& host, uint16_t& port);
+
+}  // namespace nb

@@ -1,0 +1,27 @@
+// WireGuard keys: 32 bytes, base64 in configs and the CLI, hex on the UAPI socket.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace nb {
+
+struct WgKey {
+    std::array<uint8_t, 32> bytes{};
+
+    static std::optional<WgKey> from_base64(std::string_view b64);
+    static std::optional<WgKey> from_hex(std::string_view hex);
+    std::string base64() const;
+    std::string hex() const;
+    bool is_zero() const;
+    auto operator<=>(const WgKey&) const = default;
+};
+
+struct WgKeyHash {
+    size_t operator()(const WgKey& k) const noexcept;
+};
+
+}  // namespace nb

@@ -1,0 +1,74 @@
+// The WireGuard-control interface: one implementation per backend (UAPI socket for
+// wireguard-go, generic netlink for kernel WireGuard). The lazy manager only sees this.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "agent/net/ip.hpp"
+#include "agent/wg/key.hpp"
+
+namespace nb {
+
+// Any failure talking to WireGuard, including a malformed reply; the message names it.
+struct WgError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct WgPeer {
+    WgKey public_key;
+    std::optional<WgKey> preshared_key;
+    std::vector<IpPrefix> allowed_ips;
+    std::optional<SockAddr> endpoint;
+    uint16_t persistent_keepalive = 0;
+    // Read-only statistics (ignored on set).
+    uint64_t rx_bytes = 0;
+    uint64_t tx_bytes = 0;
+    int64_t last_handshake_sec = 0;  // 0 = never
+};
+
+struct WgDevice {
+    std::optional<WgKey> private_key;
+    uint16_t listen_port = 0;
+    uint32_t fwmark = 0;
+    std::vector<WgPeer> peers;
+};
+
+// One peer operation inside a DeviceUpdate, in WireGuard's own terms.
+struct PeerUpdate {
+    WgKey public_key;
+    bool remove = false;               // remove the peer (clears endpoint and session)
+    bool update_only = false;          // fail/skip if the peer does not exist
+    bool replace_allowed_ips = false;  // drop existing allowed IPs first
+    std::optional<WgKey> preshared_key;
+    std::optional<SockAddr> endpoint;
+    std::optional<uint16_t> persistent_keepalive;
+    std::vector<IpPrefix> allowed_ips;  // added
+};
+
+struct DeviceUpdate {
+    std::optional<WgKey> private_key;
+    std::optional<uint16_t> listen_port;
+    std::optional<uint32_t> fwmark;
+    bool replace_peers = false;
+    std::vector<PeerUpdate> peers;  // applied in order; backends batch as they need
+};
+
+class WgControl {
+public:
+    virtual ~WgControl() = default;
+    virtual std::string backend_name() const = 0;  // "userspace" or "kernel"
+    virtual WgDevice get_device() = 0;
+    virtual void set_device(const DeviceUpdate& update) = 0;
+};
+
+// Builds the update that clears a peer's endpoint and session: WireGuard has no
+// "unset endpoint", so the peer is removed and re-added in the same message.
+PeerUpdate remove_peer_op(const WgKey& key);
+PeerUpdate readd_peer_op(const WgPeer& peer);  // without endpoint or keepalive
+
+}  // namespace nb

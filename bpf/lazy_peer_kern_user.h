@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Definitions shared by the lazy-peer tc programs and user space: map keys and
+ * values, the ring-buffer event and the constants both sides must agree on.
+ * This is the only place these layouts are written down.
+ */
+#ifndef NB_LAZY_PEER_KERN_USER_H
+#define NB_LAZY_PEER_KERN_USER_H
+
+#ifdef __BPF__
+#include <linux/types.h>
+#else
+#include <linux/types.h>
+#endif
+
+/* Largest packet the egress program copies into the ring buffer; larger ones
+ * (jumbo or GSO super-packets) are dropped and counted, and TCP resends them. */
+#define NB_MAX_HELD_PKT_LEN 9216
+
+/* Address families as stored in keys (AF_INET/AF_INET6 values, fixed here so
+ * the BPF side needs no libc header). */
+#define NB_AF_INET 2
+#define NB_AF_INET6 10
+
+/* Exact-match key for host routes (/32, /128): a hash hit is always the
+ * longest match, so it is tried before the trie. */
+struct nb_host_key {
+    __u8 family;
+    __u8 pad[3];
+    __u8 addr[16]; /* IPv4 uses the first 4 bytes, the rest stay zero */
+};
+
+/* LPM-trie key for prefixes. The family byte is part of the matched data so
+ * IPv4 and IPv6 share one trie: prefixlen = 8 + prefix length. */
+struct nb_lpm_key {
+    __u32 prefixlen;
+    __u8 family;
+    __u8 addr[16];
+} __attribute__((packed));
+
+/* What the egress program does with a peer's packets. */
+enum nb_slot_state {
+    NB_SLOT_UNUSED = 0, /* no peer at this index: pass */
+    NB_SLOT_HOLD = 1,   /* Idle or Connecting: copy to the ring, never reach WireGuard */
+    NB_SLOT_PASS = 2,   /* Connected: pass once every held packet was replayed */
+};
+
+/*
+ * Per-peer slot in an mmap-able array indexed by peer id. User space reads the
+ * counters without syscalls and adjusts `pending` with atomics.
+ * 64 bytes, one cache line.
+ */
+struct nb_peer_slot {
+    __u32 state;   /* enum nb_slot_state */
+    __u32 pending; /* held packets not yet replayed or discarded by the agent */
+    __u64 last_tx_ns; /* bpf_ktime_get_ns() of the last egress packet */
+    __u64 last_rx_ns; /* bpf_ktime_get_ns() of the last ingress packet */
+    __u64 tx_packets;
+    __u64 rx_packets;
+    __u64 held;    /* packets copied to the ring buffer */
+    __u64 dropped; /* packets dropped in BPF: hold limit, too big, ring full */
+    __u64 reserved;
+};
+
+enum nb_event_type {
+    NB_EV_HELD = 1,      /* a packet to a peer in HOLD, its bytes follow */
+    NB_EV_RX_IDLE = 2,   /* ingress traffic from a peer in HOLD (remote woke it) */
+};
+
+/* Ring-buffer record header; for NB_EV_HELD `cap_len` packet bytes follow. */
+struct nb_event {
+    __u16 type;
+    __u16 family;
+    __u32 peer_id;
+    __u64 ts_ns;
+    __u32 pkt_len;
+    __u32 cap_len;
+};
+
+/* Sizes user space must use when creating the maps at load time. */
+#define NB_DEFAULT_MAX_PEERS (1u << 20)
+#define NB_DEFAULT_RINGBUF_BYTES (8u << 20)
+#define NB_DEFAULT_MAX_HELD 128
+
+#endif /* NB_LAZY_PEER_KERN_USER_H */

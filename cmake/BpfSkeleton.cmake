@@ -1,0 +1,38 @@
+# Compiles a .bpf.c with clang and generates its libbpf skeleton with bpftool, so the
+# user-space side always matches the object it loads.
+find_program(BPF_CLANG NAMES clang-14 clang REQUIRED)
+find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
+
+set(NB_BPF_ARCH_INCLUDE /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+
+function(nb_bpf_skeleton name src)
+  set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
+  set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
+  add_custom_command(
+    OUTPUT ${obj}
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
+            -I${CMAKE_SOURCE_DIR}/bpf -I${NB_BPF_ARCH_INCLUDE}
+            -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
+    DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src} ${ARGN}
+    COMMENT "BPF ${src}"
+    VERBATIM)
+  add_custom_command(
+    OUTPUT ${skel}
+    COMMAND ${BPFTOOL} gen skeleton ${obj} name ${name} > ${skel}
+    DEPENDS ${obj}
+    COMMENT "skeleton ${name}"
+    VERBATIM)
+  add_custom_target(${name}_skel DEPENDS ${skel})
+endfunction()
+
+# One static library per agent folder, built from the .cpp files in it, so each
+# folder is one unit of the architecture. Include paths are from the repo root.
+function(nb_folder_library name)
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  if(NOT srcs)
+    return()
+  endif()
+  add_library(${name} STATIC ${srcs})
+  target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR})
+  target_link_libraries(${name} PUBLIC ${ARGN})
+endfunction()
