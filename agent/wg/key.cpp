@@ -1,0 +1,105 @@
+#include "agent/wg/key.hpp"
+
+#include <algorithm>
+#include <functional>
+
+namespace nb {
+
+namespace {
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int b64_value(char c) {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+}  // namespace
+
+std::optional<WgKey> WgKey::from_base64(std::string_view b64) {
+    // 32 bytes are 43 significant characters plus one '='; the 43rd carries 2 unused
+    // bits that must be zero, so each key has exactly one accepted spelling.
+    if (b64.size() != 44 || b64[43] != '=') return std::nullopt;
+    WgKey k;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t out = 0;
+    for (size_t i = 0; i < 43; ++i) {
+        int v = b64_value(b64[i]);
+        if (v < 0) return std::nullopt;
+        acc = (acc << 6) | static_cast<uint32_t>(v);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            k.bytes[out++] = static_cast<uint8_t>(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) return std::nullopt;
+    return k;
+}
+
+std::optional<WgKey> WgKey::from_hex(std::string_view hex) {
+    if (hex.size() != 64) return std::nullopt;
+    WgKey k;
+    for (size_t i = 0; i < 32; ++i) {
+        int hi = hex_value(hex[2 * i]);
+        int lo = hex_value(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        k.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    return k;
+}
+
+std::string WgKey::base64() const {
+    std::string s;
+    s.reserve(44);
+    uint32_t acc = 0;
+    int bits = 0;
+    for (uint8_t b : bytes) {
+        acc = (acc << 8) | b;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            s.push_back(kB64[(acc >> bits) & 63]);
+        }
+        acc &= (1u << bits) - 1;
+    }
+    s.push_back(kB64[(acc << (6 - bits)) & 63]);  // 256 = 42*6 + 4: 4 bits remain
+    s.push_back('=');
+    return s;
+}
+
+std::string WgKey::hex() const {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string s;
+    s.reserve(64);
+    for (uint8_t b : bytes) {
+        s.push_back(kHex[b >> 4]);
+        s.push_back(kHex[b & 15]);
+    }
+    return s;
+}
+
+bool WgKey::is_zero() const {
+    return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; });
+}
+
+size_t WgKeyHash::operator()(const WgKey& k) const noexcept {
+    // Hash all bytes: config keys need not be random, so a prefix alone could collide.
+    return std::hash<std::string_view>{}(
+        std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size()));
+}
+
+}  // namespace nb

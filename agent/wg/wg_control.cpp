@@ -1,0 +1,23 @@
+#include "agent/wg/wg_control.hpp"
+
+namespace nb {
+
+PeerUpdate remove_peer_op(const WgKey& key) {
+    PeerUpdate op;
+    op.public_key = key;
+    op.remove = true;
+    return op;
+}
+
+PeerUpdate readd_peer_op(const WgPeer& peer) {
+    PeerUpdate op;
+    op.public_key = peer.public_key;
+    op.preshared_key = peer.preshared_key;
+    op.allowed_ips = peer.allowed_ips;
+    op.replace_allowed_ips = true;
+    // Explicitly off: an idle peer must not send keepalives that would wake it.
+    op.persistent_keepalive = 0;
+    return op;
+}
+
+}  // namespace nb
