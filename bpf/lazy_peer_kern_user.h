@@ -59,7 +59,7 @@ struct nb_peer_slot {
     __u64 rx_packets;
     __u64 held;    /* packets copied to the ring buffer */
     __u64 dropped; /* packets dropped in BPF: hold limit, too big, ring full */
-    __u64 reserved;
+    __u64 rx_event_ns; /* last NB_EV_RX_IDLE sent, rate-limits those events */
 };
 
 enum nb_event_type {

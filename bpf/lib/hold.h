@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Holding packets of idle peers: copy to the ring buffer, keep them from
+ * WireGuard, and let the agent's re-injected copies through in order. */
+#ifndef NB_BPF_HOLD_H
+#define NB_BPF_HOLD_H
+
+#include <linux/pkt_cls.h>
+
+#include "lib/maps.h"
+#include "lib/config.h"
+
+/*
+ * The verdict for a held (or deliberately dropped) packet. A redirect to
+ * ifindex 0 finds no device, so the kernel frees the skb, yet the egress hook
+ * reports NET_XMIT_SUCCESS to the sender: no ENOBUFS for ping, no ICMP error.
+ * TC_ACT_STOLEN would do the same on clsact, but tcx treats it as "next" and
+ * would let the packet through.
+ */
+static __always_inline int nb_consume(void)
+{
+    return bpf_redirect(0, 0);
+}
+
+static __always_inline void nb_add(__u64 *counter, __u64 v)
+{
+    __sync_fetch_and_add(counter, v);
+}
+
+/* Whether the skb is one of the agent's re-injected packets. */
+static __always_inline int nb_is_replay(struct __sk_buff *skb)
+{
+    __u64 cookie = nb_replay_cookie;
+    return cookie && bpf_get_socket_cookie(skb) == cookie;
+}
+
+static __always_inline int nb_hold(struct __sk_buff *skb, struct nb_peer_slot *slot, __u32 peer_id,
+                                   __u16 family, __u64 now)
+{
+    __u32 len = skb->len - nb_l2_len;
+    __u32 zero = 0;
+
+    /* The agent keeps at most nb_max_held per peer; stop copying earlier. */
+    if (slot->pending >= nb_max_held || len == 0 || len > NB_MAX_HELD_PKT_LEN)
+        goto drop;
+
+    struct nb_scratch *s = bpf_map_lookup_elem(&nb_scratch_map, &zero);
+    if (!s)
+        goto drop;
+    s->ev.type = NB_EV_HELD;
+    s->ev.family = family;
+    s->ev.peer_id = peer_id;
+    s->ev.ts_ns = now;
+    s->ev.pkt_len = len;
+    s->ev.cap_len = len;
+    /* clang tests a copy of len and passes the original, so the verifier
+     * loses the bounds; the mask gives it [1, NB_SCRATCH_LEN] on the register
+     * actually passed (len is already known to be in [1, NB_MAX_HELD_PKT_LEN]). */
+    __u32 n = ((len - 1) & (NB_SCRATCH_LEN - 1)) + 1;
+    if (bpf_skb_load_bytes(skb, nb_l2_len, s->data, n) < 0)
+        goto drop;
+
+    /* Count before publishing: the agent may replay (and decrement) before
+     * this CPU would otherwise get to the increment. */
+    __sync_fetch_and_add(&slot->pending, 1);
+    if (bpf_ringbuf_output(&nb_events, s, sizeof(s->ev) + n, 0) < 0) {
+        __sync_fetch_and_add(&slot->pending, -1);
+        __sync_fetch_and_add(&nb_ring_full, 1);
+        goto drop;
+    }
+    nb_add(&slot->held, 1);
+    return nb_consume();
+drop:
+    nb_add(&slot->dropped, 1);
+    return nb_consume();
+}
+
+/* Tells the agent that an idle peer sent us traffic, at most every 100 ms. */
+static __always_inline void nb_notify_rx_idle(struct nb_peer_slot *slot, __u32 peer_id, __u16 family,
+                                              __u64 now)
+{
+    if (now - slot->rx_event_ns < 100000000ULL)
+        return;
+    slot->rx_event_ns = now;
+    struct nb_event ev = {
+        .type = NB_EV_RX_IDLE,
+        .family = family,
+        .peer_id = peer_id,
+        .ts_ns = now,
+    };
+    if (bpf_ringbuf_output(&nb_events, &ev, sizeof(ev), 0) < 0)
+        __sync_fetch_and_add(&nb_ring_full, 1);
+}
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps of the lazy-peer programs. Sizes here are defaults; the loader sets the
+ * real ones from the agent's options before loading. */
+#ifndef NB_BPF_MAPS_H
+#define NB_BPF_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "lazy_peer_kern_user.h"
+
+/* Host routes: exact match, memory grows with use (no prealloc). */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __type(key, struct nb_host_key);
+    __type(value, __u32);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+} nb_hosts SEC(".maps");
+
+/* Prefixes (routed subnets): longest-prefix match. */
+struct {
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);
+    __type(key, struct nb_lpm_key);
+    __type(value, __u32);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+} nb_prefixes SEC(".maps");
+
+/* Peer slots by peer id; user space mmaps this array. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __type(key, __u32);
+    __type(value, struct nb_peer_slot);
+    __uint(max_entries, 65536);
+    __uint(map_flags, BPF_F_MMAPABLE);
+} nb_slots SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, NB_DEFAULT_RINGBUF_BYTES);
+} nb_events SEC(".maps");
+
+/* Staging area for one held packet: ringbuf_output takes a variable length,
+ * reserve does not, so the copy is built here first. */
+/* A power of two >= NB_MAX_HELD_PKT_LEN, so a mask can bound lengths. */
+#define NB_SCRATCH_LEN 16384
+struct nb_scratch {
+    struct nb_event ev;
+    __u8 data[NB_SCRATCH_LEN];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __type(key, __u32);
+    __type(value, struct nb_scratch);
+    __uint(max_entries, 1);
+} nb_scratch_map SEC(".maps");
+
+#endif

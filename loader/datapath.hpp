@@ -1,0 +1,74 @@
+// The lazy-peer datapath: the loaded tc programs and their maps, through the
+// bpftool-generated skeleton. User space talks to the programs only via this class.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "agent/net/ip.hpp"
+#include "bpf/lazy_peer_kern_user.h"
+#include "loader/tc_attach.hpp"
+
+struct lazy_peer;  // the skeleton
+
+namespace nb {
+
+struct DatapathError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct DatapathOptions {
+    uint32_t max_peers = 65536;    // slots and route-map capacity
+    uint32_t max_routes = 131072;  // allowed-IP entries (hosts and prefixes each)
+    uint32_t ringbuf_bytes = NB_DEFAULT_RINGBUF_BYTES;
+    uint32_t max_held = NB_DEFAULT_MAX_HELD;
+    uint32_t l2_len = 0;  // 14 only for BPF_PROG_TEST_RUN
+};
+
+class Datapath {
+  public:
+    explicit Datapath(const DatapathOptions& opts);  // opens and loads; throws DatapathError
+    ~Datapath();
+    Datapath(const Datapath&) = delete;
+    Datapath& operator=(const Datapath&) = delete;
+
+    void attach(int ifindex, AttachMode mode);
+    void detach();
+    AttachMode attach_mode() const;
+
+    // Routes map an allowed IP to a peer id; /32 and /128 go to the hash map.
+    void add_route(const IpPrefix& p, uint32_t peer_id);
+    void del_route(const IpPrefix& p);
+
+    // Slots live in mmap'd map memory: reads are plain loads, writes that race
+    // with the programs use atomics (see set_state / release_pending).
+    nb_peer_slot& slot(uint32_t peer_id);
+    const nb_peer_slot& slot(uint32_t peer_id) const;
+    void set_state(uint32_t peer_id, nb_slot_state state);
+    void release_pending(uint32_t peer_id, uint32_t n);  // held packets the agent discarded
+    void reset_slot(uint32_t peer_id, nb_slot_state state);
+
+    void set_replay_cookie(uint64_t cookie);
+    uint64_t ring_full_count() const;
+
+    int ringbuf_fd() const;
+    int egress_fd() const;
+    int ingress_fd() const;
+    uint32_t max_peers() const { return opts_.max_peers; }
+    const DatapathOptions& options() const { return opts_; }
+
+  private:
+    DatapathOptions opts_;
+    lazy_peer* skel_ = nullptr;
+    nb_peer_slot* slots_ = nullptr;
+    size_t slots_len_ = 0;
+    std::unique_ptr<TcAttachment> attachment_;
+    uint32_t prefix_count_ = 0;
+};
+
+nb_host_key host_key(const IpAddr& a);
+nb_lpm_key lpm_key(const IpPrefix& p);
+
+}  // namespace nb

@@ -1,0 +1,152 @@
+#include "loader/tc_attach.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace nb {
+
+namespace {
+
+// Debian 12's uapi headers predate tcx; the values are fixed kernel ABI.
+constexpr int kBpfTcxIngress = 46;
+constexpr int kBpfTcxEgress = 47;
+
+// Our clsact filters carry this handle and priority ("nb"), so a restart can find
+// and replace exactly them and nothing of anyone else's.
+constexpr uint32_t kFilterHandle = 0x6e62;
+constexpr uint32_t kFilterPriority = 0x6e62;
+
+std::string err_text(int err) {
+    return std::strerror(err < 0 ? -err : err);
+}
+
+bpf_tc_hook make_hook(int ifindex, bpf_tc_attach_point point) {
+    bpf_tc_hook hook{};
+    hook.sz = sizeof(hook);
+    hook.ifindex = ifindex;
+    hook.attach_point = point;
+    return hook;
+}
+
+bpf_tc_opts make_opts(int prog_fd) {
+    bpf_tc_opts opts{};
+    opts.sz = sizeof(opts);
+    opts.handle = kFilterHandle;
+    opts.priority = kFilterPriority;
+    opts.prog_fd = prog_fd;
+    return opts;
+}
+
+}  // namespace
+
+const char* to_string(AttachMode m) {
+    switch (m) {
+        case AttachMode::Auto:
+            return "auto";
+        case AttachMode::Tcx:
+            return "tcx";
+        case AttachMode::Clsact:
+            return "clsact";
+    }
+    return "?";
+}
+
+AttachMode attach_mode_from_string(const std::string& s) {
+    if (s == "auto") return AttachMode::Auto;
+    if (s == "tcx") return AttachMode::Tcx;
+    if (s == "clsact") return AttachMode::Clsact;
+    throw std::invalid_argument("unknown attach mode '" + s + "' (expected auto, tcx or clsact)");
+}
+
+TcAttachment::TcAttachment(int ifindex, int ingress_fd, int egress_fd, AttachMode mode)
+    : ifindex_(ifindex), mode_(mode) {
+    if (mode == AttachMode::Tcx || mode == AttachMode::Auto) {
+        try {
+            attach_tcx(ingress_fd, egress_fd);
+            mode_ = AttachMode::Tcx;
+            return;
+        } catch (const AttachError& e) {
+            if (mode == AttachMode::Tcx) throw;
+            spdlog::info("tcx not usable ({}), falling back to clsact", e.what());
+        }
+    }
+    attach_clsact(ingress_fd, egress_fd);
+    mode_ = AttachMode::Clsact;
+}
+
+TcAttachment::~TcAttachment() {
+    detach();
+}
+
+void TcAttachment::attach_tcx(int ingress_fd, int egress_fd) {
+    int in = bpf_link_create(ingress_fd, ifindex_, static_cast<bpf_attach_type>(kBpfTcxIngress),
+                             nullptr);
+    if (in < 0) throw AttachError("tcx ingress link: " + err_text(in));
+    int out =
+        bpf_link_create(egress_fd, ifindex_, static_cast<bpf_attach_type>(kBpfTcxEgress), nullptr);
+    if (out < 0) {
+        ::close(in);
+        throw AttachError("tcx egress link: " + err_text(out));
+    }
+    ingress_link_ = in;
+    egress_link_ = out;
+}
+
+void TcAttachment::attach_clsact(int ingress_fd, int egress_fd) {
+    bpf_tc_hook hook =
+        make_hook(ifindex_, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+    int err = bpf_tc_hook_create(&hook);
+    // An existing clsact belongs to someone else (or an earlier us): share it.
+    if (err && err != -EEXIST) throw AttachError("creating clsact qdisc: " + err_text(err));
+    created_clsact_ = (err == 0);
+
+    const std::pair<bpf_tc_attach_point, int> points[] = {{BPF_TC_INGRESS, ingress_fd},
+                                                          {BPF_TC_EGRESS, egress_fd}};
+    for (auto [point, fd] : points) {
+        bpf_tc_hook h = make_hook(ifindex_, point);
+        bpf_tc_opts opts = make_opts(fd);
+        // REPLACE: a filter left by a killed agent is taken over, never duplicated.
+        opts.flags = BPF_TC_F_REPLACE;
+        err = bpf_tc_attach(&h, &opts);
+        if (err) {
+            remove_stale_clsact_filters(ifindex_);
+            throw AttachError(std::string("attaching clsact ") +
+                              (point == BPF_TC_INGRESS ? "ingress" : "egress") +
+                              " filter: " + err_text(err));
+        }
+    }
+    clsact_attached_ = true;
+}
+
+void TcAttachment::detach() {
+    if (ingress_link_ >= 0) ::close(ingress_link_);
+    if (egress_link_ >= 0) ::close(egress_link_);
+    ingress_link_ = egress_link_ = -1;
+    if (clsact_attached_) {
+        remove_stale_clsact_filters(ifindex_);
+        clsact_attached_ = false;
+        // The qdisc stays even if we created it: other tools may have added filters
+        // to it since, and an empty clsact costs nothing.
+    }
+}
+
+int remove_stale_clsact_filters(int ifindex) {
+    int removed = 0;
+    for (auto point : {BPF_TC_INGRESS, BPF_TC_EGRESS}) {
+        bpf_tc_hook h = make_hook(ifindex, point);
+        bpf_tc_opts opts{};
+        opts.sz = sizeof(opts);
+        opts.handle = kFilterHandle;
+        opts.priority = kFilterPriority;
+        if (bpf_tc_detach(&h, &opts) == 0) ++removed;
+    }
+    return removed;
+}
+
+}  // namespace nb

@@ -1,0 +1,47 @@
+// Attaching tc programs to a device: tcx links where the kernel has them, legacy
+// clsact + cls_bpf (direct action) below. Only our own filters are ever removed.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace nb {
+
+struct AttachError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+enum class AttachMode { Auto, Tcx, Clsact };
+const char* to_string(AttachMode m);
+AttachMode attach_mode_from_string(const std::string& s);  // throws std::invalid_argument
+
+// One attached (ingress, egress) pair. Detaches in the destructor.
+class TcAttachment {
+  public:
+    // Auto tries tcx first and falls back to clsact when the kernel refuses the
+    // tcx link type (probing, not version strings).
+    TcAttachment(int ifindex, int ingress_fd, int egress_fd, AttachMode mode);
+    ~TcAttachment();
+    TcAttachment(const TcAttachment&) = delete;
+    TcAttachment& operator=(const TcAttachment&) = delete;
+
+    AttachMode mode() const { return mode_; }
+    void detach();
+
+  private:
+    void attach_tcx(int ingress_fd, int egress_fd);
+    void attach_clsact(int ingress_fd, int egress_fd);
+
+    int ifindex_;
+    AttachMode mode_;
+    int ingress_link_ = -1;
+    int egress_link_ = -1;
+    bool clsact_attached_ = false;
+    bool created_clsact_ = false;
+};
+
+// Removes filters a previous agent instance left on the device with clsact (e.g.
+// after kill -9); tcx links die with their process. Returns how many it removed.
+int remove_stale_clsact_filters(int ifindex);
+
+}  // namespace nb

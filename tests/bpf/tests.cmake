@@ -1,0 +1,5 @@
+if(TARGET nb_loader)
+  nb_gtest(bpf_prog_test ${CMAKE_CURRENT_LIST_DIR}/lazy_peer_prog_test.cpp)
+  target_link_libraries(bpf_prog_test PRIVATE nb_loader nb_net)
+  target_include_directories(bpf_prog_test PRIVATE ${CMAKE_SOURCE_DIR})
+endif()
