@@ -1,0 +1,276 @@
+# Helpers for the integration tests (sourced, not run). Each test script:
+#   source "$(dirname "$0")/lib.sh"
+#   require_privileges            # SKIP (exit 77) or, under CI, FAIL when impossible
+#   lab_up --peers 1000           # namespaces + remote wireguard-go, sources env.sh
+#   ... checks; any failure calls fail, cleanup runs on every exit ...
+# Inputs from ctest: NBAGENT (path to nbagent, may be unset), NBTRAFFIC (path to nbtraffic).
+set -euo pipefail
+
+NB_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+NB_LAB_SH="$NB_REPO_ROOT/scripts/lab.sh"
+NB_TEST_NAME=$(basename "${0%.sh}")
+NB_BG_PIDS=()
+NB_LAB_NAME=""
+AGENT_PID=""
+AGENT_LOG=""
+NB_CHECKS_PASSED=0
+
+nb_skips_are_failures() { [[ ${CI:-} == true || ${NB_REQUIRE_PRIVILEGED:-} == 1 ]]; }
+
+# Skip with a reason (exit 77, ctest's SKIP_RETURN_CODE), or fail where CI forbids skipping.
+skip() {
+    if nb_skips_are_failures; then
+        echo "FAIL: $* (CI=true or NB_REQUIRE_PRIVILEGED=1: skipping is not allowed)"
+        exit 1
+    fi
+    echo "SKIP: $*"
+    exit 77
+}
+
+fail() {
+    echo "FAIL: $*"
+    exit 1
+}
+
+pass() {
+    NB_CHECKS_PASSED=$((NB_CHECKS_PASSED + 1))
+    echo "PASS: $*"
+}
+
+# Runs a command that must succeed; its output is shown, a failure ends the test.
+check() {
+    local desc=$1
+    shift
+    echo "--- $desc: $*"
+    if "$@"; then
+        pass "$desc"
+    else
+        fail "$desc (exit $?)"
+    fi
+}
+
+require_privileges() {
+    [[ $(id -u) -eq 0 ]] || skip "needs root"
+    command -v ip >/dev/null || skip "ip (iproute2) not installed"
+    local probe="nbprobe$$"
+    ip netns add "$probe" 2>/dev/null || skip "cannot create network namespaces (ip netns add)"
+    ip netns del "$probe"
+    command -v wireguard-go >/dev/null || skip "wireguard-go not installed"
+    command -v wg >/dev/null || skip "wg (wireguard-tools) not installed"
+    [[ -c /dev/net/tun ]] || skip "/dev/net/tun missing"
+    if ! mountpoint -q /sys/fs/bpf; then
+        mount -t bpf bpf /sys/fs/bpf 2>/dev/null || skip "cannot mount bpffs on /sys/fs/bpf"
+    fi
+    command -v jq >/dev/null || skip "jq not installed (scripts/setup.sh installs it)"
+    [[ -n ${NBTRAFFIC:-} && -x ${NBTRAFFIC:-} ]] || skip "nbtraffic not built (NBTRAFFIC='${NBTRAFFIC:-}')"
+    nb_reap_stale_labs
+}
+
+# The agent under test; a missing binary is a skip (it is reported, not hidden).
+require_agent() {
+    [[ -n ${NBAGENT:-} && -x ${NBAGENT:-} ]] || skip "nbagent not built (NBAGENT='${NBAGENT:-}')"
+}
+
+# Labs of earlier runs killed before their trap ran (a ctest timeout sends SIGKILL):
+# their names carry the dead test's pid.
+nb_reap_stale_labs() {
+    local ns pid
+    for ns in $(ip netns list | awk '{print $1}' | sed -n 's/^\(nbt[0-9]\+\)-a$/\1/p'); do
+        pid=${ns#nbt}
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "reaping stale lab $ns"
+            bash "$NB_LAB_SH" down "$ns" >/dev/null 2>&1 || true
+        fi
+    done
+}
+
+nb_cleanup() {
+    local rc=$?
+    set +e
+    if [[ -n $AGENT_PID ]] && kill -0 "$AGENT_PID" 2>/dev/null; then
+        kill -TERM "$AGENT_PID" 2>/dev/null
+        nb_wait_pid "$AGENT_PID" 10 || kill -KILL "$AGENT_PID" 2>/dev/null
+    fi
+    if ((rc != 0)) && [[ -n $AGENT_LOG && -s $AGENT_LOG ]]; then
+        echo "--- last lines of the agent log ($AGENT_LOG):"
+        tail -n 40 "$AGENT_LOG"
+    fi
+    local pid
+    for pid in "${NB_BG_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    if [[ -n $NB_LAB_NAME ]]; then
+        bash "$NB_LAB_SH" down "$NB_LAB_NAME" --dir "$LAB_DIR" >/dev/null 2>&1
+    fi
+    if ((rc == 0)); then
+        echo "$NB_TEST_NAME: $NB_CHECKS_PASSED checks passed"
+    elif ((rc != 77)); then
+        echo "$NB_TEST_NAME: FAILED after $NB_CHECKS_PASSED passed checks"
+    fi
+    exit "$rc"
+}
+trap nb_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_for TIMEOUT_SECONDS DESCRIPTION COMMAND...: polls every 0.1 s until COMMAND succeeds.
+wait_for() {
+    local timeout=$1 desc=$2
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $desc"
+        sleep 0.1
+    done
+}
+
+# nb_wait_pid PID TIMEOUT_SECONDS: true once PID is gone.
+nb_wait_pid() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    while kill -0 "$pid" 2>/dev/null; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+# lab_up [--peers N]: a lab named after this test's pid; exports the variables of env.sh.
+lab_up() {
+    NB_LAB_NAME="nbt$$"
+    LAB_DIR="/run/nbagent-lab/$NB_LAB_NAME"
+    bash "$NB_LAB_SH" up "$NB_LAB_NAME" --dir "$LAB_DIR" "$@"
+    # shellcheck source=/dev/null
+    source "$LAB_DIR/env.sh"
+    export NS_A NS_B WG_A WG_B A_CONF A_PUBKEY B_PUBKEY REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6 \
+        UNDERLAY_A UNDERLAY_B LAB_DIR LAB_PEERS
+    AGENT_RUN_DIR="$LAB_DIR/run"
+}
+
+lab_down() {
+    [[ -n $NB_LAB_NAME ]] || return 0
+    bash "$NB_LAB_SH" down "$NB_LAB_NAME" --dir "$LAB_DIR"
+    NB_LAB_NAME=""
+}
+
+in_a() { ip netns exec "$NS_A" "$@"; }
+in_b() { ip netns exec "$NS_B" "$@"; }
+
+# nbagent's client commands against this lab's agent: nb_cli status --json, ...
+nb_cli() {
+    local cmd=("$@")
+    in_a "$NBAGENT" "${cmd[@]}" -i "$WG_A" --run-dir "$AGENT_RUN_DIR"
+}
+
+# start_agent [ARGS...]: `nbagent run` in side A with the lab's config (or, with
+# --adopt, without -c: adopting the existing interface), in the background, logging to
+# $LAB_DIR/agent.N.log; returns once `nbagent status` answers.
+start_agent() {
+    local args=(run -i "$WG_A" --run-dir "$AGENT_RUN_DIR")
+    if [[ ${1:-} == --adopt ]]; then
+        shift
+    else
+        args+=(-c "$A_CONF")
+    fi
+    args+=("$@")
+    local n=1
+    while [[ -e $LAB_DIR/agent.$n.log ]]; do n=$((n + 1)); done
+    AGENT_LOG="$LAB_DIR/agent.$n.log"
+    echo "--- starting: $NBAGENT ${args[*]} (log $AGENT_LOG)"
+    in_a "$NBAGENT" "${args[@]}" >"$AGENT_LOG" 2>&1 </dev/null &
+    AGENT_PID=$!
+    local deadline=$((SECONDS + 30))
+    until nb_cli status >/dev/null 2>&1; do
+        kill -0 "$AGENT_PID" 2>/dev/null || {
+            local rc=0
+            wait "$AGENT_PID" || rc=$?
+            AGENT_PID=""
+            fail "agent exited with $rc before answering status"
+        }
+        ((SECONDS < deadline)) || fail "agent did not answer status within 30 s"
+        sleep 0.1
+    done
+    pass "agent started (pid $AGENT_PID) and answers status"
+}
+
+# stop_agent: SIGTERM, and the agent must exit 0 within 20 s.
+stop_agent() {
+    [[ -n $AGENT_PID ]] || fail "stop_agent: no agent running"
+    kill -TERM "$AGENT_PID"
+    nb_wait_pid "$AGENT_PID" 20 || fail "agent did not exit within 20 s of SIGTERM"
+    local rc=0
+    wait "$AGENT_PID" || rc=$?
+    AGENT_PID=""
+    ((rc == 0)) || fail "agent exited with $rc after SIGTERM"
+    pass "agent stopped with exit code 0"
+}
+
+# Starts a background command whose stdout goes to FILE, and waits for "ready" in it.
+nb_start_listener() {
+    local file=$1
+    shift
+    "$@" >"$file" 2>&1 &
+    NB_LISTENER_PID=$!
+    NB_BG_PIDS+=("$NB_LISTENER_PID")
+    local deadline=$((SECONDS + 10))
+    until grep -qx ready "$file"; do
+        if ! kill -0 "$NB_LISTENER_PID" 2>/dev/null; then
+            cat "$file"
+            fail "listener exited before it was ready: $*"
+        fi
+        ((SECONDS < deadline)) || fail "listener not ready within 10 s: $*"
+        sleep 0.05
+    done
+}
+
+# Collects a listener started by nb_start_listener; prints its output, returns its code.
+nb_finish_listener() {
+    local file=$1 rc=0
+    wait "$NB_LISTENER_PID" || rc=$?
+    cat "$file"
+    return "$rc"
+}
+
+NB_PORT=5000
+nb_next_port() { NB_PORT=$((NB_PORT + 1)); }
+
+# udp_burst_check ADDR [COUNT] [WITHIN_MS]: from A, COUNT datagrams within WITHIN_MS to
+# ADDR (an address of B) must all arrive at B, in order.
+udp_burst_check() {
+    local addr=$1 count=${2:-100} within=${3:-10} out rc=0
+    nb_next_port
+    out="$LAB_DIR/udp.$NB_PORT.out"
+    echo "--- udp burst: $count datagrams within ${within} ms to $addr:$NB_PORT"
+    nb_start_listener "$out" ip netns exec "$NS_B" "$NBTRAFFIC" udp-recv --bind "$addr" --port "$NB_PORT" \
+        --count "$count" --timeout-ms 10000
+    in_a "$NBTRAFFIC" udp-burst --dst "$addr" --port "$NB_PORT" --count "$count" \
+        --within-ms "$within" || rc=$?
+    nb_finish_listener "$out" || fail "udp burst to $addr did not arrive complete and in order"
+    ((rc == 0)) || fail "udp burst sender failed (exit $rc)"
+    pass "udp burst of $count within ${within} ms to $addr arrived complete and in order"
+}
+
+# tcp_connect_check ADDR: from A, connect to ADDR (an address of B); the first SYN must
+# get through (zero retransmissions).
+tcp_connect_check() {
+    local addr=$1 out rc=0
+    nb_next_port
+    out="$LAB_DIR/tcp.$NB_PORT.out"
+    echo "--- tcp connect to $addr:$NB_PORT"
+    nb_start_listener "$out" ip netns exec "$NS_B" "$NBTRAFFIC" tcp-listen --bind "$addr" --port "$NB_PORT" \
+        --count 1 --timeout-ms 15000
+    in_a "$NBTRAFFIC" tcp-connect --dst "$addr" --port "$NB_PORT" --timeout-ms 10000 || rc=$?
+    nb_finish_listener "$out" || true
+    ((rc == 0)) || fail "tcp connect to $addr failed or needed retransmissions"
+    pass "tcp connect to $addr with zero retransmissions"
+}
+
+# ping_check ADDR: one echo request from A, answered within 5 s, and nothing on stderr.
+ping_check() {
+    local addr=$1 err="$LAB_DIR/ping.err" rc=0
+    echo "--- ping -c 1 -W 5 $addr"
+    in_a ping -c 1 -W 5 "$addr" 2>"$err" || rc=$?
+    if ((rc != 0)) || [[ -s $err ]]; then
+        cat "$err"
+        fail "single ping to $addr (exit $rc, stderr above)"
+    fi
+    pass "first ping to $addr answered"
+}
