@@ -1,0 +1,432 @@
+#include "agent/net/rtnl.hpp"
+
+#include <libmnl/libmnl.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <linux/netlink.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <exception>
+#include <functional>
+#include <vector>
+
+namespace nb {
+
+namespace {
+
+// Dump replies come in skbs of up to 32 KiB; a larger buffer never truncates one.
+constexpr std::size_t kRecvBuffer = 65536;
+
+struct ErrorInfo {
+    int error = 0;     // positive errno from NLMSG_ERROR / NLMSG_DONE
+    std::string text;  // kernel extended-ack message, if any
+};
+
+int extack_attr_cb(const nlattr* attr, void* data) {
+    if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
+        mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+        static_cast<ErrorInfo*>(data)->text = mnl_attr_get_str(attr);
+    return MNL_CB_OK;
+}
+
+int error_cb(const nlmsghdr* nlh, void* data) {
+    auto* info = static_cast<ErrorInfo*>(data);
+    if (mnl_nlmsg_get_payload_len(nlh) < sizeof(nlmsgerr)) {
+        info->error = EBADMSG;
+        return MNL_CB_ERROR;
+    }
+    const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+    if (err->error == 0) return MNL_CB_STOP;  // the ack
+    info->error = err->error < 0 ? -err->error : err->error;
+    if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
+        // The TLVs follow the echoed request, which is only its header when capped.
+        std::size_t offset = sizeof(nlmsgerr);
+        if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+            std::size_t echoed = err->msg.nlmsg_len;
+            offset += echoed > sizeof(nlmsghdr) ? echoed - sizeof(nlmsghdr) : 0;
+        }
+        if (offset <= mnl_nlmsg_get_payload_len(nlh))
+            mnl_attr_parse(nlh, static_cast<unsigned>(offset), extack_attr_cb, info);
+    }
+    return MNL_CB_ERROR;
+}
+
+int done_cb(const nlmsghdr* nlh, void* data) {
+    // A dump that failed part-way ends with NLMSG_DONE carrying the negative errno.
+    if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
+        int e = 0;
+        std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof e);
+        if (e < 0) {
+            static_cast<ErrorInfo*>(data)->error = -e;
+            return MNL_CB_ERROR;
+        }
+    }
+    return MNL_CB_STOP;
+}
+
+int noop_cb(const nlmsghdr*, void*) {
+    return MNL_CB_OK;
+}
+
+int overrun_cb(const nlmsghdr*, void* data) {
+    static_cast<ErrorInfo*>(data)->error = ENOBUFS;
+    return MNL_CB_ERROR;
+}
+
+// What each data message is handed to; libmnl's C callbacks carry one void*.
+struct Context {
+    ErrorInfo info;
+    std::function<void(const nlmsghdr*)> on_data;
+    std::exception_ptr failure;  // thrown by on_data; must not unwind through libmnl
+};
+
+int data_cb(const nlmsghdr* nlh, void* data) {
+    auto* ctx = static_cast<Context*>(data);
+    try {
+        if (ctx->on_data) ctx->on_data(nlh);
+    } catch (...) {
+        ctx->failure = std::current_exception();
+        return MNL_CB_ERROR;
+    }
+    return MNL_CB_OK;
+}
+
+int ctl_error_cb(const nlmsghdr* nlh, void* data) {
+    return error_cb(nlh, &static_cast<Context*>(data)->info);
+}
+int ctl_done_cb(const nlmsghdr* nlh, void* data) {
+    return done_cb(nlh, &static_cast<Context*>(data)->info);
+}
+int ctl_overrun_cb(const nlmsghdr* nlh, void* data) {
+    return overrun_cb(nlh, &static_cast<Context*>(data)->info);
+}
+
+std::string hint_for(int error) {
+    switch (error) {
+        case ESRCH:
+            return " (no such route)";
+        case EADDRNOTAVAIL:
+            return " (no such address)";
+        default:
+            return "";
+    }
+}
+
+class RtnlSocket {
+  public:
+    explicit RtnlSocket(std::string what) : what_(std::move(what)) {
+        nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
+        if (!nl_) fail_errno("opening the rtnetlink socket", errno);
+        if (mnl_socket_bind(nl_, 0, MNL_SOCKET_AUTOPID) < 0) {
+            int e = errno;
+            mnl_socket_close(nl_);
+            fail_errno("binding the rtnetlink socket", e);
+        }
+        // Extended acks give the kernel's own reason; capped acks keep errors small.
+        // Both are best effort (older kernels lack them).
+        int one = 1;
+        mnl_socket_setsockopt(nl_, NETLINK_EXT_ACK, &one, sizeof one);
+        mnl_socket_setsockopt(nl_, NETLINK_CAP_ACK, &one, sizeof one);
+        timeval tv{5, 0};  // a wedged kernel reply must not hang the agent
+        setsockopt(mnl_socket_get_fd(nl_), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        portid_ = mnl_socket_get_portid(nl_);
+    }
+    RtnlSocket(const RtnlSocket&) = delete;
+    RtnlSocket& operator=(const RtnlSocket&) = delete;
+    ~RtnlSocket() { mnl_socket_close(nl_); }
+
+    // Sends the request and processes replies until the ack or the end of the dump.
+    // Returns 0 or the kernel's errno if it is in `tolerated`; throws otherwise.
+    int run(nlmsghdr* nlh, std::function<void(const nlmsghdr*)> on_data = {},
+            std::initializer_list<int> tolerated = {}) {
+        nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+        nlh->nlmsg_seq = ++seq_ + static_cast<uint32_t>(std::time(nullptr));
+        if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) fail_errno("sending", errno);
+
+        Context ctx;
+        ctx.on_data = std::move(on_data);
+        mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
+        ctl[NLMSG_NOOP] = noop_cb;
+        ctl[NLMSG_ERROR] = ctl_error_cb;
+        ctl[NLMSG_DONE] = ctl_done_cb;
+        ctl[NLMSG_OVERRUN] = ctl_overrun_cb;
+        std::vector<char> buf(kRecvBuffer);
+        while (true) {
+            ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                fail_errno("waiting for the kernel's reply", ETIMEDOUT);
+            if (n < 0) fail_errno("receiving", errno);
+            int r = mnl_cb_run2(buf.data(), static_cast<std::size_t>(n), nlh->nlmsg_seq, portid_,
+                                data_cb, &ctx, ctl, NLMSG_MIN_TYPE);
+            int run_errno = errno;
+            if (r == MNL_CB_STOP) return 0;
+            if (r == MNL_CB_OK) continue;
+            if (ctx.failure) std::rethrow_exception(ctx.failure);
+            int e = ctx.info.error;
+            // libmnl's own checks: wrong seq/port, truncated message, interrupted dump.
+            if (e == 0) fail_errno("processing the reply", run_errno);
+            for (int t : tolerated)
+                if (t == e) return e;
+            std::string msg = "rtnetlink: " + what_ + ": " + std::strerror(e) + hint_for(e);
+            if (!ctx.info.text.empty()) msg += " (kernel: " + ctx.info.text + ")";
+            throw NetlinkError(msg, e);
+        }
+    }
+
+    [[noreturn]] void fail_errno(const std::string& step, int e) const {
+        throw NetlinkError("rtnetlink: " + what_ + ": " + step + ": " + std::strerror(e), e);
+    }
+
+  private:
+    std::string what_;
+    mnl_socket* nl_ = nullptr;
+    unsigned portid_ = 0;
+    uint32_t seq_ = 0;
+};
+
+// libmnl's iteration macros do not compile as C++ (void* conversions); same walk, with
+// mnl_attr_ok bounding every attribute by what is left of its container.
+template <typename Fn>
+void for_each_in(const void* start, std::size_t len, Fn&& fn) {
+    const auto* attr = static_cast<const nlattr*>(start);
+    int remaining = static_cast<int>(len);
+    while (mnl_attr_ok(attr, remaining)) {
+        fn(attr);
+        remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
+        attr = mnl_attr_next(attr);
+    }
+}
+
+template <typename Fn>
+void for_each_attr(const nlmsghdr* nlh, std::size_t header_len, Fn&& fn) {
+    std::size_t skip = MNL_ALIGN(header_len);
+    std::size_t payload = mnl_nlmsg_get_payload_len(nlh);
+    if (payload <= skip) return;
+    for_each_in(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + skip, payload - skip, fn);
+}
+
+template <typename Fn>
+void for_each_nested(const nlattr* nest, Fn&& fn) {
+    for_each_in(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), fn);
+}
+
+int require_index(const std::string& name, const std::string& what) {
+    auto idx = link_index(name);
+    if (!idx) throw NetlinkError("rtnetlink: " + what + ": no link named '" + name + "'", ENODEV);
+    return *idx;
+}
+
+int prefix_family(const IpPrefix& p, const std::string& what) {
+    if ((p.addr.family != AF_INET && p.addr.family != AF_INET6) || p.len > p.addr.max_prefix())
+        throw NetlinkError("rtnetlink: " + what + ": not a valid IPv4/IPv6 prefix", EINVAL);
+    return p.addr.family;
+}
+
+std::size_t addr_bytes(int family) {
+    return family == AF_INET ? 4 : 16;
+}
+
+// A request buffer sized for any of the small messages built here.
+struct Request {
+    alignas(nlmsghdr) char buf[8192] = {};
+    nlmsghdr* nlh;
+    explicit Request(uint16_t type, uint16_t flags = 0) {
+        nlh = mnl_nlmsg_put_header(buf);
+        nlh->nlmsg_type = type;
+        nlh->nlmsg_flags = flags;
+    }
+};
+
+void link_change(const std::string& name, const std::string& what,
+                 const std::function<void(nlmsghdr*, ifinfomsg*)>& fill) {
+    int idx = require_index(name, what);
+    Request req(RTM_NEWLINK);
+    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(ifinfomsg)));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = idx;
+    fill(req.nlh, ifi);
+    RtnlSocket(what).run(req.nlh);
+}
+
+void route_request(uint16_t type, uint16_t flags, const std::string& name, const IpPrefix& dst,
+                   uint32_t table, const std::string& what, std::initializer_list<int> tolerated) {
+    int family = prefix_family(dst, what);
+    int idx = require_index(name, what);
+    Request req(type, flags);
+    auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(rtmsg)));
+    rtm->rtm_family = static_cast<unsigned char>(family);
+    rtm->rtm_dst_len = dst.len;
+    rtm->rtm_table = static_cast<unsigned char>(table < 256 ? table : RT_TABLE_UNSPEC);
+    rtm->rtm_protocol = RTPROT_BOOT;
+    // As iproute2: a device route is link-scoped; a delete matches any scope.
+    rtm->rtm_scope = type == RTM_DELROUTE ? RT_SCOPE_NOWHERE : RT_SCOPE_LINK;
+    rtm->rtm_type = RTN_UNICAST;
+    if (dst.len > 0) mnl_attr_put(req.nlh, RTA_DST, addr_bytes(family), dst.addr.bytes.data());
+    mnl_attr_put_u32(req.nlh, RTA_OIF, static_cast<uint32_t>(idx));
+    mnl_attr_put_u32(req.nlh, RTA_TABLE, table);
+    RtnlSocket(what).run(req.nlh, {}, tolerated);
+}
+
+}  // namespace
+
+std::optional<int> link_index(const std::string& name) {
+    if (name.empty() || name.size() >= IFNAMSIZ) return std::nullopt;
+    unsigned idx = if_nametoindex(name.c_str());
+    if (idx == 0) return std::nullopt;
+    return static_cast<int>(idx);
+}
+
+void link_set_up(const std::string& name) {
+    link_change(name, "setting link " + name + " up", [](nlmsghdr*, ifinfomsg* ifi) {
+        ifi->ifi_flags = IFF_UP;
+        ifi->ifi_change = IFF_UP;
+    });
+}
+
+void link_set_mtu(const std::string& name, uint32_t mtu) {
+    link_change(name, "setting MTU " + std::to_string(mtu) + " on " + name,
+                [mtu](nlmsghdr* nlh, ifinfomsg*) { mnl_attr_put_u32(nlh, IFLA_MTU, mtu); });
+}
+
+void link_add_wireguard(const std::string& name) {
+    const std::string what = "creating WireGuard link " + name;
+    if (name.empty() || name.size() >= IFNAMSIZ)
+        throw NetlinkError("rtnetlink: " + what + ": invalid interface name", EINVAL);
+    Request req(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(ifinfomsg)));
+    ifi->ifi_family = AF_UNSPEC;
+    mnl_attr_put_strz(req.nlh, IFLA_IFNAME, name.c_str());
+    nlattr* info = mnl_attr_nest_start(req.nlh, IFLA_LINKINFO);
+    mnl_attr_put_strz(req.nlh, IFLA_INFO_KIND, "wireguard");
+    mnl_attr_nest_end(req.nlh, info);
+    try {
+        RtnlSocket(what).run(req.nlh);
+    } catch (const NetlinkError& e) {
+        // The kernel says only "not supported" when the wireguard module is missing.
+        if (e.error_code == EOPNOTSUPP || e.error_code == ENOENT)
+            throw NetlinkError(
+                std::string(e.what()) + "; this kernel has no WireGuard module (use wireguard-go)",
+                e.error_code);
+        throw;
+    }
+}
+
+void link_delete(const std::string& name) {
+    const std::string what = "deleting link " + name;
+    int idx = require_index(name, what);
+    Request req(RTM_DELLINK);
+    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(ifinfomsg)));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = idx;
+    RtnlSocket(what).run(req.nlh);
+}
+
+std::string link_kind(const std::string& name) {
+    const std::string what = "reading the kind of link " + name;
+    int idx = require_index(name, what);
+    Request req(RTM_GETLINK);
+    auto* ifi = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(ifinfomsg)));
+    ifi->ifi_family = AF_UNSPEC;
+    ifi->ifi_index = idx;
+
+    std::string kind;
+    RtnlSocket(what).run(req.nlh, [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(ifinfomsg))
+            throw NetlinkError("rtnetlink: " + what + ": malformed link message", 0);
+        for_each_attr(nlh, sizeof(ifinfomsg), [&](const nlattr* attr) {
+            if (mnl_attr_get_type(attr) != IFLA_LINKINFO) return;
+            if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0)
+                throw NetlinkError("rtnetlink: " + what + ": malformed IFLA_LINKINFO", 0);
+            for_each_nested(attr, [&](const nlattr* inner) {
+                if (mnl_attr_get_type(inner) != IFLA_INFO_KIND) return;
+                if (mnl_attr_validate(inner, MNL_TYPE_NUL_STRING) < 0)
+                    throw NetlinkError("rtnetlink: " + what + ": malformed IFLA_INFO_KIND", 0);
+                kind = mnl_attr_get_str(inner);
+            });
+        });
+    });
+    return kind;
+}
+
+void addr_add(const std::string& name, const IpPrefix& addr_with_len) {
+    const std::string what = "adding address " + addr_with_len.str() + " to " + name;
+    int family = prefix_family(addr_with_len, what);
+    int idx = require_index(name, what);
+    Request req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL);
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = static_cast<unsigned char>(family);
+    ifa->ifa_prefixlen = addr_with_len.len;
+    ifa->ifa_scope = RT_SCOPE_UNIVERSE;
+    ifa->ifa_index = static_cast<unsigned>(idx);
+    const uint8_t* bytes = addr_with_len.addr.bytes.data();
+    mnl_attr_put(req.nlh, IFA_LOCAL, addr_bytes(family), bytes);
+    mnl_attr_put(req.nlh, IFA_ADDRESS, addr_bytes(family), bytes);
+    RtnlSocket(what).run(req.nlh, {}, {EEXIST});
+}
+
+std::vector<IpPrefix> addr_list(const std::string& name) {
+    const std::string what = "listing addresses of " + name;
+    int idx = require_index(name, what);
+    Request req(RTM_GETADDR, NLM_F_DUMP);
+    auto* ifa = static_cast<ifaddrmsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(ifaddrmsg)));
+    ifa->ifa_family = AF_UNSPEC;
+
+    std::vector<IpPrefix> out;
+    auto on_addr = [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(nlh) < sizeof(ifaddrmsg))
+            throw NetlinkError("rtnetlink: " + what + ": malformed address message", 0);
+        const auto* msg = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+        if (static_cast<int>(msg->ifa_index) != idx) return;
+        if (msg->ifa_family != AF_INET && msg->ifa_family != AF_INET6) return;
+        const std::size_t len = addr_bytes(msg->ifa_family);
+        const nlattr* local = nullptr;
+        const nlattr* address = nullptr;
+        for_each_attr(nlh, sizeof(ifaddrmsg), [&](const nlattr* attr) {
+            uint16_t type = mnl_attr_get_type(attr);
+            if (type != IFA_LOCAL && type != IFA_ADDRESS) return;
+            if (mnl_attr_validate2(attr, MNL_TYPE_BINARY, len) < 0)
+                throw NetlinkError("rtnetlink: " + what + ": address attribute of wrong size", 0);
+            (type == IFA_LOCAL ? local : address) = attr;
+        });
+        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on
+        // point-to-point links); IPv6 sends only IFA_ADDRESS.
+        const nlattr* chosen = local ? local : address;
+        if (!chosen) return;
+        IpPrefix p;
+        p.addr.family = msg->ifa_family;
+        std::memcpy(p.addr.bytes.data(), mnl_attr_get_payload(chosen), len);
+        if (msg->ifa_prefixlen > p.addr.max_prefix())
+            throw NetlinkError("rtnetlink: " + what + ": prefix length out of range", 0);
+        p.len = msg->ifa_prefixlen;
+        out.push_back(p);
+    };
+    // A dump is restarted by the kernel's request when addresses change during it.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            out.clear();
+            RtnlSocket(what).run(req.nlh, on_addr);
+            return out;
+        } catch (const NetlinkError& e) {
+            if (e.error_code != EINTR || attempt == 3) throw;
+        }
+    }
+}
+
+void route_add(const std::string& name, const IpPrefix& dst, uint32_t table) {
+    route_request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, name, dst, table,
+                  "adding route " + dst.str() + " dev " + name + " table " + std::to_string(table),
+                  {EEXIST});
+}
+
+void route_del(const std::string& name, const IpPrefix& dst, uint32_t table) {
+    route_request(
+        RTM_DELROUTE, 0, name, dst, table,
+        "deleting route " + dst.str() + " dev " + name + " table " + std::to_string(table), {});
+}
+
+}  // namespace nb
