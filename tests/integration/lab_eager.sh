@@ -2,6 +2,7 @@
 # The eager baseline: the lab with 1000 peers and side A configured by hand with plain
 # wireguard-go (every endpoint set, no agent). Proves the lab and the traffic checks
 # that lazy_e2e.sh later runs against the agent.
+# shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
 require_privileges

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The acceptance scenario: nbagent with 1000 lazy peers, one of them the real remote B.
+# Every first packet to an idle peer must get through on the first try (ping, UDP burst
+# in order, TCP without a SYN retransmission), over IPv4, IPv6 and a routed prefix; on
+# SIGTERM the agent leaves an eager interface behind, and a new agent adopts it.
+#
+# Reads from the agent: `status -d --json` ({"counts":{...},"peers":[{"public_key",
+# "state",...}]}, bare or inside {"ok":true,"status":...}) and `trace peers --json` (one
+# JSON event per line; a wake is an event naming the peer's key and "trigger", a state
+# change an event naming the key with "from" and "to" states).
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+require_agent
+require_privileges
+lab_up --peers 1000
+
+status_json() { nb_cli status -d --json; }
+
+# state_count STATE: how many peers the agent reports in STATE.
+state_count() {
+    status_json | jq --arg s "$1" '[(.status // .).peers[] | select(.state == $s)] | length'
+}
+peer_state() {
+    status_json | jq -r --arg k "$1" '(.status // .).peers[] | select(.public_key == $k) | .state'
+}
+state_is() { [[ $(peer_state "$1") == "$2" ]]; }
+counts_are() { # IDLE CONNECTING CONNECTED, from the summary counts and the peer list alike
+    local s
+    s=$(status_json) || return 1
+    [[ $(jq -c '(.status // .).counts | [.idle, .connecting, .connected]' <<<"$s") == "[$1,$2,$3]" ]] &&
+        [[ $(jq '[(.status // .).peers[] | select(.state == "Idle")] | length' <<<"$s") == "$1" ]] &&
+        [[ $(jq '[(.status // .).peers[] | select(.state == "Connected")] | length' <<<"$s") == "$3" ]]
+}
+b_endpoint() { in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
+
+# Trace events for B, one JSON object per line, ignoring anything that is not JSON.
+b_events() {
+    jq -c -R --arg k "$B_PUBKEY" 'fromjson? // empty | select([.. | strings] | index($k))' \
+        "$LAB_DIR/trace.json"
+}
+trace_has_trigger() { b_events | grep -qi trigger; }
+trace_has_transition() {
+    b_events | jq -e --arg f "$1" --arg t "$2" 'select(.from == $f and .to == $t)' >/dev/null
+}
+
+# Forces B back to Idle and checks it really is: no endpoint left in WireGuard, so the
+# next packet must go through the agent's hold-and-wake path again.
+make_b_idle() {
+    check "peer idle $B_PUBKEY" nb_cli peer idle "$B_PUBKEY"
+    wait_for 10 "B to be Idle" state_is "$B_PUBKEY" Idle
+    wait_for 10 "B's endpoint to be cleared" test "$(b_endpoint)" = "(none)"
+    pass "B is Idle with no endpoint"
+}
+
+start_agent
+wait_for 30 "1000 peers Idle" counts_are 1000 0 0
+pass "all 1000 peers Idle after start"
+[[ $(b_endpoint) == "(none)" ]] || fail "idle B still has endpoint $(b_endpoint) in WireGuard"
+pass "idle peers have no endpoint in WireGuard"
+
+echo "--- trace peers --json in the background"
+in_a "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
+    >"$LAB_DIR/trace.json" 2>"$LAB_DIR/trace.err" </dev/null &
+TRACE_PID=$!
+NB_BG_PIDS+=("$TRACE_PID")
+# The subscription must be in place before the wake, or the test would miss its events;
+# the client shows no sign of it, so give it a moment.
+sleep 1
+kill -0 "$TRACE_PID" 2>/dev/null || fail "trace exited at once: $(cat "$LAB_DIR/trace.err")"
+
+ping_check "$REMOTE_V4"
+wait_for 5 "B Connected, 999 Idle" counts_are 999 0 1
+state_is "$B_PUBKEY" Connected || fail "the connected peer is not B"
+pass "B Connected, 999 peers still Idle"
+wait_for 5 "a trigger event for B in the trace" trace_has_trigger
+pass "trace has a trigger event for B"
+wait_for 5 "Idle->Connecting for B in the trace" trace_has_transition Idle Connecting
+pass "trace has B Idle->Connecting"
+wait_for 5 "Connecting->Connected for B in the trace" trace_has_transition Connecting Connected
+pass "trace has B Connecting->Connected"
+
+make_b_idle
+udp_burst_check "$REMOTE_V4" 100 10
+make_b_idle
+tcp_connect_check "$REMOTE_V4"
+
+make_b_idle
+ping_check "$REMOTE_V6"
+make_b_idle
+udp_burst_check "$REMOTE_V6" 100 10
+make_b_idle
+tcp_connect_check "$REMOTE_V6"
+
+make_b_idle
+ping_check "$ROUTED_V4"
+
+stop_agent
+nb_wait_pid "$TRACE_PID" 10 || fail "trace client still running after the agent stopped"
+
+# Without the agent the interface must be an ordinary eager WireGuard interface again.
+with_endpoint=$(in_a wg show "$WG_A" endpoints | awk '$2 != "(none)"' | wc -l)
+((with_endpoint == LAB_PEERS)) || fail "$with_endpoint of $LAB_PEERS peers have their endpoint back"
+pass "all $LAB_PEERS endpoints restored after SIGTERM"
+ping_check "$REMOTE_V4"
+
+start_agent --adopt
+wait_for 30 "1000 peers Idle after adoption" counts_are 1000 0 0
+pass "adopted interface: all 1000 peers Idle"
+stop_agent
