@@ -1,0 +1,358 @@
+#include "agent/connector/connector.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace nb {
+
+namespace {
+
+constexpr size_t kMaxOutput = 4096;      // bytes of stdout/stderr kept per run
+constexpr size_t kMaxDrain = 64 * 1024;  // bytes read per wakeup
+constexpr size_t kMaxQuoted = 200;       // chars of command output quoted in errors
+
+[[noreturn]] void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+class Fd {
+  public:
+    Fd() = default;
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    Fd& operator=(Fd&& o) noexcept {
+        if (this != &o) {
+            reset();
+            fd_ = std::exchange(o.fd_, -1);
+        }
+        return *this;
+    }
+    ~Fd() { reset(); }
+    int get() const { return fd_; }
+    void reset() {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+    }
+
+  private:
+    int fd_ = -1;
+};
+
+struct Pipe {
+    Fd read_end, write_end;
+};
+
+// Both ends close-on-exec; the read end is non-blocking so we can drain it after the
+// command ended, the write end stays blocking for the command.
+Pipe make_pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
+    Pipe p{Fd(fds[0]), Fd(fds[1])};
+    if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) throw_errno("fcntl(O_NONBLOCK)");
+    return p;
+}
+
+// Reads what is available, at most `limit` bytes per call so a chatty command cannot
+// keep us from checking the deadline; keeps the first kMaxOutput bytes. Returns false
+// at EOF.
+bool read_available(int fd, std::string& buf, size_t limit = kMaxDrain) {
+    char chunk[4096];
+    while (limit > 0) {
+        ssize_t n = ::read(fd, chunk, std::min(sizeof chunk, limit));
+        if (n > 0) {
+            limit -= static_cast<size_t>(n);
+            size_t keep = std::min(static_cast<size_t>(n), kMaxOutput - buf.size());
+            buf.append(chunk, keep);
+            continue;
+        }
+        if (n == 0) return false;
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return true;
+        throw_errno("read from exec connector");
+    }
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    const char* ws = " \t\r\n";
+    size_t b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) return {};
+    return s.substr(b, s.find_last_not_of(ws) - b + 1);
+}
+
+std::string first_nonempty_line(std::string_view text) {
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = trim(text.substr(0, nl));
+        if (!line.empty()) return std::string(line.substr(0, kMaxQuoted));
+        if (nl == std::string_view::npos) break;
+        text.remove_prefix(nl + 1);
+    }
+    return {};
+}
+
+// The spawned shell's process group. Until the leader is reaped its pid cannot be
+// reused, so killing the group by that number is safe; the destructor guarantees the
+// group is killed and the leader reaped on every path.
+class Child {
+  public:
+    explicit Child(pid_t pid) : pid_(pid) {}
+    Child(const Child&) = delete;
+    Child& operator=(const Child&) = delete;
+    ~Child() {
+        if (pid_ > 0) {
+            kill_group();
+            reap();
+        }
+    }
+    void kill_group() { ::kill(-pid_, SIGKILL); }
+    int reap() {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+        return status;
+    }
+    pid_t pid() const { return pid_; }
+
+  private:
+    pid_t pid_;
+};
+
+class SpawnSetup {
+  public:
+    SpawnSetup() {
+        posix_spawn_file_actions_init(&actions);
+        posix_spawnattr_init(&attr);
+    }
+    SpawnSetup(const SpawnSetup&) = delete;
+    SpawnSetup& operator=(const SpawnSetup&) = delete;
+    ~SpawnSetup() {
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+};
+
+std::vector<std::string> child_environment(const ConnectRequest& req) {
+    static constexpr std::string_view ours[] = {
+        "NB_PEER_PUBLIC_KEY=", "NB_INTERFACE=", "NB_CONFIGURED_ENDPOINT="};
+    std::vector<std::string> env;
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view var(*e);
+        bool shadowed = false;
+        for (auto prefix : ours) shadowed = shadowed || var.starts_with(prefix);
+        if (!shadowed) env.emplace_back(var);
+    }
+    env.push_back("NB_PEER_PUBLIC_KEY=" + req.peer.base64());
+    env.push_back("NB_INTERFACE=" + req.interface);
+    if (req.configured_endpoint)
+        env.push_back("NB_CONFIGURED_ENDPOINT=" + *req.configured_endpoint);
+    return env;
+}
+
+class StaticConnector final : public Connector {
+  public:
+    std::string name() const override { return "static"; }
+    ConnectResult connect(const ConnectRequest& req) override {
+        if (!req.configured_endpoint) return {std::nullopt, "peer has no Endpoint in the config"};
+        return resolve_endpoint(*req.configured_endpoint);
+    }
+};
+
+class ExecConnector final : public Connector {
+  public:
+    ExecConnector(std::string command, std::chrono::milliseconds timeout)
+        : command_(std::move(command)), timeout_(timeout) {}
+
+    std::string name() const override { return "exec"; }
+
+    ConnectResult connect(const ConnectRequest& req) override {
+        try {
+            return run(req);
+        } catch (const std::system_error& e) {
+            return {std::nullopt, std::string("exec connector: ") + e.what()};
+        }
+    }
+
+  private:
+    ConnectResult run(const ConnectRequest& req) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout_;
+        Pipe out = make_pipe();
+        Pipe err = make_pipe();
+        // Written by the stop callback so a shutdown wakes the poll below.
+        Fd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        if (stop_fd.get() < 0) throw_errno("eventfd");
+
+        std::vector<std::string> env = child_environment(req);
+        std::vector<char*> envp;
+        for (auto& s : env) envp.push_back(s.data());
+        envp.push_back(nullptr);
+        std::string arg0 = "sh", arg1 = "-c", arg2 = command_;
+        char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+
+        pid_t pid = -1;
+        {
+            SpawnSetup s;
+            // posix_spawn (vfork-like clone in glibc) is safe in a threaded process;
+            // closefrom also closes fds other threads opened without O_CLOEXEC.
+            posix_spawn_file_actions_addopen(&s.actions, 0, "/dev/null", O_RDONLY, 0);
+            posix_spawn_file_actions_adddup2(&s.actions, out.write_end.get(), 1);
+            posix_spawn_file_actions_adddup2(&s.actions, err.write_end.get(), 2);
+            posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);
+            sigset_t none, all;
+            sigemptyset(&none);
+            sigfillset(&all);
+            posix_spawnattr_setflags(
+                &s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+            posix_spawnattr_setpgroup(&s.attr, 0);
+            posix_spawnattr_setsigmask(&s.attr, &none);
+            posix_spawnattr_setsigdefault(&s.attr, &all);
+            int rc = ::posix_spawn(&pid, "/bin/sh", &s.actions, &s.attr, argv, envp.data());
+            if (rc != 0) {
+                return {std::nullopt,
+                        std::string("exec connector: cannot run /bin/sh: ") + std::strerror(rc)};
+            }
+        }
+        Child child(pid);
+        out.write_end.reset();
+        err.write_end.reset();
+        // Raw syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
+        Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+        if (pidfd.get() < 0) throw_errno("pidfd_open");
+
+        std::string out_buf, err_buf;
+        bool out_open = true, err_open = true, exited = false, stopped = false;
+        {
+            std::stop_callback on_stop(req.stop, [&stop_fd] {
+                uint64_t one = 1;
+                [[maybe_unused]] ssize_t n = ::write(stop_fd.get(), &one, sizeof one);
+            });
+            while (!exited && !stopped) {
+                auto left = deadline - std::chrono::steady_clock::now();
+                if (left <= left.zero()) break;
+                pollfd fds[4] = {{out_open ? out.read_end.get() : -1, POLLIN, 0},
+                                 {err_open ? err.read_end.get() : -1, POLLIN, 0},
+                                 {pidfd.get(), POLLIN, 0},
+                                 {stop_fd.get(), POLLIN, 0}};
+                int ms =
+                    static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+                if (::poll(fds, 4, ms) < 0) {
+                    if (errno == EINTR) continue;
+                    throw_errno("poll");
+                }
+                if (fds[0].revents) out_open = read_available(fds[0].fd, out_buf);
+                if (fds[1].revents) err_open = read_available(fds[1].fd, err_buf);
+                exited = fds[2].revents != 0;
+                stopped = fds[3].revents != 0;
+            }
+        }
+        // Leftovers in the group (background jobs) go too; the leader is not reaped
+        // yet, so the group id is still ours.
+        child.kill_group();
+        if (out_open) read_available(out.read_end.get(), out_buf);
+        if (err_open) read_available(err.read_end.get(), err_buf);
+        int status = child.reap();
+
+        if (stopped) return {std::nullopt, "exec connector stopped: agent is shutting down"};
+        if (!exited) {
+            return {std::nullopt,
+                    "exec connector timed out after " + std::to_string(timeout_.count()) + " ms"};
+        }
+        std::string stderr_line = first_nonempty_line(err_buf);
+        std::string detail = stderr_line.empty() ? "" : ": " + stderr_line;
+        if (WIFSIGNALED(status)) {
+            return {std::nullopt,
+                    "exec connector killed by signal " + std::to_string(WTERMSIG(status)) + detail};
+        }
+        if (WEXITSTATUS(status) != 0) {
+            return {std::nullopt, "exec connector exited with status " +
+                                      std::to_string(WEXITSTATUS(status)) + detail};
+        }
+        std::string line = first_nonempty_line(out_buf);
+        if (line.empty()) return {std::nullopt, "exec connector printed no endpoint"};
+        ConnectResult r = resolve_endpoint(line);
+        if (!r.endpoint) r.error = "exec connector printed '" + line + "': " + r.error;
+        return r;
+    }
+
+    std::string command_;
+    std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+ConnectResult resolve_endpoint(std::string_view host_port) {
+    if (auto sa = SockAddr::parse_numeric(host_port)) return {*sa, {}};
+    std::string host;
+    uint16_t port = 0;
+    if (!split_host_port(host_port, host, port)) {
+        return {std::nullopt, "invalid endpoint '" + std::string(host_port.substr(0, kMaxQuoted)) +
+                                  "' (expected host:port)"};
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_protocol = IPPROTO_UDP;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* res = nullptr;
+    const std::string service = std::to_string(port);
+    int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+    if (rc != 0) {
+        std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc);
+        return {std::nullopt, "cannot resolve '" + host + "': " + why};
+    }
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
+    for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
+        if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
+            ai->ai_addrlen <= sizeof(sockaddr_storage)) {
+            SockAddr sa;
+            std::memcpy(&sa.ss, ai->ai_addr, ai->ai_addrlen);
+            sa.len = ai->ai_addrlen;
+            return {sa, {}};
+        }
+    }
+    return {std::nullopt, "cannot resolve '" + host + "': no IPv4 or IPv6 address"};
+}
+
+std::unique_ptr<Connector> make_static_connector() {
+    return std::make_unique<StaticConnector>();
+}
+
+std::unique_ptr<Connector> make_exec_connector(std::string command,
+                                               std::chrono::milliseconds timeout) {
+    if (command.empty()) throw std::invalid_argument("exec connector needs a command");
+    if (timeout <= timeout.zero()) {
+        throw std::invalid_argument("exec connector timeout must be positive, got " +
+                                    std::to_string(timeout.count()) + " ms");
+    }
+    return std::make_unique<ExecConnector>(std::move(command), timeout);
+}
+
+std::unique_ptr<Connector> make_connector(const std::optional<std::string>& spec,
+                                          std::chrono::milliseconds exec_timeout) {
+    if (!spec || *spec == "static") return make_static_connector();
+    constexpr std::string_view exec_prefix = "exec:";
+    if (spec->starts_with(exec_prefix) && spec->size() > exec_prefix.size()) {
+        return make_exec_connector(spec->substr(exec_prefix.size()), exec_timeout);
+    }
+    throw std::invalid_argument("unknown connector '" + *spec +
+                                "' (expected \"static\" or \"exec:<command>\")");
+}
+
+}  // namespace nb

@@ -1,0 +1,3 @@
+nb_gtest(connector_test ${CMAKE_CURRENT_LIST_DIR}/connector_test.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/connect_pool_test.cpp)
+target_link_libraries(connector_test PRIVATE nb_connector)
