@@ -65,6 +65,7 @@ class ReplyParser {
     explicit ReplyParser(std::string_view reply) : reply_(reply) {}
 
     WgDevice parse() {
+        if (reply_ == "\n") throw WgError("UAPI reply has no errno line");
         if (reply_.size() < 2 || reply_.substr(reply_.size() - 2) != "\n\n")
             throw WgError("UAPI reply truncated: it does not end with a blank line");
         std::string_view body = reply_.substr(0, reply_.size() - 1);  // keep last '\n'
