@@ -1,0 +1,44 @@
+// Activity source backed by the tc programs: drains their ring buffer and hands
+// held packets and remote-activity reports to the lazy manager.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+struct ring_buffer;
+
+namespace nb {
+
+class Datapath;
+
+class BpfActivitySource {
+  public:
+    struct Callbacks {
+        // A packet to a peer in HOLD; the bytes are only valid during the call.
+        std::function<void(uint32_t peer_id, std::span<const uint8_t> packet, uint64_t ts_ns)> held;
+        // Traffic from a peer in HOLD arrived (the remote side started talking).
+        std::function<void(uint32_t peer_id, uint64_t ts_ns)> remote_activity;
+    };
+
+    BpfActivitySource(const Datapath& dp, Callbacks cb);
+    ~BpfActivitySource();
+    BpfActivitySource(const BpfActivitySource&) = delete;
+    BpfActivitySource& operator=(const BpfActivitySource&) = delete;
+
+    // Readable when records are waiting; call consume() then.
+    int fd() const;
+    // Handles every waiting record. Returns how many.
+    int consume();
+    uint64_t malformed_records() const { return malformed_; }
+
+  private:
+    static int on_record(void* ctx, void* data, size_t size);
+
+    const Datapath& dp_;
+    Callbacks cb_;
+    ring_buffer* rb_ = nullptr;
+    uint64_t malformed_ = 0;
+};
+
+}  // namespace nb

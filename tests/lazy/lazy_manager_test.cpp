@@ -1,0 +1,338 @@
+// The lazy state machine against fakes of its ports: pure logic, no kernel. What the
+// fakes record (and in which order) is what the real datapath and WireGuard would see.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/lazy/lazy_manager.hpp"
+
+namespace nb {
+namespace {
+
+WgKey key(uint8_t n) {
+    WgKey k;
+    k.bytes.fill(n);
+    return k;
+}
+
+struct Log {
+    std::vector<std::string> entries;
+    void add(std::string s) { entries.push_back(std::move(s)); }
+    // Index of the first entry starting with `prefix`, or -1.
+    int find(const std::string& prefix) const {
+        for (size_t i = 0; i < entries.size(); ++i)
+            if (entries[i].rfind(prefix, 0) == 0) return static_cast<int>(i);
+        return -1;
+    }
+};
+
+class FakeWg : public WgControl {
+  public:
+    explicit FakeWg(Log& log) : log_(log) {}
+    std::string backend_name() const override { return "fake"; }
+    WgDevice get_device() override { return {}; }
+    void set_device(const DeviceUpdate& u) override {
+        if (fail_next) {
+            fail_next = false;
+            throw WgError("fake failure");
+        }
+        updates.push_back(u);
+        for (const auto& p : u.peers)
+            log_.add(std::string("wg ") + (p.remove ? "remove" : p.endpoint ? "endpoint" : "add"));
+    }
+    std::vector<DeviceUpdate> updates;
+    bool fail_next = false;
+
+  private:
+    Log& log_;
+};
+
+class FakeHold : public HoldDatapath {
+  public:
+    explicit FakeHold(Log& log) : log_(log) {}
+    void install_peer(uint32_t id, const std::vector<IpPrefix>&, bool hold) override {
+        this->hold[id] = hold;
+        log_.add("dp install " + std::to_string(id));
+    }
+    void remove_peer(uint32_t id, const std::vector<IpPrefix>&) override {
+        hold.erase(id);
+        log_.add("dp remove " + std::to_string(id));
+    }
+    void set_hold(uint32_t id, bool h) override {
+        hold[id] = h;
+        log_.add(std::string("dp ") + (h ? "hold " : "pass ") + std::to_string(id));
+    }
+    void release_pending(uint32_t id, uint32_t n) override { released[id] += n; }
+    SlotCounters counters(uint32_t) const override { return {}; }
+    std::map<uint32_t, bool> hold;
+    std::map<uint32_t, uint32_t> released;
+
+  private:
+    Log& log_;
+};
+
+class FakeSink : public PacketSink {
+  public:
+    explicit FakeSink(Log& log) : log_(log) {}
+    bool inject(std::span<const uint8_t> p) override {
+        sent.emplace_back(p.begin(), p.end());
+        log_.add("inject " + std::to_string(p[0]));
+        return reach;
+    }
+    std::vector<std::vector<uint8_t>> sent;
+    bool reach = true;
+
+  private:
+    Log& log_;
+};
+
+class FakeQueue : public ConnectQueue {
+  public:
+    void submit(ConnectPool::Job job) override { jobs.push_back(std::move(job)); }
+    std::vector<ConnectPool::Job> jobs;
+};
+
+PeerSpec spec(uint8_t n, const char* endpoint, uint16_t keepalive = 0) {
+    PeerSpec s;
+    s.wg.public_key = key(n);
+    s.wg.allowed_ips = {*IpPrefix::parse("10.0.0." + std::to_string(n) + "/32")};
+    if (endpoint) s.endpoint = endpoint;
+    s.keepalive = keepalive;
+    return s;
+}
+
+class LazyManagerTest : public ::testing::Test {
+  protected:
+    LazyManagerTest() : wg(log), hold(log), sink(log) {}
+
+    void make(bool lazy = true, uint32_t max_held = 128) {
+        LazyOptions o;
+        o.interface = "wgt";
+        o.lazy = lazy;
+        o.max_held = max_held;
+        mgr = std::make_unique<LazyManager>(
+            o, wg, &hold, &sink, queue, [this](const nlohmann::json& ev) { trace.push_back(ev); });
+    }
+    void install3() {
+        std::vector<PeerSpec> v = {spec(1, "192.0.2.1:51820", 25), spec(2, "192.0.2.2:51820"),
+                                   spec(3, nullptr)};
+        mgr->install(std::move(v));
+    }
+    std::vector<uint8_t> pkt(uint8_t tag) { return std::vector<uint8_t>(28, tag); }
+    ConnectPool::Completion ok(uint64_t job, const char* ep) {
+        ConnectPool::Completion c;
+        c.job_id = job;
+        c.result.endpoint = SockAddr::parse_numeric(ep);
+        return c;
+    }
+    const nlohmann::json* find_transition(const std::string& from, const std::string& to) {
+        for (const auto& e : trace)
+            if (e["event"] == "transition" && e["from"] == from && e["to"] == to) return &e;
+        return nullptr;
+    }
+
+    Log log;
+    FakeWg wg;
+    FakeHold hold;
+    FakeSink sink;
+    FakeQueue queue;
+    std::vector<nlohmann::json> trace;
+    std::unique_ptr<LazyManager> mgr;
+};
+
+TEST_F(LazyManagerTest, InstallsEveryPeerIdleWithoutEndpointOrKeepalive) {
+    make();
+    install3();
+    auto st = mgr->status(true);
+    EXPECT_EQ(st.idle, 3u);
+    EXPECT_EQ(st.connected, 0u);
+    ASSERT_EQ(wg.updates.size(), 1u);
+    for (const auto& op : wg.updates[0].peers) {
+        EXPECT_FALSE(op.endpoint.has_value());
+        if (!op.remove) {
+            EXPECT_EQ(op.persistent_keepalive.value_or(99), 0);
+        }
+    }
+    // The datapath holds before WireGuard loses any endpoint.
+    EXPECT_LT(log.find("dp install"), log.find("wg"));
+    for (auto& [id, h] : hold.hold) EXPECT_TRUE(h) << id;
+}
+
+TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
+    make();
+    install3();
+    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(2), monotonic_ns());
+    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
+    ASSERT_EQ(queue.jobs.size(), 1u);  // one wake, not one per packet
+    EXPECT_EQ(queue.jobs[0].req.configured_endpoint.value_or(""), "192.0.2.1:51820");
+    EXPECT_TRUE(sink.sent.empty());
+    ASSERT_FALSE(trace.empty());
+    EXPECT_EQ(trace[0]["event"], "trigger");
+    EXPECT_EQ(trace[0]["peer"], key(1).base64());
+    EXPECT_NE(find_transition("Idle", "Connecting"), nullptr);
+
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    const ManagedPeer* p = mgr->find(key(1));
+    EXPECT_EQ(p->state, PeerState::Connected);
+    ASSERT_EQ(sink.sent.size(), 3u);
+    EXPECT_EQ(sink.sent[0][0], 1);
+    EXPECT_EQ(sink.sent[2][0], 3);
+    const DeviceUpdate& u = wg.updates.back();
+    ASSERT_EQ(u.peers.size(), 1u);
+    EXPECT_TRUE(u.peers[0].update_only);
+    EXPECT_EQ(u.peers[0].endpoint->str(), "192.0.2.1:51820");
+    EXPECT_EQ(u.peers[0].persistent_keepalive.value_or(0), 25);
+    // Endpoint, then let replays through, then replay.
+    int ep = log.find("wg endpoint"), pass = log.find("dp pass 0"), inj = log.find("inject");
+    EXPECT_LT(ep, pass);
+    EXPECT_LT(pass, inj);
+    auto* t = find_transition("Connecting", "Connected");
+    ASSERT_NE(t, nullptr);
+    EXPECT_TRUE(t->contains("latency_ms"));
+    EXPECT_GE(p->last_wake_ms, 0.0);
+    EXPECT_EQ(p->wakes, 1u);
+
+    // Held after Connected (replays still in flight in the datapath): sent at once.
+    mgr->on_held_packet(0, pkt(4), monotonic_ns());
+    ASSERT_EQ(sink.sent.size(), 4u);
+    EXPECT_EQ(sink.sent[3][0], 4);
+}
+
+TEST_F(LazyManagerTest, PacketsBeyondTheLimitAreDroppedAndReleased) {
+    make(true, 2);
+    install3();
+    for (uint8_t i = 1; i <= 5; ++i) mgr->on_held_packet(1, pkt(i), monotonic_ns());
+    EXPECT_EQ(hold.released[1], 3u);
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.2:51820"));
+    ASSERT_EQ(sink.sent.size(), 2u);
+    EXPECT_EQ(mgr->status(true).peers[1].dropped, 3u);
+}
+
+TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
+    make();
+    install3();
+    mgr->on_held_packet(2, pkt(1), monotonic_ns());
+    mgr->on_held_packet(2, pkt(2), monotonic_ns());
+    ConnectPool::Completion c;
+    c.job_id = queue.jobs[0].job_id;
+    c.result.error = "peer has no Endpoint in the config";
+    mgr->on_connect_done(c);
+    const ManagedPeer* p = mgr->find(key(3));
+    EXPECT_EQ(p->state, PeerState::Idle);
+    EXPECT_EQ(hold.released[2], 2u);
+    EXPECT_TRUE(sink.sent.empty());
+    auto* t = find_transition("Connecting", "Idle");
+    ASSERT_NE(t, nullptr);
+    EXPECT_NE((*t)["reason"].get<std::string>().find("no Endpoint"), std::string::npos);
+    EXPECT_TRUE(hold.hold[2]);  // still held
+}
+
+TEST_F(LazyManagerTest, WireGuardRefusingTheEndpointIsAFailureNotACrash) {
+    make();
+    install3();
+    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    wg.fail_next = true;
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
+    EXPECT_EQ(hold.released[0], 1u);
+}
+
+TEST_F(LazyManagerTest, MakeIdleHoldsBeforeClearingTheEndpoint) {
+    make();
+    install3();
+    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    log.entries.clear();
+    mgr->make_idle(key(1), "operator");
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
+    int h = log.find("dp hold 0"), rm = log.find("wg remove");
+    ASSERT_GE(h, 0);
+    ASSERT_GE(rm, 0);
+    EXPECT_LT(h, rm);
+    const DeviceUpdate& u = wg.updates.back();
+    ASSERT_EQ(u.peers.size(), 2u);  // remove + re-add in one message
+    EXPECT_TRUE(u.peers[0].remove);
+    EXPECT_FALSE(u.peers[1].endpoint.has_value());
+    EXPECT_THROW(mgr->make_idle(key(9), "operator"), std::invalid_argument);
+}
+
+TEST_F(LazyManagerTest, CompletionForAPeerMadeIdleMeanwhileIsIgnored) {
+    make();
+    install3();
+    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    uint64_t job = queue.jobs[0].job_id;
+    mgr->make_idle(key(1), "operator");
+    mgr->on_connect_done(ok(job, "192.0.2.1:51820"));
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
+    EXPECT_TRUE(sink.sent.empty());
+}
+
+TEST_F(LazyManagerTest, RemoteActivityConnectsWithoutAConnector) {
+    make();
+    install3();
+    mgr->on_remote_activity(2, monotonic_ns());
+    EXPECT_EQ(mgr->find(key(3))->state, PeerState::Connected);
+    EXPECT_TRUE(queue.jobs.empty());
+    EXPECT_FALSE(hold.hold[2]);
+    auto* t = find_transition("Idle", "Connected");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ((*t)["reason"], "remote");
+}
+
+TEST_F(LazyManagerTest, UnreachedReplayIsReleasedInTheDatapath) {
+    make();
+    install3();
+    sink.reach = false;
+    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    EXPECT_EQ(hold.released[0], 1u);
+}
+
+TEST_F(LazyManagerTest, RestoreAllGivesEveryPeerItsEndpointBack) {
+    make();
+    install3();
+    mgr->restore_all();
+    const DeviceUpdate& u = wg.updates.back();
+    ASSERT_EQ(u.peers.size(), 2u);  // peer 3 has no endpoint to restore
+    EXPECT_EQ(u.peers[0].endpoint->str(), "192.0.2.1:51820");
+    EXPECT_EQ(u.peers[0].persistent_keepalive.value_or(0), 25);
+    EXPECT_FALSE(hold.hold[0]);
+    EXPECT_TRUE(hold.hold[2]);
+}
+
+TEST_F(LazyManagerTest, EagerModeInstallsEndpointsAndStartsConnected) {
+    make(false);
+    install3();
+    auto st = mgr->status(false);
+    EXPECT_EQ(st.connected, 2u);
+    EXPECT_EQ(st.idle, 1u);
+    int with_ep = 0;
+    for (const auto& op : wg.updates[0].peers) with_ep += op.endpoint.has_value();
+    EXPECT_EQ(with_ep, 2);
+    EXPECT_THROW(mgr->make_idle(key(1), "operator"), std::invalid_argument);
+}
+
+TEST_F(LazyManagerTest, BadConnectorSpecFailsBeforeAnythingIsApplied) {
+    make();
+    auto s = spec(1, "192.0.2.1:51820");
+    s.connector = "carrier-pigeon";
+    std::vector<PeerSpec> v = {s};
+    EXPECT_THROW(mgr->install(std::move(v)), std::invalid_argument);
+    EXPECT_TRUE(wg.updates.empty());
+    EXPECT_TRUE(log.entries.empty());
+}
+
+TEST_F(LazyManagerTest, WireGuardFailureOnInstallUndoesTheDatapath) {
+    make();
+    wg.fail_next = true;
+    EXPECT_THROW(install3(), WgError);
+    EXPECT_TRUE(hold.hold.empty());
+    EXPECT_EQ(mgr->size(), 0u);
+}
+
+}  // namespace
+}  // namespace nb
