@@ -237,7 +237,6 @@ int run_agent(const RunOptions& opts) {
     try {
         // The control socket first: it fails fast if another agent owns the interface,
         // before anything of that agent's is touched.
-        ControlServer* srv = nullptr;
         server = std::make_unique<ControlServer>(
             opts.run_dir, opts.interface,
             [&](const nlohmann::json& req, ControlServer::ClientId client) -> ControlReply {
@@ -256,7 +255,7 @@ int run_agent(const RunOptions& opts) {
                     return ControlReply::raw(status_reply_text(st));
                 }
                 if (cmd == "trace") {
-                    srv->subscribe_trace(client);
+                    server->subscribe_trace(client);
                     return nlohmann::json{{"ok", true}};
                 }
                 if (cmd == "peer_idle") {
@@ -269,7 +268,6 @@ int run_agent(const RunOptions& opts) {
                 }
                 throw std::invalid_argument("unknown command '" + cmd + "'");
             });
-        srv = server.get();
 
         auto load_datapath = [&](const std::vector<PeerSpec>& specs) {
             if (!opts.lazy) return;
@@ -321,7 +319,7 @@ int run_agent(const RunOptions& opts) {
         lopts.max_held = opts.max_held_packets;
         lopts.exec_timeout = opts.exec_timeout;
         mgr = std::make_unique<LazyManager>(lopts, *wg, hold.get(), sink.get(), *queue,
-                                            [&srv](const nlohmann::json& ev) {
+                                            [srv = server.get()](const nlohmann::json& ev) {
                                                 if (srv->has_trace_subscribers())
                                                     srv->publish_trace(ev);
                                             });
