@@ -64,7 +64,7 @@ say "ping -c 3 $REMOTE_V4 from $NS_A: the first packet wakes the remote peer"
 ip netns exec "$NS_A" ping -c 3 "$REMOTE_V4"
 
 say "nbagent status -d, the remote peer ($B_PUBKEY)"
-nb status -d --json | jq --arg k "$B_PUBKEY" '(.status // .).peers[] | select(.public_key == $k)'
+nb status -d --json | jq --arg k "$B_PUBKEY" '.peers[] | select(.public_key == $k)'
 
 say "nbagent trace peers: what happened"
 cat "$LAB_DIR/trace.log"

@@ -9,7 +9,7 @@ require_privileges
 lab_up --peers 1000
 
 echo "--- side A by hand: wireguard-go $WG_A in $NS_A"
-in_a setsid wireguard-go -f "$WG_A" >"$LAB_DIR/wireguard-go-a.log" 2>&1 </dev/null &
+ip netns exec "$NS_A" setsid wireguard-go -f "$WG_A" >"$LAB_DIR/wireguard-go-a.log" 2>&1 </dev/null &
 wait_for 10 "UAPI socket of $WG_A" test -S "/var/run/wireguard/$WG_A.sock"
 # wg setconf takes only WireGuard's own keys: drop wg-quick's Address line.
 grep -v '^[[:space:]]*Address[[:space:]]*=' "$A_CONF" >"$LAB_DIR/a.wg"

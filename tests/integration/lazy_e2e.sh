@@ -5,9 +5,8 @@
 # SIGTERM the agent leaves an eager interface behind, and a new agent adopts it.
 #
 # Reads from the agent: `status -d --json` ({"counts":{...},"peers":[{"public_key",
-# "state",...}]}, bare or inside {"ok":true,"status":...}) and `trace peers --json` (one
-# JSON event per line; a wake is an event naming the peer's key and "trigger", a state
-# change an event naming the key with "from" and "to" states).
+# "state",...}]}) and `trace peers --json` (one JSON event per line:
+# {"event":"trigger","peer":KEY,...} and {"event":"transition","peer":KEY,"from","to"}).
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -17,39 +16,34 @@ lab_up --peers 1000
 
 status_json() { nb_cli status -d --json; }
 
-# state_count STATE: how many peers the agent reports in STATE.
-state_count() {
-    status_json | jq --arg s "$1" '[(.status // .).peers[] | select(.state == $s)] | length'
-}
 peer_state() {
-    status_json | jq -r --arg k "$1" '(.status // .).peers[] | select(.public_key == $k) | .state'
+    status_json | jq -r --arg k "$1" '.peers[] | select(.public_key == $k) | .state'
 }
 state_is() { [[ $(peer_state "$1") == "$2" ]]; }
 counts_are() { # IDLE CONNECTING CONNECTED, from the summary counts and the peer list alike
     local s
     s=$(status_json) || return 1
-    [[ $(jq -c '(.status // .).counts | [.idle, .connecting, .connected]' <<<"$s") == "[$1,$2,$3]" ]] &&
-        [[ $(jq '[(.status // .).peers[] | select(.state == "Idle")] | length' <<<"$s") == "$1" ]] &&
-        [[ $(jq '[(.status // .).peers[] | select(.state == "Connected")] | length' <<<"$s") == "$3" ]]
+    [[ $(jq -c '.counts | [.idle, .connecting, .connected]' <<<"$s") == "[$1,$2,$3]" ]] &&
+        [[ $(jq '[.peers[] | select(.state == "Idle")] | length' <<<"$s") == "$1" ]] &&
+        [[ $(jq '[.peers[] | select(.state == "Connected")] | length' <<<"$s") == "$3" ]]
 }
 b_endpoint() { in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
+b_has_no_endpoint() { [[ $(b_endpoint) == "(none)" ]]; }
 
-# Trace events for B, one JSON object per line, ignoring anything that is not JSON.
-b_events() {
-    jq -c -R --arg k "$B_PUBKEY" 'fromjson? // empty | select([.. | strings] | index($k))' \
-        "$LAB_DIR/trace.json"
+# The trace so far has an event for B matching FILTER (jq -s: jq 1.6's -e only looks at
+# the last input's result). A line that is not JSON is a failure of --json.
+trace_has() {
+    jq -s -e --arg k "$B_PUBKEY" "any(.[]; .peer == \$k and ($1))" "$LAB_DIR/trace.json" >/dev/null
 }
-trace_has_trigger() { b_events | grep -qi trigger; }
-trace_has_transition() {
-    b_events | jq -e --arg f "$1" --arg t "$2" 'select(.from == $f and .to == $t)' >/dev/null
-}
+trace_has_trigger() { trace_has '.event == "trigger"'; }
+trace_has_transition() { trace_has ".event == \"transition\" and .from == \"$1\" and .to == \"$2\""; }
 
 # Forces B back to Idle and checks it really is: no endpoint left in WireGuard, so the
 # next packet must go through the agent's hold-and-wake path again.
 make_b_idle() {
     check "peer idle $B_PUBKEY" nb_cli peer idle "$B_PUBKEY"
     wait_for 10 "B to be Idle" state_is "$B_PUBKEY" Idle
-    wait_for 10 "B's endpoint to be cleared" test "$(b_endpoint)" = "(none)"
+    wait_for 10 "B's endpoint to be cleared" b_has_no_endpoint
     pass "B is Idle with no endpoint"
 }
 
@@ -60,10 +54,11 @@ pass "all 1000 peers Idle after start"
 pass "idle peers have no endpoint in WireGuard"
 
 echo "--- trace peers --json in the background"
-in_a "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
+ip netns exec "$NS_A" "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
     >"$LAB_DIR/trace.json" 2>"$LAB_DIR/trace.err" </dev/null &
 TRACE_PID=$!
 NB_BG_PIDS+=("$TRACE_PID")
+NB_SHOW_ON_FAILURE+=("$LAB_DIR/trace.json" "$LAB_DIR/trace.err")
 # The subscription must be in place before the wake, or the test would miss its events;
 # the client shows no sign of it, so give it a moment.
 sleep 1

@@ -11,6 +11,7 @@ NB_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NB_LAB_SH="$NB_REPO_ROOT/scripts/lab.sh"
 NB_TEST_NAME=$(basename "${0%.sh}")
 NB_BG_PIDS=()
+NB_SHOW_ON_FAILURE=() # files whose last lines help explain a failure
 NB_LAB_NAME=""
 AGENT_PID=""
 AGENT_LOG=""
@@ -97,9 +98,13 @@ nb_cleanup() {
         kill -TERM "$AGENT_PID" 2>/dev/null
         nb_wait_pid "$AGENT_PID" 10 || kill -KILL "$AGENT_PID" 2>/dev/null
     fi
-    if ((rc != 0)) && [[ -n $AGENT_LOG && -s $AGENT_LOG ]]; then
-        echo "--- last lines of the agent log ($AGENT_LOG):"
-        tail -n 40 "$AGENT_LOG"
+    if ((rc != 0 && rc != 77)); then
+        local f
+        for f in "$AGENT_LOG" "${NB_SHOW_ON_FAILURE[@]}"; do
+            [[ -n $f && -s $f ]] || continue
+            echo "--- last lines of $f:"
+            tail -n 40 "$f"
+        done
     fi
     local pid
     for pid in "${NB_BG_PIDS[@]}"; do
@@ -181,7 +186,9 @@ start_agent() {
     while [[ -e $LAB_DIR/agent.$n.log ]]; do n=$((n + 1)); done
     AGENT_LOG="$LAB_DIR/agent.$n.log"
     echo "--- starting: $NBAGENT ${args[*]} (log $AGENT_LOG)"
-    in_a "$NBAGENT" "${args[@]}" >"$AGENT_LOG" 2>&1 </dev/null &
+    # Not through in_a: $! must be the agent itself (ip netns exec execs it), not a
+    # subshell, so that SIGTERM reaches it and `wait` returns its exit code.
+    ip netns exec "$NS_A" "$NBAGENT" "${args[@]}" >"$AGENT_LOG" 2>&1 </dev/null &
     AGENT_PID=$!
     local deadline=$((SECONDS + 30))
     until nb_cli status >/dev/null 2>&1; do
@@ -213,6 +220,7 @@ stop_agent() {
 nb_start_listener() {
     local file=$1
     shift
+    : >"$file" # exists before the child's own redirection: we poll it at once
     "$@" >"$file" 2>&1 &
     NB_LISTENER_PID=$!
     NB_BG_PIDS+=("$NB_LISTENER_PID")
