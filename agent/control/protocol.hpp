@@ -48,6 +48,10 @@ struct AgentStatus {
 
 nlohmann::json to_json(const PeerStatus& p);
 nlohmann::json to_json(const AgentStatus& s);
+// The whole reply line (without newline) {"ok":true,"status":<to_json(s)>}, byte for byte
+// what nlohmann's dump() writes, but serialized directly: building a JSON DOM for 100k
+// peers costs more than the rest of a `status -d` round trip. For ControlReply::raw.
+std::string status_reply_text(const AgentStatus& s);
 // Parse what to_json wrote; throws std::runtime_error naming the bad field.
 AgentStatus agent_status_from_json(const nlohmann::json& j);
 

@@ -1,0 +1,300 @@
+#include "agent/control/protocol.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <stdexcept>
+
+namespace nb {
+
+const char* to_string(PeerState s) {
+    switch (s) {
+        case PeerState::Idle:
+            return "Idle";
+        case PeerState::Connecting:
+            return "Connecting";
+        case PeerState::Connected:
+            return "Connected";
+    }
+    return "Idle";
+}
+
+std::optional<PeerState> peer_state_from_string(std::string_view s) {
+    if (s == "Idle") return PeerState::Idle;
+    if (s == "Connecting") return PeerState::Connecting;
+    if (s == "Connected") return PeerState::Connected;
+    return std::nullopt;
+}
+
+nlohmann::json to_json(const PeerStatus& p) {
+    return nlohmann::json{{"public_key", p.public_key},
+                          {"allowed_ips", p.allowed_ips},
+                          {"state", to_string(p.state)},
+                          {"endpoint", p.endpoint},
+                          {"wakes", p.wakes},
+                          {"held", p.held},
+                          {"dropped", p.dropped},
+                          {"last_wake_ms", p.last_wake_ms},
+                          {"last_activity_ms", p.last_activity_ms}};
+}
+
+nlohmann::json to_json(const AgentStatus& s) {
+    nlohmann::json peers = nlohmann::json::array();
+    for (const auto& p : s.peers) peers.push_back(to_json(p));
+    return nlohmann::json{
+        {"interface", s.interface},
+        {"wg_backend", s.wg_backend},
+        {"trigger", s.trigger},
+        {"attach_mode", s.attach_mode},
+        {"lazy", s.lazy},
+        {"counts", {{"idle", s.idle}, {"connecting", s.connecting}, {"connected", s.connected}}},
+        {"peers", std::move(peers)}};
+}
+
+namespace {
+
+constexpr auto kNeedsEscape = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    t['"'] = t['\\'] = true;
+    return t;
+}();
+
+// Writes exactly what nlohmann's compact dump() writes, so the fast path and the DOM
+// path are interchangeable (and a test can compare them byte for byte).
+class Writer {
+  public:
+    explicit Writer(std::string& out) : out_(out) {}
+
+    void raw(std::string_view s) { out_.append(s); }
+
+    void str(std::string_view s) {
+        out_.push_back('"');
+        size_t run = 0;  // start of the pending run of characters that need no escape
+        for (size_t i = 0; i < s.size(); ++i) {
+            const auto c = static_cast<unsigned char>(s[i]);
+            if (!kNeedsEscape[c]) continue;
+            out_.append(s.substr(run, i - run));
+            run = i + 1;
+            switch (c) {
+                case '"':
+                    out_.append("\\\"");
+                    break;
+                case '\\':
+                    out_.append("\\\\");
+                    break;
+                case '\b':
+                    out_.append("\\b");
+                    break;
+                case '\f':
+                    out_.append("\\f");
+                    break;
+                case '\n':
+                    out_.append("\\n");
+                    break;
+                case '\r':
+                    out_.append("\\r");
+                    break;
+                case '\t':
+                    out_.append("\\t");
+                    break;
+                default: {
+                    static constexpr char kHex[] = "0123456789abcdef";
+                    const char esc[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+                    out_.append(esc, sizeof esc);
+                }
+            }
+        }
+        out_.append(s.substr(run));
+        out_.push_back('"');
+    }
+
+    template <typename Int>
+    void integer(Int v) {
+        std::array<char, 24> buf;
+        auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+        (void)ec;  // 24 characters hold any 64-bit integer
+        out_.append(buf.data(), end);
+    }
+
+    void number(double v) {
+        if (!std::isfinite(v)) {
+            out_.append("null");  // what nlohmann writes for NaN and infinities
+            return;
+        }
+        std::array<char, 32> buf;
+        auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+        (void)ec;  // the shortest round-trip form of a double fits in 32 characters
+        std::string_view text(buf.data(), static_cast<size_t>(end - buf.data()));
+        out_.append(text);
+        if (text.find_first_of(".e") == std::string_view::npos) out_.append(".0");
+    }
+
+  private:
+    std::string& out_;
+};
+
+void write_peer(Writer& w, const PeerStatus& p) {
+    // Keys in nlohmann's (sorted) order.
+    w.raw("{\"allowed_ips\":[");
+    for (size_t i = 0; i < p.allowed_ips.size(); ++i) {
+        if (i) w.raw(",");
+        w.str(p.allowed_ips[i]);
+    }
+    w.raw("],\"dropped\":");
+    w.integer(p.dropped);
+    w.raw(",\"endpoint\":");
+    w.str(p.endpoint);
+    w.raw(",\"held\":");
+    w.integer(p.held);
+    w.raw(",\"last_activity_ms\":");
+    w.integer(p.last_activity_ms);
+    w.raw(",\"last_wake_ms\":");
+    w.number(p.last_wake_ms);
+    w.raw(",\"public_key\":");
+    w.str(p.public_key);
+    w.raw(",\"state\":\"");
+    w.raw(to_string(p.state));
+    w.raw("\",\"wakes\":");
+    w.integer(p.wakes);
+    w.raw("}");
+}
+
+void write_status(Writer& w, const AgentStatus& s) {
+    w.raw("{\"attach_mode\":");
+    w.str(s.attach_mode);
+    w.raw(",\"counts\":{\"connected\":");
+    w.integer(s.connected);
+    w.raw(",\"connecting\":");
+    w.integer(s.connecting);
+    w.raw(",\"idle\":");
+    w.integer(s.idle);
+    w.raw("},\"interface\":");
+    w.str(s.interface);
+    w.raw(",\"lazy\":");
+    w.raw(s.lazy ? "true" : "false");
+    w.raw(",\"peers\":[");
+    for (size_t i = 0; i < s.peers.size(); ++i) {
+        if (i) w.raw(",");
+        write_peer(w, s.peers[i]);
+    }
+    w.raw("],\"trigger\":");
+    w.str(s.trigger);
+    w.raw(",\"wg_backend\":");
+    w.str(s.wg_backend);
+    w.raw("}");
+}
+
+[[noreturn]] void bad_field(const std::string& field, const char* expected) {
+    throw std::runtime_error("status: field \"" + field + "\" is missing or not " + expected);
+}
+
+const nlohmann::json& member(const nlohmann::json& obj, const std::string& prefix,
+                             const char* key) {
+    auto it = obj.find(key);
+    if (it == obj.end())
+        throw std::runtime_error("status: field \"" + prefix + key + "\" is missing");
+    return *it;
+}
+
+std::string get_string(const nlohmann::json& obj, const std::string& prefix, const char* key) {
+    const auto& v = member(obj, prefix, key);
+    if (!v.is_string()) bad_field(prefix + key, "a string");
+    return v.get<std::string>();
+}
+
+uint64_t get_u64(const nlohmann::json& obj, const std::string& prefix, const char* key) {
+    const auto& v = member(obj, prefix, key);
+    if (!v.is_number_unsigned()) bad_field(prefix + key, "a non-negative integer");
+    return v.get<uint64_t>();
+}
+
+int64_t get_i64(const nlohmann::json& obj, const std::string& prefix, const char* key) {
+    const auto& v = member(obj, prefix, key);
+    if (v.is_number_unsigned()) {
+        if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+            bad_field(prefix + key, "an int64");
+        return static_cast<int64_t>(v.get<uint64_t>());
+    }
+    if (!v.is_number_integer()) bad_field(prefix + key, "an integer");
+    return v.get<int64_t>();
+}
+
+double get_double(const nlohmann::json& obj, const std::string& prefix, const char* key) {
+    const auto& v = member(obj, prefix, key);
+    if (!v.is_number()) bad_field(prefix + key, "a number");
+    return v.get<double>();
+}
+
+PeerStatus peer_from_json(const nlohmann::json& j, size_t index) {
+    const std::string prefix = "peers[" + std::to_string(index) + "].";
+    if (!j.is_object()) bad_field("peers[" + std::to_string(index) + "]", "an object");
+    PeerStatus p;
+    p.public_key = get_string(j, prefix, "public_key");
+    const auto& ips = member(j, prefix, "allowed_ips");
+    if (!ips.is_array()) bad_field(prefix + "allowed_ips", "an array");
+    p.allowed_ips.reserve(ips.size());
+    for (size_t i = 0; i < ips.size(); ++i) {
+        if (!ips[i].is_string()) {
+            bad_field(prefix + "allowed_ips[" + std::to_string(i) + "]", "a string");
+        }
+        p.allowed_ips.push_back(ips[i].get<std::string>());
+    }
+    const std::string state = get_string(j, prefix, "state");
+    auto st = peer_state_from_string(state);
+    if (!st) {
+        throw std::runtime_error("status: field \"" + prefix + "state\" has unknown state \"" +
+                                 state + "\" (expected Idle, Connecting or Connected)");
+    }
+    p.state = *st;
+    p.endpoint = get_string(j, prefix, "endpoint");
+    p.wakes = get_u64(j, prefix, "wakes");
+    p.held = get_u64(j, prefix, "held");
+    p.dropped = get_u64(j, prefix, "dropped");
+    // nlohmann reads "null" back for a non-finite value; -1 is the documented "never".
+    const auto& lw = member(j, prefix, "last_wake_ms");
+    p.last_wake_ms = lw.is_null() ? -1 : get_double(j, prefix, "last_wake_ms");
+    p.last_activity_ms = get_i64(j, prefix, "last_activity_ms");
+    return p;
+}
+
+}  // namespace
+
+std::string status_reply_text(const AgentStatus& s) {
+    std::string out;
+    // ~200 bytes per peer; reserving avoids repeated copies of a multi-megabyte buffer.
+    out.reserve(256 + s.peers.size() * 300);
+    Writer w(out);
+    w.raw("{\"ok\":true,\"status\":");
+    write_status(w, s);
+    w.raw("}");
+    return out;
+}
+
+AgentStatus agent_status_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) throw std::runtime_error("status: not a JSON object");
+    AgentStatus s;
+    s.interface = get_string(j, "", "interface");
+    s.wg_backend = get_string(j, "", "wg_backend");
+    s.trigger = get_string(j, "", "trigger");
+    s.attach_mode = get_string(j, "", "attach_mode");
+    const auto& lazy = member(j, "", "lazy");
+    if (!lazy.is_boolean()) bad_field("lazy", "a boolean");
+    s.lazy = lazy.get<bool>();
+    const auto& counts = member(j, "", "counts");
+    if (!counts.is_object()) bad_field("counts", "an object");
+    s.idle = get_u64(counts, "counts.", "idle");
+    s.connecting = get_u64(counts, "counts.", "connecting");
+    s.connected = get_u64(counts, "counts.", "connected");
+    const auto& peers = member(j, "", "peers");
+    if (!peers.is_array()) bad_field("peers", "an array");
+    s.peers.reserve(peers.size());
+    for (size_t i = 0; i < peers.size(); ++i) s.peers.push_back(peer_from_json(peers[i], i));
+    return s;
+}
+
+std::string socket_path(const std::string& run_dir, const std::string& interface) {
+    return run_dir + "/" + interface + ".sock";
+}
+
+}  // namespace nb

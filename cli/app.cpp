@@ -1,0 +1,55 @@
+#include <unistd.h>
+
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.hpp"
+
+namespace nb::cli {
+
+int run_cli(int argc, const char* const* argv,
+            const std::function<int(const RunOptions&)>& run_agent, const EnvLookup& env) {
+    CLI::App app{"nbagent: lazy WireGuard peers", "nbagent"};
+    app.require_subcommand(1);
+    RunArgs run_args;
+    StatusArgs status_args;
+    TraceArgs trace_args;
+    PeerArgs peer_args;
+    CLI::App* run = add_run_command(app, run_args);
+    CLI::App* status = add_status_command(app, status_args);
+    CLI::App* trace_peers = add_trace_command(app, trace_args);
+    CLI::App* peer_idle = add_peer_command(app, peer_args);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // CLI11 prints the message (or the help); its own codes (100+) become 2.
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    try {
+        if (*run) {
+            if (::geteuid() != 0) {
+                std::cerr << "nbagent run needs root (CAP_NET_ADMIN and CAP_BPF)\n";
+                return 1;
+            }
+            const RunOptions opts = to_run_options(run_args, env);
+            spdlog::set_level(spdlog::level::from_str(run_args.log_level));
+            return run_agent(opts);
+        }
+        if (*status) return run_status(status_args, std::cout);
+        if (*trace_peers) return run_trace(trace_args, std::cout);
+        if (*peer_idle) return run_peer_idle(peer_args, std::cout);
+    } catch (const UsageError& e) {
+        std::cerr << "nbagent: " << e.what() << "\n";
+        return 2;
+    } catch (const std::exception& e) {
+        std::cout.flush();
+        std::cerr << "nbagent: " << e.what() << "\n";
+        return 1;
+    }
+    // require_subcommand makes this unreachable for valid input; be explicit anyway.
+    std::cerr << app.help();
+    return 2;
+}
+
+}  // namespace nb::cli

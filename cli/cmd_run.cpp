@@ -1,0 +1,120 @@
+#include <cctype>
+#include <cstdlib>
+
+#include "cli/commands.hpp"
+
+namespace nb::cli {
+
+namespace {
+
+CLI::Validator duration_validator() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            try {
+                if (parse_duration(text).count() <= 0) return "duration must be positive";
+            } catch (const std::invalid_argument& e) {
+                return e.what();
+            }
+            return {};
+        },
+        "DURATION");
+}
+
+CLI::Validator switch_validator() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            return parse_switch(text) ? std::string()
+                                      : "expected true or false, got \"" + text + "\"";
+        },
+        "true|false");
+}
+
+}  // namespace
+
+EnvLookup process_env() {
+    return [](const char* name) -> std::optional<std::string> {
+        const char* v = std::getenv(name);
+        if (!v) return std::nullopt;
+        return std::string(v);
+    };
+}
+
+bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env) {
+    if (flag) {
+        auto v = parse_switch(*flag);
+        if (!v) throw UsageError("--lazy-conn: expected true or false, got \"" + *flag + "\"");
+        return *v;
+    }
+    if (auto e = env("NB_LAZY_CONN"); e && !e->empty()) {
+        auto v = parse_switch(*e);
+        if (!v) {
+            throw UsageError("NB_LAZY_CONN=\"" + *e +
+                             "\" is not valid (expected on, off, true, false, 1 or 0)");
+        }
+        return *v;
+    }
+    if (auto e = env("NB_ENABLE_EXPERIMENTAL_LAZY_CONN"); e && !e->empty()) {
+        std::string lower;
+        for (char c : *e)
+            lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        // The legacy variable only ever took true/false.
+        if (lower != "true" && lower != "false") {
+            throw UsageError("NB_ENABLE_EXPERIMENTAL_LAZY_CONN=\"" + *e +
+                             "\" is not valid (expected true or false)");
+        }
+        return lower == "true";
+    }
+    return true;
+}
+
+CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
+    CLI::App* run = app.add_subcommand("run", "Run the agent on a WireGuard interface (root)");
+    run->add_option("-i,--interface", a.interface, "WireGuard interface")->required();
+    run->add_option("-c,--config", a.config,
+                    "wg-quick style config to apply (default: adopt the interface)")
+        ->check(CLI::ExistingFile);
+    run->add_option("--wg", a.wg, "WireGuard backend")
+        ->check(CLI::IsMember({"auto", "kernel", "userspace"}))
+        ->capture_default_str();
+    run->add_option("--lazy-conn", a.lazy_conn,
+                    "Lazy connections on or off (default: NB_LAZY_CONN, then "
+                    "NB_ENABLE_EXPERIMENTAL_LAZY_CONN, then true)")
+        ->check(switch_validator());
+    run->add_option("--max-held-packets", a.max_held_packets,
+                    "Packets held per idle peer while it wakes")
+        ->check(CLI::Range(1, 4096))
+        ->capture_default_str();
+    run->add_option("--connect-timeout", a.connect_timeout, "Give up waking a peer after this long")
+        ->check(duration_validator())
+        ->capture_default_str();
+    run->add_option("--exec-timeout", a.exec_timeout, "Limit for a connector command")
+        ->check(duration_validator())
+        ->capture_default_str();
+    run->add_option("--run-dir", a.run_dir, "Directory of the control socket")
+        ->capture_default_str();
+    run->add_option("--attach", a.attach, "How to attach the tc program")
+        ->check(CLI::IsMember({"auto", "tcx", "clsact"}))
+        ->capture_default_str();
+    run->add_option("--log-level", a.log_level, "Log level")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+        ->capture_default_str();
+    return run;
+}
+
+RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
+    RunOptions o;
+    o.interface = a.interface;
+    o.config_path = a.config;
+    o.wg_mode = a.wg == "kernel"      ? WgMode::Kernel
+                : a.wg == "userspace" ? WgMode::Userspace
+                                      : WgMode::Auto;
+    o.lazy = resolve_lazy(a.lazy_conn, env);
+    o.max_held_packets = a.max_held_packets;
+    o.connect_timeout = parse_duration(a.connect_timeout);
+    o.exec_timeout = parse_duration(a.exec_timeout);
+    o.run_dir = a.run_dir;
+    o.attach_mode = a.attach;
+    return o;
+}
+
+}  // namespace nb::cli

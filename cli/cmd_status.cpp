@@ -1,0 +1,132 @@
+#include <array>
+#include <chrono>
+#include <cstdio>
+
+#include "agent/control/control_client.hpp"
+#include "cli/commands.hpp"
+
+namespace nb::cli {
+
+namespace {
+
+std::string fixed1(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f", v);
+    return buf;
+}
+
+int64_t now_unix_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+void pad(std::string& out, const std::string& cell, size_t width) {
+    out += cell;
+    if (cell.size() < width) out.append(width - cell.size(), ' ');
+}
+
+}  // namespace
+
+std::string format_relative(int64_t then_ms, int64_t now_ms) {
+    if (then_ms <= 0) return "never";
+    // Clock steps can put activity slightly in the future; that is "now", not negative.
+    const int64_t s = std::max<int64_t>(0, (now_ms - then_ms) / 1000);
+    if (s < 60) return std::to_string(s) + "s ago";
+    if (s < 3600) return std::to_string(s / 60) + "m ago";
+    if (s < 86400) return std::to_string(s / 3600) + "h ago";
+    return std::to_string(s / 86400) + "d ago";
+}
+
+void write_status_summary(const AgentStatus& s, std::string& out) {
+    out += "interface:  " + s.interface + "\n";
+    out += "backend:    " + s.wg_backend + "\n";
+    out += "trigger:    " + s.trigger;
+    if (!s.attach_mode.empty()) out += " (" + s.attach_mode + ")";
+    out += "\n";
+    out += std::string("lazy:       ") + (s.lazy ? "on" : "off") + "\n";
+    out += "peers:      " + std::to_string(s.idle + s.connecting + s.connected) + " (Idle " +
+           std::to_string(s.idle) + ", Connecting " + std::to_string(s.connecting) +
+           ", Connected " + std::to_string(s.connected) + ")\n";
+}
+
+void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
+    constexpr size_t kCols = 9;
+    const std::array<std::string, kCols> header = {"PUBLIC KEY", "ALLOWED IPS", "STATE",
+                                                   "ENDPOINT",   "WAKES",       "HELD",
+                                                   "DROPPED",    "LAST WAKE",   "LAST ACTIVITY"};
+    std::vector<std::array<std::string, kCols>> rows;
+    rows.reserve(s.peers.size());
+    std::array<size_t, kCols> width{};
+    for (size_t c = 0; c < kCols; ++c) width[c] = header[c].size();
+    for (const auto& p : s.peers) {
+        std::string ips;
+        for (const auto& ip : p.allowed_ips) ips += (ips.empty() ? "" : ",") + ip;
+        std::array<std::string, kCols> row = {
+            p.public_key,
+            ips.empty() ? "-" : ips,
+            to_string(p.state),
+            p.endpoint.empty() ? "-" : p.endpoint,
+            std::to_string(p.wakes),
+            std::to_string(p.held),
+            std::to_string(p.dropped),
+            p.last_wake_ms < 0 ? "-" : fixed1(p.last_wake_ms) + " ms",
+            format_relative(p.last_activity_ms, now_ms)};
+        for (size_t c = 0; c < kCols; ++c) width[c] = std::max(width[c], row[c].size());
+        rows.push_back(std::move(row));
+    }
+    auto write_row = [&](const std::array<std::string, kCols>& row) {
+        for (size_t c = 0; c + 1 < kCols; ++c) pad(out, row[c], width[c] + 2);
+        out += row[kCols - 1];
+        out += '\n';
+    };
+    out.reserve(out.size() + (rows.size() + 1) * 160);
+    write_row(header);
+    for (const auto& row : rows) write_row(row);
+}
+
+CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {
+    CLI::App* cmd = app.add_subcommand("status", "Show the agent's state");
+    cmd->add_option("-i,--interface", a.interface, "Interface (needed if several agents run)");
+    cmd->add_flag("-d,--detail", a.detail, "List every peer");
+    cmd->add_flag("--json", a.json, "Print the status object as JSON");
+    cmd->add_option("--run-dir", a.run_dir, "Directory of the control socket")
+        ->capture_default_str();
+    return cmd;
+}
+
+int run_status(const StatusArgs& a, std::ostream& out) {
+    ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
+    const std::string line = client.request_text({{"cmd", "status"}, {"detail", a.detail}});
+    if (a.json) {
+        // The agent writes this exact envelope (see status_reply_text). Forwarding the
+        // object verbatim avoids parsing tens of MB just to print them again.
+        constexpr std::string_view kPrefix = R"({"ok":true,"status":{)";
+        if (line.starts_with(kPrefix) && line.ends_with("}}")) {
+            const size_t start = kPrefix.size() - 1;
+            out.write(line.data() + start, static_cast<std::streamsize>(line.size() - start - 1));
+            out << '\n';
+            return 0;
+        }
+    }
+    const nlohmann::json reply = ControlClient::check_reply(line);
+    auto st = reply.find("status");
+    if (st == reply.end() || !st->is_object()) {
+        throw std::runtime_error("invalid reply from nbagent (no status object)");
+    }
+    if (a.json) {
+        out << st->dump() << '\n';
+        return 0;
+    }
+    const AgentStatus status = agent_status_from_json(*st);
+    std::string text;
+    write_status_summary(status, text);
+    if (a.detail) {
+        text += '\n';
+        write_peer_table(status, now_unix_ms(), text);
+    }
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    return 0;
+}
+
+}  // namespace nb::cli

@@ -1,0 +1,97 @@
+// The `nbagent` command line: one add_*_command/run_* pair per subcommand. Everything
+// except calling the agent lives in the nb_cli library so tests can drive it; main.cpp
+// only passes nb::run_agent in.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "agent/control/protocol.hpp"
+#include "agent/engine.hpp"
+
+namespace nb::cli {
+
+// A problem with how nbagent was invoked that CLI11 cannot see (e.g. a bad environment
+// variable): reported like an argument error, exit code 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// "500ms", "10s", "2m", "1h", "1m30s", "1.5s"; a bare integer is seconds. Throws
+// std::invalid_argument naming the text.
+std::chrono::milliseconds parse_duration(std::string_view text);
+// on/off/true/false/1/0, case-insensitive.
+std::optional<bool> parse_switch(std::string_view text);
+
+using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
+EnvLookup process_env();
+// --lazy-conn wins; else NB_LAZY_CONN; else NB_ENABLE_EXPERIMENTAL_LAZY_CONN; else on.
+// The first of these that is set decides; a bad value there throws UsageError. An
+// empty variable counts as unset.
+bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env);
+
+struct RunArgs {
+    std::string interface;
+    std::optional<std::string> config;
+    std::string wg = "auto";
+    std::optional<std::string> lazy_conn;
+    uint32_t max_held_packets = 128;
+    std::string connect_timeout = "10s";
+    std::string exec_timeout = "5s";
+    std::string run_dir = kDefaultRunDir;
+    std::string attach = "auto";
+    std::string log_level = "info";
+};
+CLI::App* add_run_command(CLI::App& app, RunArgs& args);
+RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);
+
+struct StatusArgs {
+    std::optional<std::string> interface;
+    bool detail = false;
+    bool json = false;
+    std::string run_dir = kDefaultRunDir;
+};
+CLI::App* add_status_command(CLI::App& app, StatusArgs& args);
+int run_status(const StatusArgs& args, std::ostream& out);
+// "never", "12s ago", "3m ago", "5h ago", "2d ago"; times in unix ms.
+std::string format_relative(int64_t then_ms, int64_t now_ms);
+void write_status_summary(const AgentStatus& s, std::string& out);
+void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out);
+
+struct TraceArgs {
+    std::optional<std::string> interface;
+    bool json = false;
+    std::optional<uint64_t> count;
+    std::string run_dir = kDefaultRunDir;
+};
+// Adds `trace` with its `peers` subcommand; returns `trace peers`.
+CLI::App* add_trace_command(CLI::App& app, TraceArgs& args);
+int run_trace(const TraceArgs& args, std::ostream& out);
+// One human-readable line (no newline) for an event object from the agent.
+std::string format_trace_event(const nlohmann::json& event);
+
+struct PeerArgs {
+    std::string public_key;
+    std::optional<std::string> interface;
+    std::string run_dir = kDefaultRunDir;
+};
+// Adds `peer` with its `idle` subcommand; returns `peer idle`.
+CLI::App* add_peer_command(CLI::App& app, PeerArgs& args);
+int run_peer_idle(const PeerArgs& args, std::ostream& out);
+
+// The whole CLI: parses argv and runs the chosen command; returns the exit code
+// (0 ok, 1 runtime/control error, 2 usage error). `run_agent` starts the agent.
+int run_cli(int argc, const char* const* argv,
+            const std::function<int(const RunOptions&)>& run_agent, const EnvLookup& env);
+
+}  // namespace nb::cli

@@ -1,0 +1,460 @@
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "agent/control/protocol.hpp"
+#include "cli/commands.hpp"
+#include "tests/control/server_loop.hpp"
+#include "tests/support/privileged.hpp"
+
+namespace nb::cli {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(CliDuration, ParsesUnitsAndBareSeconds) {
+    EXPECT_EQ(parse_duration("500ms"), 500ms);
+    EXPECT_EQ(parse_duration("10s"), 10s);
+    EXPECT_EQ(parse_duration("2m"), 2min);
+    EXPECT_EQ(parse_duration("1h"), 1h);
+    EXPECT_EQ(parse_duration("1m30s"), 90s);
+    EXPECT_EQ(parse_duration("1.5s"), 1500ms);
+    EXPECT_EQ(parse_duration("7"), 7s);
+    EXPECT_EQ(parse_duration("0"), 0ms);
+}
+
+TEST(CliDuration, RejectsMalformed) {
+    for (const char* bad :
+         {"", "abc", "10x", "5 s", "-1s", "1s5", "ms", ".s", "10d", "1e3s", "99999999h"}) {
+        try {
+            parse_duration(bad);
+            ADD_FAILURE() << "accepted \"" << bad << "\"";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
+                << e.what();
+        }
+    }
+}
+
+TEST(CliSwitch, Words) {
+    EXPECT_EQ(parse_switch("ON"), true);
+    EXPECT_EQ(parse_switch("true"), true);
+    EXPECT_EQ(parse_switch("1"), true);
+    EXPECT_EQ(parse_switch("Off"), false);
+    EXPECT_EQ(parse_switch("FALSE"), false);
+    EXPECT_EQ(parse_switch("0"), false);
+    EXPECT_EQ(parse_switch("yes"), std::nullopt);
+    EXPECT_EQ(parse_switch(""), std::nullopt);
+}
+
+EnvLookup env_of(std::map<std::string, std::string> vars) {
+    return [vars](const char* name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+    };
+}
+
+TEST(CliLazy, Precedence) {
+    EXPECT_TRUE(resolve_lazy(std::nullopt, env_of({})));
+    EXPECT_FALSE(resolve_lazy(std::nullopt, env_of({{"NB_LAZY_CONN", "OFF"}})));
+    EXPECT_TRUE(resolve_lazy(std::nullopt, env_of({{"NB_LAZY_CONN", "on"}})));
+    EXPECT_FALSE(
+        resolve_lazy(std::nullopt, env_of({{"NB_ENABLE_EXPERIMENTAL_LAZY_CONN", "false"}})));
+    EXPECT_TRUE(resolve_lazy(std::nullopt, env_of({{"NB_ENABLE_EXPERIMENTAL_LAZY_CONN", "True"}})));
+    // NB_LAZY_CONN beats the legacy variable; the flag beats both.
+    const auto both = env_of({{"NB_LAZY_CONN", "0"}, {"NB_ENABLE_EXPERIMENTAL_LAZY_CONN", "true"}});
+    EXPECT_FALSE(resolve_lazy(std::nullopt, both));
+    EXPECT_TRUE(resolve_lazy("true", both));
+    EXPECT_FALSE(resolve_lazy("false", env_of({{"NB_LAZY_CONN", "on"}})));
+    // Empty means unset.
+    EXPECT_FALSE(resolve_lazy(
+        std::nullopt,
+        env_of({{"NB_LAZY_CONN", ""}, {"NB_ENABLE_EXPERIMENTAL_LAZY_CONN", "false"}})));
+}
+
+TEST(CliLazy, BadEnvironmentValuesAreErrors) {
+    try {
+        resolve_lazy(std::nullopt, env_of({{"NB_LAZY_CONN", "maybe"}}));
+        FAIL();
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("NB_LAZY_CONN=\"maybe\""), std::string::npos)
+            << e.what();
+    }
+    try {
+        resolve_lazy(std::nullopt, env_of({{"NB_ENABLE_EXPERIMENTAL_LAZY_CONN", "on"}}));
+        FAIL();
+    } catch (const UsageError& e) {
+        EXPECT_NE(std::string(e.what()).find("NB_ENABLE_EXPERIMENTAL_LAZY_CONN"),
+                  std::string::npos);
+    }
+}
+
+struct CliResult {
+    int code;
+    std::string out, err;
+};
+
+CliResult cli(std::vector<std::string> args, std::map<std::string, std::string> env = {},
+              std::optional<RunOptions>* ran = nullptr) {
+    args.insert(args.begin(), "nbagent");
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    testing::internal::CaptureStdout();
+    testing::internal::CaptureStderr();
+    const int code = run_cli(
+        static_cast<int>(argv.size()), argv.data(),
+        [&](const RunOptions& o) {
+            if (ran) *ran = o;
+            return 0;
+        },
+        env_of(env));
+    std::cout.flush();
+    CliResult r{code, testing::internal::GetCapturedStdout(),
+                testing::internal::GetCapturedStderr()};
+    return r;
+}
+
+class CliAsRoot : public ::testing::Test {
+  protected:
+    void SetUp() override { NB_REQUIRE_ROOT(); }  // `run` refuses to go further otherwise
+};
+
+TEST_F(CliAsRoot, RunFillsOptions) {
+    std::optional<RunOptions> ran;
+    auto r = cli({"run", "-i", "wg7", "--wg", "kernel", "--lazy-conn=false", "--max-held-packets",
+                  "64", "--connect-timeout", "2m", "--exec-timeout", "500ms", "--run-dir",
+                  "/tmp/nbx", "--attach", "clsact", "--log-level", "warn"},
+                 {{"NB_LAZY_CONN", "on"}}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(ran);
+    EXPECT_EQ(ran->interface, "wg7");
+    EXPECT_EQ(ran->config_path, std::nullopt);
+    EXPECT_EQ(ran->wg_mode, WgMode::Kernel);
+    EXPECT_FALSE(ran->lazy);
+    EXPECT_EQ(ran->max_held_packets, 64u);
+    EXPECT_EQ(ran->connect_timeout, 2min);
+    EXPECT_EQ(ran->exec_timeout, 500ms);
+    EXPECT_EQ(ran->run_dir, "/tmp/nbx");
+    EXPECT_EQ(ran->attach_mode, "clsact");
+}
+
+TEST_F(CliAsRoot, RunDefaultsAndEnvironment) {
+    std::optional<RunOptions> ran;
+    auto r = cli({"run", "-i", "wg0", "--connect-timeout", "3"}, {{"NB_LAZY_CONN", "off"}}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(ran);
+    EXPECT_EQ(ran->wg_mode, WgMode::Auto);
+    EXPECT_FALSE(ran->lazy);
+    EXPECT_EQ(ran->max_held_packets, 128u);
+    EXPECT_EQ(ran->connect_timeout, 3s);
+    EXPECT_EQ(ran->exec_timeout, 5s);
+    EXPECT_EQ(ran->run_dir, kDefaultRunDir);
+    EXPECT_EQ(ran->attach_mode, "auto");
+}
+
+TEST_F(CliAsRoot, ArgumentErrorsExitTwo) {
+    const std::vector<std::vector<std::string>> bad = {
+        {"run"},  // no -i
+        {"run", "-i", "wg0", "--max-held-packets", "0"},
+        {"run", "-i", "wg0", "--max-held-packets", "4097"},
+        {"run", "-i", "wg0", "--wg", "fast"},
+        {"run", "-i", "wg0", "--attach", "xdp"},
+        {"run", "-i", "wg0", "--connect-timeout", "10x"},
+        {"run", "-i", "wg0", "--exec-timeout", "0s"},
+        {"run", "-i", "wg0", "--lazy-conn=perhaps"},
+        {"run", "-i", "wg0", "--log-level", "loud"},
+        {"run", "-i", "wg0", "-c", "/nonexistent/wg0.conf"},
+        {"status", "--bogus"},
+        {"trace"},
+        {"trace", "peers", "--count", "0"},
+        {"peer", "idle", "not-a-key"},
+        {},
+    };
+    for (const auto& args : bad) {
+        std::optional<RunOptions> ran;
+        auto r = cli(args, {}, &ran);
+        std::string joined;
+        for (const auto& a : args) joined += a + " ";
+        EXPECT_EQ(r.code, 2) << joined << "\n" << r.err;
+        EXPECT_FALSE(ran) << joined;
+        EXPECT_FALSE(r.err.empty()) << joined;
+    }
+    auto r = cli({"run", "-i", "wg0"}, {{"NB_LAZY_CONN", "sometimes"}});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("nbagent: NB_LAZY_CONN=\"sometimes\""), std::string::npos) << r.err;
+    EXPECT_EQ(cli({"--help"}).code, 0);
+}
+
+TEST_F(CliAsRoot, RunAsNonRootIsRefused) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        if (::setuid(65534) != 0) ::_exit(99);
+        bool called = false;
+        const char* argv[] = {"nbagent", "run", "-i", "wg0"};
+        testing::internal::CaptureStderr();
+        const int code = run_cli(
+            4, argv,
+            [&](const RunOptions&) {
+                called = true;
+                return 0;
+            },
+            env_of({}));
+        const std::string err = testing::internal::GetCapturedStderr();
+        const bool ok =
+            code == 1 && !called && err == "nbagent run needs root (CAP_NET_ADMIN and CAP_BPF)\n";
+        ::_exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(CliFormat, RelativeTimes) {
+    const int64_t now = 1'700'000'000'000;
+    EXPECT_EQ(format_relative(0, now), "never");
+    EXPECT_EQ(format_relative(now - 3'400, now), "3s ago");
+    EXPECT_EQ(format_relative(now + 5'000, now), "0s ago");
+    EXPECT_EQ(format_relative(now - 125'000, now), "2m ago");
+    EXPECT_EQ(format_relative(now - 7'300'000, now), "2h ago");
+    EXPECT_EQ(format_relative(now - 3 * 86'400'000LL, now), "3d ago");
+}
+
+TEST(CliFormat, TraceEvents) {
+    const std::string key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+    EXPECT_EQ(format_trace_event({{"event", "trigger"},
+                                  {"ts", "2024-05-01T14:02:03.123Z"},
+                                  {"peer", key},
+                                  {"src", "10.0.0.1"},
+                                  {"dst", "10.1.0.2"},
+                                  {"proto", "udp"},
+                                  {"sport", 1234},
+                                  {"dport", 53}}),
+              "14:02:03.123 trigger   " + key + " udp 10.0.0.1:1234 -> 10.1.0.2:53");
+    EXPECT_EQ(format_trace_event({{"event", "trigger"},
+                                  {"ts", "2024-05-01T14:02:03.123+02:00"},
+                                  {"peer", key},
+                                  {"src", "fd00::1"},
+                                  {"dst", "fd00::2"},
+                                  {"proto", "icmpv6"}}),
+              "14:02:03.123 trigger   " + key + " icmpv6 fd00::1 -> fd00::2");
+    EXPECT_EQ(format_trace_event({{"event", "trigger"},
+                                  {"ts", "2024-05-01T14:02:03.123Z"},
+                                  {"peer", key},
+                                  {"src", "fd00::1"},
+                                  {"dst", "fd00::2"},
+                                  {"proto", "tcp"},
+                                  {"sport", 40000},
+                                  {"dport", 443}}),
+              "14:02:03.123 trigger   " + key + " tcp [fd00::1]:40000 -> [fd00::2]:443");
+    EXPECT_EQ(format_trace_event({{"event", "transition"},
+                                  {"ts", "2024-05-01T14:02:03.125Z"},
+                                  {"peer", key},
+                                  {"from", "Connecting"},
+                                  {"to", "Connected"},
+                                  {"reason", "handshake"},
+                                  {"latency_ms", 1.94}}),
+              "14:02:03.125 state     " + key + " Connecting -> Connected (1.9 ms)");
+    EXPECT_EQ(format_trace_event({{"event", "transition"},
+                                  {"ts", "2024-05-01T14:02:03.100Z"},
+                                  {"peer", key},
+                                  {"from", "Idle"},
+                                  {"to", "Connecting"},
+                                  {"reason", "packet"}}),
+              "14:02:03.100 state     " + key + " Idle -> Connecting (packet)");
+    EXPECT_EQ(
+        format_trace_event({{"event", "dropped"}, {"ts", "2024-05-01T14:02:04.000Z"}, {"n", 3}}),
+        "14:02:04.000 dropped   {\"n\":3}");
+}
+
+AgentStatus two_peers() {
+    AgentStatus s;
+    s.interface = "wg0";
+    s.wg_backend = "userspace";
+    s.trigger = "bpf";
+    s.attach_mode = "tcx";
+    s.idle = 1;
+    s.connected = 1;
+    PeerStatus a;
+    a.public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    a.allowed_ips = {"10.0.0.2/32", "10.9.0.0/16"};
+    a.state = PeerState::Connected;
+    a.endpoint = "192.0.2.1:51820";
+    a.wakes = 4;
+    a.held = 9;
+    a.dropped = 2;
+    a.last_wake_ms = 12.34;
+    PeerStatus b;
+    b.public_key = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=";
+    s.peers = {a, b};
+    return s;
+}
+
+TEST(CliFormat, SummaryAndTable) {
+    const AgentStatus s = two_peers();
+    std::string summary;
+    write_status_summary(s, summary);
+    EXPECT_NE(summary.find("interface:  wg0\n"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("backend:    userspace\n"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("trigger:    bpf (tcx)\n"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("lazy:       on\n"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("2 (Idle 1, Connecting 0, Connected 1)"), std::string::npos) << summary;
+
+    std::string table;
+    write_peer_table(s, 5'000, table);
+    std::vector<std::string> lines;
+    for (size_t pos = 0, nl; (nl = table.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+        lines.push_back(table.substr(pos, nl - pos));
+    }
+    ASSERT_EQ(lines.size(), 3u) << table;
+    EXPECT_EQ(lines[0].rfind("PUBLIC KEY", 0), 0u);
+    // Columns line up: every row has its state at the header's STATE offset.
+    const size_t state_col = lines[0].find("STATE");
+    EXPECT_EQ(lines[1].substr(state_col, 9), "Connected");
+    EXPECT_EQ(lines[2].substr(state_col, 4), "Idle");
+    EXPECT_NE(lines[1].find("10.0.0.2/32,10.9.0.0/16"), std::string::npos);
+    EXPECT_NE(lines[1].find("12.3 ms"), std::string::npos) << lines[1];
+    EXPECT_NE(lines[1].find("never"), std::string::npos);
+    EXPECT_NE(lines[2].find(" - "), std::string::npos);
+}
+
+// End to end through a real control socket.
+class CliAgainstServer : public CliAsRoot {
+  protected:
+    test::TempRunDir dir;
+    std::vector<nlohmann::json> requests;
+    std::unique_ptr<test::ServerLoop> loop;
+    AgentStatus status = two_peers();
+
+    void start() {
+        loop =
+            std::make_unique<test::ServerLoop>(dir.path, "wg0",
+                                               [this](ControlServer& srv, const nlohmann::json& req,
+                                                      ControlServer::ClientId id) -> ControlReply {
+                                                   requests.push_back(req);
+                                                   if (req["cmd"] == "trace") {
+                                                       srv.subscribe_trace(id);
+                                                       return nlohmann::json{{"ok", true}};
+                                                   }
+                                                   if (req["cmd"] == "peer_idle")
+                                                       return nlohmann::json{{"ok", true}};
+                                                   AgentStatus s = status;
+                                                   if (!req.value("detail", false)) s.peers.clear();
+                                                   return ControlReply::raw(status_reply_text(s));
+                                               });
+    }
+};
+
+TEST_F(CliAgainstServer, Status) {
+    start();
+    auto r = cli({"status", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("Connected 1"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("PUBLIC KEY"), std::string::npos);
+    EXPECT_EQ(requests.back(), (nlohmann::json{{"cmd", "status"}, {"detail", false}}));
+
+    r = cli({"status", "-d", "-i", "wg0", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("PUBLIC KEY"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(status.peers[1].public_key), std::string::npos) << r.out;
+
+    r = cli({"status", "-d", "--json", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out), to_json(status));
+}
+
+TEST_F(CliAgainstServer, PeerIdleAndTrace) {
+    start();
+    const std::string key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+    auto r = cli({"peer", "idle", key, "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back(), (nlohmann::json{{"cmd", "peer_idle"}, {"public_key", key}}));
+
+    // Publish steadily from the loop while the CLI follows the trace.
+    std::atomic<bool> tracing = true;
+    std::thread publisher([&] {
+        int seq = 0;
+        while (tracing) {
+            loop->call([&] {
+                loop->server().publish_trace({{"event", "transition"},
+                                              {"ts", "2024-05-01T10:00:00.123Z"},
+                                              {"seq", seq++},
+                                              {"peer", "k"},
+                                              {"from", "Idle"},
+                                              {"to", "Connecting"},
+                                              {"reason", "packet"}});
+            });
+            std::this_thread::sleep_for(2ms);
+        }
+    });
+    struct Stop {
+        std::atomic<bool>& flag;
+        std::thread& t;
+        ~Stop() {
+            flag = false;
+            t.join();
+        }
+    } stop{tracing, publisher};
+    r = cli({"trace", "peers", "--json", "--count", "2", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back(), (nlohmann::json{{"cmd", "trace"}}));
+    std::vector<std::string> lines;
+    for (size_t pos = 0, nl; (nl = r.out.find('\n', pos)) != std::string::npos; pos = nl + 1) {
+        lines.push_back(r.out.substr(pos, nl - pos));
+    }
+    ASSERT_EQ(lines.size(), 2u) << r.out;
+    const auto first = nlohmann::json::parse(lines[0]);
+    EXPECT_EQ(nlohmann::json::parse(lines[1])["seq"], first["seq"].get<int>() + 1);
+
+    r = cli({"trace", "peers", "--count", "1", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, "10:00:00.123 state     k Idle -> Connecting (packet)\n");
+}
+
+TEST_F(CliAgainstServer, HugeDetailedStatus) {
+    constexpr size_t kPeers = 100000;
+    const PeerStatus tmpl = status.peers[0];
+    status.peers.assign(kPeers, tmpl);
+    for (size_t i = 0; i < kPeers; ++i) status.peers[i].wakes = i;
+    start();
+    StatusArgs args;
+    args.run_dir = dir.path;
+    args.detail = true;
+    args.json = true;
+    std::ostringstream json_out;
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(run_status(args, json_out), 0);
+    const auto t1 = std::chrono::steady_clock::now();
+    args.json = false;
+    std::ostringstream table_out;
+    ASSERT_EQ(run_status(args, table_out), 0);
+    const auto t2 = std::chrono::steady_clock::now();
+    std::printf("status -d --json: %.1f ms, status -d: %.1f ms (100k peers, in-process)\n",
+                std::chrono::duration<double, std::milli>(t1 - t0).count(),
+                std::chrono::duration<double, std::milli>(t2 - t1).count());
+    const AgentStatus got = agent_status_from_json(nlohmann::json::parse(json_out.str()));
+    ASSERT_EQ(got.peers.size(), kPeers);
+    EXPECT_EQ(got.peers.back().wakes, kPeers - 1);
+    const std::string table = table_out.str();
+    EXPECT_EQ(static_cast<size_t>(std::count(table.begin(), table.end(), '\n')), kPeers + 7);
+}
+
+TEST_F(CliAgainstServer, ControlErrorsExitOne) {
+    auto r = cli({"status", "--run-dir", dir.path});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "nbagent: no nbagent is running (no socket in " + dir.path + ")\n");
+    start();
+    r = cli({"status", "-i", "wg9", "--run-dir", dir.path});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err.rfind("nbagent: no nbagent is running on wg9", 0), 0u) << r.err;
+}
+
+}  // namespace
+}  // namespace nb::cli
