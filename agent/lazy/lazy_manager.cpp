@@ -68,14 +68,18 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
     // Everything that can fail on bad input is checked before WireGuard is touched.
     std::vector<ManagedPeer> fresh;
     fresh.reserve(specs.size());
+    // Connectors hold no per-peer state: peers with the same spec share one.
+    std::unordered_map<std::string, std::shared_ptr<Connector>> connectors;
     for (auto& spec : specs) {
         ManagedPeer p;
         p.id = static_cast<uint32_t>(peers_.size() + fresh.size());
+        auto& shared = connectors[spec.connector.value_or("static")];
         try {
-            p.connector = make_connector(spec.connector, opts_.exec_timeout);
+            if (!shared) shared = make_connector(spec.connector, opts_.exec_timeout);
         } catch (const std::invalid_argument& e) {
             throw std::invalid_argument("peer " + spec.wg.public_key.base64() + ": " + e.what());
         }
+        p.connector = shared;
         p.spec = std::move(spec);
         if (!opts_.lazy && p.spec.endpoint) {
             ConnectResult r = resolve_endpoint(*p.spec.endpoint);
@@ -240,10 +244,8 @@ void LazyManager::release_hold(ManagedPeer& p) {
     // Order matters: the program must let re-injected packets through before they
     // are sent, and keeps holding new ones until every held one has gone out.
     dp_->set_hold(p.id, false);
-    while (!p.held.empty()) {
-        replay(p, p.held.front());
-        p.held.pop_front();
-    }
+    for (const auto& packet : p.held) replay(p, packet);
+    std::vector<std::vector<uint8_t>>().swap(p.held);  // give the memory back
 }
 
 void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
@@ -270,7 +272,7 @@ void LazyManager::drop_held(ManagedPeer& p) {
     if (p.held.empty()) return;
     auto n = static_cast<uint32_t>(p.held.size());
     p.agent_dropped += n;
-    p.held.clear();
+    std::vector<std::vector<uint8_t>>().swap(p.held);
     if (dp_) dp_->release_pending(p.id, n);
 }
 

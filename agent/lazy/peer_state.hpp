@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,7 +28,9 @@ struct ManagedPeer {
     std::shared_ptr<Connector> connector;
     PeerState state = PeerState::Idle;
     std::optional<SockAddr> endpoint;       // what WireGuard has now
-    std::deque<std::vector<uint8_t>> held;  // waiting for the endpoint, in order
+    // Waiting for the endpoint, in order. A vector, not a deque: an empty deque
+    // already allocates, and most peers never hold anything.
+    std::vector<std::vector<uint8_t>> held;
     uint64_t job_id = 0;                    // connect job in flight (Connecting)
     uint64_t trigger_ns = 0;                // CLOCK_MONOTONIC of the waking packet
     std::string trigger_reason;
