@@ -27,7 +27,7 @@ PACKAGES=(
     build-essential cmake pkg-config clang llvm
     libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
     libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev googletest
-    wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq
+    wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat
 )
 
 missing=()
