@@ -15,6 +15,7 @@
 
 #include "agent/activity/bpf_activity.hpp"
 #include "agent/activity/packet_injector.hpp"
+#include "agent/common/unique_fd.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "agent/connector/connect_pool.hpp"
 #include "agent/control/control_server.hpp"
@@ -88,16 +89,6 @@ class PoolQueue : public ConnectQueue {
 
   private:
     ConnectPool& pool_;
-};
-
-struct Fd {
-    int fd = -1;
-    explicit Fd(int f) : fd(f) {}
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
 };
 
 void epoll_add(int ep, int fd) {
@@ -353,18 +344,18 @@ int run_agent(const RunOptions& opts) {
                  base_status.trigger.empty() ? "none" : base_status.trigger,
                  base_status.attach_mode.empty() ? "" : " (" + base_status.attach_mode + ")");
 
-    Fd ep(epoll_create1(EPOLL_CLOEXEC));
-    Fd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    epoll_add(ep.fd, sfd.fd);
-    epoll_add(ep.fd, pool->event_fd());
-    if (activity) epoll_add(ep.fd, activity->fd());
-    server->register_with(ep.fd);
+    UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
+    UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    epoll_add(ep.get(), sfd.get());
+    epoll_add(ep.get(), pool->event_fd());
+    if (activity) epoll_add(ep.get(), activity->fd());
+    server->register_with(ep.get());
 
     int exit_code = 0;
     bool running = true;
     while (running) {
         epoll_event evs[64];
-        int n = epoll_wait(ep.fd, evs, 64, -1);
+        int n = epoll_wait(ep.get(), evs, 64, -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             spdlog::error("epoll_wait: {}", std::strerror(errno));
@@ -374,9 +365,9 @@ int run_agent(const RunOptions& opts) {
         for (int i = 0; i < n; ++i) {
             int fd = evs[i].data.fd;
             try {
-                if (fd == sfd.fd) {
+                if (fd == sfd.get()) {
                     signalfd_siginfo si{};
-                    while (read(sfd.fd, &si, sizeof(si)) == sizeof(si)) {
+                    while (read(sfd.get(), &si, sizeof(si)) == sizeof(si)) {
                         if (si.ssi_signo == SIGHUP) {
                             spdlog::warn("SIGHUP: reloading the network map is not supported yet");
                         } else {

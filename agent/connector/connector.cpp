@@ -1,5 +1,7 @@
 #include "agent/connector/connector.hpp"
 
+#include "agent/common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
@@ -29,31 +31,8 @@ constexpr size_t kMaxQuoted = 200;       // chars of command output quoted in er
     throw std::system_error(errno, std::generic_category(), what);
 }
 
-class Fd {
-  public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-    Fd& operator=(Fd&& o) noexcept {
-        if (this != &o) {
-            reset();
-            fd_ = std::exchange(o.fd_, -1);
-        }
-        return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    void reset() {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-};
-
 struct Pipe {
-    Fd read_end, write_end;
+    UniqueFd read_end, write_end;
 };
 
 // Both ends close-on-exec; the read end is non-blocking so we can drain it after the
@@ -61,7 +40,7 @@ struct Pipe {
 Pipe make_pipe() {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("pipe2");
-    Pipe p{Fd(fds[0]), Fd(fds[1])};
+    Pipe p{UniqueFd(fds[0]), UniqueFd(fds[1])};
     if (::fcntl(fds[0], F_SETFL, O_NONBLOCK) != 0) throw_errno("fcntl(O_NONBLOCK)");
     return p;
 }
@@ -196,7 +175,7 @@ class ExecConnector final : public Connector {
         Pipe out = make_pipe();
         Pipe err = make_pipe();
         // Written by the stop callback so a shutdown wakes the poll below.
-        Fd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+        UniqueFd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (stop_fd.get() < 0) throw_errno("eventfd");
 
         std::vector<std::string> env = child_environment(req);
@@ -233,7 +212,7 @@ class ExecConnector final : public Connector {
         out.write_end.reset();
         err.write_end.reset();
         // Raw syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
-        Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
         if (pidfd.get() < 0) throw_errno("pidfd_open");
 
         std::string out_buf, err_buf;

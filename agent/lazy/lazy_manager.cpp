@@ -218,14 +218,19 @@ void LazyManager::on_connect_done(const ConnectPool::Completion& done) {
     finish_connect(*p, *done.result.endpoint);
 }
 
-void LazyManager::finish_connect(ManagedPeer& p, const SockAddr& ep) {
-    DeviceUpdate u;
+// Gives a known peer its endpoint and keepalive: what Connected means to WireGuard.
+static PeerUpdate connect_op(const ManagedPeer& p, const SockAddr& ep) {
     PeerUpdate op;
     op.public_key = p.spec.wg.public_key;
     op.update_only = true;
     op.endpoint = ep;
     op.persistent_keepalive = p.spec.keepalive;
-    u.peers.push_back(std::move(op));
+    return op;
+}
+
+void LazyManager::finish_connect(ManagedPeer& p, const SockAddr& ep) {
+    DeviceUpdate u;
+    u.peers.push_back(connect_op(p, ep));
     try {
         wg_.set_device(u);
     } catch (const WgError& e) {
@@ -309,12 +314,7 @@ void LazyManager::restore_all() {
             ++missing;
             continue;
         }
-        PeerUpdate op;
-        op.public_key = p.spec.wg.public_key;
-        op.update_only = true;
-        op.endpoint = ep;
-        op.persistent_keepalive = p.spec.keepalive;
-        u.peers.push_back(std::move(op));
+        u.peers.push_back(connect_op(p, *ep));
         p.endpoint = ep;
     }
     if (!u.peers.empty()) wg_.set_device(u);

@@ -1,5 +1,7 @@
 #include "agent/wg/uapi_control.hpp"
 
+#include "agent/common/unique_fd.hpp"
+
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,20 +19,6 @@ namespace {
 // A whole device dump of 2^16 peers (wireguard-go's maximum) with a few allowed IPs
 // each is tens of MiB; anything far beyond that is a broken daemon, not data.
 constexpr std::size_t kMaxReplyBytes = 256u << 20;
-
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 std::string errno_text(int err) {
     return std::strerror(err);
@@ -264,7 +252,7 @@ std::string UapiControl::transact(std::string_view request) const {
     if (path_.size() >= sizeof(sun.sun_path)) throw WgError(where + ": path too long");
     std::memcpy(sun.sun_path, path_.c_str(), path_.size() + 1);
 
-    Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) throw WgError(where + ": socket: " + errno_text(errno));
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);

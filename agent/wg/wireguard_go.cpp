@@ -1,5 +1,7 @@
 #include "agent/wg/wireguard_go.hpp"
 
+#include "agent/common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
@@ -49,20 +51,6 @@ std::string resolve_program(const std::string& name) {
     }
     return "";
 }
-
-class Fd {
-  public:
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const { return fd_; }
-
-  private:
-    int fd_;
-};
 
 std::string read_all(int fd) {
     std::string out;
@@ -127,7 +115,7 @@ void start_wireguard_go(const std::string& interface, const std::string& socket_
 
     // A memfd, not a pipe: whatever the daemon keeps of our descriptors can never block
     // or SIGPIPE it.
-    Fd out(::memfd_create("wireguard-go-output", MFD_CLOEXEC));
+    UniqueFd out(::memfd_create("wireguard-go-output", MFD_CLOEXEC));
     if (out.get() < 0) throw WgError(std::string("memfd_create: ") + std::strerror(errno));
 
     SpawnActions fa;
