@@ -21,6 +21,7 @@
 #include "agent/control/control_server.hpp"
 #include "agent/control/protocol.hpp"
 #include "agent/lazy/lazy_manager.hpp"
+#include "agent/lazy/state_file.hpp"
 #include "agent/net/rtnl.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
@@ -213,6 +214,7 @@ int run_agent(const RunOptions& opts) {
     pthread_sigmask(SIG_BLOCK, &mask, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
+    const std::string state_path = state_file_path(opts.run_dir, opts.interface);
     bool created = false;
     std::unique_ptr<WgControl> wg;
     std::unique_ptr<Datapath> dp;
@@ -290,6 +292,9 @@ int run_agent(const RunOptions& opts) {
 
         if (!cfg) {
             specs = specs_from_device(wg->get_device());
+            // After a crash, idle peers have no endpoint in WireGuard: the state file of
+            // the previous run has them.
+            merge_saved_state(specs, load_peer_state(state_path));
             load_datapath(specs);
         }
 
@@ -314,6 +319,8 @@ int run_agent(const RunOptions& opts) {
                                                 if (srv->has_trace_subscribers())
                                                     srv->publish_trace(ev);
                                             });
+        // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
+        if (opts.lazy) save_peer_state(state_path, specs);
         mgr->install(std::move(specs), std::move(update));
         if (cfg) apply_interface_config(opts, *cfg);
         if (dp) {
@@ -392,6 +399,7 @@ int run_agent(const RunOptions& opts) {
     // Clean exit: endpoints back, last held packets out, then the programs go.
     try {
         mgr->restore_all();
+        remove_peer_state(state_path);
         if (activity) activity->consume();
     } catch (const std::exception& e) {
         spdlog::error("restoring endpoints: {}", e.what());

@@ -1,0 +1,69 @@
+#include "loader/probes.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace nb {
+
+namespace {
+
+constexpr int kBpfTcxIngress = 46;  // not in Debian 12's uapi headers; fixed kernel ABI
+
+std::string errno_text(int err) {
+    err = err < 0 ? -err : err;
+    std::string s = std::strerror(err);
+    if (err == ENOSYS) s += " (no bpf() system call, or blocked by seccomp)";
+    if (err == EPERM) s += " (needs root: CAP_BPF and CAP_NET_ADMIN)";
+    return s;
+}
+
+// libbpf's probes return 1 (supported), 0 (not supported) or a negative errno.
+Probe from_libbpf(int rc, const char* what) {
+    if (rc == 1) return {true, "yes"};
+    if (rc == 0) return {false, std::string(what) + " not supported by this kernel"};
+    return {false, errno_text(rc)};
+}
+
+}  // namespace
+
+std::string BpfFeatures::why_not() const {
+    if (!bpf.ok) return "bpf(): " + bpf.detail;
+    if (!ringbuf.ok) return "ring buffer: " + ringbuf.detail;
+    if (!lpm_trie.ok) return "LPM trie: " + lpm_trie.detail;
+    return "";
+}
+
+BpfFeatures probe_bpf_features() {
+    BpfFeatures f;
+    f.bpf =
+        from_libbpf(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, nullptr), "tc programs");
+    if (!f.bpf.ok) {
+        f.ringbuf = f.lpm_trie = f.tcx = {false, "bpf() not usable"};
+    } else {
+        f.ringbuf =
+            from_libbpf(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr), "ring buffer");
+        f.lpm_trie =
+            from_libbpf(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, nullptr), "LPM trie");
+        // Querying tcx on loopback attaches nothing; kernels without tcx reject the
+        // attach type with EINVAL.
+        uint32_t count = 0;
+        int rc = bpf_prog_query(1, static_cast<bpf_attach_type>(kBpfTcxIngress), 0, nullptr,
+                                nullptr, &count);
+        if (rc == 0)
+            f.tcx = {true, "yes"};
+        else if (errno == EINVAL)
+            f.tcx = {false, "no (kernel < 6.6): clsact is used"};
+        else
+            f.tcx = {false, errno_text(errno)};
+    }
+    f.btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0
+                ? Probe{true, "yes"}
+                : Probe{false, "no /sys/kernel/btf/vmlinux (not needed: programs use no CO-RE)"};
+    return f;
+}
+
+}  // namespace nb
