@@ -23,6 +23,7 @@
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/net/rtnl.hpp"
+#include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
 #include "loader/datapath.hpp"
@@ -139,12 +140,12 @@ std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_creat
     created = false;
     const std::string& name = opts.interface;
     if (link_index(name)) {
-        std::string kind = link_kind(name);
-        if (kind == "wireguard")
-            throw std::runtime_error(
-                name +
-                " is a kernel WireGuard interface; this build drives only "
-                "wireguard-go (kernel support comes with the netlink backend)");
+        // An existing interface decides the backend; --wg only has to agree with it.
+        if (link_kind(name) == "wireguard") {
+            if (opts.wg_mode == WgMode::Userspace)
+                throw std::runtime_error(name + " is kernel WireGuard (--wg userspace)");
+            return std::make_unique<NetlinkControl>(name);
+        }
         if (opts.wg_mode == WgMode::Kernel)
             throw std::runtime_error(name + " is not a kernel WireGuard interface (--wg kernel)");
         if (!uapi_socket_exists(name))
@@ -155,13 +156,17 @@ std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_creat
     if (!can_create)
         throw std::runtime_error("interface " + name +
                                  " does not exist; give -c FILE to create it from a config");
-    if (opts.wg_mode == WgMode::Kernel)
-        throw std::runtime_error(
-            "--wg kernel: this build drives only wireguard-go (kernel support comes with the "
-            "netlink backend)");
+    // As wg-quick: kernel WireGuard where the kernel has it, wireguard-go otherwise.
+    bool kernel = opts.wg_mode == WgMode::Kernel ||
+                  (opts.wg_mode == WgMode::Auto && kernel_wireguard_available());
+    if (kernel) {
+        link_add_wireguard(name);
+        created = true;
+        return std::make_unique<NetlinkControl>(name);
+    }
     if (!wireguard_go_available())
-        throw std::runtime_error("cannot create " + name + ": " + wireguard_go_program() +
-                                 " not found (install wireguard-go)");
+        throw std::runtime_error("cannot create " + name + ": no kernel WireGuard and " +
+                                 wireguard_go_program() + " not found (install wireguard-go)");
     start_wireguard_go(name);
     created = true;
     return std::make_unique<UapiControl>(name);

@@ -89,6 +89,15 @@ struct PeerArgs {
 CLI::App* add_peer_command(CLI::App& app, PeerArgs& args);
 int run_peer_idle(const PeerArgs& args, std::ostream& out);
 
+// `nbagent features`: what the kernel and the machine offer, probed here and now (no
+// agent needed), and what `auto` would pick.
+struct FeaturesArgs {
+    bool json = false;
+};
+CLI::App* add_features_command(CLI::App& app, FeaturesArgs& args);
+nlohmann::json probe_features_json();
+int run_features(const FeaturesArgs& args, std::ostream& out);
+
 // The whole CLI: parses argv and runs the chosen command; returns the exit code
 // (0 ok, 1 runtime/control error, 2 usage error). `run_agent` starts the agent.
 int run_cli(int argc, const char* const* argv,

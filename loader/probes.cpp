@@ -21,7 +21,7 @@ std::string errno_text(int err) {
     return s;
 }
 
-// libbpf's probes return 1 (supported), 0 (not supported) or a negative errno.
+// libbpf's map probes return 1 (supported), 0 (not supported) or a negative errno.
 Probe from_libbpf(int rc, const char* what) {
     if (rc == 1) return {true, "yes"};
     if (rc == 0) return {false, std::string(what) + " not supported by this kernel"};
@@ -39,8 +39,19 @@ std::string BpfFeatures::why_not() const {
 
 BpfFeatures probe_bpf_features() {
     BpfFeatures f;
-    f.bpf =
-        from_libbpf(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, nullptr), "tc programs");
+    // libbpf's probes answer "not supported" for any failure; loading the smallest tc
+    // program ourselves tells EPERM (no privilege) and ENOSYS (no bpf(), or seccomp) apart.
+    const bpf_insn insns[] = {
+        {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},  // r0 = 0
+        {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},                   // return r0
+    };
+    int prog_fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "nb_probe", "GPL", insns, 2, nullptr);
+    if (prog_fd < 0) {
+        f.bpf = {false, errno_text(errno)};
+    } else {
+        close(prog_fd);
+        f.bpf = {true, "yes"};
+    }
     if (!f.bpf.ok) {
         f.ringbuf = f.lpm_trie = f.tcx = {false, "bpf() not usable"};
     } else {
