@@ -1,0 +1,104 @@
+// Installing many peers through a WireGuard backend, timed: what the agent pays at start
+// (and on big network-map changes).
+//
+//   wg_install_bench --backend kernel|userspace --peers N [--peers N ...]
+//
+// Run as root in a throwaway network namespace (`ip netns exec`): it creates and deletes
+// its own interface there. Prints one line per count: set time, dump time, peers/s.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/net/rtnl.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+nb::WgKey key_for(uint32_t i, uint8_t tag) {
+    nb::WgKey k;
+    k.bytes.fill(tag);
+    std::memcpy(k.bytes.data(), &i, sizeof i);
+    return k;
+}
+
+int run(const std::string& backend, uint32_t peers) {
+    const std::string ifname = "nbbench" + std::to_string(getpid() % 10000);
+    std::unique_ptr<nb::WgControl> wg;
+    if (backend == "kernel") {
+        nb::link_add_wireguard(ifname);
+        wg = std::make_unique<nb::NetlinkControl>(ifname);
+    } else {
+        nb::start_wireguard_go(ifname);
+        wg = std::make_unique<nb::UapiControl>(ifname);
+    }
+    nb::DeviceUpdate u;
+    u.private_key = key_for(0xffffffff, 7);
+    u.listen_port = 51999;
+    u.replace_peers = true;
+    u.peers.reserve(peers);
+    for (uint32_t i = 0; i < peers; ++i) {
+        nb::PeerUpdate p;
+        p.public_key = key_for(i, 1);
+        nb::IpAddr a;
+        a.family = AF_INET;
+        a.bytes = {10, static_cast<uint8_t>(64 + (i >> 16)), static_cast<uint8_t>(i >> 8),
+                   static_cast<uint8_t>(i)};
+        p.allowed_ips.push_back({a, 32});
+        p.persistent_keepalive = 0;
+        u.peers.push_back(std::move(p));
+    }
+    auto t0 = Clock::now();
+    wg->set_device(u);
+    double set_ms = ms_since(t0);
+    t0 = Clock::now();
+    nb::WgDevice d = wg->get_device();
+    double get_ms = ms_since(t0);
+    nb::link_delete(ifname);
+    if (d.peers.size() != peers) {
+        std::fprintf(stderr, "installed %u peers but the dump has %zu\n", peers, d.peers.size());
+        return 1;
+    }
+    std::printf("%s %u peers: set %.0f ms (%.0f peers/s), dump %.0f ms\n", backend.c_str(), peers,
+                set_ms, peers / (set_ms / 1000.0), get_ms);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string backend;
+    std::vector<uint32_t> counts;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        if (a == "--backend")
+            backend = argv[i + 1];
+        else if (a == "--peers")
+            counts.push_back(static_cast<uint32_t>(std::stoul(argv[i + 1])));
+    }
+    if ((backend != "kernel" && backend != "userspace") || counts.empty()) {
+        std::fprintf(stderr, "usage: wg_install_bench --backend kernel|userspace --peers N...\n");
+        return 2;
+    }
+    try {
+        for (uint32_t n : counts)
+            if (int rc = run(backend, n)) return rc;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "wg_install_bench: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
