@@ -8,9 +8,16 @@
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <exception>
 
 namespace nb {
 
@@ -685,8 +692,13 @@ void NetlinkControl::SocketCloser::operator()(mnl_socket* s) const {
 }
 
 NetlinkControl::NetlinkControl(std::string interface)
-    : interface_(std::move(interface)), buf_(kRecvBuffer) {
+    : interface_(std::move(interface)),
+      netns_(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)),
+      buf_(kRecvBuffer) {
     check_ifname(interface_);
+    if (netns_.get() < 0)
+        throw WgError("kernel WireGuard: opening this thread's network namespace: " +
+                      errno_text(errno));
     open_socket();
     family_id_ = resolve_family(nl_.get(), portid_, next_seq(), buf_);
 }
@@ -694,7 +706,34 @@ NetlinkControl::NetlinkControl(std::string interface)
 NetlinkControl::~NetlinkControl() = default;
 
 void NetlinkControl::open_socket() {
-    Socket s = open_genl_socket(timeout_);
+    struct stat want {
+    }, here{};
+    if (fstat(netns_.get(), &want) != 0 || stat("/proc/thread-self/ns/net", &here) != 0)
+        throw WgError("kernel WireGuard: reading network namespaces: " + errno_text(errno));
+    Socket s;
+    if (want.st_ino == here.st_ino && want.st_dev == here.st_dev) {
+        s = open_genl_socket(timeout_);
+    } else {
+        // A netlink socket belongs to the namespace it is created in: enter the
+        // control's namespace for the socket() call only.
+        UniqueFd back(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+        if (back.get() < 0 || setns(netns_.get(), CLONE_NEWNET) != 0)
+            throw WgError("kernel WireGuard: entering the device's network namespace: " +
+                          errno_text(errno));
+        std::exception_ptr failure;
+        try {
+            s = open_genl_socket(timeout_);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+        // Leaving this thread in the wrong namespace would silently misdirect all its
+        // later network calls.
+        if (setns(back.get(), CLONE_NEWNET) != 0) {
+            std::fputs("nbagent: cannot return to the network namespace it was in\n", stderr);
+            std::abort();
+        }
+        if (failure) std::rethrow_exception(failure);
+    }
     nl_.reset(s.nl);
     portid_ = s.portid;
 }

@@ -13,6 +13,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "agent/common/unique_fd.hpp"
 #include "agent/wg/wg_control.hpp"
 
 struct mnl_socket;
@@ -55,6 +56,8 @@ class NetlinkControl : public WgControl {
     struct SocketCloser {
         void operator()(mnl_socket* s) const;
     };
+    // After a failed exchange the socket is replaced (queued replies and an abandoned
+    // dump go with it), in the creation namespace even when the caller is elsewhere.
     void open_socket();
     uint32_t next_seq() { return ++seq_; }
     // Receives one datagram into buf_; throws on timeout or socket error.
@@ -63,6 +66,7 @@ class NetlinkControl : public WgControl {
     void transact_ack(const std::vector<uint8_t>& msg, const std::string& what);
 
     std::string interface_;
+    UniqueFd netns_;  // the namespace a replacement socket is opened in
     std::unique_ptr<mnl_socket, SocketCloser> nl_;
     uint32_t portid_ = 0;
     uint32_t seq_ = 0;

@@ -86,6 +86,8 @@ TEST(NetlinkSetEncoding, HundredThousandPeersStayWithinTheLimitAndDecodeBack) {
                 got.push_back(q);
             }
         }
+        // Messages are filled: none ends with room for another peer (~170 bytes).
+        for (std::size_t i = 0; i + 1 < msgs.size(); ++i) ASSERT_GT(msgs[i].size(), limit - 170);
         EXPECT_EQ(*sent[0].private_key, *u.private_key);
         EXPECT_EQ(*sent[0].listen_port, 51820);
         EXPECT_EQ(*sent[0].fwmark, 0x51u);
