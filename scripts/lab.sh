@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # A two-host WireGuard lab in network namespaces:
 #   NAME-a  the agent host (nothing runs there until a test starts it)
-#   NAME-b  the remote host: real wireguard-go, overlay 10.100.0.2 / fd10:100::2,
+#   NAME-b  the remote host: real WireGuard (wireguard-go, or the kernel's with
+#           --wg kernel), overlay 10.100.0.2 / fd10:100::2,
 #           routed subnet 10.200.0.0/24 (10.200.0.1) and fd10:200::/64 (fd10:200::1)
 # joined by a veth pair on the underlay 10.231.X.0/24 (fd31:231:X::/64).
 #
-#   lab.sh up NAME [--peers N] [--dir DIR]   N peers in A's config: B plus N-1 dummies
+#   lab.sh up NAME [--peers N] [--dir DIR] [--wg userspace|kernel]
+#                                            N peers in A's config: B plus N-1 dummies
 #   lab.sh down NAME [--dir DIR]
 #
 # `up` writes DIR (default /run/nbagent-lab/NAME): a.conf (wg-quick config for side A)
 # and env.sh (NS_A NS_B WG_A WG_B A_CONF REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6
-# B_PUBKEY A_PUBKEY UNDERLAY_A UNDERLAY_B UNDERLAY_B6 LAB_DIR LAB_PEERS).
+# B_PUBKEY A_PUBKEY UNDERLAY_A UNDERLAY_B UNDERLAY_B6 LAB_DIR LAB_PEERS LAB_WG).
 # Traffic never leaves the two namespaces: the dummy peers' endpoints are addresses
 # in the lab's own underlay subnet that nobody holds.
 set -euo pipefail
@@ -24,7 +26,7 @@ die() {
 log() { echo "lab.sh: $*"; }
 
 usage() {
-    echo "usage: lab.sh up NAME [--peers N] [--dir DIR] | lab.sh down NAME [--dir DIR]" >&2
+    echo "usage: lab.sh up NAME [--peers N] [--dir DIR] [--wg userspace|kernel] | lab.sh down NAME [--dir DIR]" >&2
     exit 2
 }
 
@@ -112,7 +114,7 @@ lab_down() {
 }
 
 lab_up() {
-    local name=$1 peers=$2 dir=$3
+    local name=$1 peers=$2 dir=$3 wg_mode=$4
     local ns_a="$name-a" ns_b="$name-b" base x wg_a wg_b
     [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die "bad lab name '$name'"
     ((peers >= 1 && peers <= 1048576)) || die "--peers must be between 1 and 1048576"
@@ -148,16 +150,21 @@ lab_up() {
     b_priv=$(wg genkey)
     b_pub=$(wg pubkey <<<"$b_priv")
 
-    # Side B: wireguard-go in the foreground of its own session, so it stays a child
-    # of nothing we wait for; `down` finds it through `ip netns pids`.
-    log "starting wireguard-go $wg_b in $ns_b"
-    ip netns exec "$ns_b" setsid wireguard-go -f "$wg_b" >"$dir/wireguard-go-b.log" 2>&1 </dev/null &
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -S /var/run/wireguard/$wg_b.sock ]] && ip -n "$ns_b" link show "$wg_b" >/dev/null 2>&1 && break
-        sleep 0.05
-    done
-    [[ -S /var/run/wireguard/$wg_b.sock ]] || die "wireguard-go for $wg_b did not start: $(cat "$dir/wireguard-go-b.log")"
+    if [[ $wg_mode == kernel ]]; then
+        log "creating kernel WireGuard device $wg_b in $ns_b"
+        ip -n "$ns_b" link add "$wg_b" type wireguard || die "no kernel WireGuard here (ip link add type wireguard failed)"
+    else
+        # Side B: wireguard-go in the foreground of its own session, so it stays a child
+        # of nothing we wait for; `down` finds it through `ip netns pids`.
+        log "starting wireguard-go $wg_b in $ns_b"
+        ip netns exec "$ns_b" setsid wireguard-go -f "$wg_b" >"$dir/wireguard-go-b.log" 2>&1 </dev/null &
+        local i
+        for ((i = 0; i < 100; i++)); do
+            [[ -S /var/run/wireguard/$wg_b.sock ]] && ip -n "$ns_b" link show "$wg_b" >/dev/null 2>&1 && break
+            sleep 0.05
+        done
+        [[ -S /var/run/wireguard/$wg_b.sock ]] || die "wireguard-go for $wg_b did not start: $(cat "$dir/wireguard-go-b.log")"
+    fi
     local b_conf="$dir/b.wg"
     cat >"$b_conf" <<EOF
 [Interface]
@@ -219,6 +226,7 @@ UNDERLAY_B=$u_b
 UNDERLAY_B6=$u6_b
 LAB_DIR=$dir
 LAB_PEERS=$peers
+LAB_WG=$wg_mode
 EOF
     log "ready: source $dir/env.sh"
 }
@@ -229,19 +237,22 @@ name=$2
 shift 2
 peers=1000
 dir=""
+wg_mode=userspace
 while [[ $# -gt 0 ]]; do
     case $1 in
         --peers) peers=${2:?--peers needs a value}; shift 2 ;;
         --dir) dir=${2:?--dir needs a value}; shift 2 ;;
+        --wg) wg_mode=${2:?--wg needs a value}; shift 2 ;;
         *) usage ;;
     esac
 done
 [[ $peers =~ ^[0-9]+$ ]] || die "--peers must be a number"
+[[ $wg_mode == userspace || $wg_mode == kernel ]] || die "--wg must be userspace or kernel"
 [[ -n $dir ]] || dir="$LAB_ROOT/$name"
 [[ $(id -u) -eq 0 ]] || die "needs root"
 
 case $cmd in
-    up) lab_up "$name" "$peers" "$dir" ;;
+    up) lab_up "$name" "$peers" "$dir" "$wg_mode" ;;
     down) lab_down "$name" "$dir" ;;
     *) usage ;;
 esac

@@ -78,6 +78,21 @@ require_agent() {
     fi
 }
 
+# Kernel WireGuard, tried for real in a throwaway namespace. Without it this is a plain
+# skip even under CI: hosts without the module (this CI machine's kernel) are expected,
+# not a missing privilege, and the qemu kernel matrix (vagrant/qemu) runs these tests on
+# kernels that have it.
+require_kernel_wireguard() {
+    local probe="nbwgprobe$$" ok=0
+    ip netns add "$probe" 2>/dev/null || skip "cannot create network namespaces (ip netns add)"
+    ip -n "$probe" link add wgprobe type wireguard 2>/dev/null && ok=1
+    ip netns del "$probe"
+    if ((!ok)); then
+        echo "SKIP: kernel has no WireGuard module (runs in the qemu matrix)"
+        exit 77
+    fi
+}
+
 # Labs of earlier runs killed before their trap ran (a ctest timeout sends SIGKILL):
 # their names carry the dead test's pid.
 nb_reap_stale_labs() {
@@ -144,15 +159,19 @@ nb_wait_pid() {
     done
 }
 
-# lab_up [--peers N]: a lab named after this test's pid; exports the variables of env.sh.
+# The kernel matrix (vagrant/qemu/run-matrix.sh) runs a scenario with a chosen WireGuard
+# backend and attach mode through NB_TEST_WG (userspace|kernel: side B and the agent)
+# and NB_TEST_ATTACH (the agent); a test's own --wg/--attach arguments win.
+# lab_up [--peers N] [--wg userspace|kernel]: a lab named after this test's pid; exports the variables of env.sh.
 lab_up() {
     NB_LAB_NAME="nbt$$"
     LAB_DIR="/run/nbagent-lab/$NB_LAB_NAME"
-    bash "$NB_LAB_SH" up "$NB_LAB_NAME" --dir "$LAB_DIR" "$@"
+    # lab.sh takes the last --wg given.
+    bash "$NB_LAB_SH" up "$NB_LAB_NAME" --dir "$LAB_DIR" ${NB_TEST_WG:+--wg "$NB_TEST_WG"} "$@"
     # shellcheck source=/dev/null
     source "$LAB_DIR/env.sh"
     export NS_A NS_B WG_A WG_B A_CONF A_PUBKEY B_PUBKEY REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6 \
-        UNDERLAY_A UNDERLAY_B LAB_DIR LAB_PEERS
+        UNDERLAY_A UNDERLAY_B LAB_DIR LAB_PEERS LAB_WG
     AGENT_RUN_DIR="$LAB_DIR/run"
 }
 
@@ -182,6 +201,8 @@ start_agent() {
         args+=(-c "$A_CONF")
     fi
     args+=("$@")
+    [[ -n ${NB_TEST_WG:-} && " $* " != *" --wg"* ]] && args+=(--wg "$NB_TEST_WG")
+    [[ -n ${NB_TEST_ATTACH:-} && " $* " != *" --attach"* ]] && args+=(--attach "$NB_TEST_ATTACH")
     local n=1
     while [[ -e $LAB_DIR/agent.$n.log ]]; do n=$((n + 1)); done
     AGENT_LOG="$LAB_DIR/agent.$n.log"

@@ -1,0 +1,74 @@
+#!/bin/busybox sh
+# /init of the matrix VM's initramfs (busybox only). Loads the modules listed in
+# /lib/nbvm/order, mounts the host root (9p tag "hostroot", read-only) under a tmpfs
+# overlay, mounts the scratch share (9p tag "scratch", writable) on /nbvm inside it,
+# runs /nbvm/cmd.sh there in a chroot, writes its exit code to /nbvm/rc and powers
+# off. Every line it prints itself starts with "nbvm:".
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /dev
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+say() { echo "nbvm: $*" >/dev/console; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# Powering off is the only way out: PID 1 exiting would panic the kernel (which,
+# with panic=-1 and qemu's -no-reboot, also ends the VM, but says less).
+halt() {
+    sync
+    echo o >/proc/sysrq-trigger
+    sleep 5
+    poweroff -f
+}
+
+die() {
+    say "FATAL: $*"
+    halt
+}
+
+say "kernel $(uname -r) up after $(uptime_s) s"
+while read -r m; do
+    insmod "/lib/nbvm/$m.ko" || die "insmod $m failed"
+done </lib/nbvm/order
+
+mkdir -p /lower /rw /newroot
+# msize: 9p's default (8 KiB on 5.10) makes every read of the host's binaries slow.
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /lower ||
+    die "cannot mount the host root (9p tag hostroot)"
+mount -t tmpfs -o mode=755 tmpfs /rw
+mkdir -p /rw/upper /rw/work
+mount -t overlay overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work /newroot ||
+    die "cannot mount the overlay root"
+
+R=/newroot
+mount -t proc proc $R/proc
+mount -t sysfs sysfs $R/sys
+mount -t devtmpfs devtmpfs $R/dev
+mkdir -p $R/dev/pts $R/dev/shm
+# udev makes these on a real system; bash's <(...) needs /dev/fd.
+ln -sf /proc/self/fd $R/dev/fd
+ln -sf /proc/self/fd/0 $R/dev/stdin
+ln -sf /proc/self/fd/1 $R/dev/stdout
+ln -sf /proc/self/fd/2 $R/dev/stderr
+mount -t devpts devpts $R/dev/pts
+mount -t tmpfs tmpfs $R/dev/shm
+mount -t bpf bpf $R/sys/fs/bpf || die "cannot mount bpffs"
+mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
+mount -t tmpfs -o mode=755 tmpfs $R/run
+mount -t tmpfs -o mode=1777 tmpfs $R/tmp
+# Not under /run or /tmp: the command's own tmpfs mounts there must not hide it.
+mkdir -p $R/nbvm
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 scratch $R/nbvm ||
+    die "cannot mount the scratch share (9p tag scratch)"
+[ -f $R/nbvm/cmd.sh ] || die "no cmd.sh in the scratch share"
+
+say "root ready after $(uptime_s) s; running the command"
+start=$(uptime_s)
+chroot $R /bin/bash /nbvm/cmd.sh </dev/null >/dev/console 2>&1
+rc=$?
+echo "$rc" >$R/nbvm/rc
+say "command exited with $rc after $(awk -v a="$start" -v b="$(uptime_s)" 'BEGIN { printf "%.1f", b - a }') s"
+halt

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Runs matrix scenarios on the running kernel (inside a matrix VM, or on the host) from
+# the repository root, and records one result line per scenario:
+#   run-scenarios.sh --kernel LABEL --build DIR --results FILE SPEC...
+# SPEC is NAME:WG:ATTACH:COMMAND. WG (userspace|kernel) and ATTACH (clsact|tcx) reach the
+# integration tests as NB_TEST_WG / NB_TEST_ATTACH (tests/integration/lib.sh); "-" means
+# the scenario has no such axis. COMMAND runs under bash -c with BUILD, NBTRAFFIC and
+# NBAGENT set as ctest sets them. Result lines (appended to FILE, and printed):
+#   MATRIX LABEL|WG|ATTACH|NAME|pass|fail|skip|n/a|SECONDS|NOTE
+# tcx scenarios are n/a below kernel 6.6 (no tcx there). Exit 1 if any scenario failed.
+set -uo pipefail
+
+kernel="" build="" results=""
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --kernel) kernel=${2:?}; shift 2 ;;
+        --build) build=${2:?}; shift 2 ;;
+        --results) results=${2:?}; shift 2 ;;
+        *) break ;;
+    esac
+done
+if [[ -z $kernel || -z $build || -z $results || $# -eq 0 ]]; then
+    echo "usage: run-scenarios.sh --kernel LABEL --build DIR --results FILE NAME:WG:ATTACH:COMMAND..." >&2
+    exit 2
+fi
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT" || exit 2
+BUILD=$(cd "$build" && pwd) || exit 2
+export BUILD NBTRAFFIC="$BUILD/tests/nbtraffic"
+[[ -x $BUILD/cli/nbagent ]] && export NBAGENT="$BUILD/cli/nbagent"
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+
+tcx_possible() {
+    local major minor
+    IFS=. read -r major minor _ <<<"$(uname -r)"
+    ((major > 6 || (major == 6 && minor >= 6)))
+}
+
+record() {
+    local line="MATRIX $kernel|$1|$2|$3|$4|$5|${6:-}"
+    echo "$line"
+    echo "$line" >>"$results"
+}
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+for spec in "$@"; do
+    IFS=: read -r name wg attach cmd <<<"$spec"
+    if [[ -z $name || -z $wg || -z $attach || -z $cmd ]]; then
+        record "${wg:--}" "${attach:--}" "${name:-?}" fail 0 "bad scenario spec '$spec'"
+        status=1
+        continue
+    fi
+    if [[ $attach == tcx ]] && ! tcx_possible; then
+        record "$wg" "$attach" "$name" n/a 0 "kernel $(uname -r) < 6.6 has no tcx"
+        continue
+    fi
+    echo "=== scenario $name (wg $wg, attach $attach) on $(uname -r): $cmd"
+    env_args=()
+    [[ $wg != - ]] && env_args+=("NB_TEST_WG=$wg")
+    [[ $attach != - ]] && env_args+=("NB_TEST_ATTACH=$attach")
+    start=$(date +%s.%N)
+    env "${env_args[@]}" bash -c "$cmd" </dev/null 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    # The note: the test's own reason (SKIP:/FAIL: lines of lib.sh and smoke.sh, failed
+    # gtest cases), so the table says what broke.
+    note=$(grep -E '^(SKIP: |FAIL: |SMOKE .* FAIL|\[  FAILED  \] [A-Za-z])' "$log" | awk '!seen[$0]++' | head -n 3 | tr '\n|' '; ' | cut -c1-300)
+    case $rc in
+        0) record "$wg" "$attach" "$name" pass "$secs" ;;
+        77) record "$wg" "$attach" "$name" skip "$secs" "$note" ;;
+        *)
+            record "$wg" "$attach" "$name" fail "$secs" "exit $rc${note:+: $note}"
+            status=1
+            ;;
+    esac
+done
+exit "$status"
