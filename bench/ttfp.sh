@@ -3,6 +3,8 @@
 # but no session yet, interleaved in one run on the same lab, agent and remote.
 #
 #   bench/ttfp.sh [--wakes N] [--peers N]      (as root; NBAGENT defaults to build/cli/nbagent)
+#   vagrant/qemu/run-vm.sh 6.12 -- env NB_TEST_WG=kernel NBAGENT=$PWD/build/cli/nbagent \
+#       NBTRAFFIC=$PWD/build/tests/nbtraffic bash bench/ttfp.sh     (kernel WireGuard)
 #
 # Each wake is the round trip of one ping to the remote (10.100.0.2):
 #   lazy  : `nbagent peer idle B` (no endpoint, no session), then ping: held by the tc
@@ -54,6 +56,7 @@ for ((i = 0; i < WAKES; i++)); do
     sleep 0.1
     eager+=("$(ping_ms)")
 done
+backend=$(nb_cli status --json | jq -r .wg_backend)
 stop_agent >/dev/null
 
 # stats NAME VALUES...: "NAME n p50 p99 mean" (nearest-rank percentiles).
@@ -71,7 +74,7 @@ read -r _ n lp50 lp99 lmean <<<"$(stats lazy "${lazy[@]}")"
 read -r _ _ ep50 ep99 emean <<<"$(stats eager "${eager[@]}")"
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "time to first packet, wireguard-go $(wireguard-go --version 2>/dev/null | awk 'NR==1{print $2}'), kernel $(uname -r), $(nproc) cores ($cpu), $PEERS peers, $n wakes each"
+echo "time to first packet, agent side $backend WireGuard, remote ${NB_TEST_WG:-userspace}, kernel $(uname -r), $(nproc) cores ($cpu), $PEERS peers, $n wakes each"
 printf '| %-34s | %9s | %9s | %9s |\n' case "p50 ms" "p99 ms" "mean ms"
 printf '|%s|%s|%s|%s|\n' "------------------------------------" "-----------" "-----------" "-----------"
 printf '| %-34s | %9.3f | %9.3f | %9.3f |\n' "eager (endpoint set, no session)" "$ep50" "$ep99" "$emean"
