@@ -66,7 +66,7 @@ export ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 run_ctest build-asan "$ROOT/build-asan"
 
-# Last: the kernel matrix (Debian 5.10, 6.1, 6.12 under qemu, against build/; ~15 min).
+# Last: the kernel matrix (Debian 5.10, 6.1, 6.12 under qemu, against build/; ~10 min).
 # Its exit 2 (no kernel fetched, a VM that did not boot or finish) fails only under CI;
 # elsewhere NB_VM_MATRIX=0 skips it.
 matrix="$ROOT/vagrant/qemu/run-matrix.sh"

@@ -164,9 +164,14 @@ nb_wait_pid() {
 # and NB_TEST_ATTACH (the agent); a test's own --wg/--attach arguments win.
 # lab_up [--peers N] [--wg userspace|kernel]: a lab named after this test's pid; exports the variables of env.sh.
 lab_up() {
+    # lab.sh takes the last --wg given; kernel WireGuard where there is none is a skip.
+    local wg=${NB_TEST_WG:-userspace} args=("$@") i
+    for ((i = 0; i + 1 < ${#args[@]}; i++)); do
+        [[ ${args[i]} == --wg ]] && wg=${args[i + 1]}
+    done
+    [[ $wg == kernel ]] && require_kernel_wireguard
     NB_LAB_NAME="nbt$$"
     LAB_DIR="/run/nbagent-lab/$NB_LAB_NAME"
-    # lab.sh takes the last --wg given.
     bash "$NB_LAB_SH" up "$NB_LAB_NAME" --dir "$LAB_DIR" ${NB_TEST_WG:+--wg "$NB_TEST_WG"} "$@"
     # shellcheck source=/dev/null
     source "$LAB_DIR/env.sh"

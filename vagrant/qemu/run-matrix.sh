@@ -13,8 +13,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-# One line per scenario; adding the lazy tests on kernel WireGuard is one more line:
-#   'lazy_e2e:kernel:clsact:bash tests/integration/lazy_e2e.sh'
+# One line per scenario (NAME:WG:ATTACH:COMMAND, see run-scenarios.sh).
 DEFAULT_SCENARIOS=(
     'smoke:-:-:bash vagrant/qemu/smoke.sh "$BUILD"'
     'bpf_prog_test:-:-:"$BUILD"/tests/bpf_prog_test'
@@ -22,6 +21,8 @@ DEFAULT_SCENARIOS=(
     'lab_kernel_eager:kernel:-:bash tests/integration/lab_kernel_eager.sh'
     'lazy_e2e:userspace:clsact:bash tests/integration/lazy_e2e.sh'
     'lazy_e2e:userspace:tcx:bash tests/integration/lazy_e2e.sh'
+    'lazy_e2e:kernel:clsact:bash tests/integration/lazy_e2e.sh'
+    'lazy_e2e:kernel:tcx:bash tests/integration/lazy_e2e.sh'
 )
 
 build="$ROOT/build"
