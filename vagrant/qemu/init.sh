@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# shellcheck shell=dash
 # /init of the matrix VM's initramfs (busybox only). Loads the modules listed in
 # /lib/nbvm/order, mounts the host root (9p tag "hostroot", read-only) under a tmpfs
 # overlay, mounts the scratch share (9p tag "scratch", writable) on /nbvm inside it,
