@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <iostream>
 
 #include "agent/control/control_client.hpp"
 #include "cli/commands.hpp"
@@ -80,11 +81,15 @@ CLI::App* add_trace_command(CLI::App& app, TraceArgs& a) {
 int run_trace(const TraceArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     uint64_t seen = 0;
-    client.stream({{"cmd", "trace"}}, [&](const nlohmann::json& event) {
-        // Flushed per line: someone is watching this live, or piping it to a filter.
-        out << (a.json ? event.dump() : format_trace_event(event)) << std::endl;
-        return !a.count || ++seen < *a.count;
-    });
+    client.stream(
+        {{"cmd", "trace"}},
+        [&](const nlohmann::json& event) {
+            // Flushed per line: someone is watching this live, or piping it to a filter.
+            out << (a.json ? event.dump() : format_trace_event(event)) << std::endl;
+            return !a.count || ++seen < *a.count;
+        },
+        // On stderr, so stdout stays pure events; scripts wait for it before acting.
+        [] { std::cerr << "nbagent: tracing peers (interrupt to stop)" << std::endl; });
     return 0;
 }
 

@@ -30,7 +30,8 @@ class ControlClient {
     // Sends `req`, checks the first reply, then calls on_event for each following line
     // until it returns false. Throws if the agent closes the connection.
     void stream(const nlohmann::json& req,
-                const std::function<bool(const nlohmann::json&)>& on_event);
+                const std::function<bool(const nlohmann::json&)>& on_event,
+                const std::function<void()>& on_subscribed = {});
 
     // Parses a reply line; throws std::runtime_error with the agent's error text on
     // {"ok":false} and on anything that is not a reply.

@@ -59,10 +59,13 @@ ip netns exec "$NS_A" "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DI
 TRACE_PID=$!
 NB_BG_PIDS+=("$TRACE_PID")
 NB_SHOW_ON_FAILURE+=("$LAB_DIR/trace.json" "$LAB_DIR/trace.err")
-# The subscription must be in place before the wake, or the test would miss its events;
-# the client shows no sign of it, so give it a moment.
-sleep 1
-kill -0 "$TRACE_PID" 2>/dev/null || fail "trace exited at once: $(cat "$LAB_DIR/trace.err")"
+# The subscription must be in place before the wake, or the test would miss its events:
+# the client says so on stderr once the agent has subscribed it.
+trace_subscribed() {
+    kill -0 "$TRACE_PID" 2>/dev/null || fail "trace exited: $(cat "$LAB_DIR/trace.err")"
+    grep -q "tracing peers" "$LAB_DIR/trace.err"
+}
+wait_for 30 "the trace client to be subscribed" trace_subscribed
 
 ping_check "$REMOTE_V4"
 wait_for 5 "B Connected, 999 Idle" counts_are 999 0 1
