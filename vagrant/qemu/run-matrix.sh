@@ -23,6 +23,10 @@ DEFAULT_SCENARIOS=(
     'lazy_e2e:userspace:tcx:bash tests/integration/lazy_e2e.sh'
     'lazy_e2e:kernel:clsact:bash tests/integration/lazy_e2e.sh'
     'lazy_e2e:kernel:tcx:bash tests/integration/lazy_e2e.sh'
+    'crash_recovery:kernel:-:bash tests/integration/crash_recovery.sh'
+    'bad_input:kernel:-:bash tests/integration/bad_input.sh'
+    'eager_mode:kernel:-:bash tests/integration/eager_mode.sh'
+    'netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
 )
 
 build="$ROOT/build"
