@@ -13,6 +13,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* "Not ours to stop": other tc users of the device still run after us. TC_ACT_OK would
+ * end a clsact filter chain (and TCX_PASS a tcx chain) and skip them; with no other
+ * user, both hooks treat "unspecified"/"next" as pass. */
+#define NB_PASS TC_ACT_UNSPEC
+
 /* Egress: inner packets on their way into WireGuard. */
 SEC("tc")
 int nb_egress(struct __sk_buff *skb)
@@ -21,23 +26,23 @@ int nb_egress(struct __sk_buff *skb)
     __u32 peer_id;
 
     if (nb_parse_addrs(skb, &a) < 0)
-        return TC_ACT_OK;
+        return NB_PASS;
     struct nb_peer_slot *slot = nb_lookup_slot(&a.dst, &peer_id);
     if (!slot)
-        return TC_ACT_OK; /* not a peer: WireGuard decides, as without us */
+        return NB_PASS; /* not a peer: WireGuard decides, as without us */
 
     __u64 now = bpf_ktime_get_ns();
     /* Connected and nothing of ours still in flight: the fast path. */
     if (slot->state == NB_SLOT_PASS && slot->pending == 0) {
         slot->last_tx_ns = now;
         nb_add(&slot->tx_packets, 1);
-        return TC_ACT_OK;
+        return NB_PASS;
     }
     if (nb_is_replay(skb)) {
         __sync_fetch_and_add(&slot->pending, -1);
         slot->last_tx_ns = now;
         nb_add(&slot->tx_packets, 1);
-        return TC_ACT_OK;
+        return NB_PASS;
     }
     /* Idle, Connecting, or Connected with held packets not yet replayed: hold,
      * so that nothing overtakes them. */
@@ -52,14 +57,14 @@ int nb_ingress(struct __sk_buff *skb)
     __u32 peer_id;
 
     if (nb_parse_addrs(skb, &a) < 0)
-        return TC_ACT_OK;
+        return NB_PASS;
     struct nb_peer_slot *slot = nb_lookup_slot(&a.src, &peer_id);
     if (!slot)
-        return TC_ACT_OK;
+        return NB_PASS;
     __u64 now = bpf_ktime_get_ns();
     slot->last_rx_ns = now;
     nb_add(&slot->rx_packets, 1);
     if (slot->state == NB_SLOT_HOLD)
         nb_notify_rx_idle(slot, peer_id, a.src.family, now);
-    return TC_ACT_OK;
+    return NB_PASS;
 }

@@ -5,7 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -17,10 +20,12 @@ namespace {
 constexpr int kBpfTcxIngress = 46;
 constexpr int kBpfTcxEgress = 47;
 
-// Our clsact filters carry this handle and priority ("nb"), so a restart can find
-// and replace exactly them and nothing of anyone else's.
+// Our clsact filters carry this handle ("nb") and priority, so a restart can find and
+// replace exactly them and nothing of anyone else's. Priority 1 runs first: a filter
+// before us that returns TC_ACT_OK would end the chain and let idle peers' packets
+// reach WireGuard.
 constexpr uint32_t kFilterHandle = 0x6e62;
-constexpr uint32_t kFilterPriority = 0x6e62;
+constexpr uint32_t kFilterPriority = 1;
 
 std::string err_text(int err) {
     return std::strerror(err < 0 ? -err : err);
@@ -41,6 +46,23 @@ bpf_tc_opts make_opts(int prog_fd) {
     opts.priority = kFilterPriority;
     opts.prog_fd = prog_fd;
     return opts;
+}
+
+// libbpf logs the kernel's complaint when the clsact qdisc already exists, which is the
+// normal case when sharing the device; everything else it says stays a warning.
+thread_local bool quiet_libbpf = false;
+
+int libbpf_to_spdlog(libbpf_print_level level, const char* fmt, va_list args) {
+    if (level == LIBBPF_DEBUG) return 0;
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof buf, fmt, args);
+    std::string msg(buf, n > 0 ? std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1) : 0);
+    while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+    if (quiet_libbpf || level == LIBBPF_INFO)
+        spdlog::debug("libbpf: {}", msg);
+    else
+        spdlog::warn("libbpf: {}", msg);
+    return n;
 }
 
 }  // namespace
@@ -101,7 +123,10 @@ void TcAttachment::attach_tcx(int ingress_fd, int egress_fd) {
 void TcAttachment::attach_clsact(int ingress_fd, int egress_fd) {
     bpf_tc_hook hook =
         make_hook(ifindex_, static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS));
+    libbpf_set_print(libbpf_to_spdlog);
+    quiet_libbpf = true;
     int err = bpf_tc_hook_create(&hook);
+    quiet_libbpf = false;
     // An existing clsact belongs to someone else (or an earlier us): share it.
     if (err && err != -EEXIST) throw AttachError("creating clsact qdisc: " + err_text(err));
     created_clsact_ = (err == 0);

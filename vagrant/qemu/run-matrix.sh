@@ -24,6 +24,7 @@ DEFAULT_SCENARIOS=(
     'lazy_e2e:kernel:clsact:bash tests/integration/lazy_e2e.sh'
     'lazy_e2e:kernel:tcx:bash tests/integration/lazy_e2e.sh'
     'crash_recovery:kernel:-:bash tests/integration/crash_recovery.sh'
+    'tc_coexist:kernel:-:bash tests/integration/tc_coexist.sh'
     'bad_input:kernel:-:bash tests/integration/bad_input.sh'
     'eager_mode:kernel:-:bash tests/integration/eager_mode.sh'
     'netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
