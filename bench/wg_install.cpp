@@ -1,7 +1,7 @@
 // Installing many peers through a WireGuard backend, timed: what the agent pays at start
 // (and on big network-map changes).
 //
-//   wg_install_bench --backend kernel|userspace [--no-key] --peers N [--peers N ...]
+//   wg_install_bench --backend kernel|userspace [--no-key] [--keep] --peers N [--peers N ...]
 //
 // Run as root in a throwaway network namespace (`ip netns exec`): it creates and deletes
 // its own interface there. Prints one line per count: set time, dump time, peers/s.
@@ -35,8 +35,10 @@ nb::WgKey key_for(uint32_t i, uint8_t tag) {
     return k;
 }
 
-int run(const std::string& backend, uint32_t peers, bool with_key) {
-    const std::string ifname = "nbbench" + std::to_string(getpid() % 10000);
+int run(const std::string& backend, uint32_t peers, bool with_key, bool keep) {
+    static int runs = 0;  // --keep leaves earlier interfaces in place
+    const std::string ifname =
+        "nbb" + std::to_string(getpid() % 100000) + "-" + std::to_string(runs++);
     std::unique_ptr<nb::WgControl> wg;
     if (backend == "kernel") {
         nb::link_add_wireguard(ifname);
@@ -69,13 +71,16 @@ int run(const std::string& backend, uint32_t peers, bool with_key) {
     t0 = Clock::now();
     nb::WgDevice d = wg->get_device();
     double get_ms = ms_since(t0);
-    nb::link_delete(ifname);
     if (d.peers.size() != peers) {
         std::fprintf(stderr, "installed %u peers but the dump has %zu\n", peers, d.peers.size());
         return 1;
     }
     std::printf("%s %u peers%s: set %.0f ms (%.0f peers/s), dump %.0f ms\n", backend.c_str(), peers,
                 with_key ? "" : " (no device key)", set_ms, peers / (set_ms / 1000.0), get_ms);
+    std::fflush(stdout);
+    // Kernel WireGuard removes peers one RCU grace period at a time: deleting a device
+    // with 100k peers takes minutes under emulation. A throwaway VM can skip it.
+    if (!keep) nb::link_delete(ifname);
     return 0;
 }
 
@@ -85,10 +90,15 @@ int main(int argc, char** argv) {
     std::string backend;
     std::vector<uint32_t> counts;
     bool with_key = true;
+    bool keep = false;  // leave the interface (and its peers) behind
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--no-key") {
             with_key = false;
+            continue;
+        }
+        if (a == "--keep") {
+            keep = true;
             continue;
         }
         if (i + 1 >= argc) break;
@@ -99,13 +109,14 @@ int main(int argc, char** argv) {
             counts.push_back(static_cast<uint32_t>(std::stoul(argv[i])));
     }
     if ((backend != "kernel" && backend != "userspace") || counts.empty()) {
-        std::fprintf(
-            stderr, "usage: wg_install_bench --backend kernel|userspace [--no-key] --peers N...\n");
+        std::fprintf(stderr,
+                     "usage: wg_install_bench --backend kernel|userspace [--no-key] [--keep] "
+                     "--peers N...\n");
         return 2;
     }
     try {
         for (uint32_t n : counts)
-            if (int rc = run(backend, n, with_key)) return rc;
+            if (int rc = run(backend, n, with_key, keep)) return rc;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "wg_install_bench: %s\n", e.what());
         return 1;
