@@ -89,25 +89,25 @@ void ConnectPool::worker() {
         }
         Completion c{job.job_id, std::move(result), std::chrono::steady_clock::now() - start};
         {
+            // Queue and signal change together (drain clears both under the same lock):
+            // the eventfd is readable exactly while completions wait.
             std::lock_guard done_lock(done_mu_);
             done_.push_back(std::move(c));
+            uint64_t one = 1;
+            // Cannot fail short of the counter overflowing 2^64-1, which needs that many
+            // undrained completions.
+            [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
         }
-        uint64_t one = 1;
-        // Cannot fail short of the counter overflowing 2^64-1, which needs that many
-        // undrained completions.
-        [[maybe_unused]] ssize_t n = ::write(event_fd_, &one, sizeof one);
         lock.lock();
         ++idle_;
     }
 }
 
 std::vector<ConnectPool::Completion> ConnectPool::drain() {
-    // Clear the counter before taking the queue: a completion pushed after the swap
-    // writes the eventfd again, so none is left without a wakeup.
-    uint64_t count;
-    [[maybe_unused]] ssize_t n = ::read(event_fd_, &count, sizeof count);
     std::vector<Completion> out;
     std::lock_guard lock(done_mu_);
+    uint64_t count;
+    [[maybe_unused]] ssize_t n = ::read(event_fd_, &count, sizeof count);
     out.swap(done_);
     return out;
 }
