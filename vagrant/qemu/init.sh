@@ -58,13 +58,20 @@ mount -t devpts devpts $R/dev/pts
 mount -t tmpfs tmpfs $R/dev/shm
 mount -t bpf bpf $R/sys/fs/bpf || die "cannot mount bpffs"
 mount -t cgroup2 cgroup2 $R/sys/fs/cgroup 2>/dev/null
-mount -t tmpfs -o mode=755 tmpfs $R/run
-mount -t tmpfs -o mode=1777 tmpfs $R/tmp
 # Not under /run or /tmp: the command's own tmpfs mounts there must not hide it.
 mkdir -p $R/nbvm
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 scratch $R/nbvm ||
     die "cannot mount the scratch share (9p tag scratch)"
 [ -f $R/nbvm/cmd.sh ] || die "no cmd.sh in the scratch share"
+# Fresh /run and /tmp, except where the command's directory lives (a CI clone in /tmp):
+# there the overlay already makes the host's copy writable.
+wd=$(cat $R/nbvm/workdir 2>/dev/null)
+for d in run tmp; do
+    case "$wd/" in
+        /$d/*) say "keeping the host's /$d (overlaid): the command runs in $wd" ;;
+        *) mount -t tmpfs -o mode=$([ $d = tmp ] && echo 1777 || echo 755) tmpfs $R/$d ;;
+    esac
+done
 
 say "root ready after $(uptime_s) s; running the command"
 start=$(uptime_s)

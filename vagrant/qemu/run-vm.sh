@@ -152,6 +152,8 @@ trap cleanup EXIT
     printf ' %q' "$@"
     printf '\n'
 } >"$scratch/cmd.sh"
+# init.sh must not hide the command's directory under a fresh tmpfs (a CI clone in /tmp).
+printf '%s\n' "$PWD" >"$scratch/workdir"
 
 echo "run-vm.sh: booting $kpkg ($kver) under qemu TCG, timeout ${timeout_s} s"
 rc=0
