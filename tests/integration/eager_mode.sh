@@ -10,10 +10,13 @@ b_endpoint() { in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {p
 # Attached nbagent programs: tcx links to nb_* programs plus clsact filters on the device
 # (bpftool 7.1 cannot list tcx links per device, so links are matched by program).
 attached() {
-    local ids links filters
+    local ids links filters dir
     ids=$(bpftool -j prog show | jq -c '[.[] | select(.name == "nb_egress" or .name == "nb_ingress") | .id]')
     links=$(bpftool -j link show | jq --argjson ids "$ids" '[.[] | select(.prog_id as $p | $ids | index($p))] | length')
-    filters=$(in_a tc filter show dev "$WG_A" egress 2>/dev/null | grep -c nb_ || true)
+    filters=0
+    for dir in ingress egress; do
+        filters=$((filters + $(in_a tc filter show dev "$WG_A" "$dir" 2>/dev/null | grep -c 'nb_\(egress\|ingress\)' || true)))
+    done
     echo $((links + filters))
 }
 counts() { nb_cli status --json | jq -r '"\(.lazy) \(.counts.idle) \(.counts.connecting) \(.counts.connected)"'; }

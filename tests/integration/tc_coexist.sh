@@ -8,7 +8,7 @@ lab_up --peers 10
 
 # The foreign filter: a pass-everything BPF program (tests/tools/tc_pass.bpf.c); this
 # kernel may have no other classifier than cls_bpf.
-OBJ=${NB_TC_PASS_OBJ:-$NB_REPO_ROOT/build/tests/tc_pass.bpf.o}
+OBJ=${NB_TC_PASS_OBJ:-${BUILD:-$NB_REPO_ROOT/build}/tests/tc_pass.bpf.o}
 [[ -f $OBJ ]] || fail "foreign filter object $OBJ not built"
 foreign() { in_a tc filter show dev "$WG_A" "$1" | grep -c 'foreign_pass' || true; }
 ours() { in_a tc filter show dev "$WG_A" "$1" | grep -c 'nb_\(egress\|ingress\)' || true; }
