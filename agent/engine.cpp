@@ -69,9 +69,6 @@ class InjectorSink : public PacketSink {
             inj_.inject(packet);
             return true;
         } catch (const std::system_error& e) {
-            // ENOBUFS comes from the queue behind the egress hook: the program has
-            // already counted the packet as replayed.
-            if (e.code().value() == ENOBUFS) return true;
             spdlog::warn("re-injection failed: {}", e.what());
             return false;
         } catch (const std::invalid_argument& e) {

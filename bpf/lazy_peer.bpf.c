@@ -38,8 +38,10 @@ int nb_egress(struct __sk_buff *skb)
         nb_add(&slot->tx_packets, 1);
         return NB_PASS;
     }
+    /* The agent's re-injected packets. It lowers `pending` itself once its send has
+     * returned, i.e. once the packet sits in WireGuard's queue: lowering it here would
+     * let a newer packet on another CPU overtake this one between here and the driver. */
     if (nb_is_replay(skb)) {
-        __sync_fetch_and_add(&slot->pending, -1);
         slot->last_tx_ns = now;
         nb_add(&slot->tx_packets, 1);
         return NB_PASS;

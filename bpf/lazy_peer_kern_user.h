@@ -52,7 +52,7 @@ enum nb_slot_state {
  */
 struct nb_peer_slot {
     __u32 state;   /* enum nb_slot_state */
-    __u32 pending; /* held packets not yet replayed or discarded by the agent */
+    __u32 pending; /* held packets not yet replayed or discarded (the agent lowers it) */
     __u64 last_tx_ns; /* bpf_ktime_get_ns() of the last egress packet */
     __u64 last_rx_ns; /* bpf_ktime_get_ns() of the last ingress packet */
     __u64 tx_packets;

@@ -254,16 +254,15 @@ void LazyManager::release_hold(ManagedPeer& p) {
 }
 
 void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
-    bool reached_device = false;
+    bool sent = false;
     try {
-        reached_device = sink_->inject(packet);
+        sent = sink_->inject(packet);
     } catch (const std::exception& e) {
         spdlog::warn("re-injecting a packet for {}: {}", p.spec.wg.public_key.base64(), e.what());
     }
-    if (!reached_device) {
-        ++p.agent_dropped;
-        dp_->release_pending(p.id, 1);
-    }
+    if (!sent) ++p.agent_dropped;
+    // Only now, with the packet in WireGuard's queue (or gone), may newer packets pass.
+    dp_->release_pending(p.id, 1);
 }
 
 void LazyManager::fail_connect(ManagedPeer& p, const std::string& error) {

@@ -24,7 +24,7 @@ class HoldDatapath {
     virtual void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) = 0;
     // hold = Idle/Connecting; !hold = Connected (passes once pending reaches 0).
     virtual void set_hold(uint32_t id, bool hold) = 0;
-    // Held packets the agent discarded instead of re-injecting.
+    // Held packets the agent has re-injected (sent) or discarded.
     virtual void release_pending(uint32_t id, uint32_t n) = 0;
     virtual SlotCounters counters(uint32_t id) const = 0;
 };
@@ -32,8 +32,8 @@ class HoldDatapath {
 class PacketSink {
   public:
     virtual ~PacketSink() = default;
-    // Returns false when the packet never reached the device (so it still counts
-    // as pending in the datapath); true when it went through the egress hook.
+    // Sends synchronously: when it returns true the packet is in the device's queue.
+    // False: it was dropped.
     virtual bool inject(std::span<const uint8_t> packet) = 0;
 };
 

@@ -209,6 +209,7 @@ TEST_F(LazyManagerTest, PacketsBeyondTheLimitAreDroppedAndReleased) {
     EXPECT_EQ(hold.released[1], 3u);
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.2:51820"));
     ASSERT_EQ(sink.sent.size(), 2u);
+    EXPECT_EQ(hold.released[1], 5u);  // the 3 dropped and the 2 sent
     EXPECT_EQ(mgr->status(true).peers[1].dropped, 3u);
 }
 
@@ -283,13 +284,20 @@ TEST_F(LazyManagerTest, RemoteActivityConnectsWithoutAConnector) {
     EXPECT_EQ((*t)["reason"], "remote");
 }
 
-TEST_F(LazyManagerTest, UnreachedReplayIsReleasedInTheDatapath) {
+TEST_F(LazyManagerTest, ReplaysReleaseTheHoldOnlyAfterTheSend) {
     make();
     install3();
-    sink.reach = false;
     mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(2), monotonic_ns());
+    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    EXPECT_EQ(hold.released[0], 0u);  // still waiting for the endpoint
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    EXPECT_EQ(hold.released[0], 1u);
+    EXPECT_EQ(hold.released[0], 3u);
+    EXPECT_EQ(mgr->status(true).peers[0].dropped, 0u);
+    sink.reach = false;  // a failed send is dropped, and released all the same
+    mgr->on_held_packet(0, pkt(4), monotonic_ns());  // held while replays were in flight
+    EXPECT_EQ(hold.released[0], 4u);
+    EXPECT_EQ(mgr->status(true).peers[0].dropped, 1u);
 }
 
 TEST_F(LazyManagerTest, RestoreAllGivesEveryPeerItsEndpointBack) {
