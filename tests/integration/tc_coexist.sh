@@ -17,7 +17,8 @@ ours() { in_a tc filter show dev "$WG_A" "$1" | grep -c 'nb_\(egress\|ingress\)'
 start_agent
 stop_agent
 # Someone else's clsact qdisc with a filter on each hook, before the agent starts again.
-in_a tc qdisc add dev "$WG_A" clsact
+# (A clean stop after clsact leaves the qdisc in place: it is shared and never deleted.)
+in_a tc qdisc show dev "$WG_A" | grep -q clsact || in_a tc qdisc add dev "$WG_A" clsact
 in_a tc filter add dev "$WG_A" ingress pref 10 bpf da obj "$OBJ" sec tc
 in_a tc filter add dev "$WG_A" egress pref 10 bpf da obj "$OBJ" sec tc
 
