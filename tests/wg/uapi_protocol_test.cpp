@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/wg/uapi_control.hpp"
+#include "tests/support/net_values.hpp"
 
 namespace nb {
 namespace {
@@ -27,17 +28,8 @@ WgKey key_of(uint8_t fill) {
     return k;
 }
 
-IpPrefix prefix(const char* text) {
-    auto p = IpPrefix::parse(text);
-    EXPECT_TRUE(p) << text;
-    return p.value_or(IpPrefix{});
-}
-
-SockAddr endpoint(const char* text) {
-    auto s = SockAddr::parse_numeric(text);
-    EXPECT_TRUE(s) << text;
-    return s.value_or(SockAddr{});
-}
+using test::endpoint;
+using test::prefix;
 
 struct Canned {
     std::string reply;

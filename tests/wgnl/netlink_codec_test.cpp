@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agent/wg/netlink_control.hpp"
+#include "tests/support/net_values.hpp"
 #include "tests/wgnl/wgnl_util.hpp"
 
 namespace nb {
@@ -29,17 +30,8 @@ constexpr uint16_t kFamily = 0x1d;
 constexpr uint32_t kSeq = 4242;
 constexpr uint32_t kPort = 777;
 
-IpPrefix prefix(const char* text) {
-    auto p = IpPrefix::parse(text);
-    EXPECT_TRUE(p) << text;
-    return p.value_or(IpPrefix{});
-}
-
-SockAddr endpoint(const char* text) {
-    auto s = SockAddr::parse_numeric(text);
-    EXPECT_TRUE(s) << text;
-    return s.value_or(SockAddr{});
-}
+using test::endpoint;
+using test::prefix;
 
 std::vector<SentMessage> decode_all(const std::vector<std::vector<uint8_t>>& msgs) {
     std::vector<SentMessage> out;
