@@ -3,11 +3,13 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <system_error>
 
@@ -34,19 +36,44 @@ namespace {
 
 // ---- the real implementations of the manager's ports ----
 
+nb_slot_state slot_state(SlotMode m) {
+    switch (m) {
+        case SlotMode::Hold:
+            return NB_SLOT_HOLD;
+        case SlotMode::Pass:
+            return NB_SLOT_PASS;
+        case SlotMode::Confirm:
+            return NB_SLOT_PASS_CONFIRM;
+    }
+    return NB_SLOT_HOLD;
+}
+
 class BpfHold : public HoldDatapath {
   public:
     explicit BpfHold(Datapath& dp) : dp_(dp) {}
-    void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, bool hold) override {
-        dp_.reset_slot(id, hold ? NB_SLOT_HOLD : NB_SLOT_PASS);
-        for (const auto& r : routes) dp_.add_route(r, id);
+    void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, SlotMode mode) override {
+        dp_.reset_slot(id, slot_state(mode));
+        add_routes(id, routes);
     }
     void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) override {
-        for (const auto& r : routes) dp_.del_route(r);
+        remove_routes(routes);
         dp_.reset_slot(id, NB_SLOT_UNUSED);
     }
-    void set_hold(uint32_t id, bool hold) override {
-        dp_.set_state(id, hold ? NB_SLOT_HOLD : NB_SLOT_PASS);
+    void add_routes(uint32_t id, const std::vector<IpPrefix>& routes) override {
+        for (const auto& r : routes) dp_.add_route(r, id);
+    }
+    void remove_routes(const std::vector<IpPrefix>& routes) override {
+        for (const auto& r : routes) dp_.del_route(r);
+    }
+    SlotMode set_mode(uint32_t id, SlotMode mode) override {
+        switch (dp_.exchange_state(id, slot_state(mode))) {
+            case NB_SLOT_PASS:
+                return SlotMode::Pass;
+            case NB_SLOT_PASS_CONFIRM:
+                return SlotMode::Confirm;
+            default:
+                return SlotMode::Hold;
+        }
     }
     void release_pending(uint32_t id, uint32_t n) override { dp_.release_pending(id, n); }
     SlotCounters counters(uint32_t id) const override {
@@ -55,6 +82,7 @@ class BpfHold : public HoldDatapath {
         return {load(s.held),       load(s.dropped),    load(s.tx_packets),
                 load(s.rx_packets), load(s.last_tx_ns), load(s.last_rx_ns)};
     }
+    uint32_t capacity() const override { return dp_.max_peers(); }
 
   private:
     Datapath& dp_;
@@ -110,6 +138,8 @@ std::vector<PeerSpec> specs_from_config(const WgQuickConfig& cfg) {
         s.endpoint = pc.endpoint;
         s.keepalive = pc.persistent_keepalive;
         s.connector = pc.connector;
+        s.groups = pc.groups;
+        s.lazy = pc.lazy;
         out.push_back(std::move(s));
     }
     return out;
@@ -193,6 +223,452 @@ uint32_t capacity_for(size_t n) {
     return static_cast<uint32_t>(std::max<size_t>(4096, n + n / 4));
 }
 
+// Every prefix routed through the interface for a config (default routes excepted).
+std::vector<IpPrefix> routed_prefixes(const WgQuickConfig& cfg) {
+    std::vector<IpPrefix> out;
+    for (const auto& peer : cfg.peers)
+        for (const auto& ip : peer.allowed_ips)
+            if (ip.len != 0) out.push_back(ip);
+    std::sort(out.begin(), out.end(),
+              [](const IpPrefix& a, const IpPrefix& b) { return a.str() < b.str(); });
+    return out;
+}
+
+// The running agent: everything run_agent sets up, and what the event loop calls.
+class Agent {
+  public:
+    explicit Agent(const RunOptions& opts)
+        : opts_(opts), state_path_(state_file_path(opts.run_dir, opts.interface)) {}
+    ~Agent();
+
+    // Returns false (after logging why) when the agent could not start; nothing it
+    // made is left behind.
+    bool start(std::optional<WgQuickConfig> cfg, const sigset_t& mask);
+    int loop();
+    void shutdown(int& exit_code);
+
+  private:
+    ControlReply handle(const nlohmann::json& req, ControlServer::ClientId client);
+    nlohmann::json apply_config(const WgQuickConfig& cfg, bool dry_run);
+    void reload();
+    void set_lazy(bool lazy);
+    void load_datapath(size_t peers, size_t routes);
+    void attach_datapath(int ifindex);
+    void epoll_watch(int fd);
+
+    RunOptions opts_;
+    std::string state_path_;
+    std::optional<WgQuickConfig> cfg_;     // the map last applied from a config (if any)
+    std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
+    bool created_ = false;
+    std::unique_ptr<WgControl> wg_;
+    std::unique_ptr<Datapath> dp_;
+    std::unique_ptr<BpfHold> hold_;
+    std::unique_ptr<InjectorSink> sink_;
+    std::unique_ptr<ConnectPool> pool_;
+    std::unique_ptr<PoolQueue> queue_;
+    std::unique_ptr<LazyManager> mgr_;
+    std::unique_ptr<BpfActivitySource> activity_;
+    std::unique_ptr<ControlServer> server_;
+    AgentStatus base_status_;
+    UniqueFd ep_, sfd_, tfd_;
+    int ifindex_ = 0;
+};
+
+Agent::~Agent() {
+    // The activity source reads the datapath's ring: it goes first.
+    activity_.reset();
+}
+
+void Agent::epoll_watch(int fd) {
+    if (ep_.get() >= 0) epoll_add(ep_.get(), fd);
+}
+
+void Agent::load_datapath(size_t peers, size_t routes) {
+    DatapathOptions dopts;
+    dopts.max_peers = opts_.max_peers ? opts_.max_peers : capacity_for(peers);
+    dopts.max_routes = std::max(capacity_for(routes), dopts.max_peers);
+    dopts.max_held = opts_.max_held_packets;
+    dp_ = std::make_unique<Datapath>(dopts);
+}
+
+void Agent::attach_datapath(int ifindex) {
+    hold_ = std::make_unique<BpfHold>(*dp_);
+    sink_ = std::make_unique<InjectorSink>(ifindex);
+    dp_->set_replay_cookie(sink_->cookie());
+    dp_->attach(ifindex, attach_mode_from_string(opts_.attach_mode));
+    base_status_.trigger = "bpf";
+    base_status_.attach_mode = to_string(dp_->attach_mode());
+}
+
+bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
+    try {
+        // The control socket first: it fails fast if another agent owns the interface,
+        // before anything of that agent's is touched.
+        server_ = std::make_unique<ControlServer>(
+            opts_.run_dir, opts_.interface,
+            [this](const nlohmann::json& req, ControlServer::ClientId client) {
+                return handle(req, client);
+            });
+
+        std::vector<PeerSpec> specs;
+        DeviceUpdate update;
+        auto count_routes = [](const std::vector<PeerSpec>& v) {
+            size_t n = 0;
+            for (const auto& p : v) n += p.wg.allowed_ips.size();
+            return n;
+        };
+        if (cfg) {
+            specs = specs_from_config(*cfg);
+            update.private_key = cfg->iface.private_key;
+            update.listen_port = cfg->iface.listen_port;
+            update.fwmark = cfg->iface.fwmark;
+            update.replace_peers = true;
+            // Before the interface is touched: a kernel that cannot run the programs
+            // must not leave a half-made interface behind.
+            if (opts_.lazy) load_datapath(specs.size(), count_routes(specs));
+        }
+
+        if (cfg && !cfg->iface.private_key && !link_index(opts_.interface))
+            throw std::runtime_error(*opts_.config_path + ": [Interface] has no PrivateKey");
+        wg_ = open_interface(opts_, cfg.has_value(), created_);
+        base_status_.wg_backend = wg_->backend_name();
+
+        if (!cfg) {
+            specs = specs_from_device(wg_->get_device());
+            // After a crash, idle peers have no endpoint in WireGuard: the state file of
+            // the previous run has them.
+            merge_saved_state(specs, load_peer_state(state_path_));
+            if (opts_.lazy) load_datapath(specs.size(), count_routes(specs));
+        }
+
+        ifindex_ = *link_index(opts_.interface);
+        if (dp_) attach_datapath(ifindex_);
+        pool_ = std::make_unique<ConnectPool>(4, 256);
+        queue_ = std::make_unique<PoolQueue>(*pool_);
+        LazyOptions lopts;
+        lopts.interface = opts_.interface;
+        lopts.lazy = opts_.lazy;
+        lopts.max_held = opts_.max_held_packets;
+        lopts.exec_timeout = opts_.exec_timeout;
+        lopts.connect_timeout = opts_.connect_timeout;
+        lopts.inactivity_threshold = opts_.inactivity_threshold;
+        mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_.get(), sink_.get(), *queue_,
+                                             [srv = server_.get()](const nlohmann::json& ev) {
+                                                 if (srv->has_trace_subscribers())
+                                                     srv->publish_trace(ev);
+                                             });
+        // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
+        if (opts_.lazy) save_peer_state(state_path_, specs);
+        mgr_->install(std::move(specs), std::move(update));
+        if (cfg) apply_interface_config(opts_, *cfg);
+        if (dp_) {
+            activity_ = std::make_unique<BpfActivitySource>(
+                *dp_, BpfActivitySource::Callbacks{
+                          [this](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
+                              mgr_->on_held_packet(id, pkt, ts);
+                          },
+                          [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
+        }
+        cfg_ = std::move(cfg);
+        cfg_path_ = opts_.config_path;
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        activity_.reset();
+        mgr_.reset();
+        dp_.reset();
+        if (created_) {
+            // Nothing half-applied: the interface this run made goes away again.
+            try {
+                link_delete(opts_.interface);
+            } catch (const std::exception& de) {
+                spdlog::warn("removing {} after a failed start: {}", opts_.interface, de.what());
+            }
+        }
+        return false;
+    }
+
+    spdlog::info("nbagent on {}: {} peers, {} mode, WireGuard {}, trigger {}{}, inactivity {}",
+                 opts_.interface, mgr_->size(), opts_.lazy ? "lazy" : "eager",
+                 base_status_.wg_backend,
+                 base_status_.trigger.empty() ? "none" : base_status_.trigger,
+                 base_status_.attach_mode.empty() ? "" : " (" + base_status_.attach_mode + ")",
+                 format_duration(opts_.inactivity_threshold));
+
+    ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    sfd_ = UniqueFd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    tfd_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (ep_.get() < 0 || sfd_.get() < 0 || tfd_.get() < 0) {
+        spdlog::error("creating the event loop: {}", std::strerror(errno));
+        return false;
+    }
+    auto every = mgr_->tick_interval();
+    itimerspec its{};
+    its.it_interval.tv_sec = every.count() / 1000;
+    its.it_interval.tv_nsec = (every.count() % 1000) * 1000000;
+    its.it_value = its.it_interval;
+    timerfd_settime(tfd_.get(), 0, &its, nullptr);
+    epoll_watch(sfd_.get());
+    epoll_watch(tfd_.get());
+    epoll_watch(pool_->event_fd());
+    if (activity_) epoll_watch(activity_->fd());
+    server_->register_with(ep_.get());
+    return true;
+}
+
+ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId client) {
+    const std::string cmd = req.at("cmd").get<std::string>();
+    auto get_bool = [&](const char* name, bool fallback) {
+        if (!req.contains(name)) return fallback;
+        if (!req[name].is_boolean())
+            throw std::invalid_argument(std::string("\"") + name + "\" must be true or false");
+        return req[name].get<bool>();
+    };
+    if (cmd == "status") {
+        AgentStatus st = mgr_->status(get_bool("detail", false));
+        st.wg_backend = base_status_.wg_backend;
+        st.trigger = base_status_.trigger;
+        st.attach_mode = base_status_.attach_mode;
+        return ControlReply::raw(status_reply_text(st));
+    }
+    if (cmd == "trace") {
+        server_->subscribe_trace(client);
+        return nlohmann::json{{"ok", true}};
+    }
+    if (cmd == "peer_idle") {
+        if (!req.contains("public_key") || !req["public_key"].is_string())
+            throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
+        auto key = WgKey::from_base64(req["public_key"].get<std::string>());
+        if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
+        mgr_->make_idle(*key, "operator");
+        return nlohmann::json{{"ok", true}};
+    }
+    if (cmd == "apply") {
+        const bool dry_run = get_bool("dry_run", false);
+        auto str = [&](const char* name) -> std::optional<std::string> {
+            if (!req.contains(name)) return std::nullopt;
+            if (!req[name].is_string())
+                throw std::invalid_argument(std::string("\"") + name + "\" must be a string");
+            return req[name].get<std::string>();
+        };
+        auto path = str("config_path");
+        auto text = str("config_text");
+        if (path.has_value() == text.has_value())
+            throw std::invalid_argument(
+                "apply needs exactly one of \"config_path\" or \"config_text\"");
+        WgQuickConfig cfg;
+        try {
+            if (path) {
+                if (path->empty() || (*path)[0] != '/')
+                    throw std::invalid_argument("\"config_path\" must be an absolute path");
+                cfg = load_wg_quick(*path);
+            } else {
+                cfg = parse_wg_quick(*text, str("source").value_or("control"));
+            }
+        } catch (const ConfigError& e) {
+            throw std::invalid_argument(e.what());  // "file:line: problem" as it is
+        }
+        for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
+        nlohmann::json reply = apply_config(cfg, dry_run);
+        if (path && !dry_run) cfg_path_ = path;
+        return reply;
+    }
+    if (cmd == "set_lazy") {
+        if (!req.contains("lazy"))
+            throw std::invalid_argument("set_lazy needs \"lazy\": true|false");
+        set_lazy(get_bool("lazy", true));
+        return nlohmann::json{{"ok", true}, {"lazy", mgr_->lazy()}};
+    }
+    throw std::invalid_argument("unknown command '" + cmd + "'");
+}
+
+nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
+    const uint64_t start = monotonic_ns();
+    std::vector<PeerSpec> specs = specs_from_config(cfg);
+    DeviceUpdate update;
+    // Device settings only when they change: WireGuard would keep sessions anyway,
+    // but an unchanged map should be a no-op all the way down.
+    const InterfaceConfig* old = cfg_ ? &cfg_->iface : nullptr;
+    if (cfg.iface.private_key && (!old || old->private_key != cfg.iface.private_key))
+        update.private_key = cfg.iface.private_key;
+    if (cfg.iface.listen_port && (!old || old->listen_port != cfg.iface.listen_port))
+        update.listen_port = cfg.iface.listen_port;
+    if (cfg.iface.fwmark && (!old || old->fwmark != cfg.iface.fwmark))
+        update.fwmark = cfg.iface.fwmark;
+    if (!dry_run) {
+        // Events for peers that are about to change are handled under the old map.
+        if (activity_) activity_->consume();
+        if (mgr_->lazy() || dp_) {
+            // A crash in the middle must not lose endpoints of idle peers.
+            std::vector<PeerSpec> all = mgr_->specs();
+            all.insert(all.end(), specs.begin(), specs.end());
+            save_peer_state(state_path_, all);
+        }
+    }
+    MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
+    if (!dry_run) {
+        if (dp_) save_peer_state(state_path_, mgr_->specs());
+        // Routes through the interface follow the peers' allowed IPs, as at start.
+        std::vector<IpPrefix> before = cfg_ ? routed_prefixes(*cfg_) : std::vector<IpPrefix>{};
+        std::vector<IpPrefix> after = routed_prefixes(cfg);
+        auto key = [](const IpPrefix& a, const IpPrefix& b) { return a.str() < b.str(); };
+        std::vector<IpPrefix> gone, fresh;
+        std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                            std::back_inserter(gone), key);
+        std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                            std::back_inserter(fresh), key);
+        for (const auto& r : fresh) {
+            try {
+                route_add(opts_.interface, r);
+            } catch (const std::exception& e) {
+                spdlog::warn("route {} via {}: {}", r.str(), opts_.interface, e.what());
+            }
+        }
+        for (const auto& r : gone) {
+            try {
+                route_del(opts_.interface, r);
+            } catch (const std::exception& e) {
+                spdlog::debug("removing route {}: {}", r.str(), e.what());
+            }
+        }
+        for (const auto& a : cfg.iface.addresses) {
+            if (old &&
+                std::find(old->addresses.begin(), old->addresses.end(), a) != old->addresses.end())
+                continue;
+            addr_add(opts_.interface, a);
+        }
+        if (old) {
+            for (const auto& a : old->addresses)
+                if (std::find(cfg.iface.addresses.begin(), cfg.iface.addresses.end(), a) ==
+                    cfg.iface.addresses.end())
+                    spdlog::warn("address {} is no longer in the config; nbagent leaves it on {}",
+                                 a.str(), opts_.interface);
+        }
+        if (cfg.iface.mtu && (!old || old->mtu != cfg.iface.mtu))
+            link_set_mtu(opts_.interface, *cfg.iface.mtu);
+        cfg_ = cfg;
+    }
+    double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
+    spdlog::info("{}network map: {} added, {} removed, {} changed, {} unchanged ({:.1f} ms)",
+                 dry_run ? "dry run of a " : "", d.added, d.removed, d.changed, d.unchanged, ms);
+    return nlohmann::json{{"ok", true},
+                          {"applied", !dry_run},
+                          {"diff",
+                           {{"added", d.added},
+                            {"removed", d.removed},
+                            {"changed", d.changed},
+                            {"unchanged", d.unchanged}}},
+                          {"ms", ms}};
+}
+
+void Agent::reload() {
+    if (!cfg_path_) {
+        spdlog::warn(
+            "SIGHUP: no config file to re-read (started without -c; use nbagent apply -c FILE)");
+        return;
+    }
+    try {
+        WgQuickConfig cfg = load_wg_quick(*cfg_path_);
+        for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
+        apply_config(cfg, false);
+    } catch (const ConfigError& e) {
+        // The running map stays as it is.
+        spdlog::error("SIGHUP: {} (nothing changed)", e.what());
+    } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: applying {}: {}", *cfg_path_, e.what());
+    }
+}
+
+void Agent::set_lazy(bool lazy) {
+    if (lazy && !mgr_->has_datapath()) {
+        // Started eager: load and attach the programs now, sized for what we have.
+        size_t routes = 0;
+        for (const auto& s : mgr_->specs()) routes += s.wg.allowed_ips.size();
+        load_datapath(mgr_->size(), routes);
+        try {
+            attach_datapath(ifindex_);
+            mgr_->attach_datapath(hold_.get(), sink_.get());
+        } catch (...) {
+            sink_.reset();
+            hold_.reset();
+            dp_.reset();
+            base_status_.trigger.clear();
+            base_status_.attach_mode.clear();
+            throw;
+        }
+        activity_ = std::make_unique<BpfActivitySource>(
+            *dp_, BpfActivitySource::Callbacks{
+                      [this](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
+                          mgr_->on_held_packet(id, pkt, ts);
+                      },
+                      [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
+        epoll_watch(activity_->fd());
+    }
+    if (lazy) save_peer_state(state_path_, mgr_->specs());
+    mgr_->set_lazy(lazy);
+}
+
+int Agent::loop() {
+    int exit_code = 0;
+    bool running = true;
+    while (running) {
+        epoll_event evs[64];
+        int n = epoll_wait(ep_.get(), evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            spdlog::error("epoll_wait: {}", std::strerror(errno));
+            exit_code = 1;
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            int fd = evs[i].data.fd;
+            try {
+                if (fd == sfd_.get()) {
+                    signalfd_siginfo si{};
+                    while (read(sfd_.get(), &si, sizeof(si)) == sizeof(si)) {
+                        if (si.ssi_signo == SIGHUP) {
+                            reload();
+                        } else {
+                            spdlog::info("signal {}: shutting down", strsignal(si.ssi_signo));
+                            running = false;
+                        }
+                    }
+                } else if (fd == tfd_.get()) {
+                    uint64_t expirations = 0;
+                    [[maybe_unused]] ssize_t r =
+                        read(tfd_.get(), &expirations, sizeof(expirations));
+                    mgr_->tick(monotonic_ns());
+                } else if (activity_ && fd == activity_->fd()) {
+                    activity_->consume();
+                } else if (fd == pool_->event_fd()) {
+                    for (const auto& done : pool_->drain()) mgr_->on_connect_done(done);
+                } else if (server_->owns(fd)) {
+                    server_->handle_event(fd, evs[i].events);
+                }
+            } catch (const std::exception& e) {
+                // One bad event must not take the agent down with every peer in it.
+                spdlog::error("event handling: {}", e.what());
+            }
+        }
+    }
+    return exit_code;
+}
+
+void Agent::shutdown(int& exit_code) {
+    // Clean exit: endpoints back, last held packets out, then the programs go.
+    try {
+        mgr_->restore_all();
+        remove_peer_state(state_path_);
+        if (activity_) activity_->consume();
+    } catch (const std::exception& e) {
+        spdlog::error("restoring endpoints: {}", e.what());
+        exit_code = 1;
+    }
+    activity_.reset();
+    if (dp_) dp_->detach();
+    spdlog::info("nbagent on {} stopped", opts_.interface);
+}
+
 }  // namespace
 
 int run_agent(const RunOptions& opts) {
@@ -216,200 +692,10 @@ int run_agent(const RunOptions& opts) {
     pthread_sigmask(SIG_BLOCK, &mask, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
-    const std::string state_path = state_file_path(opts.run_dir, opts.interface);
-    bool created = false;
-    std::unique_ptr<WgControl> wg;
-    std::unique_ptr<Datapath> dp;
-    std::unique_ptr<BpfHold> hold;
-    std::unique_ptr<InjectorSink> sink;
-    std::unique_ptr<ConnectPool> pool;
-    std::unique_ptr<PoolQueue> queue;
-    std::unique_ptr<LazyManager> mgr;
-    std::unique_ptr<BpfActivitySource> activity;
-    std::unique_ptr<ControlServer> server;
-    AgentStatus base_status;
-
-    try {
-        // The control socket first: it fails fast if another agent owns the interface,
-        // before anything of that agent's is touched.
-        server = std::make_unique<ControlServer>(
-            opts.run_dir, opts.interface,
-            [&](const nlohmann::json& req, ControlServer::ClientId client) -> ControlReply {
-                const std::string cmd = req.at("cmd").get<std::string>();
-                if (cmd == "status") {
-                    bool detail = false;
-                    if (req.contains("detail")) {
-                        if (!req["detail"].is_boolean())
-                            throw std::invalid_argument("\"detail\" must be true or false");
-                        detail = req["detail"].get<bool>();
-                    }
-                    AgentStatus st = mgr->status(detail);
-                    st.wg_backend = base_status.wg_backend;
-                    st.trigger = base_status.trigger;
-                    st.attach_mode = base_status.attach_mode;
-                    return ControlReply::raw(status_reply_text(st));
-                }
-                if (cmd == "trace") {
-                    server->subscribe_trace(client);
-                    return nlohmann::json{{"ok", true}};
-                }
-                if (cmd == "peer_idle") {
-                    if (!req.contains("public_key") || !req["public_key"].is_string())
-                        throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
-                    auto key = WgKey::from_base64(req["public_key"].get<std::string>());
-                    if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
-                    mgr->make_idle(*key, "operator");
-                    return nlohmann::json{{"ok", true}};
-                }
-                throw std::invalid_argument("unknown command '" + cmd + "'");
-            });
-
-        auto load_datapath = [&](const std::vector<PeerSpec>& specs) {
-            if (!opts.lazy) return;
-            size_t routes = 0;
-            for (const auto& p : specs) routes += p.wg.allowed_ips.size();
-            DatapathOptions dopts;
-            dopts.max_peers = capacity_for(specs.size());
-            dopts.max_routes = capacity_for(routes);
-            dopts.max_held = opts.max_held_packets;
-            dp = std::make_unique<Datapath>(dopts);
-        };
-        std::vector<PeerSpec> specs;
-        DeviceUpdate update;
-        if (cfg) {
-            specs = specs_from_config(*cfg);
-            update.private_key = cfg->iface.private_key;
-            update.listen_port = cfg->iface.listen_port;
-            update.fwmark = cfg->iface.fwmark;
-            update.replace_peers = true;
-            // Before the interface is touched: a kernel that cannot run the programs
-            // must not leave a half-made interface behind.
-            load_datapath(specs);
-        }
-
-        if (cfg && !cfg->iface.private_key && !link_index(opts.interface))
-            throw std::runtime_error(*opts.config_path + ": [Interface] has no PrivateKey");
-        wg = open_interface(opts, cfg.has_value(), created);
-        base_status.wg_backend = wg->backend_name();
-
-        if (!cfg) {
-            specs = specs_from_device(wg->get_device());
-            // After a crash, idle peers have no endpoint in WireGuard: the state file of
-            // the previous run has them.
-            merge_saved_state(specs, load_peer_state(state_path));
-            load_datapath(specs);
-        }
-
-        int ifindex = *link_index(opts.interface);
-        if (dp) {
-            hold = std::make_unique<BpfHold>(*dp);
-            sink = std::make_unique<InjectorSink>(ifindex);
-            dp->set_replay_cookie(sink->cookie());
-            dp->attach(ifindex, attach_mode_from_string(opts.attach_mode));
-            base_status.trigger = "bpf";
-            base_status.attach_mode = to_string(dp->attach_mode());
-        }
-        pool = std::make_unique<ConnectPool>();
-        queue = std::make_unique<PoolQueue>(*pool);
-        LazyOptions lopts;
-        lopts.interface = opts.interface;
-        lopts.lazy = opts.lazy;
-        lopts.max_held = opts.max_held_packets;
-        lopts.exec_timeout = opts.exec_timeout;
-        mgr = std::make_unique<LazyManager>(lopts, *wg, hold.get(), sink.get(), *queue,
-                                            [srv = server.get()](const nlohmann::json& ev) {
-                                                if (srv->has_trace_subscribers())
-                                                    srv->publish_trace(ev);
-                                            });
-        // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
-        if (opts.lazy) save_peer_state(state_path, specs);
-        mgr->install(std::move(specs), std::move(update));
-        if (cfg) apply_interface_config(opts, *cfg);
-        if (dp) {
-            activity = std::make_unique<BpfActivitySource>(
-                *dp, BpfActivitySource::Callbacks{
-                         [&](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
-                             mgr->on_held_packet(id, pkt, ts);
-                         },
-                         [&](uint32_t id, uint64_t ts) { mgr->on_remote_activity(id, ts); }});
-        }
-    } catch (const std::exception& e) {
-        spdlog::error("{}", e.what());
-        mgr.reset();
-        dp.reset();
-        if (created) {
-            // Nothing half-applied: the interface this run made goes away again.
-            try {
-                link_delete(opts.interface);
-            } catch (const std::exception& de) {
-                spdlog::warn("removing {} after a failed start: {}", opts.interface, de.what());
-            }
-        }
-        return 1;
-    }
-
-    spdlog::info("nbagent on {}: {} peers, {} mode, WireGuard {}, trigger {}{}", opts.interface,
-                 mgr->size(), opts.lazy ? "lazy" : "eager", base_status.wg_backend,
-                 base_status.trigger.empty() ? "none" : base_status.trigger,
-                 base_status.attach_mode.empty() ? "" : " (" + base_status.attach_mode + ")");
-
-    UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
-    UniqueFd sfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    epoll_add(ep.get(), sfd.get());
-    epoll_add(ep.get(), pool->event_fd());
-    if (activity) epoll_add(ep.get(), activity->fd());
-    server->register_with(ep.get());
-
-    int exit_code = 0;
-    bool running = true;
-    while (running) {
-        epoll_event evs[64];
-        int n = epoll_wait(ep.get(), evs, 64, -1);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            spdlog::error("epoll_wait: {}", std::strerror(errno));
-            exit_code = 1;
-            break;
-        }
-        for (int i = 0; i < n; ++i) {
-            int fd = evs[i].data.fd;
-            try {
-                if (fd == sfd.get()) {
-                    signalfd_siginfo si{};
-                    while (read(sfd.get(), &si, sizeof(si)) == sizeof(si)) {
-                        if (si.ssi_signo == SIGHUP) {
-                            spdlog::warn("SIGHUP: reloading the network map is not supported yet");
-                        } else {
-                            spdlog::info("signal {}: shutting down", strsignal(si.ssi_signo));
-                            running = false;
-                        }
-                    }
-                } else if (activity && fd == activity->fd()) {
-                    activity->consume();
-                } else if (fd == pool->event_fd()) {
-                    for (const auto& done : pool->drain()) mgr->on_connect_done(done);
-                } else if (server->owns(fd)) {
-                    server->handle_event(fd, evs[i].events);
-                }
-            } catch (const std::exception& e) {
-                // One bad event must not take the agent down with every peer in it.
-                spdlog::error("event handling: {}", e.what());
-            }
-        }
-    }
-
-    // Clean exit: endpoints back, last held packets out, then the programs go.
-    try {
-        mgr->restore_all();
-        remove_peer_state(state_path);
-        if (activity) activity->consume();
-    } catch (const std::exception& e) {
-        spdlog::error("restoring endpoints: {}", e.what());
-        exit_code = 1;
-    }
-    activity.reset();
-    if (dp) dp->detach();
-    spdlog::info("nbagent on {} stopped", opts.interface);
+    Agent agent(opts);
+    if (!agent.start(std::move(cfg), mask)) return 1;
+    int exit_code = agent.loop();
+    agent.shutdown(exit_code);
     return exit_code;
 }
 

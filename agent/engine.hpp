@@ -17,7 +17,13 @@ struct RunOptions {
     WgMode wg_mode = WgMode::Auto;
     bool lazy = true;
     uint32_t max_held_packets = 128;
+    // Wake to completed handshake; beyond it the peer goes back to Idle (with backoff).
     std::chrono::milliseconds connect_timeout{10000};
+    // A Connected peer with no traffic for this long goes back to Idle (lazy mode only).
+    std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
+    // Datapath capacity (peers, and allowed IPs of each kind); 0: sized from the first
+    // map with headroom. Later maps (apply, SIGHUP) must fit it.
+    uint32_t max_peers = 0;
     std::chrono::milliseconds exec_timeout{5000};
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact

@@ -33,7 +33,7 @@ int nb_egress(struct __sk_buff *skb)
 
     __u64 now = bpf_ktime_get_ns();
     /* Connected and nothing of ours still in flight: the fast path. */
-    if (slot->state == NB_SLOT_PASS && slot->pending == 0) {
+    if (slot->state >= NB_SLOT_PASS && slot->pending == 0) {
         slot->last_tx_ns = now;
         nb_add(&slot->tx_packets, 1);
         return NB_PASS;
@@ -51,7 +51,9 @@ int nb_egress(struct __sk_buff *skb)
     return nb_hold(skb, slot, peer_id, a.dst.family, now);
 }
 
-/* Ingress: decrypted packets coming out of WireGuard. Activity only; never drops. */
+/* Ingress: decrypted packets coming out of WireGuard, so their source passed
+ * WireGuard's cryptokey routing. Keepalives and handshakes never get here. Records
+ * activity and never drops. */
 SEC("tc")
 int nb_ingress(struct __sk_buff *skb)
 {
@@ -66,7 +68,7 @@ int nb_ingress(struct __sk_buff *skb)
     __u64 now = bpf_ktime_get_ns();
     slot->last_rx_ns = now;
     nb_add(&slot->rx_packets, 1);
-    if (slot->state == NB_SLOT_HOLD)
-        nb_notify_rx_idle(slot, peer_id, a.src.family, now);
+    if (slot->state == NB_SLOT_HOLD || slot->state == NB_SLOT_PASS_CONFIRM)
+        nb_rx_wake(slot, peer_id, a.src.family, now);
     return NB_PASS;
 }

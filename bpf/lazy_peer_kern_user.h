@@ -43,6 +43,9 @@ enum nb_slot_state {
     NB_SLOT_UNUSED = 0, /* no peer at this index: pass */
     NB_SLOT_HOLD = 1,   /* Idle or Connecting: copy to the ring, never reach WireGuard */
     NB_SLOT_PASS = 2,   /* Connected: pass once every held packet was replayed */
+    /* As PASS, while the agent waits for proof that the handshake completed: the
+     * first ingress packet turns it into PASS and tells the agent (NB_EV_RX_WAKE). */
+    NB_SLOT_PASS_CONFIRM = 3,
 };
 
 /*
@@ -59,12 +62,15 @@ struct nb_peer_slot {
     __u64 rx_packets;
     __u64 held;    /* packets copied to the ring buffer */
     __u64 dropped; /* packets dropped in BPF: hold limit, too big, ring full */
-    __u64 rx_event_ns; /* last NB_EV_RX_IDLE sent, rate-limits those events */
+    __u64 rx_wake_ns; /* ingress time of the last NB_EV_RX_WAKE */
 };
 
 enum nb_event_type {
     NB_EV_HELD = 1,      /* a packet to a peer in HOLD, its bytes follow */
-    NB_EV_RX_IDLE = 2,   /* ingress traffic from a peer in HOLD (remote woke it) */
+    /* The first ingress packet from a peer in HOLD (the remote woke it) or in
+     * PASS_CONFIRM (our handshake completed). The program has already moved the
+     * slot to PASS, so replies are not held while the agent catches up. */
+    NB_EV_RX_WAKE = 2,
 };
 
 /* Ring-buffer record header; for NB_EV_HELD `cap_len` packet bytes follow. */

@@ -16,11 +16,15 @@ int run_cli(int argc, const char* const* argv,
     StatusArgs status_args;
     TraceArgs trace_args;
     PeerArgs peer_args;
+    ApplyArgs apply_args;
+    SetArgs set_args;
     FeaturesArgs features_args;
     CLI::App* run = add_run_command(app, run_args);
     CLI::App* status = add_status_command(app, status_args);
     CLI::App* trace_peers = add_trace_command(app, trace_args);
     CLI::App* peer_idle = add_peer_command(app, peer_args);
+    CLI::App* apply = add_apply_command(app, apply_args);
+    CLI::App* set_lazy = add_set_command(app, set_args);
     CLI::App* features = add_features_command(app, features_args);
     try {
         app.parse(argc, argv);
@@ -41,6 +45,8 @@ int run_cli(int argc, const char* const* argv,
         if (*status) return run_status(status_args, std::cout);
         if (*trace_peers) return run_trace(trace_args, std::cout);
         if (*peer_idle) return run_peer_idle(peer_args, std::cout);
+        if (*apply) return run_apply(apply_args, std::cout);
+        if (*set_lazy) return run_set_lazy(set_args, std::cout);
         if (*features) return run_features(features_args, std::cout);
     } catch (const UsageError& e) {
         std::cerr << "nbagent: " << e.what() << "\n";

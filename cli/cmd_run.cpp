@@ -20,6 +20,19 @@ CLI::Validator duration_validator() {
         "DURATION");
 }
 
+CLI::Validator inactivity_validator() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            try {
+                parse_inactivity_threshold(text);
+            } catch (const UsageError& e) {
+                return e.what();
+            }
+            return {};
+        },
+        "DURATION");
+}
+
 CLI::Validator switch_validator() {
     return CLI::Validator(
         [](std::string& text) -> std::string {
@@ -67,6 +80,20 @@ bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env) 
     return true;
 }
 
+std::chrono::milliseconds resolve_inactivity_threshold(const std::optional<std::string>& flag,
+                                                       const EnvLookup& env) {
+    if (flag) return parse_inactivity_threshold(*flag);
+    constexpr const char* kVar = "NB_LAZY_CONN_INACTIVITY_THRESHOLD";
+    if (auto e = env(kVar); e && !e->empty()) {
+        try {
+            return parse_inactivity_threshold(*e);
+        } catch (const UsageError& err) {
+            throw UsageError(std::string(kVar) + "=\"" + *e + "\" is not valid: " + err.what());
+        }
+    }
+    return std::chrono::minutes(15);
+}
+
 CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     CLI::App* run = app.add_subcommand("run", "Run the agent on a WireGuard interface (root)");
     run->add_option("-i,--interface", a.interface, "WireGuard interface")->required();
@@ -87,6 +114,15 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--connect-timeout", a.connect_timeout, "Give up waking a peer after this long")
         ->check(duration_validator())
         ->capture_default_str();
+    run->add_option("--inactivity-threshold", a.inactivity_threshold,
+                    "Send a connected peer back to Idle after this long without traffic; a "
+                    "bare number is minutes, at least 1m (default: "
+                    "NB_LAZY_CONN_INACTIVITY_THRESHOLD, then 15m)")
+        ->check(inactivity_validator());
+    run->add_option("--max-peers", a.max_peers,
+                    "Datapath capacity in peers (default: sized from the first network map "
+                    "with headroom); later network maps (apply, SIGHUP) must fit it")
+        ->check(CLI::Range(1u, 16777216u));
     run->add_option("--exec-timeout", a.exec_timeout, "Limit for a connector command")
         ->check(duration_validator())
         ->capture_default_str();
@@ -111,6 +147,8 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.lazy = resolve_lazy(a.lazy_conn, env);
     o.max_held_packets = a.max_held_packets;
     o.connect_timeout = parse_duration(a.connect_timeout);
+    o.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
+    o.max_peers = a.max_peers;
     o.exec_timeout = parse_duration(a.exec_timeout);
     o.run_dir = a.run_dir;
     o.attach_mode = a.attach;

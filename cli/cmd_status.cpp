@@ -1,6 +1,10 @@
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "agent/control/control_client.hpp"
 #include "cli/commands.hpp"
@@ -26,6 +30,46 @@ void pad(std::string& out, const std::string& cell, size_t width) {
     if (cell.size() < width) out.append(width - cell.size(), ' ');
 }
 
+// "15m", "1h30m", "90s" -> "1m30s", "250ms": the units `run --inactivity-threshold` takes.
+std::string format_duration_ms(int64_t ms) {
+    if (ms <= 0) return "0s";
+    std::string out;
+    auto part = [&](int64_t unit, const char* name) {
+        if (ms >= unit) {
+            out += std::to_string(ms / unit) + name;
+            ms %= unit;
+        }
+    };
+    part(3'600'000, "h");
+    part(60'000, "m");
+    part(1'000, "s");
+    part(1, "ms");
+    return out;
+}
+
+// A wait shown to a person: whole seconds, rounded up so "retry in 0s" never appears
+// while the back-off is still running.
+std::string format_wait_ms(int64_t ms) {
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    return format_duration_ms((ms + 999) / 1000 * 1000);
+}
+
+void join(std::string& out, const std::vector<std::string>& items) {
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (i) out += ',';
+        out += items[i];
+    }
+}
+
+// The error text comes from outside (a wake hook's stderr, a kernel message); a newline or
+// an escape sequence in it must not break the one-line-per-peer listing or the terminal.
+void append_printable(std::string& out, std::string_view text) {
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        out += (u < 0x20 || u == 0x7f) ? ' ' : c;
+    }
+}
+
 }  // namespace
 
 std::string format_relative(int64_t then_ms, int64_t now_ms) {
@@ -44,28 +88,43 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     out += "trigger:    " + s.trigger;
     if (!s.attach_mode.empty()) out += " (" + s.attach_mode + ")";
     out += "\n";
-    out += std::string("lazy:       ") + (s.lazy ? "on" : "off") + "\n";
+    out += std::string("lazy:       ") + (s.lazy ? "on" : "off");
+    // 0: an agent from before the threshold was reported; say nothing rather than "0s".
+    if (s.inactivity_threshold_ms > 0) {
+        out += " (inactivity threshold " + format_duration_ms(s.inactivity_threshold_ms) + ")";
+    }
+    out += "\n";
     out += "peers:      " + std::to_string(s.idle + s.connecting + s.connected) + " (Idle " +
            std::to_string(s.idle) + ", Connecting " + std::to_string(s.connecting) +
            ", Connected " + std::to_string(s.connected) + ")\n";
 }
 
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
-    constexpr size_t kCols = 9;
-    const std::array<std::string, kCols> header = {"PUBLIC KEY", "ALLOWED IPS", "STATE",
-                                                   "ENDPOINT",   "WAKES",       "HELD",
-                                                   "DROPPED",    "LAST WAKE",   "LAST ACTIVITY"};
+    constexpr size_t kCols = 10;
+    constexpr size_t kGroups = 3;  // shown only when some peer is in a group
+    const std::array<std::string, kCols> header = {"PUBLIC KEY", "ALLOWED IPS",  "STATE", "GROUPS",
+                                                   "ENDPOINT",   "WAKES",        "HELD",  "DROPPED",
+                                                   "LAST WAKE",  "LAST ACTIVITY"};
     std::vector<std::array<std::string, kCols>> rows;
     rows.reserve(s.peers.size());
     std::array<size_t, kCols> width{};
     for (size_t c = 0; c < kCols; ++c) width[c] = header[c].size();
+    bool any_groups = false;
+    size_t failing = 0;
     for (const auto& p : s.peers) {
         std::string ips;
-        for (const auto& ip : p.allowed_ips) ips += (ips.empty() ? "" : ",") + ip;
+        join(ips, p.allowed_ips);
+        std::string groups;
+        join(groups, p.groups);
+        any_groups = any_groups || !groups.empty();
+        if (!p.last_error.empty() || p.failures > 0) ++failing;
+        std::string state = to_string(p.state);
+        if (!p.lazy) state += " (never lazy)";
         std::array<std::string, kCols> row = {
             p.public_key,
-            ips.empty() ? "-" : ips,
-            to_string(p.state),
+            ips.empty() ? "-" : std::move(ips),
+            std::move(state),
+            groups.empty() ? "-" : std::move(groups),
             p.endpoint.empty() ? "-" : p.endpoint,
             std::to_string(p.wakes),
             std::to_string(p.held),
@@ -76,13 +135,37 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
         rows.push_back(std::move(row));
     }
     auto write_row = [&](const std::array<std::string, kCols>& row) {
-        for (size_t c = 0; c + 1 < kCols; ++c) pad(out, row[c], width[c] + 2);
+        for (size_t c = 0; c + 1 < kCols; ++c) {
+            if (c == kGroups && !any_groups) continue;
+            pad(out, row[c], width[c] + 2);
+        }
         out += row[kCols - 1];
         out += '\n';
     };
     out.reserve(out.size() + (rows.size() + 1) * 160);
     write_row(header);
     for (const auto& row : rows) write_row(row);
+    if (failing == 0) return;
+    // Below the table: an error message is long and would widen every row.
+    out += "\nwake errors:\n";
+    for (const auto& p : s.peers) {
+        if (p.last_error.empty() && p.failures == 0) continue;
+        out += p.public_key;
+        out += ": ";
+        if (p.last_error.empty()) {
+            out += "wake failed";
+        } else {
+            append_printable(out, p.last_error);
+        }
+        std::string why;
+        if (p.retry_in_ms > 0) why = "retry in " + format_wait_ms(p.retry_in_ms);
+        if (p.failures > 0) {
+            if (!why.empty()) why += ", ";
+            why += std::to_string(p.failures) + (p.failures == 1 ? " failure" : " failures");
+        }
+        if (!why.empty()) out += " (" + why + ")";
+        out += '\n';
+    }
 }
 
 CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {

@@ -40,6 +40,16 @@ EnvLookup process_env();
 // empty variable counts as unset.
 bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env);
 
+// The lazy-connection inactivity threshold: a duration as parse_duration takes it, except
+// that a bare number is minutes (NetBird's NB_LAZY_CONN_INACTIVITY_THRESHOLD convention).
+// Throws UsageError naming the text when it is malformed or below kMinInactivityThreshold.
+inline constexpr std::chrono::minutes kMinInactivityThreshold{1};
+std::chrono::milliseconds parse_inactivity_threshold(std::string_view text);
+// --inactivity-threshold wins; else NB_LAZY_CONN_INACTIVITY_THRESHOLD (empty counts as
+// unset; a bad value throws UsageError naming the variable); else 15m.
+std::chrono::milliseconds resolve_inactivity_threshold(const std::optional<std::string>& flag,
+                                                       const EnvLookup& env);
+
 struct RunArgs {
     std::string interface;
     std::optional<std::string> config;
@@ -47,6 +57,8 @@ struct RunArgs {
     std::optional<std::string> lazy_conn;
     uint32_t max_held_packets = 128;
     std::string connect_timeout = "10s";
+    std::optional<std::string> inactivity_threshold;
+    uint32_t max_peers = 0;  // 0: auto
     std::string exec_timeout = "5s";
     std::string run_dir = kDefaultRunDir;
     std::string attach = "auto";
@@ -88,6 +100,32 @@ struct PeerArgs {
 // Adds `peer` with its `idle` subcommand; returns `peer idle`.
 CLI::App* add_peer_command(CLI::App& app, PeerArgs& args);
 int run_peer_idle(const PeerArgs& args, std::ostream& out);
+
+// `nbagent apply -c FILE`: hands a new network map to the running agent, which applies
+// only the difference.
+struct ApplyArgs {
+    std::string config;
+    bool dry_run = false;
+    std::optional<std::string> interface;
+    std::string run_dir = kDefaultRunDir;
+    bool json = false;
+};
+CLI::App* add_apply_command(CLI::App& app, ApplyArgs& args);
+int run_apply(const ApplyArgs& args, std::ostream& out);
+// "applied: 3 added, 1 removed, 2 changed, 994 unchanged (12.3 ms)" (no newline) for an
+// apply reply, "dry run: would apply ..." when it was not applied on a dry run; throws
+// std::runtime_error if the reply lacks a field.
+std::string format_apply_reply(const nlohmann::json& reply, bool dry_run);
+
+// `nbagent set lazy on|off`: changes a setting of the running agent.
+struct SetArgs {
+    std::string lazy;  // as typed; parse_switch accepts it (checked while parsing argv)
+    std::optional<std::string> interface;
+    std::string run_dir = kDefaultRunDir;
+};
+// Adds `set` with its `lazy` subcommand; returns `set lazy`.
+CLI::App* add_set_command(CLI::App& app, SetArgs& args);
+int run_set_lazy(const SetArgs& args, std::ostream& out);
 
 // `nbagent features`: what the kernel and the machine offer, probed here and now (no
 // agent needed), and what `auto` would pick.

@@ -140,6 +140,11 @@ void Datapath::set_state(uint32_t peer_id, nb_slot_state state) {
     __atomic_store_n(&slots_[peer_id].state, static_cast<uint32_t>(state), __ATOMIC_SEQ_CST);
 }
 
+nb_slot_state Datapath::exchange_state(uint32_t peer_id, nb_slot_state state) {
+    return static_cast<nb_slot_state>(__atomic_exchange_n(
+        &slots_[peer_id].state, static_cast<uint32_t>(state), __ATOMIC_SEQ_CST));
+}
+
 void Datapath::release_pending(uint32_t peer_id, uint32_t n) {
     __atomic_fetch_sub(&slots_[peer_id].pending, n, __ATOMIC_SEQ_CST);
 }

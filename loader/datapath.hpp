@@ -47,6 +47,8 @@ class Datapath {
     nb_peer_slot& slot(uint32_t peer_id);
     const nb_peer_slot& slot(uint32_t peer_id) const;
     void set_state(uint32_t peer_id, nb_slot_state state);
+    // Sets the state and returns the one it replaced (the programs may change it too).
+    nb_slot_state exchange_state(uint32_t peer_id, nb_slot_state state);
     void release_pending(uint32_t peer_id, uint32_t n);  // held packets the agent discarded
     void reset_slot(uint32_t peer_id, nb_slot_state state);
 

@@ -53,8 +53,8 @@ int BpfActivitySource::on_record(void* ctx, void* data, size_t size) {
             self->cb_.held(ev.peer_id, std::span<const uint8_t>(p, ev.cap_len), ev.ts_ns);
             break;
         }
-        case NB_EV_RX_IDLE:
-            self->cb_.remote_activity(ev.peer_id, ev.ts_ns);
+        case NB_EV_RX_WAKE:
+            self->cb_.rx_wake(ev.peer_id, ev.ts_ns);
             break;
         default:
             ++self->malformed_;

@@ -17,8 +17,9 @@ class BpfActivitySource {
     struct Callbacks {
         // A packet to a peer in HOLD; the bytes are only valid during the call.
         std::function<void(uint32_t peer_id, std::span<const uint8_t> packet, uint64_t ts_ns)> held;
-        // Traffic from a peer in HOLD arrived (the remote side started talking).
-        std::function<void(uint32_t peer_id, uint64_t ts_ns)> remote_activity;
+        // The first traffic from a peer in HOLD (the remote side woke it) or in
+        // PASS_CONFIRM (our handshake completed); the slot already passes.
+        std::function<void(uint32_t peer_id, uint64_t ts_ns)> rx_wake;
     };
 
     BpfActivitySource(const Datapath& dp, Callbacks cb);

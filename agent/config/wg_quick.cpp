@@ -1,5 +1,6 @@
 #include "agent/config/wg_quick.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -24,6 +25,8 @@ enum class Key {
     Endpoint,
     PersistentKeepalive,
     Connector,
+    Group,
+    Lazy,
     Ignored,  // wg-quick-only: run by wg-quick itself, meaningless to the agent
 };
 constexpr size_t kKeyCount = static_cast<size_t>(Key::Ignored) + 1;
@@ -55,6 +58,8 @@ constexpr KeyInfo kKeys[] = {
     {"endpoint", Section::Peer, Key::Endpoint},
     {"persistentkeepalive", Section::Peer, Key::PersistentKeepalive},
     {"connector", Section::Peer, Key::Connector},
+    {"group", Section::Peer, Key::Group},
+    {"lazy", Section::Peer, Key::Lazy},
 };
 
 bool is_space(char c) {
@@ -158,6 +163,28 @@ bool valid_endpoint(std::string_view v) {
     return ip || valid_hostname(host);
 }
 
+// Group names end up in trace reasons ("group NAME") and control-socket replies, so they
+// are kept to a plain, printable alphabet.
+constexpr size_t kMaxGroupName = 64;
+
+bool valid_group_name(std::string_view n) {
+    if (n.empty() || n.size() > kMaxGroupName) return false;
+    for (char c : n) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+std::optional<bool> parse_bool(std::string_view v) {
+    for (const char* t : {"on", "true", "yes", "1"})
+        if (iequals(v, t)) return true;
+    for (const char* f : {"off", "false", "no", "0"})
+        if (iequals(v, f)) return false;
+    return std::nullopt;
+}
+
 struct PrefixHash {
     size_t operator()(const IpPrefix& p) const noexcept {
         std::string_view bytes(reinterpret_cast<const char*>(p.addr.bytes.data()),
@@ -228,9 +255,10 @@ class Parser {
     }
 
     // Single-valued keys may appear once per section ([Interface] counts as one
-    // section even if split); Address and AllowedIPs accumulate.
+    // section even if split); Address, AllowedIPs and Group accumulate.
     void check_duplicate(Key k, std::string_view key) {
-        if (k == Key::Address || k == Key::AllowedIps || k == Key::Ignored) return;
+        if (k == Key::Address || k == Key::AllowedIps || k == Key::Group || k == Key::Ignored)
+            return;
         auto& seen = section_ == Section::Interface ? iface_seen_ : peer_seen_;
         int& first = seen[static_cast<size_t>(k)];
         if (first != 0)
@@ -349,6 +377,37 @@ class Parser {
                 cfg_.peers.back().connector = std::string(value);
                 break;
             }
+            case Key::Group:
+                add_groups(key, value);
+                break;
+            case Key::Lazy: {
+                auto v = parse_bool(value);
+                if (!v)
+                    fail("invalid " + std::string(key) + " '" + std::string(value) +
+                         "' (expected on/off, true/false, yes/no or 1/0)");
+                cfg_.peers.back().lazy = *v;
+                break;
+            }
+        }
+    }
+
+    // Not for_each_item: an empty name gets the same "invalid group name" message as a
+    // bad one, so every rejected name is reported the same way.
+    void add_groups(std::string_view key, std::string_view value) {
+        std::vector<std::string>& groups = cfg_.peers.back().groups;
+        size_t pos = 0;
+        while (true) {
+            size_t comma = value.find(',', pos);
+            std::string_view name = trim(value.substr(pos, comma - pos));
+            if (!valid_group_name(name))
+                fail("invalid group name '" + std::string(name) + "' in " + std::string(key) +
+                     " (expected 1.." + std::to_string(kMaxGroupName) +
+                     " characters of A-Z a-z 0-9 _ . -)");
+            // Kept sorted as it grows, so repeats (same line or later lines) collapse.
+            auto it = std::lower_bound(groups.begin(), groups.end(), name);
+            if (it == groups.end() || *it != name) groups.insert(it, std::string(name));
+            if (comma == std::string_view::npos) break;
+            pos = comma + 1;
         }
     }
 

@@ -33,6 +33,8 @@ struct PeerConfig {
     uint16_t persistent_keepalive = 0;
     // nbagent extensions (comments-compatible keys, see docs/config.md)
     std::optional<std::string> connector;  // "static" (default) or "exec"
+    std::vector<std::string> groups;       // Group: sorted, unique; members wake/idle together
+    bool lazy = true;                      // Lazy = off: connected always, never made idle
     int line = 0;                          // line of the [Peer] header, for messages
 };
 
@@ -42,7 +44,9 @@ struct WgQuickConfig {
     std::vector<std::string> warnings;  // "file:line: ..." for ignored wg-quick-only keys
 };
 
-// Parses and validates. Throws ConfigError on the first problem.
+// Parses and validates. Throws ConfigError on the first problem. `filename` is only the
+// source name used in messages ("file:line: ..."), so text from elsewhere (e.g. the
+// control socket) can be parsed with a name like "control".
 WgQuickConfig parse_wg_quick(std::string_view text, std::string_view filename);
 WgQuickConfig load_wg_quick(const std::string& path);  // reads the file, then parses
 

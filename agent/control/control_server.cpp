@@ -254,23 +254,27 @@ void ControlServer::process_lines(ClientId id) {
     for (;;) {
         Client& c = it->second;
         if (c.closing || c.out_off < c.out.size()) break;
-        const size_t nl = c.in.find('\n');
-        if (nl == std::string::npos && c.in.size() <= kMaxRequestLine) {
+        // Searched from where the last search stopped: a big request arrives in many reads.
+        const size_t nl = c.in.find('\n', c.in_scanned);
+        c.in_scanned = nl == std::string::npos ? c.in.size() : 0;
+        if (nl == std::string::npos && c.in.size() <= max_request_line_) {
             if (!c.peer_eof) break;
             c.closing = true;
             if (c.in.empty()) break;
             // A last request without a newline (e.g. printf | socat) still counts.
             const std::string line = std::exchange(c.in, std::string());
+            c.in_scanned = 0;
             std::string reply = handle_line(line, id);
             it = clients_.find(id);
             if (it == clients_.end()) return;
             queue(it->second, std::move(reply));
             break;
         }
-        if (nl == std::string::npos || nl > kMaxRequestLine) {
-            queue(c, error_line("request line too long (limit " + std::to_string(kMaxRequestLine) +
-                                " bytes)"));
+        if (nl == std::string::npos || nl > max_request_line_) {
+            queue(c, error_line("request line too long (limit " +
+                                std::to_string(max_request_line_) + " bytes)"));
             c.in.clear();
+            c.in_scanned = 0;
             c.closing = true;
             break;
         }
@@ -306,8 +310,10 @@ std::string ControlServer::handle_line(std::string_view line, ClientId id) {
     if (cmd == req.end()) return error_line("invalid request: missing \"cmd\"");
     if (!cmd->is_string()) return error_line("invalid request: \"cmd\" must be a string");
     const auto& name = cmd->get_ref<const std::string&>();
-    if (name != "status" && name != "trace" && name != "peer_idle") {
-        return error_line("unknown command \"" + name + "\" (expected status, trace or peer_idle)");
+    if (name != "status" && name != "trace" && name != "peer_idle" && name != "apply" &&
+        name != "set_lazy") {
+        return error_line("unknown command \"" + name +
+                          "\" (expected status, trace, peer_idle, apply or set_lazy)");
     }
     try {
         return handler_(req, id).take_text();

@@ -52,7 +52,8 @@ class ControlServer {
     // exception becomes {"ok":false,"error":what()}.
     using Handler = std::function<ControlReply(const nlohmann::json& request, ClientId client)>;
 
-    static constexpr size_t kMaxRequestLine = 64 * 1024;
+    // A whole network map may come as one `apply` request (~200 bytes a peer).
+    static constexpr size_t kMaxRequestLine = 256 * 1024 * 1024;
     static constexpr size_t kMaxTraceBacklog = 4 * 1024 * 1024;
 
     // Creates run_dir (0700) if needed, replaces a stale socket, binds <run_dir>/<iface>.sock
@@ -77,11 +78,15 @@ class ControlServer {
     int fd() const { return listen_fd_; }
     const std::string& path() const { return path_; }
     size_t client_count() const { return clients_.size(); }
+    // Lowers the request size limit (tests; the default is kMaxRequestLine).
+    void set_max_request_line(size_t n) { max_request_line_ = n; }
 
   private:
+    size_t max_request_line_ = kMaxRequestLine;
     struct Client {
         int fd = -1;
         std::string in;
+        size_t in_scanned = 0;  // bytes of `in` known to hold no newline
         std::string out;
         size_t out_off = 0;     // bytes of `out` already written
         bool want_out = false;  // EPOLLOUT currently requested

@@ -35,7 +35,12 @@ nlohmann::json to_json(const PeerStatus& p) {
                           {"held", p.held},
                           {"dropped", p.dropped},
                           {"last_wake_ms", p.last_wake_ms},
-                          {"last_activity_ms", p.last_activity_ms}};
+                          {"last_activity_ms", p.last_activity_ms},
+                          {"lazy", p.lazy},
+                          {"groups", p.groups},
+                          {"failures", p.failures},
+                          {"retry_in_ms", p.retry_in_ms},
+                          {"last_error", p.last_error}};
 }
 
 nlohmann::json to_json(const AgentStatus& s) {
@@ -47,6 +52,7 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"trigger", s.trigger},
         {"attach_mode", s.attach_mode},
         {"lazy", s.lazy},
+        {"inactivity_threshold_ms", s.inactivity_threshold_ms},
         {"counts", {{"idle", s.idle}, {"connecting", s.connecting}, {"connected", s.connected}}},
         {"peers", std::move(peers)}};
 }
@@ -145,14 +151,27 @@ void write_peer(Writer& w, const PeerStatus& p) {
     w.integer(p.dropped);
     w.raw(",\"endpoint\":");
     w.str(p.endpoint);
-    w.raw(",\"held\":");
+    w.raw(",\"failures\":");
+    w.integer(p.failures);
+    w.raw(",\"groups\":[");
+    for (size_t i = 0; i < p.groups.size(); ++i) {
+        if (i) w.raw(",");
+        w.str(p.groups[i]);
+    }
+    w.raw("],\"held\":");
     w.integer(p.held);
     w.raw(",\"last_activity_ms\":");
     w.integer(p.last_activity_ms);
+    w.raw(",\"last_error\":");
+    w.str(p.last_error);
     w.raw(",\"last_wake_ms\":");
     w.number(p.last_wake_ms);
+    w.raw(",\"lazy\":");
+    w.raw(p.lazy ? "true" : "false");
     w.raw(",\"public_key\":");
     w.str(p.public_key);
+    w.raw(",\"retry_in_ms\":");
+    w.integer(p.retry_in_ms);
     w.raw(",\"state\":\"");
     w.raw(to_string(p.state));
     w.raw("\",\"wakes\":");
@@ -169,7 +188,9 @@ void write_status(Writer& w, const AgentStatus& s) {
     w.integer(s.connecting);
     w.raw(",\"idle\":");
     w.integer(s.idle);
-    w.raw("},\"interface\":");
+    w.raw("},\"inactivity_threshold_ms\":");
+    w.integer(s.inactivity_threshold_ms);
+    w.raw(",\"interface\":");
     w.str(s.interface);
     w.raw(",\"lazy\":");
     w.raw(s.lazy ? "true" : "false");
@@ -186,31 +207,43 @@ void write_status(Writer& w, const AgentStatus& s) {
 }
 
 [[noreturn]] void bad_field(const std::string& field, const char* expected) {
-    throw std::runtime_error("status: field \"" + field + "\" is missing or not " + expected);
+    throw std::runtime_error("status: field \"" + field + "\" is not " + expected);
 }
 
-const nlohmann::json& member(const nlohmann::json& obj, const std::string& prefix,
-                             const char* key) {
+// The checks below take the field's name in two parts and join them only on error: for
+// 100k peers, building "peers[N].key" for every field would cost more than checking it.
+using Json = nlohmann::json;
+
+const Json& member(const Json& obj, const std::string& prefix, const char* key) {
     auto it = obj.find(key);
     if (it == obj.end())
         throw std::runtime_error("status: field \"" + prefix + key + "\" is missing");
     return *it;
 }
 
-std::string get_string(const nlohmann::json& obj, const std::string& prefix, const char* key) {
-    const auto& v = member(obj, prefix, key);
+// Fields added after the first release: an older agent does not send them, so a missing
+// one keeps its default; present with the wrong type is still an error.
+const Json* optional_member(const Json& obj, const char* key) {
+    auto it = obj.find(key);
+    return it == obj.end() ? nullptr : &*it;
+}
+
+std::string as_string(const Json& v, const std::string& prefix, const char* key) {
     if (!v.is_string()) bad_field(prefix + key, "a string");
     return v.get<std::string>();
 }
 
-uint64_t get_u64(const nlohmann::json& obj, const std::string& prefix, const char* key) {
-    const auto& v = member(obj, prefix, key);
+bool as_bool(const Json& v, const std::string& prefix, const char* key) {
+    if (!v.is_boolean()) bad_field(prefix + key, "a boolean");
+    return v.get<bool>();
+}
+
+uint64_t as_u64(const Json& v, const std::string& prefix, const char* key) {
     if (!v.is_number_unsigned()) bad_field(prefix + key, "a non-negative integer");
     return v.get<uint64_t>();
 }
 
-int64_t get_i64(const nlohmann::json& obj, const std::string& prefix, const char* key) {
-    const auto& v = member(obj, prefix, key);
+int64_t as_i64(const Json& v, const std::string& prefix, const char* key) {
     if (v.is_number_unsigned()) {
         if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
             bad_field(prefix + key, "an int64");
@@ -220,26 +253,40 @@ int64_t get_i64(const nlohmann::json& obj, const std::string& prefix, const char
     return v.get<int64_t>();
 }
 
-double get_double(const nlohmann::json& obj, const std::string& prefix, const char* key) {
-    const auto& v = member(obj, prefix, key);
+double as_double(const Json& v, const std::string& prefix, const char* key) {
     if (!v.is_number()) bad_field(prefix + key, "a number");
     return v.get<double>();
 }
 
-PeerStatus peer_from_json(const nlohmann::json& j, size_t index) {
+std::vector<std::string> as_strings(const Json& v, const std::string& prefix, const char* key) {
+    if (!v.is_array()) bad_field(prefix + key, "an array");
+    std::vector<std::string> out;
+    out.reserve(v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (!v[i].is_string()) bad_field(prefix + key + "[" + std::to_string(i) + "]", "a string");
+        out.push_back(v[i].get<std::string>());
+    }
+    return out;
+}
+
+std::string get_string(const Json& obj, const std::string& prefix, const char* key) {
+    return as_string(member(obj, prefix, key), prefix, key);
+}
+
+uint64_t get_u64(const Json& obj, const std::string& prefix, const char* key) {
+    return as_u64(member(obj, prefix, key), prefix, key);
+}
+
+int64_t get_i64(const Json& obj, const std::string& prefix, const char* key) {
+    return as_i64(member(obj, prefix, key), prefix, key);
+}
+
+PeerStatus peer_from_json(const Json& j, size_t index) {
     const std::string prefix = "peers[" + std::to_string(index) + "].";
     if (!j.is_object()) bad_field("peers[" + std::to_string(index) + "]", "an object");
     PeerStatus p;
     p.public_key = get_string(j, prefix, "public_key");
-    const auto& ips = member(j, prefix, "allowed_ips");
-    if (!ips.is_array()) bad_field(prefix + "allowed_ips", "an array");
-    p.allowed_ips.reserve(ips.size());
-    for (size_t i = 0; i < ips.size(); ++i) {
-        if (!ips[i].is_string()) {
-            bad_field(prefix + "allowed_ips[" + std::to_string(i) + "]", "a string");
-        }
-        p.allowed_ips.push_back(ips[i].get<std::string>());
-    }
+    p.allowed_ips = as_strings(member(j, prefix, "allowed_ips"), prefix, "allowed_ips");
     const std::string state = get_string(j, prefix, "state");
     auto st = peer_state_from_string(state);
     if (!st) {
@@ -253,8 +300,19 @@ PeerStatus peer_from_json(const nlohmann::json& j, size_t index) {
     p.dropped = get_u64(j, prefix, "dropped");
     // nlohmann reads "null" back for a non-finite value; -1 is the documented "never".
     const auto& lw = member(j, prefix, "last_wake_ms");
-    p.last_wake_ms = lw.is_null() ? -1 : get_double(j, prefix, "last_wake_ms");
+    p.last_wake_ms = lw.is_null() ? -1 : as_double(lw, prefix, "last_wake_ms");
     p.last_activity_ms = get_i64(j, prefix, "last_activity_ms");
+    if (auto* v = optional_member(j, "lazy")) p.lazy = as_bool(*v, prefix, "lazy");
+    if (auto* v = optional_member(j, "groups")) p.groups = as_strings(*v, prefix, "groups");
+    if (auto* v = optional_member(j, "failures")) {
+        const uint64_t f = as_u64(*v, prefix, "failures");
+        if (f > UINT32_MAX) bad_field(prefix + "failures", "a uint32");
+        p.failures = static_cast<uint32_t>(f);
+    }
+    if (auto* v = optional_member(j, "retry_in_ms"))
+        p.retry_in_ms = as_i64(*v, prefix, "retry_in_ms");
+    if (auto* v = optional_member(j, "last_error"))
+        p.last_error = as_string(*v, prefix, "last_error");
     return p;
 }
 
@@ -262,8 +320,8 @@ PeerStatus peer_from_json(const nlohmann::json& j, size_t index) {
 
 std::string status_reply_text(const AgentStatus& s) {
     std::string out;
-    // ~200 bytes per peer; reserving avoids repeated copies of a multi-megabyte buffer.
-    out.reserve(256 + s.peers.size() * 300);
+    // ~300 bytes per peer; reserving avoids repeated copies of a multi-megabyte buffer.
+    out.reserve(256 + s.peers.size() * 360);
     Writer w(out);
     w.raw("{\"ok\":true,\"status\":");
     write_status(w, s);
@@ -278,9 +336,12 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     s.wg_backend = get_string(j, "", "wg_backend");
     s.trigger = get_string(j, "", "trigger");
     s.attach_mode = get_string(j, "", "attach_mode");
-    const auto& lazy = member(j, "", "lazy");
-    if (!lazy.is_boolean()) bad_field("lazy", "a boolean");
-    s.lazy = lazy.get<bool>();
+    s.lazy = as_bool(member(j, "", "lazy"), "", "lazy");
+    if (auto* v = optional_member(j, "inactivity_threshold_ms")) {
+        s.inactivity_threshold_ms = as_i64(*v, "", "inactivity_threshold_ms");
+        if (s.inactivity_threshold_ms < 0)
+            bad_field("inactivity_threshold_ms", "a non-negative integer");
+    }
     const auto& counts = member(j, "", "counts");
     if (!counts.is_object()) bad_field("counts", "an object");
     s.idle = get_u64(counts, "counts.", "idle");

@@ -5,6 +5,14 @@
 //   {"cmd":"status","detail":true}        -> {"ok":true,"status":{...}}
 //   {"cmd":"trace"}                       -> {"ok":true} then one event object per line
 //   {"cmd":"peer_idle","public_key":"..."}-> {"ok":true} (forces a peer back to Idle)
+//   {"cmd":"apply","config_path":"/abs/wg0.conf"[,"dry_run":true]}
+//   {"cmd":"apply","config_text":"[Interface]...","source":"name"[,"dry_run":true]}
+//                                         -> {"ok":true,"applied":true|false,
+//                                             "diff":{"added":N,"removed":N,"changed":N,
+//                                                     "unchanged":N},"ms":T}
+//      (a new network map in wg-quick syntax; only the difference is applied; config
+//       errors come back as "source:line: problem")
+//   {"cmd":"set_lazy","lazy":true|false}  -> {"ok":true,"lazy":true|false}
 // Errors: {"ok":false,"error":"what was wrong with the request"}.
 #pragma once
 
@@ -34,6 +42,11 @@ struct PeerStatus {
     uint64_t dropped = 0;  // packets dropped (hold limit, too big, failure)
     double last_wake_ms = -1;  // trigger to Connected, -1 if never woken
     int64_t last_activity_ms = 0;  // unix time in ms of the last traffic, 0 if none
+    bool lazy = true;                 // false: never-lazy (Lazy = off in the config)
+    std::vector<std::string> groups;  // wake and idle together
+    uint32_t failures = 0;            // failed wakes in a row (reset by a success)
+    int64_t retry_in_ms = 0;          // > 0: backing off, packets are dropped until then
+    std::string last_error;           // why the last wake failed, "" if it did not
 };
 
 struct AgentStatus {
@@ -42,6 +55,7 @@ struct AgentStatus {
     std::string trigger;      // "bpf" | "udp"
     std::string attach_mode;  // "tcx" | "clsact" | ""
     bool lazy = true;
+    int64_t inactivity_threshold_ms = 0;  // Connected -> Idle after this long without traffic
     uint64_t idle = 0, connecting = 0, connected = 0;
     std::vector<PeerStatus> peers;  // only with detail
 };

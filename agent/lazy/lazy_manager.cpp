@@ -3,8 +3,10 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
 #include <stdexcept>
+#include <unordered_set>
 
 #include "agent/activity/packet_summary.hpp"
 
@@ -25,6 +27,24 @@ std::string rfc3339_now() {
     size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
     snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
     return buf;
+}
+
+std::string format_duration(std::chrono::milliseconds d) {
+    int64_t ms = d.count();
+    if (ms < 1000) return std::to_string(ms) + "ms";
+    std::string out;
+    int64_t s = ms / 1000;
+    if (s >= 3600) out += std::to_string(s / 3600) + "h";
+    if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
+    if (s % 60 || out.empty()) out += std::to_string(s % 60) + "s";
+    return out;
+}
+
+bool same_spec(const PeerSpec& a, const PeerSpec& b) {
+    return a.wg.public_key == b.wg.public_key && a.wg.preshared_key == b.wg.preshared_key &&
+           a.wg.allowed_ips == b.wg.allowed_ips && a.endpoint == b.endpoint &&
+           a.keepalive == b.keepalive && a.connector == b.connector && a.groups == b.groups &&
+           a.lazy == b.lazy;
 }
 
 namespace {
@@ -50,6 +70,28 @@ int64_t unix_ms() {
     return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t ns(std::chrono::milliseconds d) {
+    return static_cast<uint64_t>(d.count()) * 1000000ull;
+}
+
+// Gives a known peer its endpoint and keepalive: what Connected means to WireGuard.
+PeerUpdate connect_op(const ManagedPeer& p, const SockAddr& ep) {
+    PeerUpdate op;
+    op.public_key = p.spec.wg.public_key;
+    op.update_only = true;
+    op.endpoint = ep;
+    op.persistent_keepalive = p.spec.keepalive;
+    return op;
+}
+
+// Prefixes in `a` that are not in `b`.
+std::vector<IpPrefix> minus(const std::vector<IpPrefix>& a, const std::vector<IpPrefix>& b) {
+    std::vector<IpPrefix> out;
+    for (const auto& x : a)
+        if (std::find(b.begin(), b.end(), x) == b.end()) out.push_back(x);
+    return out;
+}
+
 }  // namespace
 
 LazyManager::LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath, PacketSink* sink,
@@ -64,67 +106,292 @@ LazyManager::LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath
         throw std::invalid_argument("lazy mode needs a datapath and a packet sink");
 }
 
-void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
-    // Everything that can fail on bad input is checked before WireGuard is touched.
-    std::vector<ManagedPeer> fresh;
-    fresh.reserve(specs.size());
+LazyManager::Prepared LazyManager::prepare(
+    PeerSpec spec, uint32_t id,
+    std::unordered_map<std::string, std::shared_ptr<Connector>>& connectors) {
+    Prepared out;
+    ManagedPeer& p = out.peer;
+    p.id = id;
+    p.in_use = true;
     // Connectors hold no per-peer state: peers with the same spec share one.
-    std::unordered_map<std::string, std::shared_ptr<Connector>> connectors;
-    for (auto& spec : specs) {
-        ManagedPeer p;
-        p.id = static_cast<uint32_t>(peers_.size() + fresh.size());
-        auto& shared = connectors[spec.connector.value_or("static")];
-        try {
-            if (!shared) shared = make_connector(spec.connector, opts_.exec_timeout);
-        } catch (const std::invalid_argument& e) {
-            throw std::invalid_argument("peer " + spec.wg.public_key.base64() + ": " + e.what());
-        }
-        p.connector = shared;
-        p.spec = std::move(spec);
-        if (!opts_.lazy && p.spec.endpoint) {
-            ConnectResult r = resolve_endpoint(*p.spec.endpoint);
-            if (r.endpoint)
-                p.endpoint = r.endpoint;
-            else
-                p.last_error = r.error;
-        }
-        fresh.push_back(std::move(p));
+    auto& shared = connectors[spec.connector.value_or("static")];
+    try {
+        if (!shared) shared = make_connector(spec.connector, opts_.exec_timeout);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("peer " + spec.wg.public_key.base64() + ": " + e.what());
     }
+    p.connector = shared;
+    p.spec = std::move(spec);
+    if (must_connect(p) && p.spec.endpoint &&
+        (!p.spec.connector || *p.spec.connector == "static")) {
+        ConnectResult r = resolve_endpoint(*p.spec.endpoint);
+        if (r.endpoint) {
+            p.endpoint = r.endpoint;
+            out.connect_now = true;
+        } else {
+            p.last_error = r.error;
+        }
+    }
+    return out;
+}
 
-    for (const auto& p : fresh) {
+uint32_t LazyManager::allocate_id() {
+    if (!free_ids_.empty()) {
+        uint32_t id = free_ids_.back();
+        free_ids_.pop_back();
+        return id;
+    }
+    return static_cast<uint32_t>(peers_.size());
+}
+
+void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
+    if (dp_ && peers_.size() + specs.size() > dp_->capacity()) {
+        throw std::invalid_argument(std::to_string(specs.size()) +
+                                    " peers do not fit the datapath, sized for " +
+                                    std::to_string(dp_->capacity()) + " (see --max-peers)");
+    }
+    // Everything that can fail on bad input is checked before WireGuard is touched.
+    std::vector<Prepared> fresh;
+    fresh.reserve(specs.size());
+    std::unordered_map<std::string, std::shared_ptr<Connector>> connectors;
+    for (auto& spec : specs)
+        fresh.push_back(prepare(std::move(spec),
+                                static_cast<uint32_t>(peers_.size() + fresh.size()), connectors));
+
+    for (const auto& f : fresh) {
         // Without replace_peers, an existing peer may carry an endpoint and session:
         // removing it first is the only way WireGuard forgets them.
-        if (!update.replace_peers) update.peers.push_back(remove_peer_op(p.spec.wg.public_key));
-        PeerUpdate op = readd_peer_op(p.spec.wg);
-        if (!opts_.lazy && p.endpoint) {
-            op.endpoint = p.endpoint;
-            op.persistent_keepalive = p.spec.keepalive;
+        if (!update.replace_peers)
+            update.peers.push_back(remove_peer_op(f.peer.spec.wg.public_key));
+        PeerUpdate op = readd_peer_op(f.peer.spec.wg);
+        if (f.connect_now) {
+            op.endpoint = f.peer.endpoint;
+            op.persistent_keepalive = f.peer.spec.keepalive;
         }
         update.peers.push_back(std::move(op));
     }
     // The datapath holds first: from the moment WireGuard loses a peer's endpoint,
     // no packet may reach it, or wireguard-go would burn its 5 s handshake slot.
     if (dp_) {
-        for (const auto& p : fresh) dp_->install_peer(p.id, p.spec.wg.allowed_ips, opts_.lazy);
+        for (const auto& f : fresh)
+            dp_->install_peer(f.peer.id, f.peer.spec.wg.allowed_ips,
+                              f.connect_now ? SlotMode::Pass : SlotMode::Hold);
     }
     try {
         wg_.set_device(update);
     } catch (...) {
         if (dp_) {
-            for (const auto& p : fresh) dp_->remove_peer(p.id, p.spec.wg.allowed_ips);
+            for (const auto& f : fresh) dp_->remove_peer(f.peer.id, f.peer.spec.wg.allowed_ips);
         }
         throw;
     }
+    uint64_t now = monotonic_ns();
+    for (auto& f : fresh) {
+        if (f.connect_now) {
+            f.peer.state = PeerState::Connected;
+            f.peer.connected_ns = now;
+        } else {
+            f.peer.idle_since_ns = now;
+        }
+        by_key_[f.peer.spec.wg.public_key] = f.peer.id;
+        peers_.push_back(std::move(f.peer));
+    }
+    rebuild_groups();
+}
 
-    for (auto& p : fresh) {
-        if (!opts_.lazy && p.endpoint) p.state = PeerState::Connected;
-        by_key_[p.spec.wg.public_key] = p.id;
-        peers_.push_back(std::move(p));
+MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, bool dry_run) {
+    std::unordered_map<WgKey, size_t, WgKeyHash> index;
+    index.reserve(specs.size());
+    for (size_t i = 0; i < specs.size(); ++i) {
+        if (!index.emplace(specs[i].wg.public_key, i).second)
+            throw std::invalid_argument("peer " + specs[i].wg.public_key.base64() +
+                                        " appears twice in the new map");
+    }
+    MapDiff d;
+    std::vector<uint32_t> removed;
+    std::vector<std::pair<uint32_t, size_t>> changed;  // peer id, index in specs
+    std::vector<size_t> added;
+    for (const auto& [key, id] : by_key_)
+        if (!index.count(key)) removed.push_back(id);
+    for (size_t i = 0; i < specs.size(); ++i) {
+        auto it = by_key_.find(specs[i].wg.public_key);
+        if (it == by_key_.end())
+            added.push_back(i);
+        else if (same_spec(peers_[it->second].spec, specs[i]))
+            ++d.unchanged;
+        else
+            changed.emplace_back(it->second, i);
+    }
+    std::sort(removed.begin(), removed.end());  // deterministic order for WireGuard and tests
+    d.added = added.size();
+    d.removed = removed.size();
+    d.changed = changed.size();
+
+    // Ids for new peers: ones freed by earlier maps, then new ones. Ids freed by this
+    // map are not reused in it, so no late event for a removed peer meets a new one.
+    std::vector<uint32_t> new_ids;
+    new_ids.reserve(added.size());
+    size_t reuse = std::min(free_ids_.size(), added.size());
+    for (size_t k = 0; k < reuse; ++k) new_ids.push_back(free_ids_[free_ids_.size() - 1 - k]);
+    for (auto tail = static_cast<uint32_t>(peers_.size()); new_ids.size() < added.size(); ++tail)
+        new_ids.push_back(tail);
+    if (dp_ && !new_ids.empty() &&
+        *std::max_element(new_ids.begin(), new_ids.end()) >= dp_->capacity()) {
+        throw std::invalid_argument(
+            "the new map needs " +
+            std::to_string(*std::max_element(new_ids.begin(), new_ids.end()) + 1) +
+            " peer slots; the datapath was sized for " + std::to_string(dp_->capacity()) +
+            " at start (restart with a larger --max-peers)");
+    }
+    // Validation: connectors of new and changed peers.
+    std::unordered_map<std::string, std::shared_ptr<Connector>> connectors;
+    std::vector<Prepared> fresh;
+    fresh.reserve(added.size());
+    for (size_t k = 0; k < added.size(); ++k)
+        fresh.push_back(prepare(specs[added[k]], new_ids[k], connectors));
+    std::vector<std::shared_ptr<Connector>> new_connectors(changed.size());
+    for (size_t k = 0; k < changed.size(); ++k) {
+        const PeerSpec& n = specs[changed[k].second];
+        if (n.connector == peers_[changed[k].first].spec.connector) continue;
+        auto& shared = connectors[n.connector.value_or("static")];
+        try {
+            if (!shared) shared = make_connector(n.connector, opts_.exec_timeout);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument("peer " + n.wg.public_key.base64() + ": " + e.what());
+        }
+        new_connectors[k] = shared;
+    }
+    if (dry_run) return d;
+
+    // WireGuard operations: removals, changes in place (sessions survive), additions.
+    for (uint32_t id : removed) {
+        PeerUpdate op;
+        op.public_key = peers_[id].spec.wg.public_key;
+        op.remove = true;
+        update.peers.push_back(std::move(op));
+    }
+    std::vector<std::optional<SockAddr>> new_endpoints(changed.size());
+    for (size_t k = 0; k < changed.size(); ++k) {
+        const ManagedPeer& p = peers_[changed[k].first];
+        const PeerSpec& n = specs[changed[k].second];
+        PeerUpdate op;
+        op.public_key = n.wg.public_key;
+        op.update_only = true;
+        bool any = false;
+        if (n.wg.allowed_ips != p.spec.wg.allowed_ips) {
+            op.replace_allowed_ips = true;
+            op.allowed_ips = n.wg.allowed_ips;
+            any = true;
+        }
+        if (n.wg.preshared_key != p.spec.wg.preshared_key) {
+            op.preshared_key = n.wg.preshared_key.value_or(WgKey{});  // all zero: none
+            any = true;
+        }
+        const bool live = p.state != PeerState::Idle;
+        const bool is_static = !n.connector || *n.connector == "static";
+        if (live && p.endpoint && n.endpoint != p.spec.endpoint && n.endpoint && is_static) {
+            ConnectResult r = resolve_endpoint(*n.endpoint);
+            if (r.endpoint) {
+                op.endpoint = new_endpoints[k] = r.endpoint;
+                any = true;
+            } else {
+                spdlog::warn("peer {}: keeping its endpoint: {}", n.wg.public_key.base64(),
+                             r.error);
+            }
+        }
+        if (p.state == PeerState::Connected && n.keepalive != p.spec.keepalive) {
+            op.persistent_keepalive = n.keepalive;
+            any = true;
+        }
+        if (any) update.peers.push_back(std::move(op));
+    }
+    for (const auto& f : fresh) {
+        update.peers.push_back(remove_peer_op(f.peer.spec.wg.public_key));  // a stale one
+        PeerUpdate op = readd_peer_op(f.peer.spec.wg);
+        if (f.connect_now) {
+            op.endpoint = f.peer.endpoint;
+            op.persistent_keepalive = f.peer.spec.keepalive;
+        }
+        update.peers.push_back(std::move(op));
+    }
+
+    // Datapath first, all removals before all additions (a prefix may move between
+    // peers); new peers hold before WireGuard knows them.
+    if (dp_) {
+        for (uint32_t id : removed) dp_->remove_routes(peers_[id].spec.wg.allowed_ips);
+        for (const auto& [id, i] : changed)
+            dp_->remove_routes(minus(peers_[id].spec.wg.allowed_ips, specs[i].wg.allowed_ips));
+        for (const auto& f : fresh)
+            dp_->install_peer(f.peer.id, f.peer.spec.wg.allowed_ips,
+                              f.connect_now ? SlotMode::Pass : SlotMode::Hold);
+        for (const auto& [id, i] : changed)
+            dp_->add_routes(id, minus(specs[i].wg.allowed_ips, peers_[id].spec.wg.allowed_ips));
+    }
+    if (!update.peers.empty() || update.private_key || update.listen_port || update.fwmark) {
+        try {
+            wg_.set_device(update);
+        } catch (...) {
+            // Put the datapath back the way the old map had it.
+            if (dp_) {
+                for (const auto& f : fresh) dp_->remove_peer(f.peer.id, f.peer.spec.wg.allowed_ips);
+                for (const auto& [id, i] : changed)
+                    dp_->remove_routes(
+                        minus(specs[i].wg.allowed_ips, peers_[id].spec.wg.allowed_ips));
+                for (const auto& [id, i] : changed)
+                    dp_->add_routes(id,
+                                    minus(peers_[id].spec.wg.allowed_ips, specs[i].wg.allowed_ips));
+                for (uint32_t id : removed) dp_->add_routes(id, peers_[id].spec.wg.allowed_ips);
+            }
+            throw;
+        }
+    }
+
+    // Our own books.
+    uint64_t now = monotonic_ns();
+    for (uint32_t id : removed) {
+        ManagedPeer& p = peers_[id];
+        if (dp_) dp_->remove_peer(id, {});  // the slot; its routes went above
+        jobs_.erase(p.job_id);
+        std::vector<std::vector<uint8_t>>().swap(p.held);  // the slot reset dropped `pending`
+        transition(p, PeerState::Idle, "removed");
+        by_key_.erase(p.spec.wg.public_key);
+        p = ManagedPeer{};
+        p.id = id;
+    }
+    for (size_t k = 0; k < changed.size(); ++k) {
+        ManagedPeer& p = peers_[changed[k].first];
+        p.spec = std::move(specs[changed[k].second]);
+        if (new_connectors[k]) p.connector = new_connectors[k];
+        if (new_endpoints[k]) p.endpoint = new_endpoints[k];
+    }
+    free_ids_.resize(free_ids_.size() - reuse);
+    for (auto& f : fresh) {
+        if (f.connect_now) {
+            f.peer.state = PeerState::Connected;
+            f.peer.connected_ns = now;
+        } else {
+            f.peer.idle_since_ns = now;
+        }
+        uint32_t id = f.peer.id;
+        by_key_[f.peer.spec.wg.public_key] = id;
+        if (id >= peers_.size()) peers_.resize(id + 1);
+        peers_[id] = std::move(f.peer);
+    }
+    free_ids_.insert(free_ids_.end(), removed.begin(), removed.end());
+    rebuild_groups();
+    return d;
+}
+
+void LazyManager::rebuild_groups() {
+    groups_.clear();
+    for (const auto& p : peers_) {
+        if (!p.in_use) continue;
+        for (const auto& g : p.spec.groups) groups_[g].push_back(p.id);
     }
 }
 
 ManagedPeer* LazyManager::by_id(uint32_t id) {
-    return id < peers_.size() ? &peers_[id] : nullptr;
+    return id < peers_.size() && peers_[id].in_use ? &peers_[id] : nullptr;
 }
 
 const ManagedPeer* LazyManager::find(const WgKey& key) const {
@@ -132,19 +399,46 @@ const ManagedPeer* LazyManager::find(const WgKey& key) const {
     return it == by_key_.end() ? nullptr : &peers_[it->second];
 }
 
+std::vector<PeerSpec> LazyManager::specs() const {
+    std::vector<PeerSpec> out;
+    out.reserve(by_key_.size());
+    for (const auto& p : peers_)
+        if (p.in_use) out.push_back(p.spec);
+    return out;
+}
+
 void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns) {
     ManagedPeer* p = by_id(id);
-    if (!p) {
-        // A slot we never installed: keep the datapath's count honest and move on.
-        if (dp_) dp_->release_pending(id, 1);
-        return;
-    }
+    // A removed peer: resetting its slot already dropped the count.
+    if (!p) return;
     switch (p->state) {
         case PeerState::Connected:
             // Held while earlier packets were still being replayed: keep the order.
             replay(*p, packet);
             return;
+        case PeerState::Connecting:
+            if (p->awaiting_handshake) {
+                replay(*p, packet);  // the endpoint is set: WireGuard queues it
+                return;
+            }
+            break;
         case PeerState::Idle: {
+            uint64_t now = monotonic_ns();
+            if (now < p->retry_after_ns) {
+                // Backing off after failed wakes: do not hammer the control plane.
+                ++p->agent_dropped;
+                dp_->release_pending(id, 1);
+                if (now - p->backoff_trace_ns >= 1000000000ull) {
+                    p->backoff_trace_ns = now;
+                    trace_({{"event", "drop"},
+                            {"ts", rfc3339_now()},
+                            {"peer", p->spec.wg.public_key.base64()},
+                            {"reason", "backoff"},
+                            {"retry_in_ms", (p->retry_after_ns - now) / 1000000},
+                            {"error", p->last_error}});
+                }
+                return;
+            }
             nlohmann::json ev = {{"event", "trigger"},
                                  {"ts", rfc3339_now()},
                                  {"peer", p->spec.wg.public_key.base64()}};
@@ -162,8 +456,6 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
             start_connect(*p, ts_ns, "packet");
             break;
         }
-        case PeerState::Connecting:
-            break;
     }
     if (p->held.size() >= opts_.max_held) {
         ++p->agent_dropped;
@@ -173,18 +465,53 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
     p->held.emplace_back(packet.begin(), packet.end());
 }
 
-void LazyManager::on_remote_activity(uint32_t id, uint64_t ts_ns) {
+void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
     ManagedPeer* p = by_id(id);
-    if (!p || p->state != PeerState::Idle) return;
-    // The remote completed a handshake with us, so WireGuard already has a session
-    // and the endpoint it came from: no connector is needed, only the hold lifted.
-    p->trigger_ns = ts_ns;
-    p->trigger_reason = "remote";
-    ++p->wakes;
-    release_hold(*p);
-    uint64_t now = monotonic_ns();
-    p->last_wake_ms = now > ts_ns ? static_cast<double>(now - ts_ns) / 1e6 : 0.0;
-    transition(*p, PeerState::Connected, "remote");
+    // Traffic from before WireGuard forgot the session proves nothing about now;
+    // idle_peers() deals with a slot the program flipped meanwhile.
+    if (!p || ts_ns < p->idle_since_ns) return;
+    switch (p->state) {
+        case PeerState::Idle: {
+            // The remote completed a handshake with us, so WireGuard already has a
+            // session and the endpoint it came from: no connector is needed.
+            p->trigger_ns = ts_ns;
+            p->trigger_reason = "remote";
+            ++p->wakes;
+            release_hold(*p, SlotMode::Pass);
+            if (p->spec.keepalive) {
+                PeerUpdate op;
+                op.public_key = p->spec.wg.public_key;
+                op.update_only = true;
+                op.persistent_keepalive = p->spec.keepalive;
+                DeviceUpdate u;
+                u.peers.push_back(op);
+                try {
+                    wg_.set_device(u);
+                } catch (const WgError& e) {
+                    spdlog::warn("peer {}: setting keepalive: {}", p->spec.wg.public_key.base64(),
+                                 e.what());
+                }
+            }
+            confirm(*p, "remote");
+            wake_groups(*p, ts_ns);
+            return;
+        }
+        case PeerState::Connecting:
+            if (p->awaiting_handshake) {
+                confirm(*p, p->trigger_reason);
+                return;
+            }
+            // The remote got there before our connector: its handshake gave WireGuard
+            // the endpoint, so the connector's answer is no longer needed.
+            jobs_.erase(p->job_id);
+            p->job_id = 0;
+            p->trigger_reason = "remote";
+            release_hold(*p, SlotMode::Pass);
+            confirm(*p, "remote");
+            return;
+        case PeerState::Connected:
+            return;
+    }
 }
 
 void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason) {
@@ -192,7 +519,10 @@ void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::strin
     p.trigger_reason = reason;
     ++p.wakes;
     p.job_id = next_job_++;
+    p.awaiting_handshake = false;
+    p.deadline_ns = monotonic_ns() + ns(opts_.connect_timeout);
     jobs_[p.job_id] = p.id;
+    connecting_.push_back(p.id);
     transition(p, PeerState::Connecting, reason);
     ConnectPool::Job job;
     job.job_id = p.job_id;
@@ -201,6 +531,22 @@ void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::strin
     job.req.interface = opts_.interface;
     job.req.configured_endpoint = p.spec.endpoint;
     connects_.submit(std::move(job));
+    wake_groups(p, ts_ns);
+}
+
+void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
+    if (p.spec.groups.empty()) return;
+    uint64_t now = monotonic_ns();
+    for (const auto& g : p.spec.groups) {
+        auto it = groups_.find(g);
+        if (it == groups_.end()) continue;
+        // Recursion ends: only Idle members start, and starting makes them Connecting.
+        for (uint32_t m : it->second) {
+            ManagedPeer& o = peers_[m];
+            if (o.in_use && o.state == PeerState::Idle && now >= o.retry_after_ns)
+                start_connect(o, ts_ns, "group " + g);
+        }
+    }
 }
 
 void LazyManager::on_connect_done(const ConnectPool::Completion& done) {
@@ -208,27 +554,18 @@ void LazyManager::on_connect_done(const ConnectPool::Completion& done) {
     if (it == jobs_.end()) return;
     ManagedPeer* p = by_id(it->second);
     jobs_.erase(it);
-    // The peer may have been made idle (or woken again) while the connector ran.
+    // The peer may have been made idle, woken again or removed while the connector ran.
     if (!p || p->state != PeerState::Connecting || p->job_id != done.job_id) return;
+    p->job_id = 0;
     if (!done.result.endpoint) {
         fail_connect(*p,
                      done.result.error.empty() ? "connector gave no endpoint" : done.result.error);
         return;
     }
-    finish_connect(*p, *done.result.endpoint);
+    set_endpoint(*p, *done.result.endpoint);
 }
 
-// Gives a known peer its endpoint and keepalive: what Connected means to WireGuard.
-static PeerUpdate connect_op(const ManagedPeer& p, const SockAddr& ep) {
-    PeerUpdate op;
-    op.public_key = p.spec.wg.public_key;
-    op.update_only = true;
-    op.endpoint = ep;
-    op.persistent_keepalive = p.spec.keepalive;
-    return op;
-}
-
-void LazyManager::finish_connect(ManagedPeer& p, const SockAddr& ep) {
+void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
     DeviceUpdate u;
     u.peers.push_back(connect_op(p, ep));
     try {
@@ -238,17 +575,35 @@ void LazyManager::finish_connect(ManagedPeer& p, const SockAddr& ep) {
         return;
     }
     p.endpoint = ep;
-    p.last_error.clear();
-    release_hold(p);
-    uint64_t now = monotonic_ns();
-    p.last_wake_ms = now > p.trigger_ns ? static_cast<double>(now - p.trigger_ns) / 1e6 : 0.0;
-    transition(p, PeerState::Connected, p.trigger_reason);
+    if (!dp_) {
+        confirm(p, p.trigger_reason);  // eager without programs: nothing to watch
+        return;
+    }
+    // Packets flow from now on (WireGuard queues them until its handshake is done);
+    // the peer counts as Connected once the first reply or the handshake shows.
+    p.awaiting_handshake = true;
+    p.endpoint_set_ns = monotonic_ns();
+    p.tx_at_endpoint = dp_->counters(p.id).tx_packets;
+    release_hold(p, SlotMode::Confirm);
 }
 
-void LazyManager::release_hold(ManagedPeer& p) {
+void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
+    uint64_t now = monotonic_ns();
+    p.awaiting_handshake = false;
+    p.failures = 0;
+    p.retry_after_ns = 0;
+    p.last_error.clear();
+    p.connected_ns = now;
+    p.last_wake_ms = now > p.trigger_ns ? static_cast<double>(now - p.trigger_ns) / 1e6 : 0.0;
+    if (dp_) dp_->set_mode(p.id, SlotMode::Pass);
+    transition(p, PeerState::Connected, reason);
+}
+
+void LazyManager::release_hold(ManagedPeer& p, SlotMode mode) {
+    if (!dp_) return;
     // Order matters: the program must let re-injected packets through before they
     // are sent, and keeps holding new ones until every held one has gone out.
-    dp_->set_hold(p.id, false);
+    dp_->set_mode(p.id, mode);
     for (const auto& packet : p.held) replay(p, packet);
     std::vector<std::vector<uint8_t>>().swap(p.held);  // give the memory back
 }
@@ -266,10 +621,14 @@ void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
 }
 
 void LazyManager::fail_connect(ManagedPeer& p, const std::string& error) {
-    spdlog::warn("peer {} failed to connect: {}", p.spec.wg.public_key.base64(), error);
+    ++p.failures;
+    int shift = static_cast<int>(std::min<uint32_t>(p.failures - 1, 20));
+    auto backoff = std::min(opts_.backoff_max, opts_.backoff_base * (int64_t{1} << shift));
+    p.retry_after_ns = monotonic_ns() + ns(backoff);
     p.last_error = error;
-    drop_held(p);
-    transition(p, PeerState::Idle, "failed: " + error);
+    spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
+                 p.spec.wg.public_key.base64(), p.failures, error, format_duration(backoff));
+    idle_peers({p.id}, "failed: " + error + "; retry after " + format_duration(backoff), true);
 }
 
 void LazyManager::drop_held(ManagedPeer& p) {
@@ -280,33 +639,224 @@ void LazyManager::drop_held(ManagedPeer& p) {
     if (dp_) dp_->release_pending(p.id, n);
 }
 
+void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string& reason,
+                             bool failed) {
+    // Hold first, so nothing reaches WireGuard between clearing the endpoint and the
+    // program knowing the peer is idle.
+    if (dp_)
+        for (uint32_t id : ids) dp_->set_mode(id, SlotMode::Hold);
+    // WireGuard has no "unset endpoint": remove and re-add (allowed IPs kept, and with
+    // them every route through the interface) clears endpoint, keepalive and session.
+    DeviceUpdate u;
+    for (uint32_t id : ids) {
+        const ManagedPeer& p = peers_[id];
+        if (p.state == PeerState::Idle) continue;
+        u.peers.push_back(remove_peer_op(p.spec.wg.public_key));
+        u.peers.push_back(readd_peer_op(p.spec.wg));
+    }
+    if (!u.peers.empty()) {
+        try {
+            wg_.set_device(u);
+        } catch (...) {
+            if (dp_) {
+                for (uint32_t id : ids)
+                    if (peers_[id].state == PeerState::Connected) dp_->set_mode(id, SlotMode::Pass);
+            }
+            throw;
+        }
+    }
+    uint64_t now = monotonic_ns();
+    for (uint32_t id : ids) {
+        ManagedPeer& p = peers_[id];
+        // The ingress program passes a peer that talks to us; if it did during the
+        // update above, the remote is active but WireGuard just lost the session.
+        bool talked = dp_ && dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;
+        if (failed && p.awaiting_handshake && dp_) {
+            // WireGuard discards what it queued for a handshake that never came.
+            uint64_t tx = dp_->counters(id).tx_packets;
+            if (tx > p.tx_at_endpoint) p.agent_dropped += tx - p.tx_at_endpoint;
+        }
+        jobs_.erase(p.job_id);
+        p.job_id = 0;
+        p.awaiting_handshake = false;
+        p.endpoint.reset();
+        p.idle_since_ns = now;
+        drop_held(p);
+        if (!failed) p.last_error.clear();
+        if (p.state != PeerState::Idle) transition(p, PeerState::Idle, reason);
+        if (talked) start_connect(p, now, "remote");
+    }
+}
+
+std::chrono::milliseconds LazyManager::tick_interval() const {
+    return std::chrono::milliseconds(250);
+}
+
+void LazyManager::tick(uint64_t now_ns) {
+    // Deadlines of wakes in progress. The list may hold ids that moved on or repeat.
+    std::sort(connecting_.begin(), connecting_.end());
+    connecting_.erase(std::unique(connecting_.begin(), connecting_.end()), connecting_.end());
+    std::vector<uint32_t> still;
+    for (uint32_t id : connecting_) {
+        ManagedPeer* p = by_id(id);
+        if (!p || p->state != PeerState::Connecting) continue;
+        if (now_ns >= p->deadline_ns) {
+            std::string limit = format_duration(opts_.connect_timeout);
+            fail_connect(*p, p->awaiting_handshake ? "no handshake within " + limit
+                                                   : "connector gave no answer within " + limit);
+            continue;
+        }
+        still.push_back(id);
+    }
+    connecting_.swap(still);
+    poll_handshakes(now_ns);
+    if (now_ns >= next_scan_ns_) {
+        auto every = std::clamp(opts_.inactivity_threshold / 20, std::chrono::milliseconds(1000),
+                                std::chrono::milliseconds(30000));
+        next_scan_ns_ = now_ns + ns(every);
+        scan_inactivity(now_ns);
+    }
+}
+
+void LazyManager::poll_handshakes(uint64_t now_ns) {
+    if (now_ns < next_poll_ns_) return;
+    // Only peers that had a second to answer with data and did not (one-way traffic).
+    std::vector<uint32_t> waiting;
+    for (uint32_t id : connecting_) {
+        const ManagedPeer& p = peers_[id];
+        if (p.awaiting_handshake && now_ns - p.endpoint_set_ns >= ns(opts_.handshake_poll))
+            waiting.push_back(id);
+    }
+    if (waiting.empty()) return;
+    uint64_t start = monotonic_ns();
+    WgDevice dev;
+    try {
+        dev = wg_.get_device();
+    } catch (const WgError& e) {
+        spdlog::warn("reading handshake times: {}", e.what());
+        next_poll_ns_ = now_ns + ns(opts_.handshake_poll);
+        return;
+    }
+    // A dump costs in proportion to all peers: at most a fifth of the time on it.
+    uint64_t took = monotonic_ns() - start;
+    next_poll_ns_ = now_ns + std::max<uint64_t>(ns(opts_.handshake_poll), 5 * took);
+    std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;
+    for (const auto& wp : dev.peers)
+        if (wp.last_handshake_sec) handshakes.emplace(wp.public_key, wp.last_handshake_sec);
+    for (uint32_t id : waiting) {
+        ManagedPeer& p = peers_[id];
+        // Re-added without a session when it went idle, so any handshake is a new one.
+        if (p.state == PeerState::Connecting && p.awaiting_handshake &&
+            handshakes.count(p.spec.wg.public_key))
+            confirm(p, p.trigger_reason);
+    }
+}
+
+uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
+    uint64_t last = p.connected_ns;
+    if (dp_) {
+        SlotCounters c = dp_->counters(p.id);
+        last = std::max({last, c.last_tx_ns, c.last_rx_ns});
+    }
+    return last;
+}
+
+void LazyManager::scan_inactivity(uint64_t now_ns) {
+    // Peers that must be connected (never-lazy, or lazy mode off) and are not: retry
+    // once their backoff allows. Only with an endpoint or connector to try.
+    for (auto& p : peers_) {
+        if (!p.in_use || p.state != PeerState::Idle || !must_connect(p)) continue;
+        bool can = p.spec.endpoint || (p.spec.connector && *p.spec.connector != "static");
+        if (can && now_ns >= p.retry_after_ns)
+            start_connect(p, now_ns, p.spec.lazy ? "lazy off" : "never lazy");
+    }
+    if (!opts_.lazy || !dp_) return;
+    const uint64_t threshold = ns(opts_.inactivity_threshold);
+    // A group is as active as its most active connected member.
+    std::unordered_map<std::string, uint64_t> group_last;
+    for (const auto& [name, members] : groups_) {
+        uint64_t last = 0;
+        for (uint32_t m : members)
+            if (peers_[m].state == PeerState::Connected)
+                last = std::max(last, last_activity_ns(peers_[m]));
+        group_last[name] = last;
+    }
+    std::vector<uint32_t> inactive;
+    for (const auto& p : peers_) {
+        if (!p.in_use || p.state != PeerState::Connected || !p.spec.lazy) continue;
+        uint64_t last = last_activity_ns(p);
+        for (const auto& g : p.spec.groups) last = std::max(last, group_last[g]);
+        if (now_ns > last && now_ns - last >= threshold) inactive.push_back(p.id);
+    }
+    if (inactive.empty()) return;
+    spdlog::info("{} peers inactive for {}: back to Idle", inactive.size(),
+                 format_duration(opts_.inactivity_threshold));
+    try {
+        idle_peers(inactive, "inactive for " + format_duration(opts_.inactivity_threshold), false);
+    } catch (const std::exception& e) {
+        spdlog::error("making {} inactive peers idle: {}", inactive.size(), e.what());
+    }
+}
+
 void LazyManager::make_idle(const WgKey& key, const std::string& reason) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) throw std::invalid_argument("unknown peer " + key.base64());
     ManagedPeer& p = peers_[it->second];
     if (!opts_.lazy) throw std::invalid_argument("lazy mode is off: peers stay connected");
+    if (!p.spec.lazy)
+        throw std::invalid_argument("peer " + key.base64() + " is never lazy (Lazy = off)");
     if (p.state == PeerState::Idle) return;
-    // Hold first, so nothing reaches WireGuard between clearing the endpoint and
-    // the program knowing the peer is idle.
-    dp_->set_hold(p.id, true);
-    if (p.state == PeerState::Connected) {
-        DeviceUpdate u;
-        u.peers.push_back(remove_peer_op(p.spec.wg.public_key));
-        u.peers.push_back(readd_peer_op(p.spec.wg));
-        wg_.set_device(u);
+    idle_peers({p.id}, reason, false);
+}
+
+void LazyManager::attach_datapath(HoldDatapath* datapath, PacketSink* sink) {
+    if (dp_) throw std::logic_error("the datapath is already attached");
+    if (!datapath || !sink) throw std::invalid_argument("attach_datapath needs both ports");
+    if (!peers_.empty() && peers_.size() > datapath->capacity())
+        throw std::invalid_argument("the datapath is too small for the peers");
+    dp_ = datapath;
+    sink_ = sink;
+    for (const auto& p : peers_) {
+        if (!p.in_use) continue;
+        dp_->install_peer(p.id, p.spec.wg.allowed_ips,
+                          p.state == PeerState::Connected ? SlotMode::Pass : SlotMode::Hold);
     }
-    jobs_.erase(p.job_id);
-    p.job_id = 0;
-    p.endpoint.reset();
-    drop_held(p);
-    transition(p, PeerState::Idle, reason);
+}
+
+void LazyManager::set_lazy(bool lazy) {
+    if (lazy == opts_.lazy) return;
+    if (lazy && !dp_) throw std::logic_error("lazy mode needs the datapath attached first");
+    opts_.lazy = lazy;
+    uint64_t now = monotonic_ns();
+    trace_({{"event", "mode"}, {"ts", rfc3339_now()}, {"lazy", lazy}});
+    spdlog::info("lazy connections {}", lazy ? "on" : "off");
+    if (lazy) {
+        // Connected peers get a whole threshold from now: nothing is cut off at once.
+        for (auto& p : peers_)
+            if (p.in_use && p.state == PeerState::Connected) p.connected_ns = now;
+        next_scan_ns_ =
+            now + ns(std::min(opts_.inactivity_threshold, std::chrono::milliseconds(30000)));
+        return;
+    }
+    // Every idle peer that has a way to connect does so now, backoff or not.
+    for (auto& p : peers_) {
+        if (!p.in_use || p.state != PeerState::Idle) continue;
+        if (p.spec.endpoint || (p.spec.connector && *p.spec.connector != "static")) {
+            p.retry_after_ns = 0;
+            start_connect(p, now, "lazy off");
+        }
+    }
 }
 
 void LazyManager::restore_all() {
-    if (!opts_.lazy) return;
+    if (!dp_) return;  // eager from the start: WireGuard already has everything
     DeviceUpdate u;
     size_t missing = 0;
     for (auto& p : peers_) {
+        if (!p.in_use) continue;
+        // Connected without a known endpoint: the remote woke it and WireGuard has
+        // the endpoint it came from, plus its keepalive.
+        if (p.state == PeerState::Connected && !p.endpoint) continue;
         std::optional<SockAddr> ep = p.endpoint;
         if (!ep && p.spec.endpoint) ep = resolve_endpoint(*p.spec.endpoint).endpoint;
         if (!ep) {
@@ -323,10 +873,12 @@ void LazyManager::restore_all() {
     // Let everything through; packets still in the ring are replayed by the caller's
     // last drain, in order, because these peers now count as Connected.
     for (auto& p : peers_) {
-        if (!p.endpoint) continue;
+        if (!p.in_use || !(p.endpoint || p.state == PeerState::Connected)) continue;
         jobs_.erase(p.job_id);
+        p.job_id = 0;
+        p.awaiting_handshake = false;
         p.state = PeerState::Connected;
-        release_hold(p);
+        release_hold(p, SlotMode::Pass);
     }
 }
 
@@ -337,6 +889,7 @@ void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& re
         {"event", "transition"},   {"ts", rfc3339_now()}, {"peer", p.spec.wg.public_key.base64()},
         {"from", to_string(from)}, {"to", to_string(to)}, {"reason", reason}};
     if (to == PeerState::Connected && p.last_wake_ms >= 0) ev["latency_ms"] = p.last_wake_ms;
+    if (to == PeerState::Idle && !p.last_error.empty()) ev["error"] = p.last_error;
     spdlog::debug("peer {} {} -> {} ({})", p.spec.wg.public_key.base64(), to_string(from),
                   to_string(to), reason);
     trace_(ev);
@@ -353,6 +906,12 @@ PeerStatus LazyManager::peer_status(const ManagedPeer& p, int64_t unix_now_ms,
     s.wakes = p.wakes;
     s.dropped = p.agent_dropped;
     s.last_wake_ms = p.last_wake_ms;
+    s.lazy = p.spec.lazy;
+    s.groups = p.spec.groups;
+    s.failures = p.failures;
+    s.last_error = p.last_error;
+    if (p.retry_after_ns > mono_now_ns)
+        s.retry_in_ms = static_cast<int64_t>((p.retry_after_ns - mono_now_ns) / 1000000);
     if (dp_) {
         SlotCounters c = dp_->counters(p.id);
         s.held = c.held;
@@ -368,10 +927,12 @@ AgentStatus LazyManager::status(bool detail) const {
     AgentStatus st;
     st.interface = opts_.interface;
     st.lazy = opts_.lazy;
+    st.inactivity_threshold_ms = opts_.inactivity_threshold.count();
     int64_t now_ms = unix_ms();
     uint64_t now_ns = monotonic_ns();
-    if (detail) st.peers.reserve(peers_.size());
+    if (detail) st.peers.reserve(by_key_.size());
     for (const auto& p : peers_) {
+        if (!p.in_use) continue;
         switch (p.state) {
             case PeerState::Idle:
                 ++st.idle;

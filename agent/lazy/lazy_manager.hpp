@@ -1,6 +1,10 @@
 // The lazy connection manager: owns every peer's state machine and drives WireGuard,
-// the datapath and the connectors from activity events. Single-threaded: all calls
-// come from the engine's event loop.
+// the datapath and the connectors from activity events and a periodic tick.
+// Single-threaded: all calls come from the engine's event loop.
+//
+//   Idle --packet/remote/group--> Connecting --first reply or handshake--> Connected
+//     ^                              |  (connector, then endpoint set)        |
+//     +--- failure/timeout (backoff) +<------------- inactivity -------------+
 #pragma once
 
 #include <chrono>
@@ -23,30 +27,60 @@ struct LazyOptions {
     bool lazy = true;
     uint32_t max_held = 128;
     std::chrono::milliseconds exec_timeout{5000};
+    // Wake (trigger) to completed handshake; beyond it the wake failed.
+    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
+    // After the n-th failed wake in a row, no new wake for base * 2^(n-1), at most max.
+    std::chrono::milliseconds backoff_base{2000};
+    std::chrono::milliseconds backoff_max{5 * 60 * 1000};
+    // Without a first reply, WireGuard's handshake time is polled this often at least.
+    std::chrono::milliseconds handshake_poll{1000};
+};
+
+// What a network-map update changes, by peer.
+struct MapDiff {
+    uint64_t added = 0, removed = 0, changed = 0, unchanged = 0;
 };
 
 class LazyManager {
   public:
     using TraceFn = std::function<void(const nlohmann::json&)>;
 
-    // `datapath` may be null in eager mode (no programs attached).
+    // `datapath` and `sink` may be null in eager mode (no programs attached).
     LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath, PacketSink* sink,
                 ConnectQueue& connects, TraceFn trace);
 
-    // Installs the peers in WireGuard and the datapath: Idle in lazy mode (no endpoint,
-    // no keepalive), Connected with their endpoints in eager mode. All or nothing as
-    // far as validation goes: bad connector specs or unresolvable eager endpoints
-    // throw before anything is applied.
-    // `update` carries device settings (key, port, replace_peers) to apply in the
-    // same transaction.
+    // Installs the first network map in WireGuard and the datapath: lazy peers Idle
+    // (no endpoint, no keepalive); never-lazy peers, or all in eager mode, Connected
+    // with their endpoints. Validation (connector specs, capacity) throws before
+    // anything is applied. `update` carries device settings to apply in the same
+    // transaction.
     void install(std::vector<PeerSpec> peers, DeviceUpdate update = {});
 
+    // Moves to a new network map, touching only what differs: added and removed
+    // peers, changed allowed IPs, endpoints, keys, keepalives, connectors, groups.
+    // Untouched peers keep their sessions and state. Validation throws before
+    // anything is applied; with dry_run nothing is applied at all.
+    MapDiff apply(std::vector<PeerSpec> peers, DeviceUpdate update, bool dry_run);
+
     void on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns);
-    void on_remote_activity(uint32_t id, uint64_t ts_ns);
+    // First ingress traffic from a peer whose slot was Hold or Confirm.
+    void on_rx_wake(uint32_t id, uint64_t ts_ns);
     void on_connect_done(const ConnectPool::Completion& done);
+    // Deadlines, handshake polls, inactivity and must-be-connected peers. Call often
+    // enough (tick_interval()); `now_ns` is CLOCK_MONOTONIC.
+    void tick(uint64_t now_ns);
+    std::chrono::milliseconds tick_interval() const;
 
     // Back to Idle now (operator request; inactivity uses the same path).
     void make_idle(const WgKey& key, const std::string& reason);
+
+    // Lazy mode at runtime. Turning it on needs a datapath: the engine loads one and
+    // passes it to attach_datapath first when the agent started eager.
+    void set_lazy(bool lazy);
+    bool lazy() const { return opts_.lazy; }
+    bool has_datapath() const { return dp_ != nullptr; }
+    void attach_datapath(HoldDatapath* datapath, PacketSink* sink);
 
     // For a clean exit: every peer gets its endpoint and keepalive back, so the
     // interface keeps working without the agent.
@@ -54,18 +88,35 @@ class LazyManager {
 
     AgentStatus status(bool detail) const;
     const ManagedPeer* find(const WgKey& key) const;
-    size_t size() const { return peers_.size(); }
+    size_t size() const { return by_key_.size(); }
+    // Current specs, in id order (for the state file).
+    std::vector<PeerSpec> specs() const;
 
   private:
+    struct Prepared {
+        ManagedPeer peer;
+        bool connect_now = false;  // must be connected and its endpoint resolved
+    };
+    Prepared prepare(PeerSpec spec, uint32_t id,
+                     std::unordered_map<std::string, std::shared_ptr<Connector>>& connectors);
+    bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.spec.lazy; }
+    uint32_t allocate_id();
     ManagedPeer* by_id(uint32_t id);
     void start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason);
-    void finish_connect(ManagedPeer& p, const SockAddr& ep);
+    void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
+    void set_endpoint(ManagedPeer& p, const SockAddr& ep);
+    void confirm(ManagedPeer& p, const std::string& reason);
     void fail_connect(ManagedPeer& p, const std::string& error);
+    void idle_peers(const std::vector<uint32_t>& ids, const std::string& reason, bool failed);
     void drop_held(ManagedPeer& p);
-    void release_hold(ManagedPeer& p);
+    void release_hold(ManagedPeer& p, SlotMode mode);
     void replay(ManagedPeer& p, std::span<const uint8_t> packet);
     void transition(ManagedPeer& p, PeerState to, const std::string& reason);
+    void poll_handshakes(uint64_t now_ns);
+    void scan_inactivity(uint64_t now_ns);
+    void rebuild_groups();
     PeerStatus peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns) const;
+    uint64_t last_activity_ns(const ManagedPeer& p) const;
 
     LazyOptions opts_;
     WgControl& wg_;
@@ -74,12 +125,19 @@ class LazyManager {
     ConnectQueue& connects_;
     TraceFn trace_;
     std::vector<ManagedPeer> peers_;  // index = peer id
+    std::vector<uint32_t> free_ids_;
     std::unordered_map<WgKey, uint32_t, WgKeyHash> by_key_;
-    std::unordered_map<uint64_t, uint32_t> jobs_;  // job id -> peer id
+    std::unordered_map<uint64_t, uint32_t> jobs_;                    // job id -> peer id
+    std::unordered_map<std::string, std::vector<uint32_t>> groups_;  // name -> member ids
+    std::vector<uint32_t>
+        connecting_;  // ids that were Connecting at some point since the last tick
     uint64_t next_job_ = 1;
+    uint64_t next_poll_ns_ = 0;
+    uint64_t next_scan_ns_ = 0;
 };
 
 uint64_t monotonic_ns();
 std::string rfc3339_now();
+std::string format_duration(std::chrono::milliseconds d);  // "15m", "2s", "1m30s", "250ms"
 
 }  // namespace nb

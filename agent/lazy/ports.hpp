@@ -17,16 +17,28 @@ struct SlotCounters {
     uint64_t last_tx_ns = 0, last_rx_ns = 0;  // CLOCK_MONOTONIC, 0 = never
 };
 
+// What the programs do with a peer's packets (bpf/lazy_peer_kern_user.h has the slot
+// states these map to).
+enum class SlotMode {
+    Hold,     // Idle or Connecting: hold everything for the agent
+    Pass,     // Connected: pass once every held packet was replayed
+    Confirm,  // endpoint set, handshake unproven: pass, report the first reply
+};
+
 class HoldDatapath {
   public:
     virtual ~HoldDatapath() = default;
-    virtual void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, bool hold) = 0;
+    virtual void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, SlotMode mode) = 0;
     virtual void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) = 0;
-    // hold = Idle/Connecting; !hold = Connected (passes once pending reaches 0).
-    virtual void set_hold(uint32_t id, bool hold) = 0;
+    virtual void add_routes(uint32_t id, const std::vector<IpPrefix>& routes) = 0;
+    virtual void remove_routes(const std::vector<IpPrefix>& routes) = 0;
+    // Returns the mode the slot had: the ingress program may have moved Hold or
+    // Confirm to Pass on its own (the peer talked to us).
+    virtual SlotMode set_mode(uint32_t id, SlotMode mode) = 0;
     // Held packets the agent has re-injected (sent) or discarded.
     virtual void release_pending(uint32_t id, uint32_t n) = 0;
     virtual SlotCounters counters(uint32_t id) const = 0;
+    virtual uint32_t capacity() const = 0;  // peer ids must stay below this
 };
 
 class PacketSink {

@@ -74,15 +74,19 @@ drop:
     return nb_consume();
 }
 
-/* Tells the agent that an idle peer sent us traffic, at most every 100 ms. */
-static __always_inline void nb_notify_rx_idle(struct nb_peer_slot *slot, __u32 peer_id, __u16 family,
-                                              __u64 now)
+/*
+ * The peer is talking to us through a live session: pass its traffic from now on,
+ * in the kernel, so our replies are not held while the agent catches up; then tell
+ * the agent. A plain store (no cmpxchg before 5.12): two CPUs racing here both send
+ * an event, and the agent takes the second as a no-op. Packets still held keep the
+ * order through `pending`.
+ */
+static __always_inline void nb_rx_wake(struct nb_peer_slot *slot, __u32 peer_id, __u16 family, __u64 now)
 {
-    if (now - slot->rx_event_ns < 100000000ULL)
-        return;
-    slot->rx_event_ns = now;
+    slot->state = NB_SLOT_PASS;
+    slot->rx_wake_ns = now;
     struct nb_event ev = {
-        .type = NB_EV_RX_IDLE,
+        .type = NB_EV_RX_WAKE,
         .family = family,
         .peer_id = peer_id,
         .ts_ns = now,

@@ -20,6 +20,8 @@ namespace {
 
 // What the programs return for traffic they let through (see bpf/lazy_peer.bpf.c).
 constexpr int kPass = TC_ACT_UNSPEC;
+// Held or dropped: a redirect to no device (see bpf/lib/hold.h).
+constexpr int kConsumed = TC_ACT_REDIRECT;
 
 std::string bpf_unusable_reason() {
     if (geteuid() != 0) return "needs root for bpf()";
@@ -221,20 +223,42 @@ TEST_F(LazyPeerProg, RemovedRouteNoLongerMatches) {
     EXPECT_EQ(egress("10.0.0.1", "10.6.1.1"), kPass);
 }
 
-TEST_F(LazyPeerProg, IngressCountsActivityAndReportsIdlePeerOnce) {
+TEST_F(LazyPeerProg, IngressFromIdlePeerPassesItAndReportsOnce) {
     add_peer(7, {"10.0.0.7/32"}, NB_SLOT_HOLD);
     add_peer(8, {"fd00::8/128"}, NB_SLOT_PASS);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kConsumed);  // held while idle
     EXPECT_EQ(ingress("10.0.0.7", "10.0.0.1"), kPass);
-    EXPECT_EQ(ingress("10.0.0.7", "10.0.0.1"), kPass);  // within 100 ms: no second event
+    // The remote is talking: the program passes it at once, without the agent...
+    EXPECT_EQ(dp->slot(7).state, static_cast<uint32_t>(NB_SLOT_PASS));
+    EXPECT_EQ(ingress("10.0.0.7", "10.0.0.1"), kPass);  // ...and reports only the first
     EXPECT_EQ(ingress("fd00::8", "fd00::1"), kPass);
     EXPECT_EQ(ingress("10.9.9.9", "10.0.0.1"), kPass);
     drain();
-    ASSERT_EQ(events.size(), 1u);
-    EXPECT_EQ(events[0].hdr.type, NB_EV_RX_IDLE);
-    EXPECT_EQ(events[0].hdr.peer_id, 7u);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].hdr.type, NB_EV_HELD);
+    EXPECT_EQ(events[1].hdr.type, NB_EV_RX_WAKE);
+    EXPECT_EQ(events[1].hdr.peer_id, 7u);
+    EXPECT_NE(dp->slot(7).rx_wake_ns, 0u);
     EXPECT_EQ(dp->slot(7).rx_packets, 2u);
     EXPECT_EQ(dp->slot(8).rx_packets, 1u);
     EXPECT_NE(dp->slot(8).last_rx_ns, 0u);
+    // The held packet keeps newer ones back until the agent has replayed it.
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kConsumed);
+    dp->release_pending(7, 2);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kPass);
+}
+
+TEST_F(LazyPeerProg, ConfirmPassesAndReportsTheFirstReply) {
+    add_peer(10, {"10.0.0.10/32"}, NB_SLOT_PASS_CONFIRM);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kPass);  // waiting for the handshake: pass
+    EXPECT_EQ(ingress("10.0.0.10", "10.0.0.1"), kPass);
+    EXPECT_EQ(ingress("10.0.0.10", "10.0.0.1"), kPass);
+    EXPECT_EQ(dp->slot(10).state, static_cast<uint32_t>(NB_SLOT_PASS));
+    drain();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].hdr.type, NB_EV_RX_WAKE);
+    EXPECT_EQ(events[0].hdr.peer_id, 10u);
+    EXPECT_EQ(dp->slot(10).tx_packets, 1u);
 }
 
 TEST_F(LazyPeerProg, NonIpTrafficPasses) {

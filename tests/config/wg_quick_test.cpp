@@ -68,6 +68,8 @@ TEST(WgQuick, FullConfig) {
                        "Endpoint = vpn.example.com:51820\n"
                        "PersistentKeepalive = 25\n"
                        "Connector = exec:/usr/bin/find-peer --key x\n"
+                       "Group = routers, site-a\n"
+                       "Lazy = off\n"
                        "[Peer]\n"
                        "PublicKey = " +
                        kPub2 +
@@ -98,15 +100,19 @@ TEST(WgQuick, FullConfig) {
     EXPECT_EQ(*p1.endpoint, "vpn.example.com:51820");
     EXPECT_EQ(p1.persistent_keepalive, 25);
     EXPECT_EQ(*p1.connector, "exec:/usr/bin/find-peer --key x");
+    EXPECT_EQ(p1.groups, (std::vector<std::string>{"routers", "site-a"}));
+    EXPECT_FALSE(p1.lazy);
 
     const auto& p2 = cfg.peers[1];
-    EXPECT_EQ(p2.line, 18);
+    EXPECT_EQ(p2.line, 20);
     EXPECT_EQ(p2.public_key.base64(), kPub2);
     EXPECT_FALSE(p2.preshared_key);
     EXPECT_EQ(p2.allowed_ips, std::vector<IpPrefix>{prefix("10.0.0.3/32")});
     EXPECT_EQ(*p2.endpoint, "[fd00::3]:1");
     EXPECT_EQ(p2.persistent_keepalive, 0);
     EXPECT_FALSE(p2.connector);
+    EXPECT_TRUE(p2.groups.empty());
+    EXPECT_TRUE(p2.lazy);
 }
 
 TEST(WgQuick, EmptyAndInterfaceOnly) {
@@ -328,6 +334,99 @@ TEST(WgQuick, Connector) {
         expect_error(std::string("[Peer]\nPublicKey = ") + kPub1 + "\nConnector = " + bad + "\n", 3,
                      "invalid Connector");
     expect_error("[Interface]\nConnector = static\n", 2, "unknown key 'Connector' in [Interface]");
+}
+
+std::string peer_with(const char* pub, const std::string& lines) {
+    return std::string("[Peer]\nPublicKey = ") + pub + "\n" + lines;
+}
+
+TEST(WgQuick, GroupAndLazyDefaults) {
+    auto cfg = parse(peer(kPub1, "10.0.0.1"));
+    ASSERT_EQ(cfg.peers.size(), 1u);
+    EXPECT_TRUE(cfg.peers[0].groups.empty());
+    EXPECT_TRUE(cfg.peers[0].lazy);
+}
+
+TEST(WgQuick, Groups) {
+    using Names = std::vector<std::string>;
+    auto groups = [](const std::string& lines) {
+        return parse(peer_with(kPub1, lines)).peers[0].groups;
+    };
+    EXPECT_EQ(groups("Group = ha-routers\n"), Names{"ha-routers"});
+    // Sorted, repeats collapsed, lists accumulate over lines; key is case-insensitive,
+    // names are not.
+    EXPECT_EQ(groups("Group = site_b, site.a ,  HA-1\ngroup = site.a,Site.a\nGROUP = zz,site_b\n"),
+              (Names{"HA-1", "Site.a", "site.a", "site_b", "zz"}));
+    std::string longest(64, 'g');
+    EXPECT_EQ(groups("Group = " + longest + "\n"), Names{longest});
+
+    // Groups belong to their own peer only.
+    auto cfg = parse(peer_with(kPub1, "Group = a, b\n") + peer_with(kPub2, "Group = b\n"));
+    EXPECT_EQ(cfg.peers[0].groups, (Names{"a", "b"}));
+    EXPECT_EQ(cfg.peers[1].groups, Names{"b"});
+
+    struct Bad {
+        std::string value;
+        std::string name;
+    };
+    for (const Bad& bad : std::vector<Bad>{{"", ""},
+                                           {"a,,b", ""},
+                                           {"a,", ""},
+                                           {", a", ""},
+                                           {"ha routers", "ha routers"},
+                                           {"a, b/c", "b/c"},
+                                           {"grp:1", "grp:1"},
+                                           {"caf\xc3\xa9", "caf\xc3\xa9"},
+                                           {"a;b", "a;b"},
+                                           {std::string(65, 'g'), std::string(65, 'g')}}) {
+        std::string text =
+            peer_with(kPub1, "AllowedIPs = 10.0.0.1\nGroup = ok\nGroup = " + bad.value + "\n");
+        expect_error(text, 5, "invalid group name '" + bad.name + "' in Group");
+        expect_error(text, 5, "1..64 characters");
+    }
+    expect_error("[Interface]\nGroup = a\n", 2, "unknown key 'Group' in [Interface]");
+}
+
+TEST(WgQuick, Lazy) {
+    auto lazy = [](const std::string& v) {
+        return parse(peer_with(kPub1, "Lazy = " + v + "\n")).peers[0].lazy;
+    };
+    for (const char* on : {"on", "ON", "true", "True", "yes", "YES", "1"})
+        EXPECT_TRUE(lazy(on)) << on;
+    for (const char* off : {"off", "Off", "false", "FALSE", "no", "No", "0"})
+        EXPECT_FALSE(lazy(off)) << off;
+
+    // Only the peer that says so is never-lazy.
+    auto cfg = parse(peer_with(kPub1, "lazy = off\n") + peer(kPub2, "10.0.0.2"));
+    EXPECT_FALSE(cfg.peers[0].lazy);
+    EXPECT_TRUE(cfg.peers[1].lazy);
+
+    for (const char* bad : {"", "2", "never", "onn", "o n", "enabled", "-1"}) {
+        std::string text = peer_with(kPub1, std::string("Lazy = ") + bad + "\n");
+        expect_error(text, 3, std::string("invalid Lazy '") + bad + "'");
+        expect_error(text, 3, "on/off, true/false, yes/no or 1/0");
+    }
+    expect_error(peer_with(kPub1, "Lazy = off\nEndpoint = a:1\nlazy = off\n"), 5,
+                 "duplicate key 'lazy' (first set at line 3)");
+    // Per-peer: a second peer may set it again.
+    cfg = parse(peer_with(kPub1, "Lazy = off\n") + peer_with(kPub2, "Lazy = no\n"));
+    EXPECT_FALSE(cfg.peers[1].lazy);
+    expect_error("[Interface]\nLazy = off\n", 2, "unknown key 'Lazy' in [Interface]");
+}
+
+// The control socket parses text with a source name of its own; messages and warnings
+// carry that name instead of a file.
+TEST(WgQuick, SourceNameInMessages) {
+    auto cfg = parse_wg_quick("[Interface]\nDNS = 1.1.1.1\n", "control");
+    ASSERT_EQ(cfg.warnings.size(), 1u);
+    EXPECT_EQ(cfg.warnings[0], "control:2: ignoring wg-quick-only key 'DNS'");
+    try {
+        parse_wg_quick(peer_with(kPub1, "Group = bad name\n"), "control");
+        ADD_FAILURE() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()).rfind("control:3: invalid group name 'bad name'", 0), 0u)
+            << e.what();
+    }
 }
 
 TEST(WgQuick, HundredThousandPeers) {

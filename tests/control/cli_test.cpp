@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -53,6 +55,38 @@ TEST(CliSwitch, Words) {
     EXPECT_EQ(parse_switch(""), std::nullopt);
 }
 
+TEST(CliInactivity, BareNumbersAreMinutes) {
+    EXPECT_EQ(parse_inactivity_threshold("15"), 15min);
+    EXPECT_EQ(parse_inactivity_threshold("1"), 1min);
+    EXPECT_EQ(parse_inactivity_threshold("1.5"), 90s);
+    EXPECT_EQ(parse_inactivity_threshold("90s"), 90s);
+    EXPECT_EQ(parse_inactivity_threshold("2m"), 2min);
+    EXPECT_EQ(parse_inactivity_threshold("1h30m"), 90min);
+    EXPECT_EQ(parse_inactivity_threshold("60000ms"), 1min);
+}
+
+TEST(CliInactivity, BelowMinimumAndMalformedAreRejected) {
+    for (const char* low : {"0", "59s", "30s", "0.5", "59999ms"}) {
+        try {
+            parse_inactivity_threshold(low);
+            ADD_FAILURE() << "accepted \"" << low << "\"";
+        } catch (const UsageError& e) {
+            const std::string what = e.what();
+            EXPECT_NE(what.find(std::string("\"") + low + "\""), std::string::npos) << what;
+            EXPECT_NE(what.find("minimum of 1m"), std::string::npos) << what;
+        }
+    }
+    for (const char* bad : {"", "abc", "10x", "1.2.3", ".", "-5", "5 m"}) {
+        try {
+            parse_inactivity_threshold(bad);
+            ADD_FAILURE() << "accepted \"" << bad << "\"";
+        } catch (const UsageError& e) {
+            EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
+                << e.what();
+        }
+    }
+}
+
 EnvLookup env_of(std::map<std::string, std::string> vars) {
     return [vars](const char* name) -> std::optional<std::string> {
         auto it = vars.find(name);
@@ -96,6 +130,31 @@ TEST(CliLazy, BadEnvironmentValuesAreErrors) {
     }
 }
 
+TEST(CliInactivity, Precedence) {
+    EXPECT_EQ(resolve_inactivity_threshold(std::nullopt, env_of({})), 15min);
+    const auto env = env_of({{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "30"}});
+    EXPECT_EQ(resolve_inactivity_threshold(std::nullopt, env), 30min);
+    EXPECT_EQ(resolve_inactivity_threshold("90s", env), 90s);
+    // Empty means unset.
+    EXPECT_EQ(resolve_inactivity_threshold(std::nullopt,
+                                           env_of({{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", ""}})),
+              15min);
+    // A good flag hides a bad variable.
+    EXPECT_EQ(
+        resolve_inactivity_threshold("5m", env_of({{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "10s"}})),
+        5min);
+    try {
+        resolve_inactivity_threshold(std::nullopt,
+                                     env_of({{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "10s"}}));
+        FAIL();
+    } catch (const UsageError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("NB_LAZY_CONN_INACTIVITY_THRESHOLD=\"10s\""), std::string::npos)
+            << what;
+        EXPECT_NE(what.find("minimum of 1m"), std::string::npos) << what;
+    }
+}
+
 struct CliResult {
     int code;
     std::string out, err;
@@ -128,10 +187,29 @@ class CliAsRoot : public ::testing::Test {
 
 TEST_F(CliAsRoot, RunFillsOptions) {
     std::optional<RunOptions> ran;
-    auto r = cli({"run", "-i", "wg7", "--wg", "kernel", "--lazy-conn=false", "--max-held-packets",
-                  "64", "--connect-timeout", "2m", "--exec-timeout", "500ms", "--run-dir",
-                  "/tmp/nbx", "--attach", "clsact", "--log-level", "warn"},
-                 {{"NB_LAZY_CONN", "on"}}, &ran);
+    auto r = cli({"run",
+                  "-i",
+                  "wg7",
+                  "--wg",
+                  "kernel",
+                  "--lazy-conn=false",
+                  "--max-held-packets",
+                  "64",
+                  "--connect-timeout",
+                  "2m",
+                  "--exec-timeout",
+                  "500ms",
+                  "--run-dir",
+                  "/tmp/nbx",
+                  "--attach",
+                  "clsact",
+                  "--log-level",
+                  "warn",
+                  "--inactivity-threshold",
+                  "90s",
+                  "--max-peers",
+                  "1000"},
+                 {{"NB_LAZY_CONN", "on"}, {"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "30"}}, &ran);
     ASSERT_EQ(r.code, 0) << r.err;
     ASSERT_TRUE(ran);
     EXPECT_EQ(ran->interface, "wg7");
@@ -143,6 +221,8 @@ TEST_F(CliAsRoot, RunFillsOptions) {
     EXPECT_EQ(ran->exec_timeout, 500ms);
     EXPECT_EQ(ran->run_dir, "/tmp/nbx");
     EXPECT_EQ(ran->attach_mode, "clsact");
+    EXPECT_EQ(ran->inactivity_threshold, 90s);  // the flag beats the variable
+    EXPECT_EQ(ran->max_peers, 1000u);
 }
 
 TEST_F(CliAsRoot, RunDefaultsAndEnvironment) {
@@ -157,6 +237,48 @@ TEST_F(CliAsRoot, RunDefaultsAndEnvironment) {
     EXPECT_EQ(ran->exec_timeout, 5s);
     EXPECT_EQ(ran->run_dir, kDefaultRunDir);
     EXPECT_EQ(ran->attach_mode, "auto");
+    EXPECT_EQ(ran->inactivity_threshold, 15min);
+    EXPECT_EQ(ran->max_peers, 0u);
+}
+
+TEST_F(CliAsRoot, RunInactivityThresholdAndMaxPeers) {
+    std::optional<RunOptions> ran;
+    auto r = cli({"run", "-i", "wg0", "--inactivity-threshold", "45"}, {}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(ran);
+    EXPECT_EQ(ran->inactivity_threshold, 45min);  // bare number: minutes
+
+    ran.reset();
+    r = cli({"run", "-i", "wg0"}, {{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "1h30m"}}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(ran);
+    EXPECT_EQ(ran->inactivity_threshold, 90min);
+
+    ran.reset();
+    r = cli({"run", "-i", "wg0"}, {{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", ""}}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(ran);
+    EXPECT_EQ(ran->inactivity_threshold, 15min);
+
+    ran.reset();
+    r = cli({"run", "-i", "wg0", "--max-peers", "16777216"}, {}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    ASSERT_TRUE(ran);
+    EXPECT_EQ(ran->max_peers, 16777216u);
+
+    // Below the minimum: a usage error naming the value and the minimum.
+    ran.reset();
+    r = cli({"run", "-i", "wg0", "--inactivity-threshold", "30s"}, {}, &ran);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_FALSE(ran);
+    EXPECT_NE(r.err.find("\"30s\" is below the minimum of 1m"), std::string::npos) << r.err;
+
+    r = cli({"run", "-i", "wg0"}, {{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "0"}}, &ran);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_FALSE(ran);
+    EXPECT_NE(r.err.find("nbagent: NB_LAZY_CONN_INACTIVITY_THRESHOLD=\"0\""), std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("minimum of 1m"), std::string::npos) << r.err;
 }
 
 TEST_F(CliAsRoot, ArgumentErrorsExitTwo) {
@@ -175,6 +297,15 @@ TEST_F(CliAsRoot, ArgumentErrorsExitTwo) {
         {"trace"},
         {"trace", "peers", "--count", "0"},
         {"peer", "idle", "not-a-key"},
+        {"run", "-i", "wg0", "--inactivity-threshold", "59s"},
+        {"run", "-i", "wg0", "--inactivity-threshold", "soon"},
+        {"run", "-i", "wg0", "--max-peers", "0"},
+        {"run", "-i", "wg0", "--max-peers", "16777217"},
+        {"apply"},  // no -c
+        {"apply", "-c", "/nonexistent/wg0.conf"},
+        {"set"},
+        {"set", "lazy"},
+        {"set", "lazy", "maybe"},
         {},
     };
     for (const auto& args : bad) {
@@ -332,23 +463,35 @@ class CliAgainstServer : public CliAsRoot {
     std::vector<nlohmann::json> requests;
     std::unique_ptr<test::ServerLoop> loop;
     AgentStatus status = two_peers();
+    std::string apply_error;  // when set, apply fails with it
+
+    nlohmann::json apply(const nlohmann::json& req) const {
+        if (!apply_error.empty()) return {{"ok", false}, {"error", apply_error}};
+        const bool dry = req.value("dry_run", false);
+        return {{"ok", true},
+                {"applied", !dry},
+                {"diff", {{"added", 3}, {"removed", 1}, {"changed", 2}, {"unchanged", 994}}},
+                {"ms", dry ? 4.56 : 12.34}};
+    }
 
     void start() {
-        loop =
-            std::make_unique<test::ServerLoop>(dir.path, "wg0",
-                                               [this](ControlServer& srv, const nlohmann::json& req,
-                                                      ControlServer::ClientId id) -> ControlReply {
-                                                   requests.push_back(req);
-                                                   if (req["cmd"] == "trace") {
-                                                       srv.subscribe_trace(id);
-                                                       return nlohmann::json{{"ok", true}};
-                                                   }
-                                                   if (req["cmd"] == "peer_idle")
-                                                       return nlohmann::json{{"ok", true}};
-                                                   AgentStatus s = status;
-                                                   if (!req.value("detail", false)) s.peers.clear();
-                                                   return ControlReply::raw(status_reply_text(s));
-                                               });
+        loop = std::make_unique<test::ServerLoop>(
+            dir.path, "wg0",
+            [this](ControlServer& srv, const nlohmann::json& req,
+                   ControlServer::ClientId id) -> ControlReply {
+                requests.push_back(req);
+                if (req["cmd"] == "trace") {
+                    srv.subscribe_trace(id);
+                    return nlohmann::json{{"ok", true}};
+                }
+                if (req["cmd"] == "peer_idle") return nlohmann::json{{"ok", true}};
+                if (req["cmd"] == "apply") return apply(req);
+                if (req["cmd"] == "set_lazy")
+                    return nlohmann::json{{"ok", true}, {"lazy", req["lazy"]}};
+                AgentStatus s = status;
+                if (!req.value("detail", false)) s.peers.clear();
+                return ControlReply::raw(status_reply_text(s));
+            });
     }
 };
 
@@ -416,6 +559,65 @@ TEST_F(CliAgainstServer, PeerIdleAndTrace) {
     r = cli({"trace", "peers", "--count", "1", "--run-dir", dir.path});
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_EQ(r.out, "10:00:00.123 state     k Idle -> Connecting (packet)\n");
+}
+
+TEST_F(CliAgainstServer, Apply) {
+    start();
+    const std::string conf = dir.path + "/wg0.conf";
+    { std::ofstream(conf) << "[Interface]\n"; }
+    auto r = cli({"apply", "-c", conf, "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back(),
+              (nlohmann::json{{"cmd", "apply"}, {"config_path", conf}, {"dry_run", false}}));
+    EXPECT_EQ(r.out, "applied: 3 added, 1 removed, 2 changed, 994 unchanged (12.3 ms)\n");
+
+    r = cli({"apply", "-c", conf, "--dry-run", "-i", "wg0", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back()["dry_run"], true);
+    EXPECT_EQ(r.out,
+              "dry run: would apply 3 added, 1 removed, 2 changed, 994 unchanged (4.6 ms)\n");
+
+    r = cli({"apply", "-c", conf, "--json", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    nlohmann::json expected = apply({{"cmd", "apply"}});
+    expected.erase("ok");
+    EXPECT_EQ(nlohmann::json::parse(r.out), expected);
+
+    // A relative path reaches the agent as an absolute one: it has its own cwd.
+    struct Cwd {
+        std::filesystem::path saved = std::filesystem::current_path();
+        ~Cwd() { std::filesystem::current_path(saved); }
+    } cwd;
+    std::filesystem::current_path(dir.path);
+    r = cli({"apply", "-c", "wg0.conf", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back()["config_path"], conf);
+
+    // The agent's error (e.g. a config line) is printed as it is, exit 1.
+    apply_error = conf + ":7: bad AllowedIPs \"10.0.0.300/32\"";
+    r = cli({"apply", "-c", conf, "--run-dir", dir.path});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "nbagent: " + apply_error + "\n");
+    EXPECT_EQ(r.out, "");
+}
+
+TEST_F(CliAgainstServer, SetLazy) {
+    start();
+    auto r = cli({"set", "lazy", "off", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back(), (nlohmann::json{{"cmd", "set_lazy"}, {"lazy", false}}));
+    EXPECT_EQ(r.out, "lazy connections are now off\n");
+
+    r = cli({"set", "lazy", "ON", "-i", "wg0", "--run-dir", dir.path});
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(requests.back(), (nlohmann::json{{"cmd", "set_lazy"}, {"lazy", true}}));
+    EXPECT_EQ(r.out, "lazy connections are now on\n");
+
+    const size_t sent = requests.size();
+    r = cli({"set", "lazy", "maybe", "--run-dir", dir.path});
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("\"maybe\""), std::string::npos) << r.err;
+    EXPECT_EQ(requests.size(), sent);  // nothing reached the agent
 }
 
 TEST_F(CliAgainstServer, HugeDetailedStatus) {

@@ -180,8 +180,12 @@ TEST_F(ControlSocket, BadRequestsGetErrorsNamingTheProblem) {
 TEST_F(ControlSocket, OversizedLineIsRejectedAndClosed) {
     std::atomic<int> calls = 0;
     ServerLoop loop(dir.path, kIface, default_handler(&calls));
+    loop.call([&] {
+        loop.server().set_max_request_line(64 * 1024);
+        return 0;
+    });
     RawConn raw(path());
-    raw.send_all(std::string(ControlServer::kMaxRequestLine + 10, 'x'));
+    raw.send_all(std::string(64 * 1024 + 10, 'x'));
     auto l = raw.line();
     ASSERT_TRUE(l);
     EXPECT_NE(error_of(*l).find("too long"), std::string::npos) << *l;

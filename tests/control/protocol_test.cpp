@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <set>
+#include <string>
 
 #include "agent/control/protocol.hpp"
 
@@ -14,6 +16,7 @@ AgentStatus sample_status() {
     s.trigger = "bpf";
     s.attach_mode = "tcx";
     s.lazy = false;
+    s.inactivity_threshold_ms = 900'000;
     s.idle = 1;
     s.connecting = 2;
     s.connected = 3;
@@ -27,10 +30,16 @@ AgentStatus sample_status() {
     a.dropped = 1;
     a.last_wake_ms = 1.9;
     a.last_activity_ms = 1714572123123;
+    a.lazy = false;
+    a.groups = {"db", "ops team"};
     PeerStatus b;
     b.public_key = "odd \"key\" \\ with\ttabs\nand\x01control\x7f and ünïcode";
     b.state = PeerState::Connecting;
     b.last_wake_ms = 3;
+    b.groups = {"quote\" back\\slash", "ctl\x02\n", "grüppe"};
+    b.failures = 3;
+    b.retry_in_ms = 3500;
+    b.last_error = "wake hook: exit 1: \"no route\"\n\tat line 2\x1b[31m \\ ü";
     s.peers = {a, b, PeerStatus{}};
     return s;
 }
@@ -49,13 +58,22 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     std::set<std::string> keys;
     for (const auto& [k, v] : j.items()) keys.insert(k);
     EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "attach_mode",
-                                           "lazy", "counts", "peers"}));
+                                           "lazy", "inactivity_threshold_ms", "counts", "peers"}));
+    EXPECT_EQ(j["inactivity_threshold_ms"], 900'000);
     EXPECT_EQ(j["counts"], (nlohmann::json{{"idle", 1}, {"connecting", 2}, {"connected", 3}}));
     std::set<std::string> peer_keys;
     for (const auto& [k, v] : j["peers"][0].items()) peer_keys.insert(k);
     EXPECT_EQ(peer_keys,
               (std::set<std::string>{"public_key", "allowed_ips", "state", "endpoint", "wakes",
-                                     "held", "dropped", "last_wake_ms", "last_activity_ms"}));
+                                     "held", "dropped", "last_wake_ms", "last_activity_ms", "lazy",
+                                     "groups", "failures", "retry_in_ms", "last_error"}));
+    EXPECT_EQ(j["peers"][0]["lazy"], false);
+    EXPECT_EQ(j["peers"][0]["groups"], (nlohmann::json{"db", "ops team"}));
+    EXPECT_EQ(j["peers"][1]["failures"], 3);
+    EXPECT_EQ(j["peers"][1]["retry_in_ms"], 3500);
+    EXPECT_EQ(j["peers"][2]["lazy"], true);
+    EXPECT_EQ(j["peers"][2]["groups"], nlohmann::json::array());
+    EXPECT_EQ(j["peers"][2]["last_error"], "");
     EXPECT_EQ(j["peers"][0]["state"], "Connected");
     EXPECT_EQ(j["peers"][2]["last_wake_ms"], -1.0);
 }
@@ -70,6 +88,45 @@ TEST(Protocol, RoundTripThroughText) {
     EXPECT_EQ(parsed.peers[0].last_activity_ms, s.peers[0].last_activity_ms);
     EXPECT_DOUBLE_EQ(parsed.peers[0].last_wake_ms, 1.9);
     EXPECT_FALSE(parsed.lazy);
+    EXPECT_EQ(parsed.inactivity_threshold_ms, 900'000);
+    EXPECT_FALSE(parsed.peers[0].lazy);
+    EXPECT_TRUE(parsed.peers[1].lazy);
+    EXPECT_EQ(parsed.peers[0].groups, s.peers[0].groups);
+    EXPECT_EQ(parsed.peers[1].groups, s.peers[1].groups);
+    EXPECT_EQ(parsed.peers[1].failures, 3u);
+    EXPECT_EQ(parsed.peers[1].retry_in_ms, 3500);
+    EXPECT_EQ(parsed.peers[1].last_error, s.peers[1].last_error);
+}
+
+TEST(Protocol, FastReplyTextParsesBack) {
+    const AgentStatus s = sample_status();
+    const auto reply = nlohmann::json::parse(status_reply_text(s));
+    const auto parsed = agent_status_from_json(reply.at("status"));
+    EXPECT_EQ(to_json(parsed), to_json(s));
+    EXPECT_EQ(parsed.peers[1].last_error, s.peers[1].last_error);
+    EXPECT_EQ(parsed.peers[1].groups, s.peers[1].groups);
+}
+
+// An agent from before the never-lazy, group, back-off and threshold fields: its reply
+// still parses, and the new fields keep their defaults.
+TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
+    auto j = to_json(sample_status());
+    j.erase("inactivity_threshold_ms");
+    for (auto& p : j["peers"]) {
+        for (const char* k : {"lazy", "groups", "failures", "retry_in_ms", "last_error"})
+            p.erase(k);
+    }
+    const AgentStatus parsed = agent_status_from_json(j);
+    EXPECT_EQ(parsed.inactivity_threshold_ms, 0);
+    ASSERT_EQ(parsed.peers.size(), 3u);
+    for (const auto& p : parsed.peers) {
+        EXPECT_TRUE(p.lazy);
+        EXPECT_TRUE(p.groups.empty());
+        EXPECT_EQ(p.failures, 0u);
+        EXPECT_EQ(p.retry_in_ms, 0);
+        EXPECT_EQ(p.last_error, "");
+    }
+    EXPECT_EQ(parsed.peers[0].public_key, "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
 }
 
 TEST(Protocol, FastReplyTextMatchesNlohmannByteForByte) {
@@ -78,6 +135,11 @@ TEST(Protocol, FastReplyTextMatchesNlohmannByteForByte) {
     s.peers[1].last_wake_ms = 12345678.5;
     s.peers[2].last_wake_ms = 1e-7;
     s.peers[2].last_activity_ms = -5;
+    s.peers[2].failures = UINT32_MAX;
+    s.peers[2].retry_in_ms = INT64_MAX;
+    s.peers[2].last_error = std::string("nul\0inside", 10);
+    s.peers[2].groups = {""};
+    s.inactivity_threshold_ms = 1;
     const std::string expected = nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump();
     EXPECT_EQ(status_reply_text(s), expected);
     s.peers.clear();
@@ -127,6 +189,37 @@ TEST(Protocol, ValidationNamesTheBadField) {
     j["peers"][0] = 3;
     expect_rejected(j, "peers[0]");
     EXPECT_THROW(agent_status_from_json(nlohmann::json::array()), std::runtime_error);
+}
+
+TEST(Protocol, ValidationOfNewFields) {
+    const auto good = to_json(sample_status());
+    auto j = good;
+    j["inactivity_threshold_ms"] = "15m";
+    expect_rejected(j, "inactivity_threshold_ms");
+    j = good;
+    j["inactivity_threshold_ms"] = -1;
+    expect_rejected(j, "inactivity_threshold_ms");
+    j = good;
+    j["peers"][0]["lazy"] = 1;
+    expect_rejected(j, "peers[0].lazy");
+    j = good;
+    j["peers"][1]["groups"] = "db";
+    expect_rejected(j, "peers[1].groups");
+    j = good;
+    j["peers"][1]["groups"][2] = nullptr;
+    expect_rejected(j, "peers[1].groups[2]");
+    j = good;
+    j["peers"][1]["failures"] = -3;
+    expect_rejected(j, "peers[1].failures");
+    j = good;
+    j["peers"][1]["failures"] = uint64_t{1} << 32;
+    expect_rejected(j, "peers[1].failures");
+    j = good;
+    j["peers"][2]["retry_in_ms"] = 1.5;
+    expect_rejected(j, "peers[2].retry_in_ms");
+    j = good;
+    j["peers"][2]["last_error"] = nullptr;
+    expect_rejected(j, "peers[2].last_error");
 }
 
 TEST(Protocol, SocketPath) {

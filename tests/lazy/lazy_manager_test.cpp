@@ -2,6 +2,7 @@
 // fakes record (and in which order) is what the real datapath and WireGuard would see.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -52,22 +53,46 @@ class FakeWg : public WgControl {
 class FakeHold : public HoldDatapath {
   public:
     explicit FakeHold(Log& log) : log_(log) {}
-    void install_peer(uint32_t id, const std::vector<IpPrefix>&, bool hold) override {
-        this->hold[id] = hold;
+    void install_peer(uint32_t id, const std::vector<IpPrefix>& r, SlotMode m) override {
+        mode[id] = m;
+        add_routes(id, r);
         log_.add("dp install " + std::to_string(id));
     }
-    void remove_peer(uint32_t id, const std::vector<IpPrefix>&) override {
-        hold.erase(id);
+    void remove_peer(uint32_t id, const std::vector<IpPrefix>& r) override {
+        remove_routes(r);
+        mode.erase(id);
         log_.add("dp remove " + std::to_string(id));
     }
-    void set_hold(uint32_t id, bool h) override {
-        hold[id] = h;
-        log_.add(std::string("dp ") + (h ? "hold " : "pass ") + std::to_string(id));
+    void add_routes(uint32_t id, const std::vector<IpPrefix>& r) override {
+        for (const auto& x : r) routes[x.str()] = id;
+    }
+    void remove_routes(const std::vector<IpPrefix>& r) override {
+        for (const auto& x : r) routes.erase(x.str());
+    }
+    SlotMode set_mode(uint32_t id, SlotMode m) override {
+        static const char* names[] = {"hold ", "pass ", "confirm "};
+        log_.add(std::string("dp ") + names[static_cast<int>(m)] + std::to_string(id));
+        SlotMode old = mode[id];
+        mode[id] = m;
+        if (on_set_mode) on_set_mode(id);
+        return old;
     }
     void release_pending(uint32_t id, uint32_t n) override { released[id] += n; }
-    SlotCounters counters(uint32_t) const override { return {}; }
-    std::map<uint32_t, bool> hold;
+    SlotCounters counters(uint32_t id) const override {
+        auto it = slots.find(id);
+        return it == slots.end() ? SlotCounters{} : it->second;
+    }
+    uint32_t capacity() const override { return cap; }
+    bool held(uint32_t id) const {
+        auto it = mode.find(id);
+        return it != mode.end() && it->second == SlotMode::Hold;
+    }
+    std::map<uint32_t, SlotMode> mode;
+    std::map<std::string, uint32_t> routes;  // prefix -> peer id
     std::map<uint32_t, uint32_t> released;
+    std::map<uint32_t, SlotCounters> slots;
+    uint32_t cap = 1u << 20;
+    std::function<void(uint32_t)> on_set_mode;  // lets a test act like the ingress program
 
   private:
     Log& log_;
@@ -157,7 +182,7 @@ TEST_F(LazyManagerTest, InstallsEveryPeerIdleWithoutEndpointOrKeepalive) {
     }
     // The datapath holds before WireGuard loses any endpoint.
     EXPECT_LT(log.find("dp install"), log.find("wg"));
-    for (auto& [id, h] : hold.hold) EXPECT_TRUE(h) << id;
+    for (auto& [id, m] : hold.mode) EXPECT_EQ(m, SlotMode::Hold) << id;
 }
 
 TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
@@ -177,7 +202,9 @@ TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
 
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     const ManagedPeer* p = mgr->find(key(1));
-    EXPECT_EQ(p->state, PeerState::Connected);
+    // Endpoint set and packets flowing, but Connected only once the handshake shows.
+    EXPECT_EQ(p->state, PeerState::Connecting);
+    EXPECT_TRUE(p->awaiting_handshake);
     ASSERT_EQ(sink.sent.size(), 3u);
     EXPECT_EQ(sink.sent[0][0], 1);
     EXPECT_EQ(sink.sent[2][0], 3);
@@ -187,9 +214,13 @@ TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
     EXPECT_EQ(u.peers[0].endpoint->str(), "192.0.2.1:51820");
     EXPECT_EQ(u.peers[0].persistent_keepalive.value_or(0), 25);
     // Endpoint, then let replays through, then replay.
-    int ep = log.find("wg endpoint"), pass = log.find("dp pass 0"), inj = log.find("inject");
+    int ep = log.find("wg endpoint"), pass = log.find("dp confirm 0"), inj = log.find("inject");
     EXPECT_LT(ep, pass);
     EXPECT_LT(pass, inj);
+    EXPECT_EQ(find_transition("Connecting", "Connected"), nullptr);
+    mgr->on_rx_wake(0, monotonic_ns());  // the first reply came through
+    EXPECT_EQ(p->state, PeerState::Connected);
+    EXPECT_EQ(hold.mode[0], SlotMode::Pass);
     auto* t = find_transition("Connecting", "Connected");
     ASSERT_NE(t, nullptr);
     EXPECT_TRUE(t->contains("latency_ms"));
@@ -229,7 +260,7 @@ TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
     auto* t = find_transition("Connecting", "Idle");
     ASSERT_NE(t, nullptr);
     EXPECT_NE((*t)["reason"].get<std::string>().find("no Endpoint"), std::string::npos);
-    EXPECT_TRUE(hold.hold[2]);  // still held
+    EXPECT_TRUE(hold.held(2));  // still held
 }
 
 TEST_F(LazyManagerTest, WireGuardRefusingTheEndpointIsAFailureNotACrash) {
@@ -275,10 +306,10 @@ TEST_F(LazyManagerTest, CompletionForAPeerMadeIdleMeanwhileIsIgnored) {
 TEST_F(LazyManagerTest, RemoteActivityConnectsWithoutAConnector) {
     make();
     install3();
-    mgr->on_remote_activity(2, monotonic_ns());
+    mgr->on_rx_wake(2, monotonic_ns());
     EXPECT_EQ(mgr->find(key(3))->state, PeerState::Connected);
     EXPECT_TRUE(queue.jobs.empty());
-    EXPECT_FALSE(hold.hold[2]);
+    EXPECT_FALSE(hold.held(2));
     auto* t = find_transition("Idle", "Connected");
     ASSERT_NE(t, nullptr);
     EXPECT_EQ((*t)["reason"], "remote");
@@ -308,8 +339,8 @@ TEST_F(LazyManagerTest, RestoreAllGivesEveryPeerItsEndpointBack) {
     ASSERT_EQ(u.peers.size(), 2u);  // peer 3 has no endpoint to restore
     EXPECT_EQ(u.peers[0].endpoint->str(), "192.0.2.1:51820");
     EXPECT_EQ(u.peers[0].persistent_keepalive.value_or(0), 25);
-    EXPECT_FALSE(hold.hold[0]);
-    EXPECT_TRUE(hold.hold[2]);
+    EXPECT_FALSE(hold.held(0));
+    EXPECT_TRUE(hold.held(2));
 }
 
 TEST_F(LazyManagerTest, EagerModeInstallsEndpointsAndStartsConnected) {
@@ -338,7 +369,7 @@ TEST_F(LazyManagerTest, WireGuardFailureOnInstallUndoesTheDatapath) {
     make();
     wg.fail_next = true;
     EXPECT_THROW(install3(), WgError);
-    EXPECT_TRUE(hold.hold.empty());
+    EXPECT_TRUE(hold.mode.empty());
     EXPECT_EQ(mgr->size(), 0u);
 }
 
