@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Network-map updates while running: `nbagent apply -c`, SIGHUP and `set lazy`.
+# A map of NB_APPLY_PEERS peers (default 1000; the kernel matrix runs 100000) changes by
+# 1% churn: 1% removed, 1% added, 1% with changed allowed IPs. Only that is applied:
+# WireGuard's session with the connected peer B survives (same handshake time), and a
+# ping flood to B during the update loses nothing. A bad config changes nothing.
+# shellcheck source=tests/integration/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+require_agent
+require_privileges
+PEERS=${NB_APPLY_PEERS:-1000}
+((PEERS >= 400)) || fail "NB_APPLY_PEERS must be at least 400 (1% churn of a few peers proves little)"
+lab_up --peers "$PEERS"
+NB_SHOW_ON_FAILURE+=("$LAB_DIR/agent.1.log")
+
+wg_peer_count() { in_a wg show "$WG_A" peers | wc -l; }
+b_handshake() { in_a wg show "$WG_A" latest-handshakes | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
+state_of() { nb_cli status -d --json | jq -r --arg k "$1" '.peers[] | select(.public_key == $k) | .state'; }
+state_is() { [[ $(state_of "$1") == "$2" ]]; }
+
+start_agent
+wait_for 120 "$PEERS peers in WireGuard" bash -c "[[ \$(ip netns exec $NS_A wg show $WG_A peers | wc -l) == $PEERS ]]"
+ping_check "$REMOTE_V4"
+wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+hs_before=$(b_handshake)
+[[ -n $hs_before && $hs_before != 0 ]] || fail "B has no handshake after the first ping"
+
+# --- the churned map: drop the last 1% of dummy peers, change the allowed IPs of the
+# 1% before them (one extra /32 each), add 1% new ones. B (the first peer) is untouched.
+churn=$((PEERS / 100))
+new_conf="$LAB_DIR/churn.conf"
+awk -v peers="$PEERS" -v churn="$churn" '
+    /^\[Peer\]/ { n++ }
+    n > peers - churn { next }                        # removed
+    n > peers - 2 * churn && /^AllowedIPs/ {          # changed
+        printf "%s, 10.250.%d.%d/32\n", $0, int(n / 256) % 256, n % 256; next }
+    { print }' "$A_CONF" >"$new_conf"
+for ((i = 0; i < churn; i++)); do
+    printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.251.%d.%d/32\nEndpoint = %s:51820\n' \
+        "$(wg genkey | wg pubkey)" $((i / 200)) $((i % 200 + 1)) "$UNDERLAY_B"
+done >>"$new_conf"
+# The first added peer (10.251.0.1).
+added_key=$(awk -v p=$((PEERS - churn + 1)) '/^PublicKey/ && ++n == p {print $3}' "$new_conf")
+removed_key=$(awk '/^PublicKey/ {k[++n] = $3} END {print k[n]}' "$A_CONF")
+changed_key=$(awk -v p=$((PEERS - churn)) '/^PublicKey/ && ++n == p {print $3}' "$A_CONF")
+
+# --- dry run first: it reports the same diff and changes nothing.
+out=$(nb_cli apply -c "$new_conf" --dry-run --json) || fail "apply --dry-run failed: $out"
+echo "$out"
+diff_is() { [[ $(jq -c '.diff | [.added, .removed, .changed, .unchanged]' <<<"$1") == "[$churn,$churn,$churn,$((PEERS - 2 * churn))]" ]]; }
+diff_is "$out" || fail "dry run diff is not [$churn,$churn,$churn,$((PEERS - 2 * churn))]"
+[[ $(jq .applied <<<"$out") == false ]] || fail "dry run says it applied"
+[[ $(wg_peer_count) == "$PEERS" ]] || fail "dry run changed WireGuard: $(wg_peer_count) peers"
+pass "dry run: $churn added, $churn removed, $churn changed, nothing applied"
+
+# --- the real update, with a ping flood to the connected peer B running through it.
+flood="$LAB_DIR/flood.out"
+in_a ping -i 0.01 -c 400 -W 1 "$REMOTE_V4" >"$flood" 2>&1 &
+FLOOD_PID=$!
+NB_BG_PIDS+=("$FLOOD_PID")
+sleep 1
+out=$(nb_cli apply -c "$new_conf" --json) || fail "apply failed: $out"
+echo "$out"
+diff_is "$out" || fail "apply diff is not [$churn,$churn,$churn,$((PEERS - 2 * churn))]"
+[[ $(jq .applied <<<"$out") == true ]] || fail "apply says it did not apply"
+rc=0
+wait "$FLOOD_PID" || rc=$?
+tail -n 3 "$flood"
+grep -q ' 0% packet loss' "$flood" || fail "packets to the connected peer B were lost during the update (exit $rc)"
+pass "400 pings to B at 10 ms through the update: 0% loss"
+[[ $(b_handshake) == "$hs_before" ]] || fail "B's session was renewed by the update (handshake $hs_before -> $(b_handshake))"
+pass "B kept its WireGuard session (same handshake time)"
+state_is "$B_PUBKEY" Connected || fail "B is $(state_of "$B_PUBKEY") after the update"
+
+[[ $(wg_peer_count) == "$PEERS" ]] || fail "WireGuard has $(wg_peer_count) peers, expected $PEERS"
+in_a wg show "$WG_A" peers | grep -qx "$added_key" || fail "added peer $added_key missing from WireGuard"
+! in_a wg show "$WG_A" peers | grep -qx "$removed_key" || fail "removed peer $removed_key still in WireGuard"
+in_a wg show "$WG_A" allowed-ips | awk -v k="$changed_key" '$1 == k' | grep -q '10\.250\.' ||
+    fail "changed peer $changed_key lacks its new allowed IP in WireGuard"
+pass "WireGuard has the new map: added, removed and changed peers as written"
+in_a ip route show dev "$WG_A" | grep -q '^10\.251\.0\.1 ' || fail "no route for an added peer's 10.251.0.1"
+removed_ip=$(awk -v p="$PEERS" '/^\[Peer\]/ {n++} n == p && /^AllowedIPs/ {sub(/\/.*/, "", $3); print $3}' "$A_CONF")
+! in_a ip route show dev "$WG_A" | grep -q "^$removed_ip " || fail "route for removed peer's $removed_ip is still there"
+pass "kernel routes follow the map (added 10.251.0.1, removed $removed_ip)"
+[[ $(state_of "$added_key") == Idle ]] || fail "added peer is $(state_of "$added_key"), expected Idle"
+nb_cli status -d --json | jq -e --arg k "$removed_key" '[.peers[] | select(.public_key == $k)] | length == 0' >/dev/null ||
+    fail "removed peer still in status"
+pass "status: added peer Idle, removed peer gone"
+
+# An added peer is lazy like the others: a packet to it is held and wakes it.
+in_a ping -c 1 -W 1 10.251.0.1 >/dev/null 2>&1 || true
+wait_for 10 "the added peer to wake" bash -c "[[ \$(ip netns exec $NS_A $NBAGENT status -d --json -i $WG_A --run-dir $AGENT_RUN_DIR | jq --arg k $added_key '.peers[] | select(.public_key == \$k) | .wakes') -ge 1 ]]"
+pass "a packet to the added peer woke it"
+
+# --- bad input: a broken config is refused with file:line, and nothing changes.
+bad="$LAB_DIR/bad.conf"
+{ head -n 8 "$new_conf"; echo "AllowedIPs = 10.0.0.300/32"; } >"$bad"
+line=$(wc -l <"$bad")
+err=$(nb_cli apply -c "$bad" 2>&1) && fail "apply of a broken config succeeded"
+echo "$err"
+grep -q "bad.conf:$line:" <<<"$err" || fail "error does not name bad.conf:$line"
+[[ $(wg_peer_count) == "$PEERS" ]] || fail "a refused apply changed WireGuard"
+state_is "$B_PUBKEY" Connected || fail "a refused apply disturbed B"
+pass "broken config refused with bad.conf:$line, nothing changed"
+
+# --- SIGHUP re-reads the file the agent was started with (or last applied by path).
+cp "$A_CONF" "$LAB_DIR/orig.conf"
+out=$(nb_cli apply -c "$LAB_DIR/orig.conf" --json) || fail "apply back to the original failed"
+diff_is "$out" || fail "apply back: unexpected diff $out"
+cp "$new_conf" "$LAB_DIR/orig.conf"
+kill -HUP "$AGENT_PID"
+wait_for 30 "SIGHUP to apply the changed file" bash -c "ip netns exec $NS_A wg show $WG_A peers | grep -qx '$added_key'"
+kill -0 "$AGENT_PID" || fail "the agent died on SIGHUP"
+grep -q "network map: $churn added, $churn removed, $churn changed" "$AGENT_LOG" || fail "no diff line for SIGHUP in the log"
+state_is "$B_PUBKEY" Connected || fail "SIGHUP disturbed B"
+pass "SIGHUP applied the edited file as a diff"
+
+# --- set lazy off: peers are connected now; on: they stay until inactive.
+nb_cli set lazy off | grep -q "now off" || fail "set lazy off"
+[[ $(nb_cli status --json | jq .lazy) == false ]] || fail "status still says lazy after set lazy off"
+err=$(nb_cli peer idle "$B_PUBKEY" 2>&1) && fail "peer idle worked with lazy mode off"
+grep -q "lazy mode is off" <<<"$err" || fail "peer idle with lazy off: unexpected error: $err"
+pass "set lazy off: mode off, peer idle refused"
+nb_cli set lazy on | grep -q "now on" || fail "set lazy on"
+[[ $(nb_cli status --json | jq .lazy) == true ]] || fail "status says not lazy after set lazy on"
+state_is "$B_PUBKEY" Connected || fail "B is not Connected after set lazy on"
+check "peer idle B after set lazy on" nb_cli peer idle "$B_PUBKEY"
+ping_check "$REMOTE_V4"
+pass "set lazy on: B idled and woke again on the first ping"
+stop_agent
+
+# --- an agent started eager switches to lazy at runtime (programs attached then).
+start_agent --lazy-conn=false
+[[ $(nb_cli status --json | jq -r .trigger) == "" ]] || fail "eager agent reports a trigger engine"
+nb_cli set lazy on | grep -q "now on" || fail "set lazy on (started eager)"
+[[ $(nb_cli status --json | jq -r .trigger) == bpf ]] || fail "set lazy on did not attach the BPF datapath"
+check "peer idle B (started eager, now lazy)" nb_cli peer idle "$B_PUBKEY"
+wait_for 10 "B Idle" state_is "$B_PUBKEY" Idle
+ping_check "$REMOTE_V4"
+wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+pass "started eager, set lazy on: B idles and wakes on the first ping"
+stop_agent
+echo "apply: $NB_CHECKS_PASSED checks passed"
