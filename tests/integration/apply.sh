@@ -13,6 +13,10 @@ PEERS=${NB_APPLY_PEERS:-1000}
 ((PEERS >= 400)) || fail "NB_APPLY_PEERS must be at least 400 (1% churn of a few peers proves little)"
 lab_up --peers "$PEERS"
 NB_SHOW_ON_FAILURE+=("$LAB_DIR/agent.1.log")
+# Big maps take long to install under emulation (kernel matrix: 100k peers in a TCG VM).
+if ((PEERS > 5000)); then
+    export NB_AGENT_START_TIMEOUT=900 NB_AGENT_STOP_TIMEOUT=900
+fi
 
 wg_peer_count() { in_a wg show "$WG_A" peers | wc -l; }
 b_handshake() { in_a wg show "$WG_A" latest-handshakes | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
@@ -20,7 +24,7 @@ state_of() { nb_cli status -d --json | jq -r --arg k "$1" '.peers[] | select(.pu
 state_is() { [[ $(state_of "$1") == "$2" ]]; }
 
 start_agent
-wait_for 120 "$PEERS peers in WireGuard" bash -c "[[ \$(ip netns exec $NS_A wg show $WG_A peers | wc -l) == $PEERS ]]"
+wait_for 300 "$PEERS peers in WireGuard" bash -c "[[ \$(ip netns exec $NS_A wg show $WG_A peers | wc -l) == $PEERS ]]"
 ping_check "$REMOTE_V4"
 wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
 hs_before=$(b_handshake)
@@ -54,21 +58,24 @@ diff_is "$out" || fail "dry run diff is not [$churn,$churn,$churn,$((PEERS - 2 *
 [[ $(wg_peer_count) == "$PEERS" ]] || fail "dry run changed WireGuard: $(wg_peer_count) peers"
 pass "dry run: $churn added, $churn removed, $churn changed, nothing applied"
 
-# --- the real update, with a ping flood to the connected peer B running through it.
+# --- the real update, with a ping flood to the connected peer B running through it:
+# long enough to cover the apply (checked), answered in full.
 flood="$LAB_DIR/flood.out"
-in_a ping -i 0.01 -c 400 -W 1 "$REMOTE_V4" >"$flood" 2>&1 &
+flood_count=$((PEERS > 5000 ? 6000 : 400))
+in_a ping -i 0.01 -c "$flood_count" -W 1 "$REMOTE_V4" >"$flood" 2>&1 &
 FLOOD_PID=$!
 NB_BG_PIDS+=("$FLOOD_PID")
 sleep 1
 out=$(nb_cli apply -c "$new_conf" --json) || fail "apply failed: $out"
 echo "$out"
+kill -0 "$FLOOD_PID" 2>/dev/null || fail "the ping flood ended before the apply did: make it longer"
 diff_is "$out" || fail "apply diff is not [$churn,$churn,$churn,$((PEERS - 2 * churn))]"
 [[ $(jq .applied <<<"$out") == true ]] || fail "apply says it did not apply"
 rc=0
 wait "$FLOOD_PID" || rc=$?
 tail -n 3 "$flood"
 grep -q ' 0% packet loss' "$flood" || fail "packets to the connected peer B were lost during the update (exit $rc)"
-pass "400 pings to B at 10 ms through the update: 0% loss"
+pass "$flood_count pings to B at 10 ms through the update: 0% loss"
 [[ $(b_handshake) == "$hs_before" ]] || fail "B's session was renewed by the update (handshake $hs_before -> $(b_handshake))"
 pass "B kept its WireGuard session (same handshake time)"
 state_is "$B_PUBKEY" Connected || fail "B is $(state_of "$B_PUBKEY") after the update"
@@ -116,7 +123,13 @@ grep -q "network map: $churn added, $churn removed, $churn changed" "$AGENT_LOG"
 state_is "$B_PUBKEY" Connected || fail "SIGHUP disturbed B"
 pass "SIGHUP applied the edited file as a diff"
 
-# --- set lazy off: peers are connected now; on: they stay until inactive.
+# --- set lazy off connects every peer at once: a storm of handshakes to nowhere at 100k
+# under emulation, so only on small maps.
+if ((PEERS > 5000)); then
+    stop_agent
+    echo "apply: $NB_CHECKS_PASSED checks passed (set lazy part skipped at $PEERS peers)"
+    exit 0
+fi
 nb_cli set lazy off | grep -q "now off" || fail "set lazy off"
 [[ $(nb_cli status --json | jq .lazy) == false ]] || fail "status still says lazy after set lazy off"
 err=$(nb_cli peer idle "$B_PUBKEY" 2>&1) && fail "peer idle worked with lazy mode off"

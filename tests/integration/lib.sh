@@ -216,7 +216,9 @@ start_agent() {
     # subshell, so that SIGTERM reaches it and `wait` returns its exit code.
     ip netns exec "$NS_A" "$NBAGENT" "${args[@]}" >"$AGENT_LOG" 2>&1 </dev/null &
     AGENT_PID=$!
-    local deadline=$((SECONDS + 30))
+    # NB_AGENT_START_TIMEOUT: big maps under emulation take minutes to install.
+    local limit=${NB_AGENT_START_TIMEOUT:-30}
+    local deadline=$((SECONDS + limit))
     until nb_cli status >/dev/null 2>&1; do
         kill -0 "$AGENT_PID" 2>/dev/null || {
             local rc=0
@@ -224,7 +226,7 @@ start_agent() {
             AGENT_PID=""
             fail "agent exited with $rc before answering status"
         }
-        ((SECONDS < deadline)) || fail "agent did not answer status within 30 s"
+        ((SECONDS < deadline)) || fail "agent did not answer status within $limit s"
         sleep 0.1
     done
     pass "agent started (pid $AGENT_PID) and answers status"
@@ -234,7 +236,8 @@ start_agent() {
 stop_agent() {
     [[ -n $AGENT_PID ]] || fail "stop_agent: no agent running"
     kill -TERM "$AGENT_PID"
-    nb_wait_pid "$AGENT_PID" 20 || fail "agent did not exit within 20 s of SIGTERM"
+    local limit=${NB_AGENT_STOP_TIMEOUT:-20}
+    nb_wait_pid "$AGENT_PID" "$limit" || fail "agent did not exit within $limit s of SIGTERM"
     local rc=0
     wait "$AGENT_PID" || rc=$?
     AGENT_PID=""

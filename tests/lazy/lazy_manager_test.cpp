@@ -1,171 +1,19 @@
-// The lazy state machine against fakes of its ports: pure logic, no kernel. What the
-// fakes record (and in which order) is what the real datapath and WireGuard would see.
+// The lazy state machine against fakes of its ports (tests/lazy/fakes.hpp): pure
+// logic, no kernel.
 #include <gtest/gtest.h>
 
-#include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "agent/lazy/lazy_manager.hpp"
+#include "tests/lazy/fakes.hpp"
 
 namespace nb {
 namespace {
 
-WgKey key(uint8_t n) {
-    WgKey k;
-    k.bytes.fill(n);
-    return k;
-}
+using namespace test;  // the fakes and key()/spec()
 
-struct Log {
-    std::vector<std::string> entries;
-    void add(std::string s) { entries.push_back(std::move(s)); }
-    // Index of the first entry starting with `prefix`, or -1.
-    int find(const std::string& prefix) const {
-        for (size_t i = 0; i < entries.size(); ++i)
-            if (entries[i].rfind(prefix, 0) == 0) return static_cast<int>(i);
-        return -1;
-    }
-};
-
-class FakeWg : public WgControl {
-  public:
-    explicit FakeWg(Log& log) : log_(log) {}
-    std::string backend_name() const override { return "fake"; }
-    WgDevice get_device() override { return {}; }
-    void set_device(const DeviceUpdate& u) override {
-        if (fail_next) {
-            fail_next = false;
-            throw WgError("fake failure");
-        }
-        updates.push_back(u);
-        for (const auto& p : u.peers)
-            log_.add(std::string("wg ") + (p.remove ? "remove" : p.endpoint ? "endpoint" : "add"));
-    }
-    std::vector<DeviceUpdate> updates;
-    bool fail_next = false;
-
-  private:
-    Log& log_;
-};
-
-class FakeHold : public HoldDatapath {
-  public:
-    explicit FakeHold(Log& log) : log_(log) {}
-    void install_peer(uint32_t id, const std::vector<IpPrefix>& r, SlotMode m) override {
-        mode[id] = m;
-        add_routes(id, r);
-        log_.add("dp install " + std::to_string(id));
-    }
-    void remove_peer(uint32_t id, const std::vector<IpPrefix>& r) override {
-        remove_routes(r);
-        mode.erase(id);
-        log_.add("dp remove " + std::to_string(id));
-    }
-    void add_routes(uint32_t id, const std::vector<IpPrefix>& r) override {
-        for (const auto& x : r) routes[x.str()] = id;
-    }
-    void remove_routes(const std::vector<IpPrefix>& r) override {
-        for (const auto& x : r) routes.erase(x.str());
-    }
-    SlotMode set_mode(uint32_t id, SlotMode m) override {
-        static const char* names[] = {"hold ", "pass ", "confirm "};
-        log_.add(std::string("dp ") + names[static_cast<int>(m)] + std::to_string(id));
-        SlotMode old = mode[id];
-        mode[id] = m;
-        if (on_set_mode) on_set_mode(id);
-        return old;
-    }
-    void release_pending(uint32_t id, uint32_t n) override { released[id] += n; }
-    SlotCounters counters(uint32_t id) const override {
-        auto it = slots.find(id);
-        return it == slots.end() ? SlotCounters{} : it->second;
-    }
-    uint32_t capacity() const override { return cap; }
-    bool held(uint32_t id) const {
-        auto it = mode.find(id);
-        return it != mode.end() && it->second == SlotMode::Hold;
-    }
-    std::map<uint32_t, SlotMode> mode;
-    std::map<std::string, uint32_t> routes;  // prefix -> peer id
-    std::map<uint32_t, uint32_t> released;
-    std::map<uint32_t, SlotCounters> slots;
-    uint32_t cap = 1u << 20;
-    std::function<void(uint32_t)> on_set_mode;  // lets a test act like the ingress program
-
-  private:
-    Log& log_;
-};
-
-class FakeSink : public PacketSink {
-  public:
-    explicit FakeSink(Log& log) : log_(log) {}
-    bool inject(std::span<const uint8_t> p) override {
-        sent.emplace_back(p.begin(), p.end());
-        log_.add("inject " + std::to_string(p[0]));
-        return reach;
-    }
-    std::vector<std::vector<uint8_t>> sent;
-    bool reach = true;
-
-  private:
-    Log& log_;
-};
-
-class FakeQueue : public ConnectQueue {
-  public:
-    void submit(ConnectPool::Job job) override { jobs.push_back(std::move(job)); }
-    std::vector<ConnectPool::Job> jobs;
-};
-
-PeerSpec spec(uint8_t n, const char* endpoint, uint16_t keepalive = 0) {
-    PeerSpec s;
-    s.wg.public_key = key(n);
-    s.wg.allowed_ips = {*IpPrefix::parse("10.0.0." + std::to_string(n) + "/32")};
-    if (endpoint) s.endpoint = endpoint;
-    s.keepalive = keepalive;
-    return s;
-}
-
-class LazyManagerTest : public ::testing::Test {
-  protected:
-    LazyManagerTest() : wg(log), hold(log), sink(log) {}
-
-    void make(bool lazy = true, uint32_t max_held = 128) {
-        LazyOptions o;
-        o.interface = "wgt";
-        o.lazy = lazy;
-        o.max_held = max_held;
-        mgr = std::make_unique<LazyManager>(
-            o, wg, &hold, &sink, queue, [this](const nlohmann::json& ev) { trace.push_back(ev); });
-    }
-    void install3() {
-        std::vector<PeerSpec> v = {spec(1, "192.0.2.1:51820", 25), spec(2, "192.0.2.2:51820"),
-                                   spec(3, nullptr)};
-        mgr->install(std::move(v));
-    }
-    std::vector<uint8_t> pkt(uint8_t tag) { return std::vector<uint8_t>(28, tag); }
-    ConnectPool::Completion ok(uint64_t job, const char* ep) {
-        ConnectPool::Completion c;
-        c.job_id = job;
-        c.result.endpoint = SockAddr::parse_numeric(ep);
-        return c;
-    }
-    const nlohmann::json* find_transition(const std::string& from, const std::string& to) {
-        for (const auto& e : trace)
-            if (e["event"] == "transition" && e["from"] == from && e["to"] == to) return &e;
-        return nullptr;
-    }
-
-    Log log;
-    FakeWg wg;
-    FakeHold hold;
-    FakeSink sink;
-    FakeQueue queue;
-    std::vector<nlohmann::json> trace;
-    std::unique_ptr<LazyManager> mgr;
-};
+class LazyManagerTest : public LazyFixture {};
 
 TEST_F(LazyManagerTest, InstallsEveryPeerIdleWithoutEndpointOrKeepalive) {
     make();

@@ -28,6 +28,12 @@ DEFAULT_SCENARIOS=(
     'bad_input:kernel:-:bash tests/integration/bad_input.sh'
     'eager_mode:kernel:-:bash tests/integration/eager_mode.sh'
     'netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
+    'apply:kernel:-:bash tests/integration/apply.sh'
+    'apply_100k:kernel:-:min-kernel=6.12 NB_APPLY_PEERS=100000 bash tests/integration/apply.sh'
+    'two_agents:kernel:-:bash tests/integration/two_agents.sh'
+    'cycles:kernel:-:NB_CYCLES=200 bash tests/integration/cycles.sh'
+    'failures:kernel:-:bash tests/integration/failures.sh'
+    'groups:kernel:-:bash tests/integration/groups.sh'
 )
 
 build="$ROOT/build"

@@ -7,7 +7,9 @@
 # the scenario has no such axis. COMMAND runs under bash -c with BUILD, NBTRAFFIC and
 # NBAGENT set as ctest sets them. Result lines (appended to FILE, and printed):
 #   MATRIX LABEL|WG|ATTACH|NAME|pass|fail|skip|n/a|SECONDS|NOTE
-# tcx scenarios are n/a below kernel 6.6 (no tcx there). Exit 1 if any scenario failed.
+# tcx scenarios are n/a below kernel 6.6 (no tcx there). A COMMAND starting with
+# "min-kernel=X.Y " is n/a below that kernel (scenarios too slow to run on every row under
+# emulation). Exit 1 if any scenario failed.
 set -uo pipefail
 
 kernel="" build="" results=""
@@ -30,11 +32,13 @@ export BUILD NBTRAFFIC="$BUILD/tests/nbtraffic"
 [[ -x $BUILD/cli/nbagent ]] && export NBAGENT="$BUILD/cli/nbagent"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
-tcx_possible() {
+# kernel_at_least MAJOR MINOR
+kernel_at_least() {
     local major minor
     IFS=. read -r major minor _ <<<"$(uname -r)"
-    ((major > 6 || (major == 6 && minor >= 6)))
+    ((major > $1 || (major == $1 && minor >= $2)))
 }
+tcx_possible() { kernel_at_least 6 6; }
 
 record() {
     local line="MATRIX $kernel|$1|$2|$3|$4|$5|${6:-}"
@@ -51,6 +55,13 @@ for spec in "$@"; do
         record "${wg:--}" "${attach:--}" "${name:-?}" fail 0 "bad scenario spec '$spec'"
         status=1
         continue
+    fi
+    if [[ $cmd =~ ^min-kernel=([0-9]+)\.([0-9]+)[[:space:]]+(.*)$ ]]; then
+        cmd=${BASH_REMATCH[3]}
+        if ! kernel_at_least "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"; then
+            record "$wg" "$attach" "$name" n/a 0 "runs on kernels >= ${BASH_REMATCH[1]}.${BASH_REMATCH[2]} only (time under emulation)"
+            continue
+        fi
     fi
     if [[ $attach == tcx ]] && ! tcx_possible; then
         record "$wg" "$attach" "$name" n/a 0 "kernel $(uname -r) < 6.6 has no tcx"

@@ -1,0 +1,92 @@
+// The lazy manager's ports backed by the real thing: the BPF datapath's maps and slots,
+// and re-injection through an AF_PACKET socket on the device.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <system_error>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "agent/activity/packet_injector.hpp"
+#include "agent/lazy/ports.hpp"
+#include "loader/datapath.hpp"
+
+namespace nb {
+
+inline nb_slot_state slot_state(SlotMode m) {
+    switch (m) {
+        case SlotMode::Hold:
+            return NB_SLOT_HOLD;
+        case SlotMode::Pass:
+            return NB_SLOT_PASS;
+        case SlotMode::Confirm:
+            return NB_SLOT_PASS_CONFIRM;
+    }
+    return NB_SLOT_HOLD;
+}
+
+class BpfHold : public HoldDatapath {
+  public:
+    explicit BpfHold(Datapath& dp) : dp_(dp) {}
+    void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, SlotMode mode) override {
+        dp_.reset_slot(id, slot_state(mode));
+        add_routes(id, routes);
+    }
+    void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) override {
+        remove_routes(routes);
+        dp_.reset_slot(id, NB_SLOT_UNUSED);
+    }
+    void add_routes(uint32_t id, const std::vector<IpPrefix>& routes) override {
+        for (const auto& r : routes) dp_.add_route(r, id);
+    }
+    void remove_routes(const std::vector<IpPrefix>& routes) override {
+        for (const auto& r : routes) dp_.del_route(r);
+    }
+    SlotMode set_mode(uint32_t id, SlotMode mode) override {
+        switch (dp_.exchange_state(id, slot_state(mode))) {
+            case NB_SLOT_PASS:
+                return SlotMode::Pass;
+            case NB_SLOT_PASS_CONFIRM:
+                return SlotMode::Confirm;
+            default:
+                return SlotMode::Hold;
+        }
+    }
+    void release_pending(uint32_t id, uint32_t n) override { dp_.release_pending(id, n); }
+    SlotCounters counters(uint32_t id) const override {
+        const nb_peer_slot& s = dp_.slot(id);
+        auto load = [](const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); };
+        return {load(s.held),       load(s.dropped),    load(s.tx_packets),
+                load(s.rx_packets), load(s.last_tx_ns), load(s.last_rx_ns)};
+    }
+    uint32_t capacity() const override { return dp_.max_peers(); }
+
+  private:
+    Datapath& dp_;
+};
+
+class InjectorSink : public PacketSink {
+  public:
+    explicit InjectorSink(int ifindex) : inj_(ifindex) {}
+    uint64_t cookie() const { return inj_.socket_cookie(); }
+    bool inject(std::span<const uint8_t> packet) override {
+        try {
+            inj_.inject(packet);
+            return true;
+        } catch (const std::system_error& e) {
+            spdlog::warn("re-injection failed: {}", e.what());
+            return false;
+        } catch (const std::invalid_argument& e) {
+            spdlog::warn("held bytes are not an IP packet: {}", e.what());
+            return false;
+        }
+    }
+
+  private:
+    PacketInjector inj_;
+};
+
+}  // namespace nb
