@@ -10,8 +10,9 @@
 #                                            N peers in A's config: B plus N-1 dummies
 #   lab.sh down NAME [--dir DIR]
 #
-# `up` writes DIR (default /run/nbagent-lab/NAME): a.conf (wg-quick config for side A)
-# and env.sh (NS_A NS_B WG_A WG_B A_CONF REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6
+# `up` writes DIR (default /run/nbagent-lab/NAME): a.conf (wg-quick config for side A),
+# b.conf (side B's, with A's endpoint, for a second agent on B's existing interface)
+# and env.sh (NS_A NS_B WG_A WG_B A_CONF B_CONF REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6
 # B_PUBKEY A_PUBKEY UNDERLAY_A UNDERLAY_B UNDERLAY_B6 LAB_DIR LAB_PEERS LAB_WG).
 # Traffic never leaves the two namespaces: the dummy peers' endpoints are addresses
 # in the lab's own underlay subnet that nobody holds.
@@ -176,6 +177,13 @@ PublicKey = $a_pub
 AllowedIPs = 10.100.0.1/32, fd10:100::1/128
 EOF
     ip netns exec "$ns_b" wg setconf "$wg_b" "$b_conf"
+    # The same side B as a config for a second nbagent on B's existing interface (lazy
+    # on both sides); no Address: B's addresses are set below and stay.
+    {
+        cat "$b_conf"
+        echo "Endpoint = $u_a:51820"
+    } >"$dir/b.conf"
+    chmod 600 "$dir/b.conf"
     ip -n "$ns_b" addr add 10.100.0.2/16 dev "$wg_b"
     ip -n "$ns_b" addr add fd10:100::2/64 dev "$wg_b" nodad
     ip -n "$ns_b" link set "$wg_b" up
@@ -203,7 +211,7 @@ EOF
             {
                 i = NR
                 printf "\n[Peer]\nPublicKey = %s\n", $0
-                printf "AllowedIPs = 10.%d.%d.%d/32, fd10:101::%x/128\n", 101 + int(i / 65536), int(i / 256) % 256, i % 256, i
+                printf "AllowedIPs = 10.%d.%d.%d/32, fd10:101::%x:%x/128\n", 101 + int(i / 65536), int(i / 256) % 256, i % 256, int(i / 65536), i % 65536
                 printf "Endpoint = 10.231.%d.%d:51820\n", x, 100 + i % 100
             }'
     } >"$dir/a.conf"
@@ -215,6 +223,7 @@ NS_B=$ns_b
 WG_A=$wg_a
 WG_B=$wg_b
 A_CONF=$dir/a.conf
+B_CONF=$dir/b.conf
 A_PUBKEY=$a_pub
 B_PUBKEY=$b_pub
 REMOTE_V4=10.100.0.2

@@ -306,7 +306,8 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         if (any) update.peers.push_back(std::move(op));
     }
     for (const auto& f : fresh) {
-        update.peers.push_back(remove_peer_op(f.peer.spec.wg.public_key));  // a stale one
+        // New to us and so to WireGuard (the agent owns the interface): no stale copy
+        // to remove first, which would cost a kernel RCU grace period per peer.
         PeerUpdate op = readd_peer_op(f.peer.spec.wg);
         if (f.connect_now) {
             op.endpoint = f.peer.endpoint;
@@ -666,6 +667,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         }
     }
     uint64_t now = monotonic_ns();
+    std::vector<uint32_t> talked_ids;
     for (uint32_t id : ids) {
         ManagedPeer& p = peers_[id];
         // The ingress program passes a peer that talks to us; if it did during the
@@ -684,8 +686,12 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         drop_held(p);
         if (!failed) p.last_error.clear();
         if (p.state != PeerState::Idle) transition(p, PeerState::Idle, reason);
-        if (talked) start_connect(p, now, "remote");
+        if (talked) talked_ids.push_back(id);
     }
+    // Only once the whole batch is Idle: a wake starts the Idle members of the peer's
+    // groups, and a group idles in one batch, so members later in it would be missed.
+    for (uint32_t id : talked_ids)
+        if (peers_[id].state == PeerState::Idle) start_connect(peers_[id], now, "remote");
 }
 
 std::chrono::milliseconds LazyManager::tick_interval() const {
@@ -697,7 +703,11 @@ void LazyManager::tick(uint64_t now_ns) {
     std::sort(connecting_.begin(), connecting_.end());
     connecting_.erase(std::unique(connecting_.begin(), connecting_.end()), connecting_.end());
     std::vector<uint32_t> still;
-    for (uint32_t id : connecting_) {
+    // By index: a failure may start a new wake at once (the peer talked while it was
+    // made idle), which appends to connecting_; that wake must keep its deadline.
+    const size_t n = connecting_.size();
+    for (size_t i = 0; i < n; ++i) {
+        uint32_t id = connecting_[i];
         ManagedPeer* p = by_id(id);
         if (!p || p->state != PeerState::Connecting) continue;
         if (now_ns >= p->deadline_ns) {
@@ -708,6 +718,8 @@ void LazyManager::tick(uint64_t now_ns) {
         }
         still.push_back(id);
     }
+    still.insert(still.end(), connecting_.begin() + static_cast<std::ptrdiff_t>(n),
+                 connecting_.end());
     connecting_.swap(still);
     poll_handshakes(now_ns);
     if (now_ns >= next_scan_ns_) {

@@ -15,6 +15,8 @@ NB_SHOW_ON_FAILURE=() # files whose last lines help explain a failure
 NB_LAB_NAME=""
 AGENT_PID=""
 AGENT_LOG=""
+AGENT_B_PID="" # a second agent, on side B (start_agent_b)
+AGENT_B_LOG=""
 NB_CHECKS_PASSED=0
 
 nb_skips_are_failures() { [[ ${CI:-} == true || ${NB_REQUIRE_PRIVILEGED:-} == 1 ]]; }
@@ -113,9 +115,13 @@ nb_cleanup() {
         kill -TERM "$AGENT_PID" 2>/dev/null
         nb_wait_pid "$AGENT_PID" 10 || kill -KILL "$AGENT_PID" 2>/dev/null
     fi
+    if [[ -n $AGENT_B_PID ]] && kill -0 "$AGENT_B_PID" 2>/dev/null; then
+        kill -TERM "$AGENT_B_PID" 2>/dev/null
+        nb_wait_pid "$AGENT_B_PID" 10 || kill -KILL "$AGENT_B_PID" 2>/dev/null
+    fi
     if ((rc != 0 && rc != 77)); then
         local f
-        for f in "$AGENT_LOG" "${NB_SHOW_ON_FAILURE[@]}"; do
+        for f in "$AGENT_LOG" "$AGENT_B_LOG" "${NB_SHOW_ON_FAILURE[@]}"; do
             [[ -n $f && -s $f ]] || continue
             echo "--- last lines of $f:"
             tail -n 40 "$f"
@@ -175,9 +181,10 @@ lab_up() {
     bash "$NB_LAB_SH" up "$NB_LAB_NAME" --dir "$LAB_DIR" ${NB_TEST_WG:+--wg "$NB_TEST_WG"} "$@"
     # shellcheck source=/dev/null
     source "$LAB_DIR/env.sh"
-    export NS_A NS_B WG_A WG_B A_CONF A_PUBKEY B_PUBKEY REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6 \
+    export NS_A NS_B WG_A WG_B A_CONF B_CONF A_PUBKEY B_PUBKEY REMOTE_V4 REMOTE_V6 ROUTED_V4 ROUTED_V6 \
         UNDERLAY_A UNDERLAY_B LAB_DIR LAB_PEERS LAB_WG
     AGENT_RUN_DIR="$LAB_DIR/run"
+    AGENT_B_RUN_DIR="$LAB_DIR/run-b"
 }
 
 lab_down() {
@@ -245,6 +252,50 @@ stop_agent() {
     pass "agent stopped with exit code 0"
 }
 
+# A second agent, in side B, on B's existing interface with $B_CONF (A as its only
+# peer, lazy): for tests with lazy peers on both ends. Its client commands: nb_cli_b.
+nb_cli_b() {
+    local cmd=("$@")
+    in_b "$NBAGENT" "${cmd[@]}" -i "$WG_B" --run-dir "$AGENT_B_RUN_DIR"
+}
+
+# start_agent_b [ARGS...]: like start_agent, for side B; logs to $LAB_DIR/agent-b.N.log.
+start_agent_b() {
+    local args=(run -i "$WG_B" --run-dir "$AGENT_B_RUN_DIR" -c "$B_CONF" "$@")
+    [[ -n ${NB_TEST_WG:-} && " $* " != *" --wg"* ]] && args+=(--wg "$NB_TEST_WG")
+    [[ -n ${NB_TEST_ATTACH:-} && " $* " != *" --attach"* ]] && args+=(--attach "$NB_TEST_ATTACH")
+    local n=1
+    while [[ -e $LAB_DIR/agent-b.$n.log ]]; do n=$((n + 1)); done
+    AGENT_B_LOG="$LAB_DIR/agent-b.$n.log"
+    echo "--- starting in B: $NBAGENT ${args[*]} (log $AGENT_B_LOG)"
+    ip netns exec "$NS_B" "$NBAGENT" "${args[@]}" >"$AGENT_B_LOG" 2>&1 </dev/null &
+    AGENT_B_PID=$!
+    local deadline=$((SECONDS + 30))
+    until nb_cli_b status >/dev/null 2>&1; do
+        kill -0 "$AGENT_B_PID" 2>/dev/null || {
+            local rc=0
+            wait "$AGENT_B_PID" || rc=$?
+            AGENT_B_PID=""
+            fail "agent B exited with $rc before answering status"
+        }
+        ((SECONDS < deadline)) || fail "agent B did not answer status within 30 s"
+        sleep 0.1
+    done
+    pass "agent B started (pid $AGENT_B_PID) and answers status"
+}
+
+# stop_agent_b: SIGTERM, and agent B must exit 0 within 20 s.
+stop_agent_b() {
+    [[ -n $AGENT_B_PID ]] || fail "stop_agent_b: no agent running in B"
+    kill -TERM "$AGENT_B_PID"
+    nb_wait_pid "$AGENT_B_PID" 20 || fail "agent B did not exit within 20 s of SIGTERM"
+    local rc=0
+    wait "$AGENT_B_PID" || rc=$?
+    AGENT_B_PID=""
+    ((rc == 0)) || fail "agent B exited with $rc after SIGTERM"
+    pass "agent B stopped with exit code 0"
+}
+
 # Starts a background command whose stdout goes to FILE, and waits for "ready" in it.
 nb_start_listener() {
     local file=$1
@@ -291,19 +342,25 @@ udp_burst_check() {
     pass "udp burst of $count within ${within} ms to $addr arrived complete and in order"
 }
 
-# tcp_connect_check ADDR: from A, connect to ADDR (an address of B); the first SYN must
-# get through (zero retransmissions).
+# tcp_connect_check ADDR [a-to-b|b-to-a]: from A, connect to ADDR (an address of B), or
+# with b-to-a from B to ADDR (an address of A); the first SYN must get through (zero
+# retransmissions).
 tcp_connect_check() {
-    local addr=$1 out rc=0
+    local addr=$1 dir=${2:-a-to-b} out rc=0 srv_ns cli_ns
+    case $dir in
+        a-to-b) srv_ns=$NS_B cli_ns=$NS_A ;;
+        b-to-a) srv_ns=$NS_A cli_ns=$NS_B ;;
+        *) fail "tcp_connect_check: direction must be a-to-b or b-to-a, not '$dir'" ;;
+    esac
     nb_next_port
     out="$LAB_DIR/tcp.$NB_PORT.out"
-    echo "--- tcp connect to $addr:$NB_PORT"
-    nb_start_listener "$out" ip netns exec "$NS_B" "$NBTRAFFIC" tcp-listen --bind "$addr" --port "$NB_PORT" \
+    echo "--- tcp connect ($dir) to $addr:$NB_PORT"
+    nb_start_listener "$out" ip netns exec "$srv_ns" "$NBTRAFFIC" tcp-listen --bind "$addr" --port "$NB_PORT" \
         --count 1 --timeout-ms 15000
-    in_a "$NBTRAFFIC" tcp-connect --dst "$addr" --port "$NB_PORT" --timeout-ms 10000 || rc=$?
+    ip netns exec "$cli_ns" "$NBTRAFFIC" tcp-connect --dst "$addr" --port "$NB_PORT" --timeout-ms 10000 || rc=$?
     nb_finish_listener "$out" || true
-    ((rc == 0)) || fail "tcp connect to $addr failed or needed retransmissions"
-    pass "tcp connect to $addr with zero retransmissions"
+    ((rc == 0)) || fail "tcp connect ($dir) to $addr failed or needed retransmissions"
+    pass "tcp connect ($dir) to $addr with zero retransmissions"
 }
 
 # ping_check ADDR: one echo request from A, answered within 5 s, and nothing on stderr.
@@ -317,3 +374,48 @@ ping_check() {
     fi
     pass "first ping to $addr answered"
 }
+
+# nb_start_trace FILE: `nbagent trace peers --json` of side A's agent in the background,
+# one JSON event per line into FILE (its stderr into FILE.err); returns once the agent
+# has subscribed it, so every later event is in FILE.
+nb_start_trace() {
+    local out=$1 err="$1.err" pid
+    ip netns exec "$NS_A" "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
+        >"$out" 2>"$err" </dev/null &
+    pid=$!
+    NB_BG_PIDS+=("$pid")
+    NB_SHOW_ON_FAILURE+=("$out" "$err")
+    local deadline=$((SECONDS + 30))
+    until grep -q "tracing peers" "$err"; do
+        kill -0 "$pid" 2>/dev/null || fail "trace exited: $(cat "$err")"
+        ((SECONDS < deadline)) || fail "trace not subscribed within 30 s"
+        sleep 0.1
+    done
+    pass "trace subscribed ($out)"
+}
+
+# nb_trace_events FILE KEY JQ-FILTER: the events for peer KEY in trace FILE that match the
+# filter, as a JSON array. A line that is not JSON fails (jq -s), except a last line the
+# client is still writing: that is retried.
+nb_trace_events() {
+    local i out
+    for ((i = 0; i < 20; i++)); do
+        if out=$(jq -s -c --arg k "$2" "[.[] | select(.peer == \$k and ($3))]" "$1" 2>&1); then
+            echo "$out"
+            return 0
+        fi
+        sleep 0.05
+    done
+    fail "trace $1 is not JSON lines: $out"
+}
+
+# nb_peer_json KEY: that peer's object from side A's `status -d --json`.
+nb_peer_json() {
+    nb_cli status -d --json | jq -c -e --arg k "$1" '.peers[] | select(.public_key == $k)'
+}
+
+# A jq definition to prefix to a filter: `ts_ms` turns an event's "ts" (RFC 3339 UTC with
+# milliseconds, as the trace writes it) into milliseconds since the epoch.
+# shellcheck disable=SC2016,SC2034 # jq's $c, not the shell's; used by the test scripts
+NB_JQ_TS_MS='def ts_ms: (.ts | capture("^(?<s>[^.]+)\\.(?<ms>[0-9]{3})Z$")) as $c
+    | (($c.s + "Z") | fromdateiso8601) * 1000 + ($c.ms | tonumber);'

@@ -8,11 +8,21 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "agent/lazy/lazy_manager.hpp"
+
+namespace nb {
+
+// Failure messages name the state instead of dumping its bytes.
+inline void PrintTo(PeerState s, std::ostream* os) {
+    *os << to_string(s);
+}
+
+}  // namespace nb
 
 namespace nb::test {
 
