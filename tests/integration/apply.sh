@@ -20,6 +20,8 @@ fi
 
 wg_peer_count() { in_a wg show "$WG_A" peers | wc -l; }
 b_handshake() { in_a wg show "$WG_A" latest-handshakes | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
+# Transfer counters start from zero when WireGuard re-creates a peer.
+b_rx_bytes() { in_a wg show "$WG_A" transfer | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
 state_of() { nb_cli status -d --json | jq -r --arg k "$1" '.peers[] | select(.public_key == $k) | .state'; }
 state_is() { [[ $(state_of "$1") == "$2" ]]; }
 
@@ -29,6 +31,7 @@ ping_check "$REMOTE_V4"
 wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
 hs_before=$(b_handshake)
 [[ -n $hs_before && $hs_before != 0 ]] || fail "B has no handshake after the first ping"
+rx_before=$(b_rx_bytes)
 
 # --- the churned map: drop the last 1% of dummy peers, change the allowed IPs of the
 # 1% before them (one extra /32 each), add 1% new ones. B (the first peer) is untouched.
@@ -78,22 +81,26 @@ tail -n 2 "$flood"
 read -r answered missing < <(awk '
     match($0, /icmp_seq=[0-9]+/) { s = substr($0, RSTART + 9, RLENGTH - 9) + 0; got[s] = 1; if (s > max) max = s }
     END { n = 0; for (i = 1; i <= max; i++) if (!(i in got)) n++; print max + 0, n }' "$flood")
-((answered >= 150)) || fail "the ping flood got only $answered replies"
+((answered >= 50)) || fail "the ping flood got only $answered replies"
 ((missing == 0)) || fail "$missing of the first $answered pings to B went unanswered during the update"
 pass "$answered pings to B at 10 ms through the update: none lost"
-[[ $(b_handshake) == "$hs_before" ]] || fail "B's session was renewed by the update (handshake $hs_before -> $(b_handshake))"
-pass "B kept its WireGuard session (same handshake time)"
+(($(b_rx_bytes) > rx_before)) || fail "B's transfer counters restarted: WireGuard re-created the peer"
+# WireGuard itself renews a session every 2 minutes of traffic (slow VMs take longer).
+if (($(date +%s) - hs_before < 110)); then
+    [[ $(b_handshake) == "$hs_before" ]] || fail "B's session was renewed by the update (handshake $hs_before -> $(b_handshake))"
+fi
+pass "B kept its WireGuard peer and session (counters kept growing, no new handshake)"
 state_is "$B_PUBKEY" Connected || fail "B is $(state_of "$B_PUBKEY") after the update"
 
 [[ $(wg_peer_count) == "$PEERS" ]] || fail "WireGuard has $(wg_peer_count) peers, expected $PEERS"
-in_a wg show "$WG_A" peers | grep -qx "$added_key" || fail "added peer $added_key missing from WireGuard"
-! in_a wg show "$WG_A" peers | grep -qx "$removed_key" || fail "removed peer $removed_key still in WireGuard"
-in_a wg show "$WG_A" allowed-ips | awk -v k="$changed_key" '$1 == k' | grep -q '10\.250\.' ||
+in_a wg show "$WG_A" peers | grep -x "$added_key" >/dev/null || fail "added peer $added_key missing from WireGuard"
+! in_a wg show "$WG_A" peers | grep -x "$removed_key" >/dev/null || fail "removed peer $removed_key still in WireGuard"
+in_a wg show "$WG_A" allowed-ips | awk -v k="$changed_key" '$1 == k' | grep '10\.250\.' >/dev/null ||
     fail "changed peer $changed_key lacks its new allowed IP in WireGuard"
 pass "WireGuard has the new map: added, removed and changed peers as written"
-in_a ip route show dev "$WG_A" | grep -q '^10\.251\.0\.1 ' || fail "no route for an added peer's 10.251.0.1"
+in_a ip route show dev "$WG_A" | grep '^10\.251\.0\.1 ' >/dev/null || fail "no route for an added peer's 10.251.0.1"
 removed_ip=$(awk -v p="$PEERS" '/^\[Peer\]/ {n++} n == p && /^AllowedIPs/ {sub(/\/.*/, "", $3); print $3}' "$A_CONF")
-! in_a ip route show dev "$WG_A" | grep -q "^$removed_ip " || fail "route for removed peer's $removed_ip is still there"
+! in_a ip route show dev "$WG_A" | grep "^$removed_ip " >/dev/null || fail "route for removed peer's $removed_ip is still there"
 pass "kernel routes follow the map (added 10.251.0.1, removed $removed_ip)"
 [[ $(state_of "$added_key") == Idle ]] || fail "added peer is $(state_of "$added_key"), expected Idle"
 nb_cli status -d --json | jq -e --arg k "$removed_key" '[.peers[] | select(.public_key == $k)] | length == 0' >/dev/null ||
@@ -135,12 +142,12 @@ if ((PEERS > 5000)); then
     echo "apply: $NB_CHECKS_PASSED checks passed (set lazy part skipped at $PEERS peers)"
     exit 0
 fi
-nb_cli set lazy off | grep -q "now off" || fail "set lazy off"
+nb_cli set lazy off | grep "now off" >/dev/null || fail "set lazy off"
 [[ $(nb_cli status --json | jq .lazy) == false ]] || fail "status still says lazy after set lazy off"
 err=$(nb_cli peer idle "$B_PUBKEY" 2>&1) && fail "peer idle worked with lazy mode off"
 grep -q "lazy mode is off" <<<"$err" || fail "peer idle with lazy off: unexpected error: $err"
 pass "set lazy off: mode off, peer idle refused"
-nb_cli set lazy on | grep -q "now on" || fail "set lazy on"
+nb_cli set lazy on | grep "now on" >/dev/null || fail "set lazy on"
 [[ $(nb_cli status --json | jq .lazy) == true ]] || fail "status says not lazy after set lazy on"
 state_is "$B_PUBKEY" Connected || fail "B is not Connected after set lazy on"
 check "peer idle B after set lazy on" nb_cli peer idle "$B_PUBKEY"
@@ -151,7 +158,7 @@ stop_agent
 # --- an agent started eager switches to lazy at runtime (programs attached then).
 start_agent --lazy-conn=false
 [[ $(nb_cli status --json | jq -r .trigger) == "" ]] || fail "eager agent reports a trigger engine"
-nb_cli set lazy on | grep -q "now on" || fail "set lazy on (started eager)"
+nb_cli set lazy on | grep "now on" >/dev/null || fail "set lazy on (started eager)"
 [[ $(nb_cli status --json | jq -r .trigger) == bpf ]] || fail "set lazy on did not attach the BPF datapath"
 check "peer idle B (started eager, now lazy)" nb_cli peer idle "$B_PUBKEY"
 wait_for 10 "B Idle" state_is "$B_PUBKEY" Idle
