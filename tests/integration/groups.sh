@@ -117,6 +117,7 @@ idle_cycle() {
     pass "cycle $n: routes (10.200.0.0/24, host routes) and B's allowed IPs intact"
     ping_check "$ROUTED_V4"
     wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+    [[ $(b_keepalive) == 1 ]] || fail "B woke without its keepalive ('$(b_keepalive)')"
     wait_for 5 "D woken with B again (group ha)" has_events "$D_KEY" \
         '.event == "transition" and .to == "Connecting" and .reason == "group ha"' $((n + 1))
     pass "cycle $n: the routed subnet answered the first ping; B Connected again"
