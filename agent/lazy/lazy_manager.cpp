@@ -158,25 +158,12 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
         fresh.push_back(prepare(std::move(spec),
                                 static_cast<uint32_t>(peers_.size() + fresh.size()), connectors));
 
-    for (const auto& f : fresh) {
-        // Without replace_peers, an existing peer may carry an endpoint and session:
-        // removing it first is the only way WireGuard forgets them.
-        if (!update.replace_peers)
-            update.peers.push_back(remove_peer_op(f.peer.spec.wg.public_key));
-        PeerUpdate op = readd_peer_op(f.peer.spec.wg);
-        if (f.connect_now) {
-            op.endpoint = f.peer.endpoint;
-            op.persistent_keepalive = f.peer.spec.keepalive;
-        }
-        update.peers.push_back(std::move(op));
-    }
+    // Without replace_peers, an existing peer may carry an endpoint and session:
+    // removing it first is the only way WireGuard forgets them.
+    queue_new_peers(fresh, update, !update.replace_peers);
     // The datapath holds first: from the moment WireGuard loses a peer's endpoint,
     // no packet may reach it, or wireguard-go would burn its 5 s handshake slot.
-    if (dp_) {
-        for (const auto& f : fresh)
-            dp_->install_peer(f.peer.id, f.peer.spec.wg.allowed_ips,
-                              f.connect_now ? SlotMode::Pass : SlotMode::Hold);
-    }
+    hold_new_peers(fresh);
     try {
         wg_.set_device(update);
     } catch (...) {
@@ -186,17 +173,43 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
         throw;
     }
     uint64_t now = monotonic_ns();
+    adopt_new_peers(fresh, now);
+    rebuild_groups();
+}
+
+void LazyManager::queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
+                                  bool remove_stale) const {
+    for (const auto& f : fresh) {
+        if (remove_stale) update.peers.push_back(remove_peer_op(f.peer.spec.wg.public_key));
+        PeerUpdate op = readd_peer_op(f.peer.spec.wg);
+        if (f.connect_now) {
+            op.endpoint = f.peer.endpoint;
+            op.persistent_keepalive = f.peer.spec.keepalive;
+        }
+        update.peers.push_back(std::move(op));
+    }
+}
+
+void LazyManager::hold_new_peers(const std::vector<Prepared>& fresh) {
+    if (!dp_) return;
+    for (const auto& f : fresh)
+        dp_->install_peer(f.peer.id, f.peer.spec.wg.allowed_ips,
+                          f.connect_now ? SlotMode::Pass : SlotMode::Hold);
+}
+
+void LazyManager::adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns) {
     for (auto& f : fresh) {
         if (f.connect_now) {
             f.peer.state = PeerState::Connected;
-            f.peer.connected_ns = now;
+            f.peer.connected_ns = now_ns;
         } else {
-            f.peer.idle_since_ns = now;
+            f.peer.idle_since_ns = now_ns;
         }
-        by_key_[f.peer.spec.wg.public_key] = f.peer.id;
-        peers_.push_back(std::move(f.peer));
+        uint32_t id = f.peer.id;
+        by_key_[f.peer.spec.wg.public_key] = id;
+        if (id >= peers_.size()) peers_.resize(id + 1);
+        peers_[id] = std::move(f.peer);
     }
-    rebuild_groups();
 }
 
 MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, bool dry_run) {
@@ -305,16 +318,9 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         }
         if (any) update.peers.push_back(std::move(op));
     }
-    for (const auto& f : fresh) {
-        // New to us and so to WireGuard (the agent owns the interface): no stale copy
-        // to remove first, which would cost a kernel RCU grace period per peer.
-        PeerUpdate op = readd_peer_op(f.peer.spec.wg);
-        if (f.connect_now) {
-            op.endpoint = f.peer.endpoint;
-            op.persistent_keepalive = f.peer.spec.keepalive;
-        }
-        update.peers.push_back(std::move(op));
-    }
+    // New to us and so to WireGuard (the agent owns the interface): no stale copy to
+    // remove first, which would cost a kernel RCU grace period per peer.
+    queue_new_peers(fresh, update, false);
 
     // Datapath first, all removals before all additions (a prefix may move between
     // peers); new peers hold before WireGuard knows them.
@@ -322,9 +328,7 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         for (uint32_t id : removed) dp_->remove_routes(peers_[id].spec.wg.allowed_ips);
         for (const auto& [id, i] : changed)
             dp_->remove_routes(minus(peers_[id].spec.wg.allowed_ips, specs[i].wg.allowed_ips));
-        for (const auto& f : fresh)
-            dp_->install_peer(f.peer.id, f.peer.spec.wg.allowed_ips,
-                              f.connect_now ? SlotMode::Pass : SlotMode::Hold);
+        hold_new_peers(fresh);
         for (const auto& [id, i] : changed)
             dp_->add_routes(id, minus(specs[i].wg.allowed_ips, peers_[id].spec.wg.allowed_ips));
     }
@@ -366,18 +370,7 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         if (new_endpoints[k]) p.endpoint = new_endpoints[k];
     }
     free_ids_.resize(free_ids_.size() - reuse);
-    for (auto& f : fresh) {
-        if (f.connect_now) {
-            f.peer.state = PeerState::Connected;
-            f.peer.connected_ns = now;
-        } else {
-            f.peer.idle_since_ns = now;
-        }
-        uint32_t id = f.peer.id;
-        by_key_[f.peer.spec.wg.public_key] = id;
-        if (id >= peers_.size()) peers_.resize(id + 1);
-        peers_[id] = std::move(f.peer);
-    }
+    adopt_new_peers(fresh, now);
     free_ids_.insert(free_ids_.end(), removed.begin(), removed.end());
     rebuild_groups();
     return d;

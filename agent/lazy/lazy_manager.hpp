@@ -99,6 +99,10 @@ class LazyManager {
     };
     Prepared prepare(PeerSpec spec, uint32_t id,
                      std::unordered_map<std::string, std::shared_ptr<Connector>>& connectors);
+    void queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
+                         bool remove_stale) const;
+    void hold_new_peers(const std::vector<Prepared>& fresh);
+    void adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns);
     bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.spec.lazy; }
     uint32_t allocate_id();
     ManagedPeer* by_id(uint32_t id);
