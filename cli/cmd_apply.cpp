@@ -46,9 +46,7 @@ CLI::App* add_apply_command(CLI::App& app, ApplyArgs& a) {
         ->required()
         ->check(CLI::ExistingFile);
     cmd->add_flag("--dry-run", a.dry_run, "Only report what would change");
-    cmd->add_option("-i,--interface", a.interface, "Interface (needed if several agents run)");
-    cmd->add_option("--run-dir", a.run_dir, "Directory of the control socket")
-        ->capture_default_str();
+    add_socket_options(*cmd, a.interface, a.run_dir);
     cmd->add_flag("--json", a.json, "Print the agent's reply as JSON");
     return cmd;
 }

@@ -5,21 +5,17 @@
 namespace nb::cli {
 
 CLI::App* add_peer_command(CLI::App& app, PeerArgs& a) {
-    CLI::App* peer = app.add_subcommand("peer", "Act on one peer");
-    peer->require_subcommand(1);
-    CLI::App* idle = peer->add_subcommand("idle", "Force a peer back to Idle");
-    idle->add_option("KEY", a.public_key, "Peer public key (base64)")
-        ->required()
-        ->check(CLI::Validator(
-            [](std::string& key) -> std::string {
-                return WgKey::from_base64(key)
-                           ? std::string()
-                           : "not a WireGuard public key (44 base64 characters): " + key;
-            },
-            "KEY"));
-    idle->add_option("-i,--interface", a.interface, "Interface (needed if several agents run)");
-    idle->add_option("--run-dir", a.run_dir, "Directory of the control socket")
-        ->capture_default_str();
+    CLI::App* idle =
+        add_grouped_command(app, "peer", "Act on one peer", "idle", "Force a peer back to Idle");
+    add_checked_argument(
+        *idle, "KEY", a.public_key, "Peer public key (base64)",
+        [](const std::string& key) {
+            return WgKey::from_base64(key)
+                       ? std::string()
+                       : "not a WireGuard public key (44 base64 characters): " + key;
+        },
+        "KEY");
+    add_socket_options(*idle, a.interface, a.run_dir);
     return idle;
 }
 

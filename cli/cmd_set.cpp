@@ -4,20 +4,15 @@
 namespace nb::cli {
 
 CLI::App* add_set_command(CLI::App& app, SetArgs& a) {
-    CLI::App* set = app.add_subcommand("set", "Change a setting of the running agent");
-    set->require_subcommand(1);
-    CLI::App* lazy = set->add_subcommand("lazy", "Turn lazy connections on or off");
-    lazy->add_option("VALUE", a.lazy, "on or off")
-        ->required()
-        ->check(CLI::Validator(
-            [](std::string& text) -> std::string {
-                return parse_switch(text) ? std::string()
-                                          : "expected on or off, got \"" + text + "\"";
-            },
-            "on|off"));
-    lazy->add_option("-i,--interface", a.interface, "Interface (needed if several agents run)");
-    lazy->add_option("--run-dir", a.run_dir, "Directory of the control socket")
-        ->capture_default_str();
+    CLI::App* lazy = add_grouped_command(app, "set", "Change a setting of the running agent",
+                                         "lazy", "Turn lazy connections on or off");
+    add_checked_argument(
+        *lazy, "VALUE", a.lazy, "on or off",
+        [](const std::string& text) {
+            return parse_switch(text) ? std::string() : "expected on or off, got \"" + text + "\"";
+        },
+        "on|off");
+    add_socket_options(*lazy, a.interface, a.run_dir);
     return lazy;
 }
 

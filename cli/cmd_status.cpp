@@ -170,11 +170,9 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
 
 CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {
     CLI::App* cmd = app.add_subcommand("status", "Show the agent's state");
-    cmd->add_option("-i,--interface", a.interface, "Interface (needed if several agents run)");
     cmd->add_flag("-d,--detail", a.detail, "List every peer");
     cmd->add_flag("--json", a.json, "Print the status object as JSON");
-    cmd->add_option("--run-dir", a.run_dir, "Directory of the control socket")
-        ->capture_default_str();
+    add_socket_options(*cmd, a.interface, a.run_dir);
     return cmd;
 }
 

@@ -67,14 +67,11 @@ std::string format_trace_event(const nlohmann::json& e) {
 }
 
 CLI::App* add_trace_command(CLI::App& app, TraceArgs& a) {
-    CLI::App* trace = app.add_subcommand("trace", "Follow the agent's events live");
-    trace->require_subcommand(1);
-    CLI::App* peers = trace->add_subcommand("peers", "Trigger packets and peer state changes");
-    peers->add_option("-i,--interface", a.interface, "Interface (needed if several agents run)");
+    CLI::App* peers = add_grouped_command(app, "trace", "Follow the agent's events live", "peers",
+                                          "Trigger packets and peer state changes");
     peers->add_flag("--json", a.json, "One JSON object per event");
     peers->add_option("--count", a.count, "Stop after N events")->check(CLI::PositiveNumber);
-    peers->add_option("--run-dir", a.run_dir, "Directory of the control socket")
-        ->capture_default_str();
+    add_socket_options(*peers, a.interface, a.run_dir);
     return peers;
 }
 

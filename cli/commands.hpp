@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -49,6 +50,37 @@ std::chrono::milliseconds parse_inactivity_threshold(std::string_view text);
 // unset; a bad value throws UsageError naming the variable); else 15m.
 std::chrono::milliseconds resolve_inactivity_threshold(const std::optional<std::string>& flag,
                                                        const EnvLookup& env);
+
+// -i/--interface and --run-dir, which every client command takes to find the agent's
+// control socket (ControlClient::find_socket).
+inline void add_socket_options(CLI::App& cmd, std::optional<std::string>& interface,
+                               std::string& run_dir) {
+    cmd.add_option("-i,--interface", interface, "Interface (needed if several agents run)");
+    cmd.add_option("--run-dir", run_dir, "Directory of the control socket")->capture_default_str();
+}
+
+// `GROUP NAME`: a command group that does nothing by itself (so a subcommand is required)
+// and its subcommand NAME, which is returned.
+inline CLI::App* add_grouped_command(CLI::App& app, const std::string& group,
+                                     const std::string& group_help, const std::string& name,
+                                     const std::string& help) {
+    CLI::App* g = app.add_subcommand(group, group_help);
+    g->require_subcommand(1);
+    return g->add_subcommand(name, help);
+}
+
+// A required positional argument checked while argv is parsed, so a bad one is a usage
+// error: `problem` says what is wrong with the text, or returns "" if nothing is.
+// `shown_as` stands for the value in --help.
+inline CLI::Option* add_checked_argument(CLI::App& cmd, const std::string& name, std::string& value,
+                                         const std::string& help,
+                                         std::function<std::string(const std::string&)> problem,
+                                         const std::string& shown_as) {
+    return cmd.add_option(name, value, help)
+        ->required()
+        ->check(CLI::Validator(
+            [problem = std::move(problem)](std::string& text) { return problem(text); }, shown_as));
+}
 
 struct RunArgs {
     std::string interface;

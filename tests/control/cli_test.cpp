@@ -20,28 +20,47 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// Each text parses to its duration.
+template <typename Parse>
+void expect_parses(Parse parse,
+                   std::initializer_list<std::pair<const char*, std::chrono::milliseconds>> cases) {
+    for (const auto& [text, want] : cases) EXPECT_EQ(parse(text), want) << '"' << text << '"';
+}
+
+// Each text is rejected with an Error whose message quotes the text and, if given, also
+// contains `also`.
+template <typename Error, typename Parse>
+void expect_rejected(Parse parse, std::initializer_list<const char*> texts,
+                     std::string_view also = {}) {
+    for (const char* text : texts) {
+        try {
+            parse(text);
+            ADD_FAILURE() << "accepted \"" << text << "\"";
+        } catch (const Error& e) {
+            const std::string what = e.what();
+            EXPECT_NE(what.find(std::string("\"") + text + "\""), std::string::npos) << what;
+            if (!also.empty()) {
+                EXPECT_NE(what.find(also), std::string::npos) << what;
+            }
+        }
+    }
+}
+
 TEST(CliDuration, ParsesUnitsAndBareSeconds) {
-    EXPECT_EQ(parse_duration("500ms"), 500ms);
-    EXPECT_EQ(parse_duration("10s"), 10s);
-    EXPECT_EQ(parse_duration("2m"), 2min);
-    EXPECT_EQ(parse_duration("1h"), 1h);
-    EXPECT_EQ(parse_duration("1m30s"), 90s);
-    EXPECT_EQ(parse_duration("1.5s"), 1500ms);
-    EXPECT_EQ(parse_duration("7"), 7s);
-    EXPECT_EQ(parse_duration("0"), 0ms);
+    expect_parses(parse_duration, {{"500ms", 500ms},
+                                   {"10s", 10s},
+                                   {"2m", 2min},
+                                   {"1h", 1h},
+                                   {"1m30s", 90s},
+                                   {"1.5s", 1500ms},
+                                   {"7", 7s},
+                                   {"0", 0ms}});
 }
 
 TEST(CliDuration, RejectsMalformed) {
-    for (const char* bad :
-         {"", "abc", "10x", "5 s", "-1s", "1s5", "ms", ".s", "10d", "1e3s", "99999999h"}) {
-        try {
-            parse_duration(bad);
-            ADD_FAILURE() << "accepted \"" << bad << "\"";
-        } catch (const std::invalid_argument& e) {
-            EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
-                << e.what();
-        }
-    }
+    expect_rejected<std::invalid_argument>(
+        parse_duration,
+        {"", "abc", "10x", "5 s", "-1s", "1s5", "ms", ".s", "10d", "1e3s", "99999999h"});
 }
 
 TEST(CliSwitch, Words) {
@@ -56,35 +75,20 @@ TEST(CliSwitch, Words) {
 }
 
 TEST(CliInactivity, BareNumbersAreMinutes) {
-    EXPECT_EQ(parse_inactivity_threshold("15"), 15min);
-    EXPECT_EQ(parse_inactivity_threshold("1"), 1min);
-    EXPECT_EQ(parse_inactivity_threshold("1.5"), 90s);
-    EXPECT_EQ(parse_inactivity_threshold("90s"), 90s);
-    EXPECT_EQ(parse_inactivity_threshold("2m"), 2min);
-    EXPECT_EQ(parse_inactivity_threshold("1h30m"), 90min);
-    EXPECT_EQ(parse_inactivity_threshold("60000ms"), 1min);
+    expect_parses(parse_inactivity_threshold, {{"15", 15min},
+                                               {"1", 1min},
+                                               {"1.5", 90s},
+                                               {"90s", 90s},
+                                               {"2m", 2min},
+                                               {"1h30m", 90min},
+                                               {"60000ms", 1min}});
 }
 
 TEST(CliInactivity, BelowMinimumAndMalformedAreRejected) {
-    for (const char* low : {"0", "59s", "30s", "0.5", "59999ms"}) {
-        try {
-            parse_inactivity_threshold(low);
-            ADD_FAILURE() << "accepted \"" << low << "\"";
-        } catch (const UsageError& e) {
-            const std::string what = e.what();
-            EXPECT_NE(what.find(std::string("\"") + low + "\""), std::string::npos) << what;
-            EXPECT_NE(what.find("minimum of 1m"), std::string::npos) << what;
-        }
-    }
-    for (const char* bad : {"", "abc", "10x", "1.2.3", ".", "-5", "5 m"}) {
-        try {
-            parse_inactivity_threshold(bad);
-            ADD_FAILURE() << "accepted \"" << bad << "\"";
-        } catch (const UsageError& e) {
-            EXPECT_NE(std::string(e.what()).find(std::string("\"") + bad + "\""), std::string::npos)
-                << e.what();
-        }
-    }
+    expect_rejected<UsageError>(parse_inactivity_threshold, {"0", "59s", "30s", "0.5", "59999ms"},
+                                "minimum of 1m");
+    expect_rejected<UsageError>(parse_inactivity_threshold,
+                                {"", "abc", "10x", "1.2.3", ".", "-5", "5 m"});
 }
 
 EnvLookup env_of(std::map<std::string, std::string> vars) {

@@ -66,17 +66,7 @@ wait_counts() { # IDLE CONNECTING CONNECTED WHAT
 wait_for 30 "10 peers Idle" counts_are 10 0 0
 pass "10 peers Idle after start"
 
-echo "--- trace peers --json in the background"
-ip netns exec "$NS_A" "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
-    >"$LAB_DIR/trace.json" 2>"$LAB_DIR/trace.err" </dev/null &
-TRACE_PID=$!
-NB_BG_PIDS+=("$TRACE_PID")
-NB_SHOW_ON_FAILURE+=("$LAB_DIR/trace.err")
-trace_subscribed() {
-    kill -0 "$TRACE_PID" 2>/dev/null || fail "trace exited: $(cat "$LAB_DIR/trace.err")"
-    grep -q "tracing peers" "$LAB_DIR/trace.err"
-}
-wait_for 30 "the trace client to be subscribed" trace_subscribed
+nb_start_trace "$LAB_DIR/trace.json"
 
 # The agent's BPF maps by name, found through its own fds (bpftool 7.1 does not show
 # which process holds a map), so other agents on the host do not count.
@@ -175,7 +165,7 @@ others=$(jq --arg k "$B_PUBKEY" '[.peers[] | select(.public_key != $k) | .wakes]
 pass "no other peer woke"
 
 stop_agent # the trace ends with the agent: its file is complete
-nb_wait_pid "$TRACE_PID" 10 || fail "trace client still running after the agent stopped"
+nb_wait_pid "$NB_TRACE_PID" 10 || fail "trace client still running after the agent stopped"
 transitions() { # FROM TO REASON: B's transitions of that kind
     jq -s --arg k "$B_PUBKEY" --arg f "$1" --arg t "$2" --arg r "$3" \
         '[.[] | select(.event == "transition" and .peer == $k and .from == $f and .to == $t and .reason == $r)] | length' \

@@ -53,19 +53,8 @@ pass "all 1000 peers Idle after start"
 [[ $(b_endpoint) == "(none)" ]] || fail "idle B still has endpoint $(b_endpoint) in WireGuard"
 pass "idle peers have no endpoint in WireGuard"
 
-echo "--- trace peers --json in the background"
-ip netns exec "$NS_A" "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
-    >"$LAB_DIR/trace.json" 2>"$LAB_DIR/trace.err" </dev/null &
-TRACE_PID=$!
-NB_BG_PIDS+=("$TRACE_PID")
-NB_SHOW_ON_FAILURE+=("$LAB_DIR/trace.json" "$LAB_DIR/trace.err")
-# The subscription must be in place before the wake, or the test would miss its events:
-# the client says so on stderr once the agent has subscribed it.
-trace_subscribed() {
-    kill -0 "$TRACE_PID" 2>/dev/null || fail "trace exited: $(cat "$LAB_DIR/trace.err")"
-    grep -q "tracing peers" "$LAB_DIR/trace.err"
-}
-wait_for 30 "the trace client to be subscribed" trace_subscribed
+# The subscription must be in place before the wake, or the test would miss its events.
+nb_start_trace "$LAB_DIR/trace.json"
 
 ping_check "$REMOTE_V4"
 wait_for 5 "B Connected, 999 Idle" counts_are 999 0 1
@@ -94,7 +83,7 @@ make_b_idle
 ping_check "$ROUTED_V4"
 
 stop_agent
-nb_wait_pid "$TRACE_PID" 10 || fail "trace client still running after the agent stopped"
+nb_wait_pid "$NB_TRACE_PID" 10 || fail "trace client still running after the agent stopped"
 
 # Without the agent the interface must be an ordinary eager WireGuard interface again.
 with_endpoint=$(in_a wg show "$WG_A" endpoints | awk '$2 != "(none)"' | wc -l)

@@ -17,6 +17,7 @@ AGENT_PID=""
 AGENT_LOG=""
 AGENT_B_PID="" # a second agent, on side B (start_agent_b)
 AGENT_B_LOG=""
+NB_TRACE_PID="" # the last nb_start_trace
 NB_CHECKS_PASSED=0
 
 nb_skips_are_failures() { [[ ${CI:-} == true || ${NB_REQUIRE_PRIVILEGED:-} == 1 ]]; }
@@ -202,55 +203,85 @@ nb_cli() {
     in_a "$NBAGENT" "${cmd[@]}" -i "$WG_A" --run-dir "$AGENT_RUN_DIR"
 }
 
-# start_agent [ARGS...]: `nbagent run` in side A with the lab's config (or, with
-# --adopt, without -c: adopting the existing interface), in the background, logging to
-# $LAB_DIR/agent.N.log; returns once `nbagent status` answers.
-start_agent() {
-    local args=(run -i "$WG_A" --run-dir "$AGENT_RUN_DIR")
+# _nb_side a|b: sets the caller's locals ns, dev and run_dir (bash's dynamic scope) to
+# that side's namespace, WireGuard interface and agent run directory.
+_nb_side() {
+    case $1 in
+        a) ns=$NS_A dev=$WG_A run_dir=$AGENT_RUN_DIR ;;
+        b) ns=$NS_B dev=$WG_B run_dir=$AGENT_B_RUN_DIR ;;
+        *) fail "side must be a or b, not '$1'" ;;
+    esac
+}
+
+# _start_agent_on a|b [ARGS...]: start_agent's body for either side. Side A's agent is
+# AGENT_PID/AGENT_LOG (agent.N.log) with $A_CONF and nb_cli; side B's AGENT_B_PID/
+# AGENT_B_LOG (agent-b.N.log) with $B_CONF and nb_cli_b.
+_start_agent_on() {
+    local side=$1 ns dev run_dir
+    shift
+    _nb_side "$side"
+    local conf=$A_CONF log_prefix=agent what=agent cli=nb_cli pid_name=AGENT_PID log_name=AGENT_LOG
+    if [[ $side == b ]]; then
+        conf=$B_CONF log_prefix=agent-b what="agent B" cli=nb_cli_b
+        pid_name=AGENT_B_PID log_name=AGENT_B_LOG
+    fi
+    local -n pid_var=$pid_name log_var=$log_name # AGENT_PID or AGENT_B_PID, ...
+    local args=(run -i "$dev" --run-dir "$run_dir")
     if [[ ${1:-} == --adopt ]]; then
         shift
     else
-        args+=(-c "$A_CONF")
+        args+=(-c "$conf")
     fi
     args+=("$@")
     [[ -n ${NB_TEST_WG:-} && " $* " != *" --wg"* ]] && args+=(--wg "$NB_TEST_WG")
     [[ -n ${NB_TEST_ATTACH:-} && " $* " != *" --attach"* ]] && args+=(--attach "$NB_TEST_ATTACH")
     local n=1
-    while [[ -e $LAB_DIR/agent.$n.log ]]; do n=$((n + 1)); done
-    AGENT_LOG="$LAB_DIR/agent.$n.log"
-    echo "--- starting: $NBAGENT ${args[*]} (log $AGENT_LOG)"
-    # Not through in_a: $! must be the agent itself (ip netns exec execs it), not a
+    while [[ -e $LAB_DIR/$log_prefix.$n.log ]]; do n=$((n + 1)); done
+    log_var="$LAB_DIR/$log_prefix.$n.log"
+    echo "--- starting $what: $NBAGENT ${args[*]} (log $log_var)"
+    # Not through in_a/in_b: $! must be the agent itself (ip netns exec execs it), not a
     # subshell, so that SIGTERM reaches it and `wait` returns its exit code.
-    ip netns exec "$NS_A" "$NBAGENT" "${args[@]}" >"$AGENT_LOG" 2>&1 </dev/null &
-    AGENT_PID=$!
+    ip netns exec "$ns" "$NBAGENT" "${args[@]}" >"$log_var" 2>&1 </dev/null &
+    pid_var=$!
     # NB_AGENT_START_TIMEOUT: big maps under emulation take minutes to install.
     local limit=${NB_AGENT_START_TIMEOUT:-30}
     local deadline=$((SECONDS + limit))
-    until nb_cli status >/dev/null 2>&1; do
-        kill -0 "$AGENT_PID" 2>/dev/null || {
+    until "$cli" status >/dev/null 2>&1; do
+        kill -0 "$pid_var" 2>/dev/null || {
             local rc=0
-            wait "$AGENT_PID" || rc=$?
-            AGENT_PID=""
-            fail "agent exited with $rc before answering status"
+            wait "$pid_var" || rc=$?
+            pid_var=""
+            fail "$what exited with $rc before answering status"
         }
-        ((SECONDS < deadline)) || fail "agent did not answer status within $limit s"
+        ((SECONDS < deadline)) || fail "$what did not answer status within $limit s"
         sleep 0.1
     done
-    pass "agent started (pid $AGENT_PID) and answers status"
+    pass "$what started (pid $pid_var) and answers status"
 }
 
-# stop_agent: SIGTERM, and the agent must exit 0 within 20 s.
-stop_agent() {
-    [[ -n $AGENT_PID ]] || fail "stop_agent: no agent running"
-    kill -TERM "$AGENT_PID"
+# _stop_agent_on a|b: stop_agent's body for either side.
+_stop_agent_on() {
+    local what=agent pid_name=AGENT_PID
+    [[ $1 == b ]] && what="agent B" pid_name=AGENT_B_PID
+    local -n pid_var=$pid_name
+    [[ -n $pid_var ]] || fail "stop $what: no agent running"
+    kill -TERM "$pid_var"
     local limit=${NB_AGENT_STOP_TIMEOUT:-20}
-    nb_wait_pid "$AGENT_PID" "$limit" || fail "agent did not exit within $limit s of SIGTERM"
+    nb_wait_pid "$pid_var" "$limit" || fail "$what did not exit within $limit s of SIGTERM"
     local rc=0
-    wait "$AGENT_PID" || rc=$?
-    AGENT_PID=""
-    ((rc == 0)) || fail "agent exited with $rc after SIGTERM"
-    pass "agent stopped with exit code 0"
+    wait "$pid_var" || rc=$?
+    pid_var=""
+    ((rc == 0)) || fail "$what exited with $rc after SIGTERM"
+    pass "$what stopped with exit code 0"
 }
+
+# start_agent [--adopt] [ARGS...]: `nbagent run` in side A with the lab's config (or,
+# with --adopt, without -c: adopting the existing interface), in the background, logging
+# to $LAB_DIR/agent.N.log; returns once `nbagent status` answers.
+start_agent() { _start_agent_on a "$@"; }
+
+# stop_agent: SIGTERM, and the agent must exit 0 within NB_AGENT_STOP_TIMEOUT (20 s).
+stop_agent() { _stop_agent_on a; }
 
 # A second agent, in side B, on B's existing interface with $B_CONF (A as its only
 # peer, lazy): for tests with lazy peers on both ends. Its client commands: nb_cli_b.
@@ -259,42 +290,12 @@ nb_cli_b() {
     in_b "$NBAGENT" "${cmd[@]}" -i "$WG_B" --run-dir "$AGENT_B_RUN_DIR"
 }
 
-# start_agent_b [ARGS...]: like start_agent, for side B; logs to $LAB_DIR/agent-b.N.log.
-start_agent_b() {
-    local args=(run -i "$WG_B" --run-dir "$AGENT_B_RUN_DIR" -c "$B_CONF" "$@")
-    [[ -n ${NB_TEST_WG:-} && " $* " != *" --wg"* ]] && args+=(--wg "$NB_TEST_WG")
-    [[ -n ${NB_TEST_ATTACH:-} && " $* " != *" --attach"* ]] && args+=(--attach "$NB_TEST_ATTACH")
-    local n=1
-    while [[ -e $LAB_DIR/agent-b.$n.log ]]; do n=$((n + 1)); done
-    AGENT_B_LOG="$LAB_DIR/agent-b.$n.log"
-    echo "--- starting in B: $NBAGENT ${args[*]} (log $AGENT_B_LOG)"
-    ip netns exec "$NS_B" "$NBAGENT" "${args[@]}" >"$AGENT_B_LOG" 2>&1 </dev/null &
-    AGENT_B_PID=$!
-    local deadline=$((SECONDS + 30))
-    until nb_cli_b status >/dev/null 2>&1; do
-        kill -0 "$AGENT_B_PID" 2>/dev/null || {
-            local rc=0
-            wait "$AGENT_B_PID" || rc=$?
-            AGENT_B_PID=""
-            fail "agent B exited with $rc before answering status"
-        }
-        ((SECONDS < deadline)) || fail "agent B did not answer status within 30 s"
-        sleep 0.1
-    done
-    pass "agent B started (pid $AGENT_B_PID) and answers status"
-}
+# start_agent_b [--adopt] [ARGS...]: like start_agent, for side B; logs to
+# $LAB_DIR/agent-b.N.log.
+start_agent_b() { _start_agent_on b "$@"; }
 
-# stop_agent_b: SIGTERM, and agent B must exit 0 within 20 s.
-stop_agent_b() {
-    [[ -n $AGENT_B_PID ]] || fail "stop_agent_b: no agent running in B"
-    kill -TERM "$AGENT_B_PID"
-    nb_wait_pid "$AGENT_B_PID" 20 || fail "agent B did not exit within 20 s of SIGTERM"
-    local rc=0
-    wait "$AGENT_B_PID" || rc=$?
-    AGENT_B_PID=""
-    ((rc == 0)) || fail "agent B exited with $rc after SIGTERM"
-    pass "agent B stopped with exit code 0"
-}
+# stop_agent_b: like stop_agent, for agent B.
+stop_agent_b() { _stop_agent_on b; }
 
 # Starts a background command whose stdout goes to FILE, and waits for "ready" in it.
 nb_start_listener() {
@@ -363,35 +364,43 @@ tcp_connect_check() {
     pass "tcp connect ($dir) to $addr with zero retransmissions"
 }
 
-# ping_check ADDR: one echo request from A, answered within 5 s, and nothing on stderr.
+# ping_check ADDR [a-to-b|b-to-a]: one echo request from A (or, with b-to-a, from B),
+# answered within 5 s, and nothing on stderr.
 ping_check() {
-    local addr=$1 err="$LAB_DIR/ping.err" rc=0
-    echo "--- ping -c 1 -W 5 $addr"
-    in_a ping -c 1 -W 5 "$addr" 2>"$err" || rc=$?
+    local addr=$1 dir=${2:-a-to-b} err="$LAB_DIR/ping.err" rc=0 ns
+    case $dir in
+        a-to-b) ns=$NS_A ;;
+        b-to-a) ns=$NS_B ;;
+        *) fail "ping_check: direction must be a-to-b or b-to-a, not '$dir'" ;;
+    esac
+    echo "--- ping -c 1 -W 5 $addr ($dir)"
+    ip netns exec "$ns" ping -c 1 -W 5 "$addr" 2>"$err" || rc=$?
     if ((rc != 0)) || [[ -s $err ]]; then
         cat "$err"
-        fail "single ping to $addr (exit $rc, stderr above)"
+        fail "single ping ($dir) to $addr (exit $rc, stderr above)"
     fi
-    pass "first ping to $addr answered"
+    pass "first ping ($dir) to $addr answered"
 }
 
-# nb_start_trace FILE: `nbagent trace peers --json` of side A's agent in the background,
-# one JSON event per line into FILE (its stderr into FILE.err); returns once the agent
-# has subscribed it, so every later event is in FILE.
+# nb_start_trace FILE [a|b]: `nbagent trace peers --json` of side A's agent (or B's) in
+# the background, one JSON event per line into FILE (its stderr into FILE.err), its pid in
+# NB_TRACE_PID; returns once the agent has subscribed it, so every later event is in FILE.
 nb_start_trace() {
-    local out=$1 err="$1.err" pid
-    ip netns exec "$NS_A" "$NBAGENT" trace peers -i "$WG_A" --run-dir "$AGENT_RUN_DIR" --json \
+    local out=$1 side=${2:-a} err="$1.err" ns dev run_dir
+    _nb_side "$side"
+    echo "--- trace peers --json of side $side's agent in the background, into $out"
+    ip netns exec "$ns" "$NBAGENT" trace peers -i "$dev" --run-dir "$run_dir" --json \
         >"$out" 2>"$err" </dev/null &
-    pid=$!
-    NB_BG_PIDS+=("$pid")
+    NB_TRACE_PID=$!
+    NB_BG_PIDS+=("$NB_TRACE_PID")
     NB_SHOW_ON_FAILURE+=("$out" "$err")
     local deadline=$((SECONDS + 30))
     until grep -q "tracing peers" "$err"; do
-        kill -0 "$pid" 2>/dev/null || fail "trace exited: $(cat "$err")"
-        ((SECONDS < deadline)) || fail "trace not subscribed within 30 s"
+        kill -0 "$NB_TRACE_PID" 2>/dev/null || fail "trace on side $side exited: $(cat "$err")"
+        ((SECONDS < deadline)) || fail "trace on side $side not subscribed within 30 s"
         sleep 0.1
     done
-    pass "trace subscribed ($out)"
+    pass "trace on side $side subscribed ($out)"
 }
 
 # nb_trace_events FILE KEY JQ-FILTER: the events for peer KEY in trace FILE that match the

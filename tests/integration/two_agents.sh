@@ -33,24 +33,8 @@ wakes_on() { # SIDE KEY
     "$cli" status -d --json | jq -r --arg k "$2" '.peers[] | select(.public_key == $k) | .wakes'
 }
 
-# trace peers --json of one side, in the background, subscribed before anything wakes.
-start_trace() { # SIDE
-    local side=$1 ns=$NS_A dev=$WG_A run=$AGENT_RUN_DIR
-    [[ $side == b ]] && ns=$NS_B dev=$WG_B run=$AGENT_B_RUN_DIR
-    local out="$LAB_DIR/trace-$side.json" err="$LAB_DIR/trace-$side.err"
-    ip netns exec "$ns" "$NBAGENT" trace peers -i "$dev" --run-dir "$run" --json \
-        >"$out" 2>"$err" </dev/null &
-    local pid=$!
-    NB_BG_PIDS+=("$pid")
-    NB_SHOW_ON_FAILURE+=("$out" "$err")
-    local deadline=$((SECONDS + 30))
-    until grep -q "tracing peers" "$err"; do
-        kill -0 "$pid" 2>/dev/null || fail "trace on $side exited: $(cat "$err")"
-        ((SECONDS < deadline)) || fail "trace on $side not subscribed within 30 s"
-        sleep 0.1
-    done
-    pass "trace on side $side subscribed"
-}
+# SIDE: trace peers --json of that side, in the background, subscribed before anything wakes.
+start_trace() { nb_start_trace "$LAB_DIR/trace-$1.json" "$1"; }
 # SIDE KEY JQ-FILTER: that side's trace has an event for KEY matching the filter.
 trace_has() {
     jq -s -e --arg k "$2" "any(.[]; .peer == \$k and ($3))" "$LAB_DIR/trace-$1.json" >/dev/null
@@ -74,6 +58,10 @@ count_events() { # SIDE KEY JQ-FILTER: how many events for KEY match
     return 1
 }
 
+peer_on() { # SIDE: the key of the other side's end, as that side's agent knows it
+    if [[ $1 == a ]]; then echo "$B_PUBKEY"; else echo "$A_PUBKEY"; fi
+}
+
 make_idle() { # SIDE KEY
     local side=$1 key=$2 cli=nb_cli
     [[ $side == b ]] && cli=nb_cli_b
@@ -82,6 +70,30 @@ make_idle() { # SIDE KEY
     [[ $(endpoint_on "$side" "$key") == "(none)" ]] ||
         fail "idle peer on $side still has endpoint $(endpoint_on "$side" "$key") in WireGuard"
     pass "peer Idle on $side with no endpoint"
+}
+
+# wake_across FROM OWN: both ends Idle, one ping from side FROM to the other side wakes the
+# peer on both: the sender's agent by the packet, the receiver's by the remote talking.
+# That remote wake needs no connector: the receiver's trace may hold only the trigger
+# events and Connecting transitions of its OWN earlier wakes by its own packets (OWN of each).
+wake_across() {
+    local from=$1 own=$2 to=b addr=$REMOTE_V4
+    [[ $from == b ]] && to=a addr=$A_V4
+    local from_key to_key f=${from^^} t=${to^^}
+    from_key=$(peer_on "$from")
+    to_key=$(peer_on "$to")
+    ping_check "$addr" "$from-to-$to"
+    wait_for 10 "$t Connected on $f" state_is "$from" "$from_key" Connected
+    wait_for 10 "$f Connected on $t" state_is "$to" "$to_key" Connected
+    wait_for 5 "$f's trace: $t Connected (reason packet)" transition_to "$from" "$from_key" Connected packet
+    wait_for 5 "$t's trace: $f Connected (reason remote)" transition_to "$to" "$to_key" Connected remote
+    pass "$f -> $t: $t woken by the packet on $f, $f woken by the remote on $t"
+    local triggers connectings
+    triggers=$(count_events "$to" "$to_key" '.event == "trigger"')
+    connectings=$(count_events "$to" "$to_key" '.to == "Connecting"')
+    ((triggers == own && connectings == own)) || fail "$t's agent ran a wake of its own for a remote" \
+        "wake: $triggers trigger and $connectings Connecting events, expected $own of each"
+    pass "$t's wake was remote only (no trigger or Connecting of its own)"
 }
 
 start_agent
@@ -96,39 +108,14 @@ pass "both agents start with the peer Idle and no endpoint"
 start_trace a
 start_trace b
 
-# A -> B: A's agent wakes B (packet); B's agent sees A talking first.
-ping_check "$REMOTE_V4"
-wait_for 10 "B Connected on A" state_is a "$B_PUBKEY" Connected
-wait_for 10 "A Connected on B" state_is b "$A_PUBKEY" Connected
-wait_for 5 "A's trace: B Connected (reason packet)" transition_to a "$B_PUBKEY" Connected packet
-wait_for 5 "B's trace: A Connected (reason remote)" transition_to b "$A_PUBKEY" Connected remote
-pass "A -> B: B woken by the packet on A, A woken by the remote on B"
-# The remote wake on B needs no connector: no trigger, no Connecting.
-n=$(count_events b "$A_PUBKEY" '.event == "trigger" or .to == "Connecting"')
-((n == 0)) || fail "B's agent ran a wake of its own ($n trigger/Connecting events) for a remote wake"
-pass "B's wake was remote only (no trigger, no Connecting)"
+# A -> B: A's agent wakes B (packet); B's agent sees A talking first. B never woke A itself.
+wake_across a 0
 
-# Both back to Idle; now B -> A: the roles swap.
+# Both back to Idle; now B -> A: the roles swap. A's only wake of B by its own packets so
+# far was the first ping's.
 make_idle a "$B_PUBKEY"
 make_idle b "$A_PUBKEY"
-echo "--- from B: ping -c 1 -W 5 $A_V4"
-err="$LAB_DIR/ping-b.err"
-rc=0
-in_b ping -c 1 -W 5 "$A_V4" 2>"$err" || rc=$?
-if ((rc != 0)) || [[ -s $err ]]; then
-    cat "$err"
-    fail "single ping from B to $A_V4 (exit $rc, stderr above)"
-fi
-pass "first ping from B to A answered"
-wait_for 10 "A Connected on B" state_is b "$A_PUBKEY" Connected
-wait_for 10 "B Connected on A" state_is a "$B_PUBKEY" Connected
-wait_for 5 "B's trace: A Connected (reason packet)" transition_to b "$A_PUBKEY" Connected packet
-wait_for 5 "A's trace: B Connected (reason remote)" transition_to a "$B_PUBKEY" Connected remote
-pass "B -> A: A woken by the packet on B, B woken by the remote on A"
-# A's only wake of B so far by its own packets was the first ping's.
-n=$(count_events a "$B_PUBKEY" '.event == "trigger"')
-((n == 1)) || fail "A's trace has $n trigger events for B, expected 1 (the A -> B ping)"
-pass "A's second wake was remote only"
+wake_across b 1
 # Each agent counted two wakes of its peer: one of its own, one remote.
 [[ $(wakes_on a "$B_PUBKEY") == 2 && $(wakes_on b "$A_PUBKEY") == 2 ]] ||
     fail "wakes: A's peer B $(wakes_on a "$B_PUBKEY"), B's peer A $(wakes_on b "$A_PUBKEY"); expected 2 each"
