@@ -280,6 +280,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         lopts.max_held = opts_.max_held_packets;
         lopts.exec_timeout = opts_.exec_timeout;
         lopts.connect_timeout = opts_.connect_timeout;
+        lopts.backoff_base = opts_.connect_backoff;
         lopts.inactivity_threshold = opts_.inactivity_threshold;
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_.get(), sink_.get(), *queue_,
                                              [srv = server_.get()](const nlohmann::json& ev) {

@@ -114,6 +114,11 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--connect-timeout", a.connect_timeout, "Give up waking a peer after this long")
         ->check(duration_validator())
         ->capture_default_str();
+    run->add_option("--connect-backoff", a.connect_backoff,
+                    "No new wake for this long after a failed one, doubling with each failure "
+                    "in a row (at most 5m)")
+        ->check(duration_validator())
+        ->capture_default_str();
     run->add_option("--inactivity-threshold", a.inactivity_threshold,
                     "Send a connected peer back to Idle after this long without traffic; a "
                     "bare number is minutes, at least 1m (default: "
@@ -147,6 +152,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.lazy = resolve_lazy(a.lazy_conn, env);
     o.max_held_packets = a.max_held_packets;
     o.connect_timeout = parse_duration(a.connect_timeout);
+    o.connect_backoff = parse_duration(a.connect_backoff);
     o.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
     o.max_peers = a.max_peers;
     o.exec_timeout = parse_duration(a.exec_timeout);

@@ -89,6 +89,7 @@ struct RunArgs {
     std::optional<std::string> lazy_conn;
     uint32_t max_held_packets = 128;
     std::string connect_timeout = "10s";
+    std::string connect_backoff = "2s";
     std::optional<std::string> inactivity_threshold;
     uint32_t max_peers = 0;  // 0: auto
     std::string exec_timeout = "5s";

@@ -31,7 +31,7 @@ DEFAULT_SCENARIOS=(
     'apply:kernel:-:bash tests/integration/apply.sh'
     'apply_100k:kernel:-:min-kernel=6.12 NB_APPLY_PEERS=100000 bash tests/integration/apply.sh'
     'two_agents:kernel:-:bash tests/integration/two_agents.sh'
-    'cycles:kernel:-:NB_CYCLES=200 bash tests/integration/cycles.sh'
+    'cycles:kernel:-:NB_CYCLES=150 NB_CYCLES_WARMUP=50 bash tests/integration/cycles.sh'
     'failures:kernel:-:bash tests/integration/failures.sh'
     'groups:kernel:-:bash tests/integration/groups.sh'
 )
