@@ -24,6 +24,15 @@ PacketInjector::PacketInjector(int ifindex) : ifindex_(ifindex) {
     if (fd_ < 0) {
         throw std::system_error(errno, std::generic_category(), "socket(AF_PACKET, SOCK_DGRAM)");
     }
+    // Straight to the driver, past the qdisc: a qdisc that hashes flows (fq_codel, the
+    // default on Debian kernels, on wireguard-go's tun device) hashes a re-injected
+    // packet unlike the socket's own, so a newer packet of the same flow could leave
+    // first. Bypassing it, a replay is in the device's own queue when send returns,
+    // before the program lets newer packets pass. It also skips the tc egress hook,
+    // which is fine: replays need no verdict (the cookie check stays for kernels
+    // that refuse the option).
+    int one = 1;
+    bypass_qdisc_ = ::setsockopt(fd_, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) == 0;
     socklen_t len = sizeof cookie_;
     if (::getsockopt(fd_, SOL_SOCKET, SO_COOKIE, &cookie_, &len) != 0 || cookie_ == 0) {
         int err = errno;

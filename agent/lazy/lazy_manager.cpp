@@ -578,6 +578,7 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
     p.awaiting_handshake = true;
     p.endpoint_set_ns = monotonic_ns();
     p.tx_at_endpoint = dp_->counters(p.id).tx_packets;
+    p.replayed = 0;
     release_hold(p, SlotMode::Confirm);
 }
 
@@ -609,7 +610,10 @@ void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
     } catch (const std::exception& e) {
         spdlog::warn("re-injecting a packet for {}: {}", p.spec.wg.public_key.base64(), e.what());
     }
-    if (!sent) ++p.agent_dropped;
+    if (!sent)
+        ++p.agent_dropped;
+    else if (p.awaiting_handshake)
+        ++p.replayed;
     // Only now, with the packet in WireGuard's queue (or gone), may newer packets pass.
     dp_->release_pending(p.id, 1);
 }
@@ -670,6 +674,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
             // WireGuard discards what it queued for a handshake that never came.
             uint64_t tx = dp_->counters(id).tx_packets;
             if (tx > p.tx_at_endpoint) p.agent_dropped += tx - p.tx_at_endpoint;
+            p.agent_dropped += p.replayed;
         }
         jobs_.erase(p.job_id);
         p.job_id = 0;

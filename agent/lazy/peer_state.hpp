@@ -42,6 +42,7 @@ struct ManagedPeer {
     uint64_t deadline_ns = 0;         // Connecting: give up at
     uint64_t endpoint_set_ns = 0;
     uint64_t tx_at_endpoint = 0;  // tx_packets then: what WireGuard discards on failure
+    uint32_t replayed = 0;        // re-injected since (replays bypass the tc counters)
     uint64_t connected_ns = 0;    // start of the current Connected period
     uint64_t idle_since_ns = 0;   // WireGuard forgot the session at this time
     uint64_t trigger_ns = 0;      // CLOCK_MONOTONIC of the waking packet
