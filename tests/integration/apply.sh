@@ -123,6 +123,30 @@ grep -q "bad.conf:$line:" <<<"$err" || fail "error does not name bad.conf:$line"
 state_is "$B_PUBKEY" Connected || fail "a refused apply disturbed B"
 pass "broken config refused with bad.conf:$line, nothing changed"
 
+# --- a control plane sends the map itself: config_text over the control socket. Here
+# B's endpoint changes (to the underlay's IPv6 address) while B is connected: the new
+# endpoint goes into WireGuard at once and traffic keeps flowing.
+v6_conf="$LAB_DIR/v6.conf"
+sed "0,/^Endpoint = $UNDERLAY_B:51820/s//Endpoint = [$UNDERLAY_B6]:51820/" "$new_conf" >"$v6_conf"
+request=$(jq -cn --rawfile text "$v6_conf" '{cmd: "apply", config_text: $text, source: "controlplane"}')
+reply=$(printf '%s\n' "$request" | in_a timeout 30 socat -t 30 - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock")
+echo "$reply"
+jq -e '.ok and .applied and .diff.changed == 1 and .diff.added == 0 and .diff.removed == 0' <<<"$reply" >/dev/null ||
+    fail "config_text apply of B's new endpoint: $reply"
+b_ep=$(in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}')
+[[ $b_ep == "[$UNDERLAY_B6]:51820" ]] || fail "B's endpoint is $b_ep after the change, expected [$UNDERLAY_B6]:51820"
+state_is "$B_PUBKEY" Connected || fail "changing B's endpoint disturbed its state"
+ping_check "$REMOTE_V4"
+pass "control-plane apply (config_text): B's endpoint changed live to [$UNDERLAY_B6]:51820"
+# Errors name the source the control plane gave.
+reply=$(printf '%s\n' "$(jq -cn '{cmd: "apply", config_text: "[Peer]\nPublicKey = nope\n", source: "cp"}')" |
+    in_a timeout 30 socat -t 30 - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock")
+jq -e '.ok == false and (.error | startswith("cp:"))' <<<"$reply" >/dev/null || fail "bad config_text: $reply"
+pass "bad config_text refused naming cp:LINE: $(jq -r .error <<<"$reply")"
+out=$(nb_cli apply -c "$new_conf" --json) || fail "apply of B's old endpoint failed: $out"
+jq -e '.diff.changed == 1 and .diff.added == 0 and .diff.removed == 0' <<<"$out" >/dev/null || fail "back to v4: $out"
+ping_check "$REMOTE_V4"
+
 # --- SIGHUP re-reads the file the agent was started with (or last applied by path).
 cp "$A_CONF" "$LAB_DIR/orig.conf"
 out=$(nb_cli apply -c "$LAB_DIR/orig.conf" --json) || fail "apply back to the original failed"
