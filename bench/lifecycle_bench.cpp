@@ -34,22 +34,12 @@
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "bench/bench_util.hpp"
 #include "loader/datapath.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-nb::WgKey key_for(uint32_t i, uint8_t tag) {
-    nb::WgKey k;
-    k.bytes.fill(tag);
-    std::memcpy(k.bytes.data(), &i, sizeof i);
-    return k;
-}
+using namespace nb::bench;
 
 // 10.<second_octet + i's bits 16..23>.<bits 8..15>.<bits 0..7>/32
 nb::IpPrefix host(uint8_t second_octet, uint32_t i) {
@@ -192,14 +182,8 @@ int run(const Args& a) {
     const auto churned = static_cast<uint32_t>(std::lround(n * a.churn));
     const std::string ifname = "nblc" + std::to_string(getpid() % 100000);
 
-    std::unique_ptr<nb::WgControl> wg;  // the baselines use it directly
-    if (a.backend == "kernel") {
-        nb::link_add_wireguard(ifname);
-        wg = std::make_unique<nb::NetlinkControl>(ifname);
-    } else {
-        nb::start_wireguard_go(ifname);
-        wg = std::make_unique<nb::UapiControl>(ifname);
-    }
+    // The baselines use it directly.
+    std::unique_ptr<nb::WgControl> wg = create_interface(a.backend, ifname);
     const int ifindex = *nb::link_index(ifname);
 
     // Sized the way the agent sizes it (engine.cpp capacity_for): n plus a quarter.

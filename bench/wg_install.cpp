@@ -19,34 +19,17 @@
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "bench/bench_util.hpp"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-nb::WgKey key_for(uint32_t i, uint8_t tag) {
-    nb::WgKey k;
-    k.bytes.fill(tag);
-    std::memcpy(k.bytes.data(), &i, sizeof i);
-    return k;
-}
+using namespace nb::bench;
 
 int run(const std::string& backend, uint32_t peers, bool with_key, bool keep) {
     static int runs = 0;  // --keep leaves earlier interfaces in place
     const std::string ifname =
         "nbb" + std::to_string(getpid() % 100000) + "-" + std::to_string(runs++);
-    std::unique_ptr<nb::WgControl> wg;
-    if (backend == "kernel") {
-        nb::link_add_wireguard(ifname);
-        wg = std::make_unique<nb::NetlinkControl>(ifname);
-    } else {
-        nb::start_wireguard_go(ifname);
-        wg = std::make_unique<nb::UapiControl>(ifname);
-    }
+    std::unique_ptr<nb::WgControl> wg = create_interface(backend, ifname);
     nb::DeviceUpdate u;
     // With a device key the kernel precomputes a shared secret per new peer (X25519):
     // that is crypto, not the control path, and under emulation it dominates.

@@ -1,0 +1,44 @@
+// Pieces every bench/ program needs: a timer, deterministic peer keys, and a fresh
+// WireGuard interface of the chosen backend.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "agent/net/rtnl.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+
+namespace nb::bench {
+
+using Clock = std::chrono::steady_clock;
+
+inline double ms_since(Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+// A distinct key per (i, tag); any 32 bytes are a valid public key.
+inline WgKey key_for(uint32_t i, uint8_t tag) {
+    WgKey k;
+    k.bytes.fill(tag);
+    std::memcpy(k.bytes.data(), &i, sizeof i);
+    return k;
+}
+
+// Creates `ifname` as kernel WireGuard ("kernel") or wireguard-go (anything else) and
+// returns its control backend.
+inline std::unique_ptr<WgControl> create_interface(const std::string& backend,
+                                                   const std::string& ifname) {
+    if (backend == "kernel") {
+        link_add_wireguard(ifname);
+        return std::make_unique<NetlinkControl>(ifname);
+    }
+    start_wireguard_go(ifname);
+    return std::make_unique<UapiControl>(ifname);
+}
+
+}  // namespace nb::bench
