@@ -183,6 +183,7 @@ class Agent {
     void load_datapath(size_t peers, size_t routes);
     void attach_datapath(int ifindex);
     void epoll_watch(int fd);
+    void arm_tick();
 
     RunOptions opts_;
     std::string state_path_;
@@ -200,6 +201,7 @@ class Agent {
     std::unique_ptr<ControlServer> server_;
     AgentStatus base_status_;
     UniqueFd ep_, sfd_, tfd_;
+    std::chrono::milliseconds tick_armed_{0};
     int ifindex_ = 0;
 };
 
@@ -331,12 +333,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         spdlog::error("creating the event loop: {}", std::strerror(errno));
         return false;
     }
-    auto every = mgr_->tick_interval();
-    itimerspec its{};
-    its.it_interval.tv_sec = every.count() / 1000;
-    its.it_interval.tv_nsec = (every.count() % 1000) * 1000000;
-    its.it_value = its.it_interval;
-    timerfd_settime(tfd_.get(), 0, &its, nullptr);
+    arm_tick();
     epoll_watch(sfd_.get());
     epoll_watch(tfd_.get());
     epoll_watch(pool_->event_fd());
@@ -537,6 +534,18 @@ void Agent::set_lazy(bool lazy) {
     mgr_->set_lazy(lazy);
 }
 
+void Agent::arm_tick() {
+    // The manager ticks faster while packets wait for a handshake it must poll for.
+    auto every = mgr_->tick_interval();
+    if (every == tick_armed_) return;
+    tick_armed_ = every;
+    itimerspec its{};
+    its.it_interval.tv_sec = every.count() / 1000;
+    its.it_interval.tv_nsec = (every.count() % 1000) * 1000000;
+    its.it_value = its.it_interval;
+    timerfd_settime(tfd_.get(), 0, &its, nullptr);
+}
+
 int Agent::loop() {
     int exit_code = 0;
     bool running = true;
@@ -579,6 +588,7 @@ int Agent::loop() {
                 spdlog::error("event handling: {}", e.what());
             }
         }
+        arm_tick();
     }
     return exit_code;
 }

@@ -33,7 +33,7 @@ int nb_egress(struct __sk_buff *skb)
 
     __u64 now = bpf_ktime_get_ns();
     /* Connected and nothing of ours still in flight: the fast path. */
-    if (slot->state >= NB_SLOT_PASS && slot->pending == 0) {
+    if (slot->state == NB_SLOT_PASS && slot->pending == 0) {
         slot->last_tx_ns = now;
         nb_add(&slot->tx_packets, 1);
         return NB_PASS;
@@ -46,8 +46,8 @@ int nb_egress(struct __sk_buff *skb)
         nb_add(&slot->tx_packets, 1);
         return NB_PASS;
     }
-    /* Idle, Connecting, or Connected with held packets not yet replayed: hold,
-     * so that nothing overtakes them. */
+    /* Idle, Connecting (with or without the endpoint), or Connected with held packets
+     * not yet replayed: hold, so that nothing overtakes them. */
     return nb_hold(skb, slot, peer_id, a.dst.family, now);
 }
 

@@ -43,8 +43,10 @@ enum nb_slot_state {
     NB_SLOT_UNUSED = 0, /* no peer at this index: pass */
     NB_SLOT_HOLD = 1,   /* Idle or Connecting: copy to the ring, never reach WireGuard */
     NB_SLOT_PASS = 2,   /* Connected: pass once every held packet was replayed */
-    /* As PASS, while the agent waits for proof that the handshake completed: the
-     * first ingress packet turns it into PASS and tells the agent (NB_EV_RX_WAKE). */
+    /* Endpoint set, handshake not yet proven: hold like HOLD (the agent's replays pass),
+     * because WireGuard flushes its handshake queue when the handshake completes and a
+     * packet passed meanwhile could overtake that queue. The first ingress packet turns
+     * it into PASS and tells the agent (NB_EV_RX_WAKE). */
     NB_SLOT_PASS_CONFIRM = 3,
 };
 

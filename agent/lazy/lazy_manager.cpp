@@ -411,10 +411,14 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
             replay(*p, packet);
             return;
         case PeerState::Connecting:
-            if (p->awaiting_handshake) {
-                replay(*p, packet);  // the endpoint is set: WireGuard queues it
+            // The endpoint is set. WireGuard needs one packet to start its handshake;
+            // more must wait for the handshake to be proven: it flushes its queue when
+            // the handshake completes, and a packet sent then could overtake the queue.
+            if (p->awaiting_handshake && p->replayed == 0 && p->held.empty()) {
+                replay(*p, packet);
                 return;
             }
+            if (p->awaiting_handshake) fast_poll_ = true;
             break;
         case PeerState::Idle: {
             uint64_t now = monotonic_ns();
@@ -573,11 +577,11 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
         confirm(p, p.trigger_reason);  // eager without programs: nothing to watch
         return;
     }
-    // Packets flow from now on (WireGuard queues them until its handshake is done);
-    // the peer counts as Connected once the first reply or the handshake shows.
+    // The held packets go to WireGuard now (it queues them and starts its handshake);
+    // newer ones are held until the first reply or the handshake time proves it, and
+    // then the peer counts as Connected.
     p.awaiting_handshake = true;
     p.endpoint_set_ns = monotonic_ns();
-    p.tx_at_endpoint = dp_->counters(p.id).tx_packets;
     p.replayed = 0;
     release_hold(p, SlotMode::Confirm);
 }
@@ -590,7 +594,9 @@ void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
     p.last_error.clear();
     p.connected_ns = now;
     p.last_wake_ms = now > p.trigger_ns ? static_cast<double>(now - p.trigger_ns) / 1e6 : 0.0;
-    if (dp_) dp_->set_mode(p.id, SlotMode::Pass);
+    // Packets held while the handshake was unproven go first; the program keeps
+    // newer ones back until they have.
+    release_hold(p, SlotMode::Pass);
     transition(p, PeerState::Connected, reason);
 }
 
@@ -670,12 +676,8 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         // The ingress program passes a peer that talks to us; if it did during the
         // update above, the remote is active but WireGuard just lost the session.
         bool talked = dp_ && dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;
-        if (failed && p.awaiting_handshake && dp_) {
-            // WireGuard discards what it queued for a handshake that never came.
-            uint64_t tx = dp_->counters(id).tx_packets;
-            if (tx > p.tx_at_endpoint) p.agent_dropped += tx - p.tx_at_endpoint;
-            p.agent_dropped += p.replayed;
-        }
+        // WireGuard discards what we replayed into it for a handshake that never came.
+        if (failed && p.awaiting_handshake) p.agent_dropped += p.replayed;
         jobs_.erase(p.job_id);
         p.job_id = 0;
         p.awaiting_handshake = false;
@@ -693,10 +695,17 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
 }
 
 std::chrono::milliseconds LazyManager::tick_interval() const {
-    return std::chrono::milliseconds(250);
+    // Packets wait for a handshake only polling can prove (one-way traffic): poll often.
+    return fast_poll_ ? opts_.handshake_poll_fast : std::chrono::milliseconds(250);
 }
 
 void LazyManager::tick(uint64_t now_ns) {
+    // Fast ticks are for the handshake poll; the rest keeps its pace.
+    if (fast_poll_ && now_ns < next_slow_tick_ns_) {
+        poll_handshakes(now_ns);
+        return;
+    }
+    next_slow_tick_ns_ = now_ns + ns(std::chrono::milliseconds(250));
     // Deadlines of wakes in progress. The list may hold ids that moved on or repeat.
     std::sort(connecting_.begin(), connecting_.end());
     connecting_.erase(std::unique(connecting_.begin(), connecting_.end()), connecting_.end());
@@ -729,27 +738,35 @@ void LazyManager::tick(uint64_t now_ns) {
 }
 
 void LazyManager::poll_handshakes(uint64_t now_ns) {
-    if (now_ns < next_poll_ns_) return;
-    // Only peers that had a second to answer with data and did not (one-way traffic).
+    // Peers that had a second to answer with data and did not (one-way traffic), and
+    // at once those with packets waiting for the proof.
     std::vector<uint32_t> waiting;
+    bool urgent = false;
     for (uint32_t id : connecting_) {
         const ManagedPeer& p = peers_[id];
-        if (p.awaiting_handshake && now_ns - p.endpoint_set_ns >= ns(opts_.handshake_poll))
+        if (p.state != PeerState::Connecting || !p.awaiting_handshake) continue;
+        if (!p.held.empty()) {
+            urgent = true;
             waiting.push_back(id);
+        } else if (now_ns - p.endpoint_set_ns >= ns(opts_.handshake_poll)) {
+            waiting.push_back(id);
+        }
     }
-    if (waiting.empty()) return;
+    fast_poll_ = urgent;
+    if (waiting.empty() || now_ns < (urgent ? next_fast_poll_ns_ : next_poll_ns_)) return;
     uint64_t start = monotonic_ns();
     WgDevice dev;
     try {
         dev = wg_.get_device();
     } catch (const WgError& e) {
         spdlog::warn("reading handshake times: {}", e.what());
-        next_poll_ns_ = now_ns + ns(opts_.handshake_poll);
+        next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
         return;
     }
     // A dump costs in proportion to all peers: at most a fifth of the time on it.
     uint64_t took = monotonic_ns() - start;
     next_poll_ns_ = now_ns + std::max<uint64_t>(ns(opts_.handshake_poll), 5 * took);
+    next_fast_poll_ns_ = now_ns + std::max<uint64_t>(ns(opts_.handshake_poll_fast), 5 * took);
     std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;
     for (const auto& wp : dev.peers)
         if (wp.last_handshake_sec) handshakes.emplace(wp.public_key, wp.last_handshake_sec);

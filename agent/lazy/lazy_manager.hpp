@@ -35,6 +35,8 @@ struct LazyOptions {
     std::chrono::milliseconds backoff_max{5 * 60 * 1000};
     // Without a first reply, WireGuard's handshake time is polled this often at least.
     std::chrono::milliseconds handshake_poll{1000};
+    // ... and this often while packets wait for the proof (within a fifth of the time).
+    std::chrono::milliseconds handshake_poll_fast{5};
 };
 
 // What a network-map update changes, by peer.
@@ -137,6 +139,9 @@ class LazyManager {
         connecting_;  // ids that were Connecting at some point since the last tick
     uint64_t next_job_ = 1;
     uint64_t next_poll_ns_ = 0;
+    uint64_t next_fast_poll_ns_ = 0;
+    uint64_t next_slow_tick_ns_ = 0;
+    bool fast_poll_ = false;  // packets wait for a handshake proof: tick fast
     uint64_t next_scan_ns_ = 0;
 };
 

@@ -41,11 +41,10 @@ struct ManagedPeer {
     bool awaiting_handshake = false;  // Connecting with the endpoint set
     uint64_t deadline_ns = 0;         // Connecting: give up at
     uint64_t endpoint_set_ns = 0;
-    uint64_t tx_at_endpoint = 0;  // tx_packets then: what WireGuard discards on failure
-    uint32_t replayed = 0;        // re-injected since (replays bypass the tc counters)
-    uint64_t connected_ns = 0;    // start of the current Connected period
-    uint64_t idle_since_ns = 0;   // WireGuard forgot the session at this time
-    uint64_t trigger_ns = 0;      // CLOCK_MONOTONIC of the waking packet
+    uint32_t replayed = 0;       // re-injected since: what WireGuard discards on failure
+    uint64_t connected_ns = 0;   // start of the current Connected period
+    uint64_t idle_since_ns = 0;  // WireGuard forgot the session at this time
+    uint64_t trigger_ns = 0;     // CLOCK_MONOTONIC of the waking packet
     std::string trigger_reason;
     uint64_t wakes = 0;
     uint64_t agent_dropped = 0;  // dropped in user space: over the limit, failures, backoff

@@ -22,7 +22,7 @@ struct SlotCounters {
 enum class SlotMode {
     Hold,     // Idle or Connecting: hold everything for the agent
     Pass,     // Connected: pass once every held packet was replayed
-    Confirm,  // endpoint set, handshake unproven: pass, report the first reply
+    Confirm,  // endpoint set, handshake unproven: hold (replays pass), report the first reply
 };
 
 class HoldDatapath {

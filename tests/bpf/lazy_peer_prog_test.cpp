@@ -248,16 +248,22 @@ TEST_F(LazyPeerProg, IngressFromIdlePeerPassesItAndReportsOnce) {
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kPass);
 }
 
-TEST_F(LazyPeerProg, ConfirmPassesAndReportsTheFirstReply) {
+TEST_F(LazyPeerProg, ConfirmHoldsUntilTheFirstReplyThenPasses) {
     add_peer(10, {"10.0.0.10/32"}, NB_SLOT_PASS_CONFIRM);
-    EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kPass);  // waiting for the handshake: pass
+    // Handshake unproven: held, so nothing overtakes WireGuard's handshake queue.
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kConsumed);
     EXPECT_EQ(ingress("10.0.0.10", "10.0.0.1"), kPass);
     EXPECT_EQ(ingress("10.0.0.10", "10.0.0.1"), kPass);
     EXPECT_EQ(dp->slot(10).state, static_cast<uint32_t>(NB_SLOT_PASS));
     drain();
-    ASSERT_EQ(events.size(), 1u);
-    EXPECT_EQ(events[0].hdr.type, NB_EV_RX_WAKE);
-    EXPECT_EQ(events[0].hdr.peer_id, 10u);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].hdr.type, NB_EV_HELD);
+    EXPECT_EQ(events[1].hdr.type, NB_EV_RX_WAKE);  // once, for two replies
+    EXPECT_EQ(events[1].hdr.peer_id, 10u);
+    // Still behind the held packet until the agent has replayed it.
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kConsumed);
+    dp->release_pending(10, 2);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kPass);
     EXPECT_EQ(dp->slot(10).tx_packets, 1u);
 }
 

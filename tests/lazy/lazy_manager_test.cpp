@@ -173,8 +173,10 @@ TEST_F(LazyManagerTest, ReplaysReleaseTheHoldOnlyAfterTheSend) {
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     EXPECT_EQ(hold.released[0], 3u);
     EXPECT_EQ(mgr->status(true).peers[0].dropped, 0u);
+    mgr->on_held_packet(0, pkt(4), monotonic_ns());  // waits for the handshake proof
+    EXPECT_EQ(hold.released[0], 3u);
     sink.reach = false;  // a failed send is dropped, and released all the same
-    mgr->on_held_packet(0, pkt(4), monotonic_ns());  // held while replays were in flight
+    mgr->on_rx_wake(0, monotonic_ns());
     EXPECT_EQ(hold.released[0], 4u);
     EXPECT_EQ(mgr->status(true).peers[0].dropped, 1u);
 }
