@@ -18,6 +18,7 @@
 #include "agent/activity/bpf_activity.hpp"
 #include "agent/activity/bpf_ports.hpp"
 #include "agent/activity/packet_injector.hpp"
+#include "agent/activity/udp_trigger.hpp"
 #include "agent/common/unique_fd.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "agent/connector/connect_pool.hpp"
@@ -182,6 +183,15 @@ class Agent {
     void set_lazy(bool lazy);
     void load_datapath(size_t peers, size_t routes);
     void attach_datapath(int ifindex);
+    // The trigger engine in two steps: before the interface is touched (the programs
+    // load, or auto settles on UDP), and once it exists (attach, or the listeners).
+    void prepare_trigger(size_t peers, size_t routes);
+    void activate_trigger(int ifindex, size_t peers);
+    void fall_back_to_udp(const std::string& why);
+    void drop_trigger();
+    HoldDatapath* hold_port() const;
+    void watch_activity();
+    void tell_udp_wireguard_source();
     void epoll_watch(int fd);
     void arm_tick();
 
@@ -198,6 +208,8 @@ class Agent {
     std::unique_ptr<PoolQueue> queue_;
     std::unique_ptr<LazyManager> mgr_;
     std::unique_ptr<BpfActivitySource> activity_;
+    std::unique_ptr<UdpTrigger> udp_;
+    bool want_udp_ = false;  // the UDP engine was chosen (forced, or auto fell back)
     std::unique_ptr<ControlServer> server_;
     AgentStatus base_status_;
     UniqueFd ep_, sfd_, tfd_;
@@ -231,6 +243,88 @@ void Agent::attach_datapath(int ifindex) {
     base_status_.attach_mode = to_string(dp_->attach_mode());
 }
 
+void Agent::prepare_trigger(size_t peers, size_t routes) {
+    want_udp_ = opts_.trigger == TriggerMode::Udp;
+    if (want_udp_) return;
+    try {
+        load_datapath(peers, routes);
+    } catch (const std::exception& e) {
+        if (opts_.trigger == TriggerMode::Bpf)
+            throw std::runtime_error(std::string("--trigger bpf: ") + e.what());
+        dp_.reset();
+        fall_back_to_udp(e.what());
+    }
+}
+
+void Agent::fall_back_to_udp(const std::string& why) {
+    spdlog::warn(
+        "the BPF trigger engine is not usable ({}): falling back to per-peer UDP "
+        "listeners",
+        why);
+    want_udp_ = true;
+    base_status_.trigger_reason = why;
+}
+
+void Agent::activate_trigger(int ifindex, size_t peers) {
+    if (dp_) {
+        try {
+            attach_datapath(ifindex);
+        } catch (const std::exception& e) {
+            if (opts_.trigger == TriggerMode::Bpf)
+                throw std::runtime_error(std::string("--trigger bpf: ") + e.what());
+            std::string why = std::string("attaching the programs: ") + e.what();
+            drop_trigger();
+            fall_back_to_udp(why);
+        }
+    }
+    if (!want_udp_) return;
+    uint32_t capacity = opts_.max_peers ? opts_.max_peers : capacity_for(peers);
+    // Checked up front: a limit hit halfway would leave some peers without a listener.
+    for (const auto& w : check_udp_listener_limits(capacity)) spdlog::info("{}", w);
+    UdpTrigger::Options o;
+    o.capacity = capacity;
+    udp_ = std::make_unique<UdpTrigger>(
+        o, [this](uint32_t id, uint64_t ts) { mgr_->on_trigger(id, ts); });
+    base_status_.trigger = "udp";
+    base_status_.attach_mode.clear();
+}
+
+void Agent::drop_trigger() {
+    activity_.reset();
+    udp_.reset();
+    sink_.reset();
+    hold_.reset();
+    if (dp_) dp_->detach();
+    dp_.reset();
+    base_status_.trigger.clear();
+    base_status_.attach_mode.clear();
+}
+
+HoldDatapath* Agent::hold_port() const {
+    if (udp_) return udp_.get();
+    return hold_.get();
+}
+
+void Agent::watch_activity() {
+    if (dp_) {
+        activity_ = std::make_unique<BpfActivitySource>(
+            *dp_, BpfActivitySource::Callbacks{
+                      [this](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
+                          mgr_->on_held_packet(id, pkt, ts);
+                      },
+                      [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
+        epoll_watch(activity_->fd());
+    }
+    if (udp_) epoll_watch(udp_->fd());
+}
+
+void Agent::tell_udp_wireguard_source() {
+    if (!udp_) return;
+    // Forwarded handshake initiations leave from WireGuard's port, with its fwmark.
+    WgDevice dev = wg_->get_device();
+    udp_->set_wireguard_source(dev.listen_port, dev.fwmark);
+}
+
 bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     try {
         // The control socket first: it fails fast if another agent owns the interface,
@@ -256,7 +350,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
             update.replace_peers = true;
             // Before the interface is touched: a kernel that cannot run the programs
             // must not leave a half-made interface behind.
-            if (opts_.lazy) load_datapath(specs.size(), count_routes(specs));
+            if (opts_.lazy) prepare_trigger(specs.size(), count_routes(specs));
         }
 
         if (cfg && !cfg->iface.private_key && !link_index(opts_.interface))
@@ -269,11 +363,11 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
             // After a crash, idle peers have no endpoint in WireGuard: the state file of
             // the previous run has them.
             merge_saved_state(specs, load_peer_state(state_path_));
-            if (opts_.lazy) load_datapath(specs.size(), count_routes(specs));
+            if (opts_.lazy) prepare_trigger(specs.size(), count_routes(specs));
         }
 
         ifindex_ = *link_index(opts_.interface);
-        if (dp_) attach_datapath(ifindex_);
+        if (opts_.lazy) activate_trigger(ifindex_, specs.size());
         pool_ = std::make_unique<ConnectPool>(4, 256);
         queue_ = std::make_unique<PoolQueue>(*pool_);
         LazyOptions lopts;
@@ -284,7 +378,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         lopts.connect_timeout = opts_.connect_timeout;
         lopts.backoff_base = opts_.connect_backoff;
         lopts.inactivity_threshold = opts_.inactivity_threshold;
-        mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_.get(), sink_.get(), *queue_,
+        mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
                                              [srv = server_.get()](const nlohmann::json& ev) {
                                                  if (srv->has_trace_subscribers())
                                                      srv->publish_trace(ev);
@@ -293,20 +387,14 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         if (opts_.lazy) save_peer_state(state_path_, specs);
         mgr_->install(std::move(specs), std::move(update));
         if (cfg) apply_interface_config(opts_, *cfg);
-        if (dp_) {
-            activity_ = std::make_unique<BpfActivitySource>(
-                *dp_, BpfActivitySource::Callbacks{
-                          [this](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
-                              mgr_->on_held_packet(id, pkt, ts);
-                          },
-                          [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
-        }
+        tell_udp_wireguard_source();
         cfg_ = std::move(cfg);
         cfg_path_ = opts_.config_path;
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
         activity_.reset();
         mgr_.reset();
+        udp_.reset();
         dp_.reset();
         if (created_) {
             // Nothing half-applied: the interface this run made goes away again.
@@ -337,7 +425,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     epoll_watch(sfd_.get());
     epoll_watch(tfd_.get());
     epoll_watch(pool_->event_fd());
-    if (activity_) epoll_watch(activity_->fd());
+    watch_activity();
     server_->register_with(ep_.get());
     return true;
 }
@@ -355,6 +443,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         st.wg_backend = base_status_.wg_backend;
         st.trigger = base_status_.trigger;
         st.attach_mode = base_status_.attach_mode;
+        st.trigger_reason = base_status_.trigger_reason;
         return ControlReply::raw(status_reply_text(st));
     }
     if (cmd == "trace") {
@@ -421,10 +510,12 @@ nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
         update.listen_port = cfg.iface.listen_port;
     if (cfg.iface.fwmark && (!old || old->fwmark != cfg.iface.fwmark))
         update.fwmark = cfg.iface.fwmark;
+    const bool update_changes_source = update.listen_port || update.fwmark;
     if (!dry_run) {
         // Events for peers that are about to change are handled under the old map.
         if (activity_) activity_->consume();
-        if (mgr_->lazy() || dp_) {
+        if (udp_) udp_->consume();
+        if (mgr_->lazy() || mgr_->has_datapath()) {
             // A crash in the middle must not lose endpoints of idle peers.
             std::vector<PeerSpec> all = mgr_->specs();
             all.insert(all.end(), specs.begin(), specs.end());
@@ -433,7 +524,8 @@ nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
     }
     MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
     if (!dry_run) {
-        if (dp_) save_peer_state(state_path_, mgr_->specs());
+        if (mgr_->has_datapath()) save_peer_state(state_path_, mgr_->specs());
+        if (update_changes_source) tell_udp_wireguard_source();
         // Routes through the interface follow the peers' allowed IPs, as at start.
         std::vector<IpPrefix> before = cfg_ ? routed_prefixes(*cfg_) : std::vector<IpPrefix>{};
         std::vector<IpPrefix> after = routed_prefixes(cfg);
@@ -510,25 +602,16 @@ void Agent::set_lazy(bool lazy) {
         // Started eager: load and attach the programs now, sized for what we have.
         size_t routes = 0;
         for (const auto& s : mgr_->specs()) routes += s.wg.allowed_ips.size();
-        load_datapath(mgr_->size(), routes);
         try {
-            attach_datapath(ifindex_);
-            mgr_->attach_datapath(hold_.get(), sink_.get());
+            prepare_trigger(mgr_->size(), routes);
+            activate_trigger(ifindex_, mgr_->size());
+            mgr_->attach_datapath(hold_port(), sink_.get());
+            tell_udp_wireguard_source();
         } catch (...) {
-            sink_.reset();
-            hold_.reset();
-            dp_.reset();
-            base_status_.trigger.clear();
-            base_status_.attach_mode.clear();
+            drop_trigger();
             throw;
         }
-        activity_ = std::make_unique<BpfActivitySource>(
-            *dp_, BpfActivitySource::Callbacks{
-                      [this](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
-                          mgr_->on_held_packet(id, pkt, ts);
-                      },
-                      [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
-        epoll_watch(activity_->fd());
+        watch_activity();
     }
     if (lazy) save_peer_state(state_path_, mgr_->specs());
     mgr_->set_lazy(lazy);
@@ -578,6 +661,8 @@ int Agent::loop() {
                     mgr_->tick(monotonic_ns());
                 } else if (activity_ && fd == activity_->fd()) {
                     activity_->consume();
+                } else if (udp_ && fd == udp_->fd()) {
+                    udp_->consume();
                 } else if (fd == pool_->event_fd()) {
                     for (const auto& done : pool_->drain()) mgr_->on_connect_done(done);
                 } else if (server_->owns(fd)) {

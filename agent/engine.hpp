@@ -10,6 +10,9 @@
 namespace nb {
 
 enum class WgMode { Auto, Kernel, Userspace };
+// How idle peers' first packets are noticed: the tc programs, or per-peer UDP listeners
+// (auto: the programs when this kernel can run them).
+enum class TriggerMode { Auto, Bpf, Udp };
 
 struct RunOptions {
     std::string interface;
@@ -29,6 +32,7 @@ struct RunOptions {
     std::chrono::milliseconds exec_timeout{5000};
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact
+    TriggerMode trigger = TriggerMode::Auto;
 };
 
 // Returns the process exit code.

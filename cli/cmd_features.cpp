@@ -44,8 +44,8 @@ nlohmann::json probe_features_json() {
         pick["trigger"] = "bpf";
         pick["attach"] = bpf.tcx.ok ? "tcx" : "clsact";
     } else {
-        pick["trigger"] = "none";
-        pick["trigger_reason"] = bpf.why_not() + "; the UDP fallback engine is not built yet";
+        pick["trigger"] = "udp";
+        pick["trigger_reason"] = bpf.why_not();
     }
     pick["wg"] = kernel_wg ? "kernel" : wg_go ? "userspace" : "none";
     j["auto"] = pick;

@@ -133,6 +133,11 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
         ->capture_default_str();
     run->add_option("--run-dir", a.run_dir, "Directory of the control socket")
         ->capture_default_str();
+    run->add_option("--trigger", a.trigger,
+                    "How idle peers' first packets are noticed: bpf (tc programs), udp (a "
+                    "loopback listener per idle peer), or auto (bpf when this kernel can)")
+        ->check(CLI::IsMember({"auto", "bpf", "udp"}))
+        ->capture_default_str();
     run->add_option("--attach", a.attach, "How to attach the tc program")
         ->check(CLI::IsMember({"auto", "tcx", "clsact"}))
         ->capture_default_str();
@@ -158,6 +163,9 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.exec_timeout = parse_duration(a.exec_timeout);
     o.run_dir = a.run_dir;
     o.attach_mode = a.attach;
+    o.trigger = a.trigger == "bpf"   ? TriggerMode::Bpf
+                : a.trigger == "udp" ? TriggerMode::Udp
+                                     : TriggerMode::Auto;
     return o;
 }
 

@@ -87,6 +87,7 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     out += "backend:    " + s.wg_backend + "\n";
     out += "trigger:    " + s.trigger;
     if (!s.attach_mode.empty()) out += " (" + s.attach_mode + ")";
+    if (!s.trigger_reason.empty()) out += " (fallback: " + s.trigger_reason + ")";
     out += "\n";
     out += std::string("lazy:       ") + (s.lazy ? "on" : "off");
     // 0: an agent from before the threshold was reported; say nothing rather than "0s".

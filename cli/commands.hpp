@@ -95,6 +95,7 @@ struct RunArgs {
     std::string exec_timeout = "5s";
     std::string run_dir = kDefaultRunDir;
     std::string attach = "auto";
+    std::string trigger = "auto";
     std::string log_level = "info";
 };
 CLI::App* add_run_command(CLI::App& app, RunArgs& args);

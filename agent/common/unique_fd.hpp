@@ -24,6 +24,8 @@ class UniqueFd {
     ~UniqueFd() { reset(); }
 
     int get() const { return fd_; }
+    // Hands the fd to another owner.
+    int release() { return std::exchange(fd_, -1); }
     void reset() {
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;

@@ -51,6 +51,7 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"wg_backend", s.wg_backend},
         {"trigger", s.trigger},
         {"attach_mode", s.attach_mode},
+        {"trigger_reason", s.trigger_reason},
         {"lazy", s.lazy},
         {"inactivity_threshold_ms", s.inactivity_threshold_ms},
         {"counts", {{"idle", s.idle}, {"connecting", s.connecting}, {"connected", s.connected}}},
@@ -201,6 +202,8 @@ void write_status(Writer& w, const AgentStatus& s) {
     }
     w.raw("],\"trigger\":");
     w.str(s.trigger);
+    w.raw(",\"trigger_reason\":");
+    w.str(s.trigger_reason);
     w.raw(",\"wg_backend\":");
     w.str(s.wg_backend);
     w.raw("}");
@@ -336,6 +339,8 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     s.wg_backend = get_string(j, "", "wg_backend");
     s.trigger = get_string(j, "", "trigger");
     s.attach_mode = get_string(j, "", "attach_mode");
+    if (optional_member(j, "trigger_reason"))
+        s.trigger_reason = get_string(j, "", "trigger_reason");
     s.lazy = as_bool(member(j, "", "lazy"), "", "lazy");
     if (auto* v = optional_member(j, "inactivity_threshold_ms")) {
         s.inactivity_threshold_ms = as_i64(*v, "", "inactivity_threshold_ms");

@@ -38,10 +38,10 @@ struct PeerStatus {
     PeerState state = PeerState::Idle;
     std::string endpoint;  // "" when none
     uint64_t wakes = 0;
-    uint64_t held = 0;     // packets held so far (total)
-    uint64_t dropped = 0;  // packets dropped (hold limit, too big, failure)
-    double last_wake_ms = -1;  // trigger to Connected, -1 if never woken
-    int64_t last_activity_ms = 0;  // unix time in ms of the last traffic, 0 if none
+    uint64_t held = 0;                // packets held so far (total)
+    uint64_t dropped = 0;             // packets dropped (hold limit, too big, failure)
+    double last_wake_ms = -1;         // trigger to Connected, -1 if never woken
+    int64_t last_activity_ms = 0;     // unix time in ms of the last traffic, 0 if none
     bool lazy = true;                 // false: never-lazy (Lazy = off in the config)
     std::vector<std::string> groups;  // wake and idle together
     uint32_t failures = 0;            // failed wakes in a row (reset by a success)
@@ -51,9 +51,10 @@ struct PeerStatus {
 
 struct AgentStatus {
     std::string interface;
-    std::string wg_backend;   // "userspace" | "kernel"
-    std::string trigger;      // "bpf" | "udp"
-    std::string attach_mode;  // "tcx" | "clsact" | ""
+    std::string wg_backend;      // "userspace" | "kernel"
+    std::string trigger;         // "bpf" | "udp"
+    std::string attach_mode;     // "tcx" | "clsact" | ""
+    std::string trigger_reason;  // why auto fell back to the UDP engine ("" if it did not)
     bool lazy = true;
     int64_t inactivity_threshold_ms = 0;  // Connected -> Idle after this long without traffic
     uint64_t idle = 0, connecting = 0, connected = 0;

@@ -102,8 +102,9 @@ LazyManager::LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath
       sink_(sink),
       connects_(connects),
       trace_(std::move(trace)) {
-    if (opts_.lazy && (!dp_ || !sink_))
-        throw std::invalid_argument("lazy mode needs a datapath and a packet sink");
+    // Only an engine that holds packets needs to re-inject them.
+    if (opts_.lazy && (!dp_ || (!sink_ && dp_->sees_traffic())))
+        throw std::invalid_argument("lazy mode needs a datapath and, for BPF, a packet sink");
 }
 
 LazyManager::Prepared LazyManager::prepare(
@@ -185,6 +186,8 @@ void LazyManager::queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpda
         if (f.connect_now) {
             op.endpoint = f.peer.endpoint;
             op.persistent_keepalive = f.peer.spec.keepalive;
+        } else if (dp_) {
+            op.endpoint = dp_->idle_endpoint(f.peer.id);
         }
         update.peers.push_back(std::move(op));
     }
@@ -463,6 +466,21 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
     p->held.emplace_back(packet.begin(), packet.end());
 }
 
+void LazyManager::on_trigger(uint32_t id, uint64_t ts_ns) {
+    ManagedPeer* p = by_id(id);
+    if (!p || p->state != PeerState::Idle) return;  // WireGuard's retries while waking
+    uint64_t now = monotonic_ns();
+    if (now < p->retry_after_ns) {
+        ++p->agent_dropped;  // WireGuard drops what it queued for the handshake
+        return;
+    }
+    trace_({{"event", "trigger"},
+            {"ts", rfc3339_now()},
+            {"peer", p->spec.wg.public_key.base64()},
+            {"proto", "wireguard-handshake"}});
+    start_connect(*p, ts_ns, "packet");
+}
+
 void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
     ManagedPeer* p = by_id(id);
     // Traffic from before WireGuard forgot the session proves nothing about now;
@@ -583,6 +601,7 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
     p.awaiting_handshake = true;
     p.endpoint_set_ns = monotonic_ns();
     p.replayed = 0;
+    dp_->endpoint_set(p.id, ep);
     release_hold(p, SlotMode::Confirm);
 }
 
@@ -656,7 +675,9 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         const ManagedPeer& p = peers_[id];
         if (p.state == PeerState::Idle) continue;
         u.peers.push_back(remove_peer_op(p.spec.wg.public_key));
-        u.peers.push_back(readd_peer_op(p.spec.wg));
+        PeerUpdate op = readd_peer_op(p.spec.wg);
+        if (dp_) op.endpoint = dp_->idle_endpoint(id);
+        u.peers.push_back(std::move(op));
     }
     if (!u.peers.empty()) {
         try {
@@ -745,7 +766,8 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     for (uint32_t id : connecting_) {
         const ManagedPeer& p = peers_[id];
         if (p.state != PeerState::Connecting || !p.awaiting_handshake) continue;
-        if (!p.held.empty()) {
+        // Without reports of the first reply the handshake time is the only proof.
+        if (!p.held.empty() || !dp_->sees_traffic()) {
             urgent = true;
             waiting.push_back(id);
         } else if (now_ns - p.endpoint_set_ns >= ns(opts_.handshake_poll)) {
@@ -780,7 +802,7 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
 }
 
 uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
-    uint64_t last = p.connected_ns;
+    uint64_t last = std::max(p.connected_ns, p.wg_active_ns);
     if (dp_) {
         SlotCounters c = dp_->counters(p.id);
         last = std::max({last, c.last_tx_ns, c.last_rx_ns});
@@ -798,6 +820,7 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
             start_connect(p, now_ns, p.spec.lazy ? "lazy off" : "never lazy");
     }
     if (!opts_.lazy || !dp_) return;
+    if (!dp_->sees_traffic()) read_wireguard_activity(now_ns);
     const uint64_t threshold = ns(opts_.inactivity_threshold);
     // A group is as active as its most active connected member.
     std::unordered_map<std::string, uint64_t> group_last;
@@ -825,6 +848,38 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
     }
 }
 
+void LazyManager::read_wireguard_activity(uint64_t now_ns) {
+    WgDevice dev;
+    try {
+        dev = wg_.get_device();
+    } catch (const WgError& e) {
+        spdlog::warn("reading WireGuard's transfer counters: {}", e.what());
+        return;
+    }
+    // Keepalives and handshakes are not activity: only bytes beyond what they could
+    // account for since the last scan count.
+    uint64_t since = now_ns > last_wg_read_ns_ ? now_ns - last_wg_read_ns_ : 0;
+    last_wg_read_ns_ = now_ns;
+    std::vector<uint32_t> remote;
+    for (const auto& wp : dev.peers) {
+        auto it = by_key_.find(wp.public_key);
+        if (it == by_key_.end()) continue;
+        ManagedPeer& p = peers_[it->second];
+        uint64_t moved = (wp.rx_bytes - std::min(wp.rx_bytes, p.wg_rx_bytes)) +
+                         (wp.tx_bytes - std::min(wp.tx_bytes, p.wg_tx_bytes));
+        p.wg_rx_bytes = wp.rx_bytes;
+        p.wg_tx_bytes = wp.tx_bytes;
+        uint64_t keepalives =
+            p.spec.keepalive ? since / ns(std::chrono::seconds(p.spec.keepalive)) : 0;
+        uint64_t allowance = 2 * 32 * (keepalives + 2) + 2 * (148 + 92);
+        if (p.state == PeerState::Connected && moved > allowance) p.wg_active_ns = now_ns;
+        // An idle peer was re-added without a session: a handshake now means the remote
+        // started one, and WireGuard answered it from the address it came from.
+        if (p.state == PeerState::Idle && wp.last_handshake_sec) remote.push_back(p.id);
+    }
+    for (uint32_t id : remote) on_rx_wake(id, now_ns);
+}
+
 void LazyManager::make_idle(const WgKey& key, const std::string& reason) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) throw std::invalid_argument("unknown peer " + key.base64());
@@ -838,7 +893,8 @@ void LazyManager::make_idle(const WgKey& key, const std::string& reason) {
 
 void LazyManager::attach_datapath(HoldDatapath* datapath, PacketSink* sink) {
     if (dp_) throw std::logic_error("the datapath is already attached");
-    if (!datapath || !sink) throw std::invalid_argument("attach_datapath needs both ports");
+    if (!datapath || (!sink && datapath->sees_traffic()))
+        throw std::invalid_argument("attach_datapath needs the datapath and, for BPF, the sink");
     if (!peers_.empty() && peers_.size() > datapath->capacity())
         throw std::invalid_argument("the datapath is too small for the peers");
     dp_ = datapath;

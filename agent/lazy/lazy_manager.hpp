@@ -66,6 +66,9 @@ class LazyManager {
     MapDiff apply(std::vector<PeerSpec> peers, DeviceUpdate update, bool dry_run);
 
     void on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns);
+    // The UDP engine: WireGuard sent a handshake initiation to an idle peer's listener
+    // (it has a packet for the peer and queued it).
+    void on_trigger(uint32_t id, uint64_t ts_ns);
     // First ingress traffic from a peer whose slot was Hold or Confirm.
     void on_rx_wake(uint32_t id, uint64_t ts_ns);
     void on_connect_done(const ConnectPool::Completion& done);
@@ -120,6 +123,7 @@ class LazyManager {
     void transition(ManagedPeer& p, PeerState to, const std::string& reason);
     void poll_handshakes(uint64_t now_ns);
     void scan_inactivity(uint64_t now_ns);
+    void read_wireguard_activity(uint64_t now_ns);
     void rebuild_groups();
     PeerStatus peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns) const;
     uint64_t last_activity_ns(const ManagedPeer& p) const;
@@ -141,6 +145,7 @@ class LazyManager {
     uint64_t next_poll_ns_ = 0;
     uint64_t next_fast_poll_ns_ = 0;
     uint64_t next_slow_tick_ns_ = 0;
+    uint64_t last_wg_read_ns_ = 0;
     bool fast_poll_ = false;  // packets wait for a handshake proof: tick fast
     uint64_t next_scan_ns_ = 0;
 };

@@ -41,8 +41,11 @@ struct ManagedPeer {
     bool awaiting_handshake = false;  // Connecting with the endpoint set
     uint64_t deadline_ns = 0;         // Connecting: give up at
     uint64_t endpoint_set_ns = 0;
-    uint32_t replayed = 0;       // re-injected since: what WireGuard discards on failure
-    uint64_t connected_ns = 0;   // start of the current Connected period
+    uint32_t replayed = 0;      // re-injected since: what WireGuard discards on failure
+    uint64_t connected_ns = 0;  // start of the current Connected period
+    // The UDP engine sees no traffic: WireGuard's byte counters at the last scan, and
+    // when they last grew by more than keepalives and handshakes explain.
+    uint64_t wg_rx_bytes = 0, wg_tx_bytes = 0, wg_active_ns = 0;
     uint64_t idle_since_ns = 0;  // WireGuard forgot the session at this time
     uint64_t trigger_ns = 0;     // CLOCK_MONOTONIC of the waking packet
     std::string trigger_reason;

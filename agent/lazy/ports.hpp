@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -39,6 +40,17 @@ class HoldDatapath {
     virtual void release_pending(uint32_t id, uint32_t n) = 0;
     virtual SlotCounters counters(uint32_t id) const = 0;
     virtual uint32_t capacity() const = 0;  // peer ids must stay below this
+
+    // Engines differ in what they see (the BPF engine sees every packet; the UDP
+    // engine only WireGuard's handshake initiations), so the manager asks.
+    // The endpoint WireGuard gets for an idle peer: none for the BPF engine, the peer's
+    // listener (opened now if needed) for the UDP engine.
+    virtual std::optional<SockAddr> idle_endpoint(uint32_t /*id*/) { return std::nullopt; }
+    // The real endpoint is in WireGuard now (the UDP engine forwards the captured
+    // handshake initiation there).
+    virtual void endpoint_set(uint32_t /*id*/, const SockAddr& /*ep*/) {}
+    // Whether counters() carries traffic and the first reply is reported (on_rx_wake).
+    virtual bool sees_traffic() const { return true; }
 };
 
 class PacketSink {

@@ -28,7 +28,14 @@ counts_are() { # IDLE CONNECTING CONNECTED, from the summary counts and the peer
         [[ $(jq '[.peers[] | select(.state == "Connected")] | length' <<<"$s") == "$3" ]]
 }
 b_endpoint() { in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
-b_has_no_endpoint() { [[ $(b_endpoint) == "(none)" ]]; }
+# Idle as the engine makes it: no endpoint (bpf), or the peer's own loopback listener (udp).
+b_has_no_endpoint() {
+    local ep
+    ep=$(b_endpoint)
+    if [[ $TRIGGER == udp ]]; then [[ $ep == 127.* ]]; else [[ $ep == "(none)" ]]; fi
+}
+# UDP listeners of the agent in A (the only thing bound to 127.1.0.0/16 there).
+udp_listeners() { in_a ss -Huan src 127.1.0.0/16 | wc -l; }
 
 # The trace so far has an event for B matching FILTER (jq -s: jq 1.6's -e only looks at
 # the last input's result). A line that is not JSON is a failure of --json.
@@ -47,11 +54,41 @@ make_b_idle() {
     pass "B is Idle with no endpoint"
 }
 
+if [[ ${NB_TEST_NO_BPF:-} == 1 ]]; then
+    # Forcing the BPF engine where bpf() fails is an error that says so, and leaves
+    # nothing behind (the lab's A has no interface until the agent makes it).
+    rc=0
+    in_a "$NB_NO_BPF" "$NBAGENT" run -i "$WG_A" --run-dir "$AGENT_RUN_DIR" -c "$A_CONF" \
+        --trigger bpf >"$LAB_DIR/forced_bpf.log" 2>&1 || rc=$?
+    cat "$LAB_DIR/forced_bpf.log"
+    ((rc != 0)) || fail "--trigger bpf without BPF exited 0"
+    grep -q -- "--trigger bpf: loading BPF programs: Function not implemented" "$LAB_DIR/forced_bpf.log" ||
+        fail "--trigger bpf without BPF: the error does not name the cause"
+    ! in_a ip link show "$WG_A" >/dev/null 2>&1 || fail "the failed start left $WG_A behind"
+    pass "--trigger bpf without BPF: exit $rc, the cause named, no interface left behind"
+fi
+
 start_agent
 wait_for 30 "1000 peers Idle" counts_are 1000 0 0
 pass "all 1000 peers Idle after start"
-[[ $(b_endpoint) == "(none)" ]] || fail "idle B still has endpoint $(b_endpoint) in WireGuard"
-pass "idle peers have no endpoint in WireGuard"
+TRIGGER=$(nb_cli status --json | jq -r .trigger)
+# NB_EXPECT_TRIGGER: the engine the agent must have picked (bpf, or udp without BPF).
+if [[ -n ${NB_EXPECT_TRIGGER:-} ]]; then
+    [[ $TRIGGER == "$NB_EXPECT_TRIGGER" ]] ||
+        fail "trigger engine is '$TRIGGER', expected '$NB_EXPECT_TRIGGER' ($(nb_cli status --json | jq -c '{trigger, trigger_reason}'))"
+    pass "trigger engine $TRIGGER, reason: '$(nb_cli status --json | jq -r .trigger_reason)'"
+fi
+b_has_no_endpoint || fail "idle B has endpoint $(b_endpoint) in WireGuard (trigger $TRIGGER)"
+pass "idle peers have no real endpoint in WireGuard (B: $(b_endpoint), trigger $TRIGGER)"
+if [[ $TRIGGER == udp ]]; then
+    # WireGuard flushes its handshake queue while new packets arrive; only the BPF engine
+    # holds them back meanwhile (docs/design.md, "The UDP trigger engine").
+    NB_BURST_ORDER=any
+    n=$(udp_listeners)
+    ((n == 1000)) || fail "$n UDP listeners for 1000 idle peers"
+    addrs=$(in_a wg show "$WG_A" endpoints | awk '{split($2, a, ":"); print a[1]}' | sort -u | wc -l)
+    pass "one UDP listener per idle peer: $n, on $addrs loopback address(es)"
+fi
 
 # The subscription must be in place before the wake, or the test would miss its events.
 nb_start_trace "$LAB_DIR/trace.json"
@@ -60,6 +97,10 @@ ping_check "$REMOTE_V4"
 wait_for 5 "B Connected, 999 Idle" counts_are 999 0 1
 state_is "$B_PUBKEY" Connected || fail "the connected peer is not B"
 pass "B Connected, 999 peers still Idle"
+if [[ $TRIGGER == udp ]]; then
+    wait_for 5 "B's listener to close (999 left)" eval '(($(udp_listeners) == 999))'
+    pass "B's listener closed once it connected: $(udp_listeners) left"
+fi
 wait_for 5 "a trigger event for B in the trace" trace_has_trigger
 pass "trace has a trigger event for B"
 wait_for 5 "Idle->Connecting for B in the trace" trace_has_transition Idle Connecting
@@ -90,9 +131,14 @@ stop_agent
 nb_wait_pid "$NB_TRACE_PID" 10 || fail "trace client still running after the agent stopped"
 
 # Without the agent the interface must be an ordinary eager WireGuard interface again.
-with_endpoint=$(in_a wg show "$WG_A" endpoints | awk '$2 != "(none)"' | wc -l)
+with_endpoint=$(in_a wg show "$WG_A" endpoints | awk '$2 != "(none)" && $2 !~ /^127\./' | wc -l)
 ((with_endpoint == LAB_PEERS)) || fail "$with_endpoint of $LAB_PEERS peers have their endpoint back"
 pass "all $LAB_PEERS endpoints restored after SIGTERM"
+if [[ $TRIGGER == udp ]]; then
+    n=$(udp_listeners)
+    ((n == 0)) || fail "$n UDP listeners left after the agent stopped"
+    pass "no UDP listener left after the agent stopped"
+fi
 ping_check "$REMOTE_V4"
 
 start_agent --adopt

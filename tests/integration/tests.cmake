@@ -3,7 +3,7 @@
 # that is impossible; CI=true or NB_REQUIRE_PRIVILEGED=1 turns the skip into a failure.
 file(GLOB NB_INTEGRATION_SCRIPTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.sh)
 list(REMOVE_ITEM NB_INTEGRATION_SCRIPTS ${CMAKE_CURRENT_LIST_DIR}/lib.sh)
-set(NB_INTEGRATION_ENV NBTRAFFIC=$<TARGET_FILE:nbtraffic> NB_TC_PASS_OBJ=${CMAKE_BINARY_DIR}/tests/tc_pass.bpf.o)
+set(NB_INTEGRATION_ENV NBTRAFFIC=$<TARGET_FILE:nbtraffic> NB_NO_BPF=$<TARGET_FILE:no_bpf> NB_TC_PASS_OBJ=${CMAKE_BINARY_DIR}/tests/tc_pass.bpf.o)
 # Before the agent exists the tests that need it skip, so configuring must not need it.
 if(TARGET nbagent)
   list(APPEND NB_INTEGRATION_ENV NBAGENT=$<TARGET_FILE:nbagent>)

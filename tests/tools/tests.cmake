@@ -1,5 +1,9 @@
 # Test tools (executables, not gtests) that the integration scripts drive.
 add_executable(nbtraffic ${CMAKE_CURRENT_LIST_DIR}/nbtraffic.cpp)
+# A kernel without BPF, for the UDP fallback tests: bpf() fails with ENOSYS under it.
+find_library(NB_SECCOMP_LIB seccomp REQUIRED)
+add_executable(no_bpf ${CMAKE_CURRENT_LIST_DIR}/no_bpf.cpp)
+target_link_libraries(no_bpf PRIVATE ${NB_SECCOMP_LIB})
 
 # A foreign tc filter for the coexistence test (built with the same clang as bpf/).
 add_custom_command(

@@ -34,6 +34,8 @@ DEFAULT_SCENARIOS=(
     'cycles:kernel:-:NB_CYCLES=150 NB_CYCLES_WARMUP=50 bash tests/integration/cycles.sh'
     'failures:kernel:-:bash tests/integration/failures.sh'
     'groups:kernel:-:bash tests/integration/groups.sh'
+    'lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
+    'lazy_e2e_udp:kernel:-:bash tests/integration/lazy_e2e_udp.sh'
 )
 
 build="$ROOT/build"

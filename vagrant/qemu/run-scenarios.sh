@@ -28,7 +28,7 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT" || exit 2
 BUILD=$(cd "$build" && pwd) || exit 2
-export BUILD NBTRAFFIC="$BUILD/tests/nbtraffic"
+export BUILD NBTRAFFIC="$BUILD/tests/nbtraffic" NB_NO_BPF="$BUILD/tests/no_bpf"
 [[ -x $BUILD/cli/nbagent ]] && export NBAGENT="$BUILD/cli/nbagent"
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
