@@ -94,8 +94,18 @@ void remove_peer_state(const std::string& path) {
     ::unlink(path.c_str());
 }
 
+bool is_udp_listener_endpoint(const std::string& endpoint) {
+    // The UDP trigger engine's listeners: 127.1.0.1 and up (agent/activity/udp_trigger).
+    unsigned a = 0, b = 0, c = 0, d = 0, port = 0;
+    char tail = 0;
+    return std::sscanf(endpoint.c_str(), "%u.%u.%u.%u:%u%c", &a, &b, &c, &d, &port, &tail) == 5 &&
+           a == 127 && b >= 1;
+}
+
 void merge_saved_state(std::vector<PeerSpec>& peers, const SavedPeers& saved) {
     for (auto& p : peers) {
+        // An idle peer of the UDP engine points at the dead agent's listener.
+        if (p.endpoint && is_udp_listener_endpoint(*p.endpoint)) p.endpoint.reset();
         auto it = saved.find(p.wg.public_key);
         if (it == saved.end()) continue;
         if (!p.endpoint) p.endpoint = it->second.endpoint;

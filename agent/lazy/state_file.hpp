@@ -31,5 +31,7 @@ void remove_peer_state(const std::string& path);
 
 // Peers adopted from WireGuard lack what the agent itself removed: fill it back in.
 void merge_saved_state(std::vector<PeerSpec>& peers, const SavedPeers& saved);
+// Whether "host:port" is one of the UDP trigger engine's listeners (127.1.0.1 and up).
+bool is_udp_listener_endpoint(const std::string& endpoint);
 
 }  // namespace nb

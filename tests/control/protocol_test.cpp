@@ -57,8 +57,9 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     const auto j = to_json(sample_status());
     std::set<std::string> keys;
     for (const auto& [k, v] : j.items()) keys.insert(k);
-    EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "attach_mode",
-                                           "lazy", "inactivity_threshold_ms", "counts", "peers"}));
+    EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
+                                           "attach_mode", "lazy", "inactivity_threshold_ms",
+                                           "counts", "peers"}));
     EXPECT_EQ(j["inactivity_threshold_ms"], 900'000);
     EXPECT_EQ(j["counts"], (nlohmann::json{{"idle", 1}, {"connecting", 2}, {"connected", 3}}));
     std::set<std::string> peer_keys;

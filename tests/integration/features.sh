@@ -33,3 +33,13 @@ jq -r .bpf.detail <<<"$u" | grep -q "not permitted" || fail "unprivileged detail
 pass "unprivileged: $(jq -r .bpf.detail <<<"$u")"
 "$NBAGENT" features | grep -q "^auto trigger" || fail "human output lacks the auto trigger line"
 pass "human-readable output"
+
+# Without BPF (bpf() fails with ENOSYS under tests/tools/no_bpf): auto picks udp and says
+# why; unprivileged (EPERM) likewise.
+[[ -x ${NB_NO_BPF:-} ]] || fail "no_bpf is not built (NB_NO_BPF='${NB_NO_BPF:-}')"
+n=$("$NB_NO_BPF" "$NBAGENT" features --json)
+[[ $(jq -r .auto.trigger <<<"$n") == udp ]] || fail "without BPF auto.trigger is $(jq -r .auto.trigger <<<"$n")"
+jq -r .auto.trigger_reason <<<"$n" | grep -q "not implemented" ||
+    fail "without BPF the reason is '$(jq -r .auto.trigger_reason <<<"$n")'"
+[[ $(jq -r .auto.trigger <<<"$u") == udp ]] || fail "unprivileged auto.trigger is $(jq -r .auto.trigger <<<"$u")"
+pass "without BPF: auto trigger udp ($(jq -r .auto.trigger_reason <<<"$n"))"

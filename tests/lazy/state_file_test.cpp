@@ -43,10 +43,12 @@ TEST_F(StateFileTest, RoundTripAndMergeIntoAdoptedPeers) {
     EXPECT_EQ(saved.size(), 2u);  // peer 3 had nothing to remember
 
     // Adopted after a crash: idle peers came back from WireGuard without endpoints.
-    std::vector<PeerSpec> adopted = {peer(1, nullptr, 0), peer(2, "10.9.9.9:1", 0),
-                                     peer(3, nullptr, 0)};
+    // With the UDP engine they pointed at the dead agent's loopback listeners.
+    std::vector<PeerSpec> adopted = {peer(1, "127.1.0.1:40000", 0), peer(2, "10.9.9.9:1", 0),
+                                     peer(3, "127.1.0.3:40001", 0), peer(4, "127.0.0.1:5000", 0)};
     merge_saved_state(adopted, saved);
     EXPECT_EQ(adopted[0].endpoint.value_or(""), "10.0.0.1:51820");
+    EXPECT_EQ(adopted[3].endpoint.value_or(""), "127.0.0.1:5000");  // not one of ours
     EXPECT_EQ(adopted[0].keepalive, 25);
     EXPECT_EQ(adopted[1].endpoint.value_or(""), "10.9.9.9:1");  // WireGuard's own wins
     EXPECT_FALSE(adopted[2].endpoint.has_value());

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The two trigger engines side by side, in one run on the same lab: BPF (tc programs,
+# a map entry per idle peer) against UDP (a loopback listener per idle peer), at each
+# size of idle peers.
+#
+#   bench/engines.sh [--sizes "1000 10000 100000"] [--wakes N]   (as root)
+#
+# Per engine and size, with the agent started on a fresh interface (the agent makes it):
+#   setup ms     agent start until every peer is Idle in `status`
+#   RSS          the agent's VmRSS with every peer idle
+#   fds          the agent's open file descriptors then
+#   kernel B/peer growth of Slab + VmallocUsed + Percpu (/proc/meminfo) from before the
+#                start to then, over the peer count: sockets, epoll items and files for
+#                UDP; maps for BPF. System-wide, so the machine should be quiet; it also
+#                holds the interface's own kernel memory (the same for both engines).
+#   ttfp         first ping to the idle remote B after `nbagent peer idle B`, N wakes.
+set -euo pipefail
+SIZES="1000 10000 100000"
+WAKES=20
+while (($#)); do
+    case $1 in
+        --sizes) SIZES=$2; shift 2 ;;
+        --wakes) WAKES=$2; shift 2 ;;
+        *) echo "usage: bench/engines.sh [--sizes \"N...\"] [--wakes N]" >&2; exit 2 ;;
+    esac
+done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export NBAGENT=${NBAGENT:-$ROOT/build/cli/nbagent}
+export NBTRAFFIC=${NBTRAFFIC:-$ROOT/build/tests/nbtraffic}
+# shellcheck source=../tests/integration/lib.sh
+source "$ROOT/tests/integration/lib.sh"
+require_privileges
+require_agent
+export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
+
+kernel_kb() { awk '/^(Slab|VmallocUsed|Percpu):/ {s += $2} END {print s}' /proc/meminfo; }
+idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
+now_ms() { date +%s%3N; }
+ping_ms() {
+    local out
+    out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
+    sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+p99() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR * 99 + 99) / 100)]}'; }
+
+rows=()
+for n in $SIZES; do
+    lab_up --peers "$n" >/dev/null
+    for engine in bpf udp; do
+        in_a ip link del "$WG_A" 2>/dev/null || true
+        sleep 1
+        k0=$(kernel_kb)
+        t0=$(now_ms)
+        start_agent --trigger "$engine" >/dev/null
+        wait_for 600 "$n peers Idle ($engine)" eval '(($(idle_count) == n))'
+        setup=$(($(now_ms) - t0))
+        sleep 1
+        k1=$(kernel_kb)
+        rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
+        fds=$(find "/proc/$AGENT_PID/fd" -mindepth 1 | wc -l)
+        got=$(nb_cli status --json | jq -r .trigger)
+        [[ $got == "$engine" ]] || fail "asked for --trigger $engine, the agent runs $got"
+        t=()
+        for ((i = 0; i < WAKES; i++)); do
+            nb_cli peer idle "$B_PUBKEY" >/dev/null
+            sleep 0.1
+            t+=("$(ping_ms)")
+        done
+        stop_agent >/dev/null
+        per_peer=$(((k1 - k0) * 1024 / n))
+        rows+=("$(printf '| %7s | %-3s | %8s | %8.1f | %7s | %7s | %8.2f | %8.2f |' \
+            "$n" "$engine" "$setup" "$(echo "$rss / 1024" | bc -l)" "$fds" "$per_peer" \
+            "$(median "${t[@]}")" "$(p99 "${t[@]}")")")
+        echo "${rows[-1]}" >&2
+    done
+    in_a ip link del "$WG_A" 2>/dev/null || true
+    lab_down
+done
+
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+echo
+echo "trigger engines, wireguard-go, kernel $(uname -r), $(nproc) cores ($cpu), $WAKES wakes each"
+echo "| idle peers | engine | setup ms | RSS MiB | fds | kernel B/peer | ttfp p50 ms | ttfp p99 ms |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|"
+for r in "${rows[@]}"; do echo "$r"; done
