@@ -69,12 +69,22 @@ std::vector<std::string> check_udp_listener_limits(uint64_t count) {
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
-            throw std::runtime_error(
-                std::to_string(count) + " idle peers need " + std::to_string(need) +
-                " open files with the UDP trigger engine, but the hard limit is " +
-                std::to_string(rl.rlim_max) +
-                " (raise it: ulimit -Hn, LimitNOFILE= in the service, or fs.nr_open)");
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+            // Root (CAP_SYS_RESOURCE) may raise the hard limit up to fs.nr_open.
+            rlimit want{need, need};
+            if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+                throw std::runtime_error(
+                    std::to_string(count) + " idle peers need " + std::to_string(need) +
+                    " open files with the UDP trigger engine, but the hard limit is " +
+                    std::to_string(rl.rlim_max) + " and raising it failed (" +
+                    std::strerror(errno) +
+                    "; raise it: ulimit -Hn, LimitNOFILE= in the service, fs.nr_open)");
+            warnings.push_back("raised the open-file limit from " + std::to_string(rl.rlim_cur) +
+                               " (hard " + std::to_string(rl.rlim_max) + ") to " +
+                               std::to_string(need) + " for " + std::to_string(count) +
+                               " UDP listeners");
+            return warnings;
+        }
         rlim_t old = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)

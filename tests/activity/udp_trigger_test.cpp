@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -173,7 +174,8 @@ TEST(UdpListenerLimits, AHardOpenFileLimitTooLowIsAClearError) {
         setrlimit(RLIMIT_NOFILE, &rl);
         int code = 1;
         try {
-            check_udp_listener_limits(100000);
+            // Beyond fs.nr_open (1048576 by default): not even root may raise it so far.
+            check_udp_listener_limits(5'000'000);
         } catch (const std::runtime_error& e) {
             std::string w = e.what();
             code = w.find("open files") != std::string::npos &&
@@ -187,6 +189,43 @@ TEST(UdpListenerLimits, AHardOpenFileLimitTooLowIsAClearError) {
     waitpid(pid, &status, 0);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error; 2: the error did not name the limit";
+}
+
+bool has_cap_sys_resource() {
+    std::ifstream f("/proc/self/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("CapEff:", 0) == 0)
+            return (std::stoull(line.substr(7), nullptr, 16) >> 24) & 1;  // CAP_SYS_RESOURCE
+    return false;
+}
+
+// The hard limit too is raised where the agent may (root with CAP_SYS_RESOURCE).
+TEST(UdpListenerLimits, RootRaisesTheHardLimitWhenNeeded) {
+    NB_REQUIRE_ROOT();
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        rlimit rl{1024, 1024};
+        setrlimit(RLIMIT_NOFILE, &rl);
+        // Root without CAP_SYS_RESOURCE (some containers) cannot: then a clear error.
+        bool can = has_cap_sys_resource();
+        try {
+            auto warnings = check_udp_listener_limits(3000);
+            getrlimit(RLIMIT_NOFILE, &rl);
+            _exit(can && rl.rlim_cur >= 4024 && rl.rlim_max >= 4024 && !warnings.empty() ? 0 : 1);
+        } catch (const std::runtime_error& e) {
+            std::string w = e.what();
+            _exit(!can && w.find("hard limit is 1024") != std::string::npos &&
+                          w.find("Operation not permitted") != std::string::npos
+                      ? 0
+                      : 2);
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST(UdpListenerLimits, RaisesTheSoftLimitToTheHardOne) {
