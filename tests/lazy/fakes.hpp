@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -47,7 +48,7 @@ class FakeWg : public WgControl {
   public:
     explicit FakeWg(Log& log) : log_(log) {}
     std::string backend_name() const override { return "fake"; }
-    // Peers with a handshake time in `handshakes`; the others as never shaken.
+    // Peers in `handshakes` or `transfer`, with those; the others as never shaken.
     WgDevice get_device() override {
         ++get_device_calls;
         WgDevice d;
@@ -56,6 +57,17 @@ class FakeWg : public WgControl {
             p.public_key = k;
             p.last_handshake_sec = sec;
             d.peers.push_back(p);
+        }
+        for (const auto& [k, rxtx] : transfer) {
+            auto it = std::find_if(d.peers.begin(), d.peers.end(),
+                                   [&](const WgPeer& p) { return p.public_key == k; });
+            if (it == d.peers.end()) {
+                d.peers.emplace_back();
+                it = d.peers.end() - 1;
+                it->public_key = k;
+            }
+            it->rx_bytes = rxtx.first;
+            it->tx_bytes = rxtx.second;
         }
         return d;
     }
@@ -79,6 +91,7 @@ class FakeWg : public WgControl {
     std::vector<DeviceUpdate> updates;
     bool fail_next = false;
     std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;  // last_handshake_sec by key
+    std::unordered_map<WgKey, std::pair<uint64_t, uint64_t>, WgKeyHash> transfer;  // rx, tx
     int get_device_calls = 0;
 
   private:
@@ -118,6 +131,17 @@ class FakeHold : public HoldDatapath {
         return it == slots.end() ? SlotCounters{} : it->second;
     }
     uint32_t capacity() const override { return cap; }
+    // As the UDP engine when `udp`: a listener address for idle peers, forwards, no
+    // traffic seen.
+    std::optional<SockAddr> idle_endpoint(uint32_t id) override {
+        if (!udp) return std::nullopt;
+        return SockAddr::parse_numeric("127.1.0.1:" + std::to_string(40000 + id));
+    }
+    void endpoint_set(uint32_t id, const SockAddr& ep) override {
+        if (udp) log_.add("dp forward " + std::to_string(id) + " " + ep.str());
+    }
+    bool sees_traffic() const override { return !udp; }
+    bool udp = false;
     bool held(uint32_t id) const {
         auto it = mode.find(id);
         return it != mode.end() && it->second == SlotMode::Hold;
