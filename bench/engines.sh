@@ -3,7 +3,10 @@
 # a map entry per idle peer) against UDP (a loopback listener per idle peer), at each
 # size of idle peers.
 #
-#   bench/engines.sh [--sizes "1000 10000 100000"] [--wakes N]   (as root)
+#   bench/engines.sh [--sizes "1000 10000 100000"] [--wakes N] [--engines "bpf udp"]
+#                    [--keep]                                     (as root)
+#   --keep: leave the lab as it is at the end (a throwaway VM: deleting a kernel WireGuard
+#   device with 100k peers takes one RCU grace period per peer).
 #
 # Per engine and size, with the agent started on a fresh interface (the agent makes it):
 #   setup ms     agent start until every peer is Idle in `status`
@@ -17,11 +20,15 @@
 set -euo pipefail
 SIZES="1000 10000 100000"
 WAKES=20
+ENGINES="bpf udp"
+KEEP=0
 while (($#)); do
     case $1 in
         --sizes) SIZES=$2; shift 2 ;;
         --wakes) WAKES=$2; shift 2 ;;
-        *) echo "usage: bench/engines.sh [--sizes \"N...\"] [--wakes N]" >&2; exit 2 ;;
+        --engines) ENGINES=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        *) echo "usage: bench/engines.sh [--sizes \"N...\"] [--wakes N] [--engines \"bpf udp\"] [--keep]" >&2; exit 2 ;;
     esac
 done
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +54,7 @@ p99() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR * 
 rows=()
 for n in $SIZES; do
     lab_up --peers "$n" >/dev/null
-    for engine in bpf udp; do
+    for engine in $ENGINES; do
         # The agent needs an fd per idle listener; without CAP_SYS_RESOURCE it cannot go
         # beyond the hard limit, and says so at start. Recorded, not run.
         hard=$(ulimit -Hn)
@@ -76,13 +83,14 @@ for n in $SIZES; do
             sleep 0.1
             t+=("$(ping_ms)")
         done
-        stop_agent >/dev/null
+        ((KEEP)) || stop_agent >/dev/null
         per_peer=$(((k1 - k0) * 1024 / n))
         rows+=("$(printf '| %7s | %-3s | %8s | %8.1f | %7s | %7s | %8.2f | %8.2f |' \
             "$n" "$engine" "$setup" "$(awk -v r="$rss" 'BEGIN {print r / 1024}')" "$fds" "$per_peer" \
             "$(median "${t[@]}")" "$(p99 "${t[@]}")")")
         echo "${rows[-1]}" >&2
     done
+    ((KEEP)) && break
     in_a ip link del "$WG_A" 2>/dev/null || true
     lab_down
 done
@@ -93,3 +101,6 @@ echo "trigger engines, wireguard-go, kernel $(uname -r), $(nproc) cores ($cpu), 
 echo "| idle peers | engine | setup ms | RSS MiB | fds | kernel B/peer | ttfp p50 ms | ttfp p99 ms |"
 echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 for r in "${rows[@]}"; do echo "$r"; done
+if ((KEEP)); then
+    trap - EXIT # the VM goes away with everything in it
+fi
