@@ -10,6 +10,9 @@ source "$(dirname "$0")/lib.sh"
 require_agent
 require_privileges
 PEERS=${NB_APPLY_PEERS:-1000}
+# A control request carries the whole map: parsing and diffing 100k peers under emulation
+# takes tens of seconds.
+SOCKET_WAIT=$((30 + PEERS / 1000))
 ((PEERS >= 400)) || fail "NB_APPLY_PEERS must be at least 400 (1% churn of a few peers proves little)"
 lab_up --peers "$PEERS"
 NB_SHOW_ON_FAILURE+=("$LAB_DIR/agent.1.log")
@@ -129,7 +132,7 @@ pass "broken config refused with bad.conf:$line, nothing changed"
 v6_conf="$LAB_DIR/v6.conf"
 sed "0,/^Endpoint = $UNDERLAY_B:51820/s//Endpoint = [$UNDERLAY_B6]:51820/" "$new_conf" >"$v6_conf"
 request=$(jq -cn --rawfile text "$v6_conf" '{cmd: "apply", config_text: $text, source: "controlplane"}')
-reply=$(printf '%s\n' "$request" | in_a timeout 30 socat -t 30 - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock")
+reply=$(printf '%s\n' "$request" | in_a timeout "$SOCKET_WAIT" socat -t "$SOCKET_WAIT" - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock")
 echo "$reply"
 jq -e '.ok and .applied and .diff.changed == 1 and .diff.added == 0 and .diff.removed == 0' <<<"$reply" >/dev/null ||
     fail "config_text apply of B's new endpoint: $reply"
@@ -140,7 +143,7 @@ ping_check "$REMOTE_V4"
 pass "control-plane apply (config_text): B's endpoint changed live to [$UNDERLAY_B6]:51820"
 # Errors name the source the control plane gave.
 reply=$(printf '%s\n' "$(jq -cn '{cmd: "apply", config_text: "[Peer]\nPublicKey = nope\n", source: "cp"}')" |
-    in_a timeout 30 socat -t 30 - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock")
+    in_a timeout "$SOCKET_WAIT" socat -t "$SOCKET_WAIT" - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock")
 jq -e '.ok == false and (.error | startswith("cp:"))' <<<"$reply" >/dev/null || fail "bad config_text: $reply"
 pass "bad config_text refused naming cp:LINE: $(jq -r .error <<<"$reply")"
 out=$(nb_cli apply -c "$new_conf" --json) || fail "apply of B's old endpoint failed: $out"
