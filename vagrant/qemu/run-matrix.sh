@@ -81,7 +81,9 @@ for k in $kernels; do
     rc=0
     # The guest writes its results into the scratch share; the console is kept for the
     # boot time and for the log.
-    "$HERE/run-vm.sh" --scratch "$scratch" "$k" -- \
+    # One VM runs every scenario of its kernel: 5.10 alone takes ~20 min under TCG, more
+    # on a busy machine (NB_MATRIX_VM_TIMEOUT, seconds).
+    "$HERE/run-vm.sh" --timeout "${NB_MATRIX_VM_TIMEOUT:-3000}" --scratch "$scratch" "$k" -- \
         bash vagrant/qemu/run-scenarios.sh --kernel "$k" --build "$build" --results /nbvm/results \
         "${scenarios[@]}" 2>&1 | tee "$work/console-$k.log"
     rc=${PIPESTATUS[0]}
