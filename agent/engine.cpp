@@ -368,6 +368,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
 
         ifindex_ = *link_index(opts_.interface);
         if (opts_.lazy) activate_trigger(ifindex_, specs.size());
+        if (udp_ && update.listen_port) udp_->reserve_port(*update.listen_port);
         pool_ = std::make_unique<ConnectPool>(4, 256);
         queue_ = std::make_unique<PoolQueue>(*pool_);
         LazyOptions lopts;
@@ -511,6 +512,14 @@ nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
     if (cfg.iface.fwmark && (!old || old->fwmark != cfg.iface.fwmark))
         update.fwmark = cfg.iface.fwmark;
     const bool update_changes_source = update.listen_port || update.fwmark;
+    if (udp_ && update.listen_port) {
+        // WireGuard could not bind it: a listener of an idle peer holds that port.
+        if (udp_->port_in_use(*update.listen_port))
+            throw std::runtime_error("ListenPort " + std::to_string(*update.listen_port) +
+                                     " is held by an idle peer's UDP listener on loopback; "
+                                     "choose another port (nothing was changed)");
+        if (!dry_run) udp_->reserve_port(*update.listen_port);
+    }
     if (!dry_run) {
         // Events for peers that are about to change are handled under the old map.
         if (activity_) activity_->consume();

@@ -137,17 +137,25 @@ void UdpTrigger::open_listener(uint32_t id) {
         throw std::out_of_range("peer id beyond the UDP engine's capacity");
     Listener& l = listeners_[id];
     if (l.fd >= 0) return;
-    UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0)
-        throw std::system_error(errno, std::generic_category(), "a UDP listener socket");
-    // Port 0: the kernel picks a free port on this address, so nothing else that
-    // listens on loopback is in the way.
-    SockAddr a = SockAddr::from(udp_listener_address(id, opts_.per_address), 0);
-    if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&a.ss), a.len) != 0)
-        throw std::system_error(errno, std::generic_category(),
-                                "binding a UDP listener on " + a.ip().str());
-    a.len = sizeof(a.ss);
-    getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a.ss), &a.len);
+    UniqueFd fd, taken;
+    SockAddr a;
+    for (;;) {
+        fd = UniqueFd(socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        if (fd.get() < 0)
+            throw std::system_error(errno, std::generic_category(), "a UDP listener socket");
+        // Port 0: the kernel picks a free port on this address, so nothing else that
+        // listens on loopback is in the way.
+        a = SockAddr::from(udp_listener_address(id, opts_.per_address), 0);
+        if (bind(fd.get(), reinterpret_cast<const sockaddr*>(&a.ss), a.len) != 0)
+            throw std::system_error(errno, std::generic_category(),
+                                    "binding a UDP listener on " + a.ip().str());
+        a.len = sizeof(a.ss);
+        getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a.ss), &a.len);
+        if (a.port() != reserved_port_ || taken.get() >= 0) break;
+        // WireGuard's port: keep it bound while asking again, so the kernel picks
+        // another; then let it go.
+        taken = std::move(fd);
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = id;
@@ -157,6 +165,12 @@ void UdpTrigger::open_listener(uint32_t id) {
     l.addr = a;
     fd.release();
     ++open_;
+}
+
+bool UdpTrigger::port_in_use(uint16_t port) const {
+    for (const auto& l : listeners_)
+        if (l.fd >= 0 && l.addr.port() == port) return true;
+    return false;
 }
 
 void UdpTrigger::close_listener(uint32_t id) {

@@ -47,6 +47,11 @@ class UdpTrigger : public HoldDatapath {
     int consume();
     // WireGuard's port and fwmark: forwarded initiations leave as WireGuard's own.
     void set_wireguard_source(uint16_t listen_port, uint32_t fwmark);
+    // WireGuard's configured listen port: no listener takes it on any address, or
+    // WireGuard could not bind its wildcard socket when the interface comes up.
+    void reserve_port(uint16_t port) { reserved_port_ = port; }
+    // Whether an open listener holds `port` (a new ListenPort would collide with it).
+    bool port_in_use(uint16_t port) const;
     size_t open_listeners() const { return open_; }
     uint64_t forwarded() const { return forwarded_; }
 
@@ -81,6 +86,7 @@ class UdpTrigger : public HoldDatapath {
     // The last initiation each waking peer's listener caught, until it is forwarded.
     std::unordered_map<uint32_t, std::array<uint8_t, 148>> captured_;
     uint16_t wg_port_ = 0;
+    uint16_t reserved_port_ = 0;
     uint32_t wg_fwmark_ = 0;
     UniqueFd raw4_, raw6_;  // send-only (IPPROTO_RAW): never receive copies of traffic
     uint64_t forwarded_ = 0;

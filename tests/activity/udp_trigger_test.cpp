@@ -124,6 +124,22 @@ TEST(UdpTrigger, ListenersCloseWhenConnectedOrRemovedAndReopenWhenIdle) {
     });
 }
 
+TEST(UdpTrigger, NoListenerTakesWireGuardsListenPort) {
+    NB_REQUIRE_ROOT();
+    in_fresh_netns([] {
+        // Two ephemeral ports in this namespace: the kernel's pick is one of them.
+        ASSERT_EQ(std::system("sysctl -qw net.ipv4.ip_local_port_range='40000 40001'"), 0);
+        for (int round = 0; round < 4; ++round) {
+            Triggers got;
+            UdpTrigger t({4, 2}, got.fn());
+            t.reserve_port(40000);
+            EXPECT_EQ(t.idle_endpoint(0)->port(), 40001) << "round " << round;
+            EXPECT_TRUE(t.port_in_use(40001));
+            EXPECT_FALSE(t.port_in_use(40000));
+        }
+    });
+}
+
 // The point of forwarding: the initiation leaves from WireGuard's port, so the remote's
 // response goes to WireGuard, which is waiting for exactly that handshake.
 void forwards_from_wireguards_port(int family, const char* loop) {
