@@ -31,13 +31,8 @@ while (($#)); do
         *) echo "usage: bench/engines.sh [--sizes \"N...\"] [--wakes N] [--engines \"bpf udp\"] [--keep]" >&2; exit 2 ;;
     esac
 done
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export NBAGENT=${NBAGENT:-$ROOT/build/cli/nbagent}
-export NBTRAFFIC=${NBTRAFFIC:-$ROOT/build/tests/nbtraffic}
-# shellcheck source=../tests/integration/lib.sh
-source "$ROOT/tests/integration/lib.sh"
-require_privileges
-require_agent
+# shellcheck source=lab_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
 
 kernel_kb() { awk '/^(Slab|VmallocUsed|Percpu):/ {s += $2} END {print s}' /proc/meminfo; }

@@ -15,13 +15,8 @@ while (($#)); do
         *) echo "usage: bench/status.sh [--peers N] [--runs N]" >&2; exit 2 ;;
     esac
 done
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-export NBAGENT=${NBAGENT:-$ROOT/build/cli/nbagent}
-export NBTRAFFIC=${NBTRAFFIC:-$ROOT/build/tests/nbtraffic}
-# shellcheck source=../tests/integration/lib.sh
-source "$ROOT/tests/integration/lib.sh"
-require_privileges
-require_agent
+# shellcheck source=lab_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 
 lab_up --peers "$PEERS" >/dev/null
 t0=$(date +%s.%N)

@@ -21,6 +21,7 @@
 #include "agent/activity/checksum.hpp"
 #include "agent/activity/packet_summary.hpp"
 #include "tests/activity/packets.hpp"
+#include "tests/support/netns.hpp"
 #include "tests/support/privileged.hpp"
 
 namespace nb {
@@ -29,21 +30,6 @@ namespace {
 using namespace nb::test;
 
 constexpr const char* kTun = "nbinj0";
-
-// Runs `body` on a thread moved into a new, unnamed network namespace; the namespace
-// and everything in it go away when the thread ends and its fds are closed.
-void in_fresh_netns(const std::function<void()>& body) {
-    std::string err;
-    std::thread t([&] {
-        if (::unshare(CLONE_NEWNET) != 0) {
-            err = std::strerror(errno);
-            return;
-        }
-        body();
-    });
-    t.join();
-    ASSERT_TRUE(err.empty()) << "unshare(CLONE_NEWNET): " << err;
-}
 
 // Runs an iproute2 command in the calling thread's network namespace (the forked
 // shell inherits it).

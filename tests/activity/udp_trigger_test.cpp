@@ -16,27 +16,14 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/netns.hpp"
 #include "tests/support/privileged.hpp"
 
 namespace nb {
 namespace {
 
 void in_fresh_netns(const std::function<void()>& body) {
-    std::string err;
-    std::thread t([&] {
-        if (::unshare(CLONE_NEWNET) != 0) {
-            err = std::strerror(errno);
-            return;
-        }
-        // Loopback is down in a new namespace.
-        if (std::system("ip link set lo up") != 0) {
-            err = "ip link set lo up failed";
-            return;
-        }
-        body();
-    });
-    t.join();
-    ASSERT_TRUE(err.empty()) << err;
+    test::in_fresh_netns(body, true);
 }
 
 std::array<uint8_t, 148> initiation(uint8_t tag) {

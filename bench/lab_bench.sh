@@ -1,0 +1,9 @@
+# Sourced by the lab benchmarks (engines.sh, status.sh, ttfp.sh): the built agent and
+# traffic tool, the integration tests' lab helpers, and root.
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export NBAGENT=${NBAGENT:-$ROOT/build/cli/nbagent}
+export NBTRAFFIC=${NBTRAFFIC:-$ROOT/build/tests/nbtraffic}
+# shellcheck source=../tests/integration/lib.sh
+source "$ROOT/tests/integration/lib.sh"
+require_privileges
+require_agent
