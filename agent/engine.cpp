@@ -284,7 +284,7 @@ void Agent::activate_trigger(int ifindex, size_t peers) {
     UdpTrigger::Options o;
     o.capacity = capacity;
     udp_ = std::make_unique<UdpTrigger>(
-        o, [this](uint32_t id, uint64_t ts) { mgr_->on_trigger(id, ts); });
+        o, [this](uint32_t id) { mgr_->on_trigger(id, monotonic_ns()); });
     base_status_.trigger = "udp";
     base_status_.attach_mode.clear();
 }

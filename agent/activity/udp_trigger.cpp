@@ -24,12 +24,6 @@ namespace {
 constexpr uint8_t kHandshakeInitiation = 1;  // WireGuard message type
 constexpr size_t kInitiationSize = 148;
 
-uint64_t now_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 // The ephemeral port range binding to port 0 draws from.
 std::pair<uint32_t, uint32_t> ephemeral_ports() {
     std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
@@ -69,30 +63,22 @@ std::vector<std::string> check_udp_listener_limits(uint64_t count) {
     rlimit rl{};
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-            // Root (CAP_SYS_RESOURCE) may raise the hard limit up to fs.nr_open.
-            rlimit want{need, need};
-            if (setrlimit(RLIMIT_NOFILE, &want) != 0)
-                throw std::runtime_error(
-                    std::to_string(count) + " idle peers need " + std::to_string(need) +
-                    " open files with the UDP trigger engine, but the hard limit is " +
-                    std::to_string(rl.rlim_max) + " and raising it failed (" +
-                    std::strerror(errno) +
-                    "; raise it: ulimit -Hn, LimitNOFILE= in the service, fs.nr_open)");
-            warnings.push_back("raised the open-file limit from " + std::to_string(rl.rlim_cur) +
-                               " (hard " + std::to_string(rl.rlim_max) + ") to " +
-                               std::to_string(need) + " for " + std::to_string(count) +
-                               " UDP listeners");
-            return warnings;
-        }
-        rlim_t old = rl.rlim_cur;
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            throw std::runtime_error("raising the open-file limit from " + std::to_string(old) +
-                                     " to " + std::to_string(rl.rlim_cur) + ": " +
-                                     std::strerror(errno));
-        warnings.push_back("raised the open-file limit from " + std::to_string(old) + " to " +
-                           std::to_string(rl.rlim_cur) + " for " + std::to_string(count) +
+        // The soft limit goes up to the hard one; a hard limit too low goes up as well,
+        // which root may (CAP_SYS_RESOURCE, up to fs.nr_open).
+        bool hard_too_low = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need;
+        rlimit want = rl;
+        want.rlim_cur = hard_too_low || rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
+        if (hard_too_low) want.rlim_max = need;
+        if (setrlimit(RLIMIT_NOFILE, &want) != 0)
+            throw std::runtime_error(
+                std::to_string(count) + " idle peers need " + std::to_string(need) +
+                " open files with the UDP trigger engine, but the limit is " +
+                std::to_string(rl.rlim_cur) + " and the hard limit is " +
+                std::to_string(rl.rlim_max) + "; raising it failed (" + std::strerror(errno) +
+                "; raise it: ulimit -Hn, LimitNOFILE= in the service, fs.nr_open)");
+        warnings.push_back("raised the open-file limit from " + std::to_string(rl.rlim_cur) +
+                           " (hard " + std::to_string(rl.rlim_max) + ") to " +
+                           std::to_string(want.rlim_cur) + " for " + std::to_string(count) +
                            " UDP listeners");
     }
     auto [lo, hi] = ephemeral_ports();
@@ -183,12 +169,7 @@ void UdpTrigger::close_listener(uint32_t id) {
 }
 
 void UdpTrigger::install_peer(uint32_t id, const std::vector<IpPrefix>&, SlotMode mode) {
-    if (id >= modes_.size()) throw std::out_of_range("peer id beyond the UDP engine's capacity");
-    modes_[id] = mode;
-    if (mode == SlotMode::Hold)
-        open_listener(id);
-    else
-        close_listener(id);
+    set_mode(id, mode);
 }
 
 void UdpTrigger::remove_peer(uint32_t id, const std::vector<IpPrefix>&) {
@@ -239,7 +220,7 @@ int UdpTrigger::consume() {
             }
             if (trigger) {
                 ++triggers;
-                on_trigger_(id, now_ns());
+                on_trigger_(id);
             }
         }
         if (n < 256) break;

@@ -36,7 +36,7 @@ class UdpTrigger : public HoldDatapath {
         uint32_t per_address = 0;
     };
     // A handshake initiation from WireGuard to an idle peer's listener.
-    using TriggerFn = std::function<void(uint32_t peer_id, uint64_t ts_ns)>;
+    using TriggerFn = std::function<void(uint32_t peer_id)>;
 
     UdpTrigger(Options opts, TriggerFn on_trigger);
     ~UdpTrigger() override;

@@ -50,7 +50,7 @@ int wait_and_consume(UdpTrigger& t) {
 struct Triggers {
     std::vector<uint32_t> ids;
     UdpTrigger::TriggerFn fn() {
-        return [this](uint32_t id, uint64_t) { ids.push_back(id); };
+        return [this](uint32_t id) { ids.push_back(id); };
     }
 };
 
