@@ -181,11 +181,11 @@ class Agent {
     nlohmann::json apply_config(const WgQuickConfig& cfg, bool dry_run);
     void reload();
     void set_lazy(bool lazy);
-    void load_datapath(size_t peers, size_t routes);
+    void load_datapath(const std::vector<PeerSpec>& specs);
     void attach_datapath(int ifindex);
     // The trigger engine in two steps: before the interface is touched (the programs
     // load, or auto settles on UDP), and once it exists (attach, or the listeners).
-    void prepare_trigger(size_t peers, size_t routes);
+    void prepare_trigger(const std::vector<PeerSpec>& specs);
     void activate_trigger(int ifindex, size_t peers);
     void fall_back_to_udp(const std::string& why);
     void drop_trigger();
@@ -226,12 +226,28 @@ void Agent::epoll_watch(int fd) {
     if (ep_.get() >= 0) epoll_add(ep_.get(), fd);
 }
 
-void Agent::load_datapath(size_t peers, size_t routes) {
+void Agent::load_datapath(const std::vector<PeerSpec>& specs) {
+    size_t routes = 0;
+    std::vector<IpAddr> v4_hosts;
+    for (const auto& p : specs) {
+        routes += p.wg.allowed_ips.size();
+        for (const auto& ip : p.wg.allowed_ips)
+            if (ip.addr.family == AF_INET && ip.is_host()) v4_hosts.push_back(ip.addr);
+    }
     DatapathOptions dopts;
-    dopts.max_peers = opts_.max_peers ? opts_.max_peers : capacity_for(peers);
+    dopts.max_peers = opts_.max_peers ? opts_.max_peers : capacity_for(specs.size());
     dopts.max_routes = std::max(capacity_for(routes), dopts.max_peers);
+    Dense4Range dense = dense4_range_for(v4_hosts, dopts.max_peers);
+    dopts.dense4_base = dense.base;
+    dopts.dense4_size = dense.size;
     dopts.max_held = opts_.max_held_packets;
+    dopts.ringbuf_bytes = opts_.ring_buffer_bytes;
     dp_ = std::make_unique<Datapath>(dopts);
+    if (dense.size) {
+        IpAddr first = IpAddr::v4(dense.base), last = IpAddr::v4(dense.base + (dense.size - 1));
+        spdlog::info("datapath: {} peer slots; IPv4 host routes {} - {} in an array",
+                     dopts.max_peers, first.str(), last.str());
+    }
 }
 
 void Agent::attach_datapath(int ifindex) {
@@ -243,11 +259,11 @@ void Agent::attach_datapath(int ifindex) {
     base_status_.attach_mode = to_string(dp_->attach_mode());
 }
 
-void Agent::prepare_trigger(size_t peers, size_t routes) {
+void Agent::prepare_trigger(const std::vector<PeerSpec>& specs) {
     want_udp_ = opts_.trigger == TriggerMode::Udp;
     if (want_udp_) return;
     try {
-        load_datapath(peers, routes);
+        load_datapath(specs);
     } catch (const std::exception& e) {
         if (opts_.trigger == TriggerMode::Bpf)
             throw std::runtime_error(std::string("--trigger bpf: ") + e.what());
@@ -337,11 +353,6 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
 
         std::vector<PeerSpec> specs;
         DeviceUpdate update;
-        auto count_routes = [](const std::vector<PeerSpec>& v) {
-            size_t n = 0;
-            for (const auto& p : v) n += p.wg.allowed_ips.size();
-            return n;
-        };
         if (cfg) {
             specs = specs_from_config(*cfg);
             update.private_key = cfg->iface.private_key;
@@ -350,7 +361,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
             update.replace_peers = true;
             // Before the interface is touched: a kernel that cannot run the programs
             // must not leave a half-made interface behind.
-            if (opts_.lazy) prepare_trigger(specs.size(), count_routes(specs));
+            if (opts_.lazy) prepare_trigger(specs);
         }
 
         if (cfg && !cfg->iface.private_key && !link_index(opts_.interface))
@@ -363,7 +374,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
             // After a crash, idle peers have no endpoint in WireGuard: the state file of
             // the previous run has them.
             merge_saved_state(specs, load_peer_state(state_path_));
-            if (opts_.lazy) prepare_trigger(specs.size(), count_routes(specs));
+            if (opts_.lazy) prepare_trigger(specs);
         }
 
         ifindex_ = *link_index(opts_.interface);
@@ -609,10 +620,8 @@ void Agent::reload() {
 void Agent::set_lazy(bool lazy) {
     if (lazy && !mgr_->has_datapath()) {
         // Started eager: load and attach the programs now, sized for what we have.
-        size_t routes = 0;
-        for (const auto& s : mgr_->specs()) routes += s.wg.allowed_ips.size();
         try {
-            prepare_trigger(mgr_->size(), routes);
+            prepare_trigger(mgr_->specs());
             activate_trigger(ifindex_, mgr_->size());
             mgr_->attach_datapath(hold_port(), sink_.get());
             tell_udp_wireguard_source();

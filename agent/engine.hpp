@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "bpf/lazy_peer_kern_user.h"
+
 namespace nb {
 
 enum class WgMode { Auto, Kernel, Userspace };
@@ -29,6 +31,7 @@ struct RunOptions {
     // Datapath capacity (peers, and allowed IPs of each kind); 0: sized from the first
     // map with headroom. Later maps (apply, SIGHUP) must fit it.
     uint32_t max_peers = 0;
+    uint32_t ring_buffer_bytes = NB_DEFAULT_RINGBUF_BYTES;
     std::chrono::milliseconds exec_timeout{5000};
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact

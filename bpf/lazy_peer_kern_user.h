@@ -22,8 +22,9 @@
 #define NB_AF_INET 2
 #define NB_AF_INET6 10
 
-/* Exact-match key for host routes (/32, /128): a hash hit is always the
- * longest match, so it is tried before the trie. */
+/* Exact-match key for host routes (/32, /128): a hit is always the longest match, so
+ * it is tried before the trie. IPv4 host routes inside the dense range (below) are in
+ * an array instead. */
 struct nb_host_key {
     __u8 family;
     __u8 pad[3];
@@ -51,20 +52,23 @@ enum nb_slot_state {
 };
 
 /*
- * Per-peer slot in an mmap-able array indexed by peer id. User space reads the
- * counters without syscalls and adjusts `pending` with atomics.
- * 64 bytes, one cache line.
+ * Per-peer slot in an mmap-able array indexed by peer id. User space reads it without
+ * syscalls and adjusts `pending` with atomics. 48 bytes.
+ * Activity is a jiffies stamp, written at most once per jiffy: the per-packet path reads
+ * no clock (bpf_ktime_get_ns() was a third of its cost) and dirties no cache line.
  */
 struct nb_peer_slot {
     __u32 state;   /* enum nb_slot_state */
     __u32 pending; /* held packets not yet replayed or discarded (the agent lowers it) */
-    __u64 last_tx_ns; /* bpf_ktime_get_ns() of the last egress packet */
-    __u64 last_rx_ns; /* bpf_ktime_get_ns() of the last ingress packet */
-    __u64 tx_packets;
-    __u64 rx_packets;
+    __u64 last_tx_jiffies; /* bpf_jiffies64() of the last egress packet, 0 = never */
+    __u64 last_rx_jiffies; /* bpf_jiffies64() of the last ingress packet, 0 = never */
     __u64 held;    /* packets copied to the ring buffer */
     __u64 dropped; /* packets dropped in BPF: hold limit, too big, ring full */
-    __u64 rx_wake_ns; /* ingress time of the last NB_EV_RX_WAKE */
+    /* Set to 1 when a report for this peer (held packet or rx wake) did not fit in the
+     * ring buffer; the agent clears it when it recovers (a plain store: 5.10 has no
+     * atomic or, and the flag only ever goes to 1 here). */
+    __u32 missed;
+    __u32 reserved;
 };
 
 enum nb_event_type {

@@ -128,6 +128,12 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "Datapath capacity in peers (default: sized from the first network map "
                     "with headroom); later network maps (apply, SIGHUP) must fit it")
         ->check(CLI::Range(1u, 16777216u));
+    run->add_option("--ring-buffer-kib", a.ring_buffer_kib,
+                    "Size of the BPF ring buffer that carries held packets to the agent, in "
+                    "KiB (rounded up to a power of two); when it overflows, the marked peers "
+                    "are woken anyway and only the packets that did not fit are lost")
+        ->check(CLI::Range(4u, 1048576u))
+        ->capture_default_str();
     run->add_option("--exec-timeout", a.exec_timeout, "Limit for a connector command")
         ->check(duration_validator())
         ->capture_default_str();
@@ -160,6 +166,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.connect_backoff = parse_duration(a.connect_backoff);
     o.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
     o.max_peers = a.max_peers;
+    o.ring_buffer_bytes = a.ring_buffer_kib * 1024u;
     o.exec_timeout = parse_duration(a.exec_timeout);
     o.run_dir = a.run_dir;
     o.attach_mode = a.attach;

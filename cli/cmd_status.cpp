@@ -98,6 +98,10 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     out += "peers:      " + std::to_string(s.idle + s.connecting + s.connected) + " (Idle " +
            std::to_string(s.idle) + ", Connecting " + std::to_string(s.connecting) +
            ", Connected " + std::to_string(s.connected) + ")\n";
+    if (s.lost_reports)
+        out += "overruns:   " + std::to_string(s.lost_reports) +
+               " reports lost by the ring buffer, " + std::to_string(s.lost_recovered) +
+               " peers recovered\n";
 }
 
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <optional>
 
 #include "lazy_peer.skel.h"
 
@@ -44,11 +46,25 @@ nb_lpm_key lpm_key(const IpPrefix& p) {
 Datapath::Datapath(const DatapathOptions& opts) : opts_(opts) {
     if (opts_.max_peers == 0 || opts_.max_routes == 0)
         throw DatapathError("max_peers and max_routes must be positive");
+    if (opts_.dense4_size && uint64_t{opts_.dense4_base} + opts_.dense4_size > (1ull << 32))
+        throw DatapathError("the dense IPv4 range runs past 255.255.255.255");
     skel_ = lazy_peer__open();
     if (!skel_) throw DatapathError("opening BPF object: " + err_text(errno));
+    try {
+        load();
+    } catch (...) {
+        if (dense4_) munmap(dense4_, dense4_len_);
+        if (slots_) munmap(slots_, slots_len_);
+        lazy_peer__destroy(skel_);
+        throw;
+    }
+}
 
+void Datapath::load() {
     skel_->rodata->nb_l2_len = opts_.l2_len;
     skel_->rodata->nb_max_held = opts_.max_held;
+    skel_->rodata->nb_dense4_base = opts_.dense4_base;
+    skel_->rodata->nb_dense4_size = opts_.dense4_size;
     // The ring buffer size must be a power-of-two number of pages.
     uint32_t rb = round_up_pow2(std::max<uint32_t>(opts_.ringbuf_bytes, getpagesize()));
     opts_.ringbuf_bytes = rb;
@@ -56,34 +72,113 @@ Datapath::Datapath(const DatapathOptions& opts) : opts_(opts) {
     if (!err) err = bpf_map__set_max_entries(skel_->maps.nb_slots, opts_.max_peers);
     if (!err) err = bpf_map__set_max_entries(skel_->maps.nb_hosts, opts_.max_routes);
     if (!err) err = bpf_map__set_max_entries(skel_->maps.nb_prefixes, opts_.max_routes);
-    if (err) {
-        lazy_peer__destroy(skel_);
-        throw DatapathError("sizing BPF maps: " + err_text(err));
-    }
+    if (!err)
+        err = bpf_map__set_max_entries(skel_->maps.nb_dense4, std::max(1u, opts_.dense4_size));
+    if (err) throw DatapathError("sizing BPF maps: " + err_text(err));
     err = lazy_peer__load(skel_);
-    if (err) {
-        lazy_peer__destroy(skel_);
+    if (err)
         throw DatapathError("loading BPF programs: " + err_text(err) +
                             " (needs root with CAP_BPF and CAP_NET_ADMIN, and a kernel with "
                             "ring buffer support)");
-    }
-    slots_len_ = sizeof(nb_peer_slot) * opts_.max_peers;
-    size_t page = getpagesize();
-    slots_len_ = (slots_len_ + page - 1) / page * page;
-    void* m = mmap(nullptr, slots_len_, PROT_READ | PROT_WRITE, MAP_SHARED,
-                   bpf_map__fd(skel_->maps.nb_slots), 0);
-    if (m == MAP_FAILED) {
-        int e = errno;
-        lazy_peer__destroy(skel_);
-        throw DatapathError("mapping peer slots: " + err_text(e));
-    }
-    slots_ = static_cast<nb_peer_slot*>(m);
+    auto map_shared = [](int fd, size_t bytes, size_t& len, const char* what) {
+        size_t page = getpagesize();
+        len = (bytes + page - 1) / page * page;
+        void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m == MAP_FAILED)
+            throw DatapathError(std::string("mapping ") + what + ": " + err_text(errno));
+        return m;
+    };
+    slots_ = static_cast<nb_peer_slot*>(map_shared(bpf_map__fd(skel_->maps.nb_slots),
+                                                   sizeof(nb_peer_slot) * opts_.max_peers,
+                                                   slots_len_, "peer slots"));
+    dense4_ = static_cast<uint64_t*>(map_shared(bpf_map__fd(skel_->maps.nb_dense4),
+                                                sizeof(uint64_t) * std::max(1u, opts_.dense4_size),
+                                                dense4_len_, "the dense IPv4 routes"));
+    calibrate_clock();
 }
 
 Datapath::~Datapath() {
     attachment_.reset();
+    if (dense4_) munmap(dense4_, dense4_len_);
     if (slots_) munmap(slots_, slots_len_);
     lazy_peer__destroy(skel_);
+}
+
+std::pair<uint64_t, uint64_t> Datapath::clock_sample() const {
+    // Any frame will do: the program only reads the clocks.
+    uint8_t frame[64] = {};
+    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame), .repeat = 1);
+    if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.nb_clock), &o) != 0)
+        throw DatapathError("running the clock program: " + err_text(errno));
+    return {skel_->bss->nb_clock_jiffies, skel_->bss->nb_clock_ns};
+}
+
+void Datapath::calibrate_clock() {
+    // One jiffy is the time between two changes of jiffies; the kernel's tick length is
+    // (1e9 + HZ/2) / HZ for HZ 100, 250, 300 or 1000, so the nearest of those is exact.
+    auto [j0, t0] = clock_sample();
+    uint64_t t1 = 0, j1 = 0;
+    for (;;) {  // the first change: a jiffy starts
+        auto [jj, tt] = clock_sample();
+        if (jj != j0) {
+            j1 = jj;
+            t1 = tt;
+            break;
+        }
+        if (tt - t0 > 2'000'000'000ull) throw DatapathError("jiffies did not advance in 2 s");
+    }
+    for (;;) {  // the next: it ended
+        auto [jj, tt] = clock_sample();
+        if (jj != j1) {
+            uint64_t measured = (tt - t1) / (jj - j1);
+            ns_per_jiffy_ = measured;
+            uint64_t best = UINT64_MAX;
+            for (uint64_t hz : {100, 250, 300, 1000}) {
+                uint64_t tick = (1'000'000'000ull + hz / 2) / hz;
+                uint64_t d = tick > measured ? tick - measured : measured - tick;
+                if (d < best && d * 5 < tick) {
+                    best = d;
+                    ns_per_jiffy_ = tick;
+                }
+            }
+            ref_jiffies_ = jj;
+            ref_ns_ = tt;
+            break;
+        }
+        if (tt - t1 > 2'000'000'000ull) throw DatapathError("jiffies did not advance in 2 s");
+    }
+}
+
+uint64_t Datapath::jiffies_to_ns(uint64_t jiffies) const {
+    if (jiffies == 0) return 0;
+    // Jiffies follow CLOCK_MONOTONIC tick by tick, so one reference pair serves forever.
+    int64_t dj = static_cast<int64_t>(jiffies - ref_jiffies_);
+    int64_t ns = static_cast<int64_t>(ref_ns_) + dj * static_cast<int64_t>(ns_per_jiffy_);
+    return ns > 0 ? static_cast<uint64_t>(ns) : 1;
+}
+
+Dense4Range dense4_range_for(const std::vector<IpAddr>& v4_hosts, uint32_t capacity) {
+    Dense4Range r;
+    if (v4_hosts.empty()) return r;
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (const auto& a : v4_hosts) {
+        uint32_t v = a.v4_value();
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    // Whole /24s, and a quarter more above for peers added later (addresses are usually
+    // handed out upwards); beyond the range, routes go to the hash map as before.
+    uint64_t base = lo & ~0xffu;
+    uint64_t span = (uint64_t{hi} | 0xffu) - base + 1;
+    uint64_t size = std::min<uint64_t>(span + span / 4, (1ull << 32) - base);
+    // 8 bytes per address: worth it while the range is at most 8 addresses per peer
+    // (64 bytes, less than a hash entry) or 1 MiB in all, and never over 128 MiB.
+    uint64_t worth =
+        std::max<uint64_t>(8ull * std::max<uint64_t>(capacity, v4_hosts.size()), 1ull << 17);
+    if (size > worth || size > (16ull << 20)) return r;
+    r.base = static_cast<uint32_t>(base);
+    r.size = static_cast<uint32_t>(size);
+    return r;
 }
 
 void Datapath::attach(int ifindex, AttachMode mode) {
@@ -99,8 +194,24 @@ AttachMode Datapath::attach_mode() const {
     return attachment_ ? attachment_->mode() : AttachMode::Auto;
 }
 
+namespace {
+
+// Offset of a host route in the dense IPv4 range, if it falls in it.
+std::optional<uint32_t> dense4_offset(const DatapathOptions& o, const IpPrefix& p) {
+    if (!o.dense4_size || p.addr.family != AF_INET || !p.is_host()) return std::nullopt;
+    uint32_t off = p.addr.v4_value() - o.dense4_base;
+    if (off >= o.dense4_size) return std::nullopt;
+    return off;
+}
+
+}  // namespace
+
 void Datapath::add_route(const IpPrefix& p, uint32_t peer_id) {
     if (peer_id >= opts_.max_peers) throw DatapathError("peer id beyond the slot map");
+    if (auto off = dense4_offset(opts_, p)) {
+        __atomic_store_n(&dense4_[*off], uint64_t{peer_id} + 1, __ATOMIC_RELEASE);
+        return;
+    }
     int err;
     if (p.is_host()) {
         nb_host_key k = host_key(p.addr);
@@ -116,6 +227,10 @@ void Datapath::add_route(const IpPrefix& p, uint32_t peer_id) {
 }
 
 void Datapath::del_route(const IpPrefix& p) {
+    if (auto off = dense4_offset(opts_, p)) {
+        __atomic_store_n(&dense4_[*off], uint64_t{0}, __ATOMIC_RELEASE);
+        return;
+    }
     int err;
     if (p.is_host()) {
         nb_host_key k = host_key(p.addr);
@@ -158,12 +273,37 @@ void Datapath::reset_slot(uint32_t peer_id, nb_slot_state state) {
     __atomic_store_n(&s.state, static_cast<uint32_t>(state), __ATOMIC_SEQ_CST);
 }
 
+nb_slot_state Datapath::state(uint32_t peer_id) const {
+    return static_cast<nb_slot_state>(__atomic_load_n(&slots_[peer_id].state, __ATOMIC_SEQ_CST));
+}
+
+bool Datapath::take_missed(uint32_t peer_id) {
+    uint32_t& m = slots_[peer_id].missed;
+    // Most peers are unmarked: a load first keeps the scan from dirtying every line.
+    return __atomic_load_n(&m, __ATOMIC_RELAXED) != 0 &&
+           __atomic_exchange_n(&m, 0u, __ATOMIC_SEQ_CST) != 0;
+}
+
 void Datapath::set_replay_cookie(uint64_t cookie) {
     skel_->bss->nb_replay_cookie = cookie;
 }
 
 uint64_t Datapath::ring_full_count() const {
     return skel_->bss->nb_ring_full;
+}
+
+std::vector<std::pair<std::string, uint64_t>> Datapath::map_memory() const {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const bpf_map* m :
+         {skel_->maps.nb_hosts, skel_->maps.nb_prefixes, skel_->maps.nb_slots,
+          skel_->maps.nb_events, skel_->maps.nb_scratch_map, skel_->maps.nb_dense4}) {
+        std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
+        uint64_t bytes = 0;
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind("memlock:", 0) == 0) bytes = std::stoull(line.substr(8));
+        out.emplace_back(bpf_map__name(m), bytes);
+    }
+    return out;
 }
 
 int Datapath::ringbuf_fd() const {

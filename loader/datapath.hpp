@@ -6,6 +6,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "agent/net/ip.hpp"
 #include "bpf/lazy_peer_kern_user.h"
@@ -25,7 +27,19 @@ struct DatapathOptions {
     uint32_t ringbuf_bytes = NB_DEFAULT_RINGBUF_BYTES;
     uint32_t max_held = NB_DEFAULT_MAX_HELD;
     uint32_t l2_len = 0;  // 14 only for BPF_PROG_TEST_RUN
+    // IPv4 host routes in [dense4_base, dense4_base + dense4_size) (host byte order) go to
+    // an array indexed by offset (8 bytes per address) instead of the hash map; 0: none.
+    uint32_t dense4_base = 0;
+    uint32_t dense4_size = 0;
 };
+
+// A dense IPv4 range covering the given host routes (whole /24s, a quarter more above
+// for growth), or size 0 where its array would cost more than 64 bytes per peer of
+// `capacity` and more than 1 MiB.
+struct Dense4Range {
+    uint32_t base = 0, size = 0;
+};
+Dense4Range dense4_range_for(const std::vector<IpAddr>& v4_hosts, uint32_t capacity);
 
 class Datapath {
   public:
@@ -51,9 +65,18 @@ class Datapath {
     nb_slot_state exchange_state(uint32_t peer_id, nb_slot_state state);
     void release_pending(uint32_t peer_id, uint32_t n);  // held packets the agent discarded
     void reset_slot(uint32_t peer_id, nb_slot_state state);
+    nb_slot_state state(uint32_t peer_id) const;
+    // Clears the peer's "report lost" mark and returns whether it was set.
+    bool take_missed(uint32_t peer_id);
+
+    // CLOCK_MONOTONIC ns of a jiffies stamp from a slot (0 stays 0: never).
+    uint64_t jiffies_to_ns(uint64_t jiffies) const;
+    uint64_t ns_per_jiffy() const { return ns_per_jiffy_; }
 
     void set_replay_cookie(uint64_t cookie);
-    uint64_t ring_full_count() const;
+    uint64_t ring_full_count() const;  // reports the ring buffer refused, ever
+    // Kernel memory of each map (fdinfo "memlock"), as {name, bytes}.
+    std::vector<std::pair<std::string, uint64_t>> map_memory() const;
 
     int ringbuf_fd() const;
     int egress_fd() const;
@@ -64,8 +87,15 @@ class Datapath {
   private:
     DatapathOptions opts_;
     lazy_peer* skel_ = nullptr;
+    void load();
+    void calibrate_clock();
+    std::pair<uint64_t, uint64_t> clock_sample() const;  // {jiffies, monotonic ns}
+
     nb_peer_slot* slots_ = nullptr;
     size_t slots_len_ = 0;
+    uint64_t* dense4_ = nullptr;  // mmap'd nb_dense4
+    size_t dense4_len_ = 0;
+    uint64_t ns_per_jiffy_ = 0, ref_jiffies_ = 0, ref_ns_ = 0;
     std::unique_ptr<TcAttachment> attachment_;
     uint32_t prefix_count_ = 0;
 };

@@ -28,6 +28,17 @@ inline nb_slot_state slot_state(SlotMode m) {
     return NB_SLOT_HOLD;
 }
 
+inline SlotMode slot_mode(nb_slot_state s) {
+    switch (s) {
+        case NB_SLOT_PASS:
+            return SlotMode::Pass;
+        case NB_SLOT_PASS_CONFIRM:
+            return SlotMode::Confirm;
+        default:
+            return SlotMode::Hold;
+    }
+}
+
 class BpfHold : public HoldDatapath {
   public:
     explicit BpfHold(Datapath& dp) : dp_(dp) {}
@@ -46,23 +57,19 @@ class BpfHold : public HoldDatapath {
         for (const auto& r : routes) dp_.del_route(r);
     }
     SlotMode set_mode(uint32_t id, SlotMode mode) override {
-        switch (dp_.exchange_state(id, slot_state(mode))) {
-            case NB_SLOT_PASS:
-                return SlotMode::Pass;
-            case NB_SLOT_PASS_CONFIRM:
-                return SlotMode::Confirm;
-            default:
-                return SlotMode::Hold;
-        }
+        return slot_mode(dp_.exchange_state(id, slot_state(mode)));
     }
     void release_pending(uint32_t id, uint32_t n) override { dp_.release_pending(id, n); }
     SlotCounters counters(uint32_t id) const override {
         const nb_peer_slot& s = dp_.slot(id);
         auto load = [](const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); };
-        return {load(s.held),       load(s.dropped),    load(s.tx_packets),
-                load(s.rx_packets), load(s.last_tx_ns), load(s.last_rx_ns)};
+        return {load(s.held), load(s.dropped), dp_.jiffies_to_ns(load(s.last_tx_jiffies)),
+                dp_.jiffies_to_ns(load(s.last_rx_jiffies))};
     }
     uint32_t capacity() const override { return dp_.max_peers(); }
+    uint64_t lost_reports() const override { return dp_.ring_full_count(); }
+    bool take_missed(uint32_t id) override { return dp_.take_missed(id); }
+    SlotMode current_mode(uint32_t id) const override { return slot_mode(dp_.state(id)); }
 
   private:
     Datapath& dp_;

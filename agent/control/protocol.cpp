@@ -55,6 +55,8 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"lazy", s.lazy},
         {"inactivity_threshold_ms", s.inactivity_threshold_ms},
         {"counts", {{"idle", s.idle}, {"connecting", s.connecting}, {"connected", s.connected}}},
+        {"lost_reports", s.lost_reports},
+        {"lost_recovered", s.lost_recovered},
         {"peers", std::move(peers)}};
 }
 
@@ -195,6 +197,10 @@ void write_status(Writer& w, const AgentStatus& s) {
     w.str(s.interface);
     w.raw(",\"lazy\":");
     w.raw(s.lazy ? "true" : "false");
+    w.raw(",\"lost_recovered\":");
+    w.integer(s.lost_recovered);
+    w.raw(",\"lost_reports\":");
+    w.integer(s.lost_reports);
     w.raw(",\"peers\":[");
     for (size_t i = 0; i < s.peers.size(); ++i) {
         if (i) w.raw(",");
@@ -352,6 +358,9 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     s.idle = get_u64(counts, "counts.", "idle");
     s.connecting = get_u64(counts, "counts.", "connecting");
     s.connected = get_u64(counts, "counts.", "connected");
+    // Optional: agents from before overrun recovery do not send them.
+    if (optional_member(j, "lost_reports")) s.lost_reports = get_u64(j, "", "lost_reports");
+    if (optional_member(j, "lost_recovered")) s.lost_recovered = get_u64(j, "", "lost_recovered");
     const auto& peers = member(j, "", "peers");
     if (!peers.is_array()) bad_field("peers", "an array");
     s.peers.reserve(peers.size());

@@ -58,6 +58,9 @@ struct AgentStatus {
     bool lazy = true;
     int64_t inactivity_threshold_ms = 0;  // Connected -> Idle after this long without traffic
     uint64_t idle = 0, connecting = 0, connected = 0;
+    // Reports the BPF ring buffer could not take (the agent fell behind), and the peers
+    // the agent woke or confirmed from the marks the programs left instead.
+    uint64_t lost_reports = 0, lost_recovered = 0;
     std::vector<PeerStatus> peers;  // only with detail
 };
 

@@ -749,6 +749,7 @@ void LazyManager::tick(uint64_t now_ns) {
     still.insert(still.end(), connecting_.begin() + static_cast<std::ptrdiff_t>(n),
                  connecting_.end());
     connecting_.swap(still);
+    recover_lost_reports(now_ns);
     poll_handshakes(now_ns);
     if (now_ns >= next_scan_ns_) {
         auto every = std::clamp(opts_.inactivity_threshold / 20, std::chrono::milliseconds(1000),
@@ -756,6 +757,40 @@ void LazyManager::tick(uint64_t now_ns) {
         next_scan_ns_ = now_ns + ns(every);
         scan_inactivity(now_ns);
     }
+}
+
+void LazyManager::recover_lost_reports(uint64_t now_ns) {
+    // The ring buffer was full: some peers' first packet (or first reply) never reached
+    // us. The programs marked them; without this they would stay Idle until their next
+    // packet. Their lost packets stay dropped (counted), as any overflowing queue's.
+    if (!dp_) return;
+    uint64_t lost = dp_->lost_reports();
+    if (lost == lost_seen_) return;
+    uint64_t delta = lost - lost_seen_;
+    lost_seen_ = lost;
+    uint64_t woken = 0;
+    for (auto& p : peers_) {
+        if (!p.in_use || !dp_->take_missed(p.id) || p.state == PeerState::Connected) continue;
+        if (dp_->current_mode(p.id) == SlotMode::Pass) {
+            // The ingress program already passes the peer: the lost report was its
+            // first reply (the remote woke it, or our handshake completed).
+            on_rx_wake(p.id, now_ns);
+            ++woken;
+        } else if (p.state == PeerState::Idle && now_ns >= p.retry_after_ns) {
+            trace_({{"event", "trigger"},
+                    {"ts", rfc3339_now()},
+                    {"peer", p.spec.wg.public_key.base64()},
+                    {"lost_report", true}});
+            start_connect(p, now_ns, "packet");
+            ++woken;
+        }
+    }
+    lost_recovered_ += woken;
+    spdlog::warn(
+        "ring buffer overrun: {} reports lost; {} peers recovered (--ring-buffer-kib "
+        "sets its size)",
+        delta, woken);
+    trace_({{"event", "overrun"}, {"ts", rfc3339_now()}, {"lost", delta}, {"recovered", woken}});
 }
 
 void LazyManager::poll_handshakes(uint64_t now_ns) {
@@ -1000,8 +1035,11 @@ PeerStatus LazyManager::peer_status(const ManagedPeer& p, int64_t unix_now_ms,
         s.held = c.held;
         s.dropped += c.dropped;
         uint64_t last = std::max(c.last_tx_ns, c.last_rx_ns);
-        if (last && last <= mono_now_ns)
-            s.last_activity_ms = unix_now_ms - static_cast<int64_t>((mono_now_ns - last) / 1000000);
+        // Stamps are jiffies: one may lie up to a jiffy past now.
+        if (last)
+            s.last_activity_ms =
+                unix_now_ms -
+                static_cast<int64_t>((mono_now_ns - std::min(last, mono_now_ns)) / 1000000);
     }
     return s;
 }
@@ -1011,6 +1049,8 @@ AgentStatus LazyManager::status(bool detail) const {
     st.interface = opts_.interface;
     st.lazy = opts_.lazy;
     st.inactivity_threshold_ms = opts_.inactivity_threshold.count();
+    st.lost_reports = lost_seen_;
+    st.lost_recovered = lost_recovered_;
     int64_t now_ms = unix_ms();
     uint64_t now_ns = monotonic_ns();
     if (detail) st.peers.reserve(by_key_.size());

@@ -124,6 +124,7 @@ class LazyManager {
     void poll_handshakes(uint64_t now_ns);
     void scan_inactivity(uint64_t now_ns);
     void read_wireguard_activity(uint64_t now_ns);
+    void recover_lost_reports(uint64_t now_ns);
     void rebuild_groups();
     PeerStatus peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns) const;
     uint64_t last_activity_ns(const ManagedPeer& p) const;
@@ -148,6 +149,8 @@ class LazyManager {
     uint64_t last_wg_read_ns_ = 0;
     bool fast_poll_ = false;  // packets wait for a handshake proof: tick fast
     uint64_t next_scan_ns_ = 0;
+    uint64_t lost_seen_ = 0;       // the datapath's lost-report count at the last recovery
+    uint64_t lost_recovered_ = 0;  // peers woken or confirmed by recovery
 };
 
 uint64_t monotonic_ns();

@@ -14,7 +14,7 @@
 namespace nb {
 
 struct SlotCounters {
-    uint64_t held = 0, dropped = 0, tx_packets = 0, rx_packets = 0;
+    uint64_t held = 0, dropped = 0;
     uint64_t last_tx_ns = 0, last_rx_ns = 0;  // CLOCK_MONOTONIC, 0 = never
 };
 
@@ -51,6 +51,13 @@ class HoldDatapath {
     virtual void endpoint_set(uint32_t /*id*/, const SockAddr& /*ep*/) {}
     // Whether counters() carries traffic and the first reply is reported (on_rx_wake).
     virtual bool sees_traffic() const { return true; }
+
+    // Reports (held packets, first replies) the datapath could not deliver because the
+    // agent fell behind, counted since it started; each such peer is marked. When the
+    // count grows, the manager takes the marks and recovers those peers.
+    virtual uint64_t lost_reports() const { return 0; }
+    virtual bool take_missed(uint32_t /*id*/) { return false; }
+    virtual SlotMode current_mode(uint32_t /*id*/) const { return SlotMode::Hold; }
 };
 
 class PacketSink {

@@ -14,10 +14,20 @@
 namespace nb {
 
 struct IpAddr {
-    int family = AF_INET;           // AF_INET or AF_INET6
+    int family = AF_INET;             // AF_INET or AF_INET6
     std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes, rest zero
 
     static std::optional<IpAddr> parse(std::string_view text);
+    // IPv4 from and to a number in host byte order (10.0.0.1 is 0x0a000001).
+    static IpAddr v4(uint32_t host_order) {
+        IpAddr a;
+        for (int i = 0; i < 4; ++i) a.bytes[i] = static_cast<uint8_t>(host_order >> (24 - 8 * i));
+        return a;
+    }
+    uint32_t v4_value() const {
+        return (uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) | (uint32_t{bytes[2]} << 8) |
+               bytes[3];
+    }
     std::string str() const;
     int max_prefix() const { return family == AF_INET ? 32 : 128; }
     auto operator<=>(const IpAddr&) const = default;

@@ -26,11 +26,29 @@ static __always_inline void nb_add(__u64 *counter, __u64 v)
     __sync_fetch_and_add(counter, v);
 }
 
+/* Activity stamp: written only when the jiffy changed, so a busy peer's slot is not
+ * dirtied (and bounced between CPUs) on every packet. */
+static __always_inline void nb_stamp(__u64 *stamp)
+{
+    __u64 j = bpf_jiffies64();
+    if (*stamp != j)
+        *stamp = j;
+}
+
 /* Whether the skb is one of the agent's re-injected packets. */
 static __always_inline int nb_is_replay(struct __sk_buff *skb)
 {
     __u64 cookie = nb_replay_cookie;
     return cookie && bpf_get_socket_cookie(skb) == cookie;
+}
+
+/* The ring buffer is full (the agent fell behind): mark the peer before counting, so
+ * an agent that sees the count grow finds the mark, wakes the peer and nothing is
+ * stuck; only the packet itself is lost. */
+static __always_inline void nb_report_lost(struct nb_peer_slot *slot)
+{
+    slot->missed = 1;
+    __sync_fetch_and_add(&nb_ring_full, 1);
 }
 
 static __always_inline int nb_hold(struct __sk_buff *skb, struct nb_peer_slot *slot, __u32 peer_id,
@@ -64,7 +82,7 @@ static __always_inline int nb_hold(struct __sk_buff *skb, struct nb_peer_slot *s
     __sync_fetch_and_add(&slot->pending, 1);
     if (bpf_ringbuf_output(&nb_events, s, sizeof(s->ev) + n, 0) < 0) {
         __sync_fetch_and_add(&slot->pending, -1);
-        __sync_fetch_and_add(&nb_ring_full, 1);
+        nb_report_lost(slot);
         goto drop;
     }
     nb_add(&slot->held, 1);
@@ -84,7 +102,6 @@ drop:
 static __always_inline void nb_rx_wake(struct nb_peer_slot *slot, __u32 peer_id, __u16 family, __u64 now)
 {
     slot->state = NB_SLOT_PASS;
-    slot->rx_wake_ns = now;
     struct nb_event ev = {
         .type = NB_EV_RX_WAKE,
         .family = family,
@@ -92,7 +109,7 @@ static __always_inline void nb_rx_wake(struct nb_peer_slot *slot, __u32 peer_id,
         .ts_ns = now,
     };
     if (bpf_ringbuf_output(&nb_events, &ev, sizeof(ev), 0) < 0)
-        __sync_fetch_and_add(&nb_ring_full, 1);
+        nb_report_lost(slot);
 }
 
 #endif

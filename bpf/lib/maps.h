@@ -18,6 +18,17 @@ struct {
     __uint(map_flags, BPF_F_NO_PREALLOC);
 } nb_hosts SEC(".maps");
 
+/* IPv4 host routes in the dense range, by offset from nb_dense4_base: peer id + 1, 0 for
+ * none. Preallocated (8 bytes per address), mmap-able so user space fills it without a
+ * syscall per route. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __type(key, __u32);
+    __type(value, __u64);
+    __uint(max_entries, 1);
+    __uint(map_flags, BPF_F_MMAPABLE);
+} nb_dense4 SEC(".maps");
+
 /* Prefixes (routed subnets): longest-prefix match. */
 struct {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);

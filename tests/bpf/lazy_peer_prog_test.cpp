@@ -8,11 +8,13 @@
 #include <linux/pkt_cls.h>
 
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "loader/datapath.hpp"
+#include "tests/support/frames.hpp"
 #include "tests/support/privileged.hpp"
 
 namespace nb {
@@ -39,37 +41,8 @@ IpPrefix pfx(const char* s) {
     return *IpPrefix::parse(s);
 }
 
-// An Ethernet frame around a minimal IPv4/IPv6 UDP packet from src to dst.
 std::vector<uint8_t> frame(const IpAddr& src, const IpAddr& dst, size_t payload = 8) {
-    std::vector<uint8_t> f(ETH_HLEN, 0);
-    bool v4 = src.family == AF_INET;
-    uint16_t proto = htons(v4 ? ETH_P_IP : ETH_P_IPV6);
-    std::memcpy(&f[12], &proto, 2);
-    size_t l4 = 8 + payload;
-    if (v4) {
-        std::vector<uint8_t> h(20, 0);
-        h[0] = 0x45;
-        uint16_t tot = htons(static_cast<uint16_t>(20 + l4));
-        std::memcpy(&h[2], &tot, 2);
-        h[8] = 64;
-        h[9] = 17;
-        std::memcpy(&h[12], src.bytes.data(), 4);
-        std::memcpy(&h[16], dst.bytes.data(), 4);
-        f.insert(f.end(), h.begin(), h.end());
-    } else {
-        std::vector<uint8_t> h(40, 0);
-        h[0] = 0x60;
-        uint16_t pl = htons(static_cast<uint16_t>(l4));
-        std::memcpy(&h[4], &pl, 2);
-        h[6] = 17;
-        h[7] = 64;
-        std::memcpy(&h[8], src.bytes.data(), 16);
-        std::memcpy(&h[24], dst.bytes.data(), 16);
-        f.insert(f.end(), h.begin(), h.end());
-    }
-    std::vector<uint8_t> udp(l4, 0xab);
-    f.insert(f.end(), udp.begin(), udp.end());
-    return f;
+    return test::udp_frame(src, dst, payload);
 }
 
 struct Event {
@@ -77,26 +50,29 @@ struct Event {
     std::vector<uint8_t> data;
 };
 
-class LazyPeerProg : public ::testing::Test {
+class LazyPeerProgBase : public ::testing::Test {
   protected:
     void SetUp() override {
         NB_SKIP_UNLESS(bpf_unusable_reason());
         DatapathOptions o;
         o.max_peers = 64;
         o.max_routes = 256;
-        o.ringbuf_bytes = 1 << 20;
+        o.ringbuf_bytes = ring_bytes();
         o.max_held = 4;
         o.l2_len = ETH_HLEN;
+        tune(o);
         dp = std::make_unique<Datapath>(o);
-        rb = ring_buffer__new(dp->ringbuf_fd(), &LazyPeerProg::on_event, this, nullptr);
+        rb = ring_buffer__new(dp->ringbuf_fd(), &LazyPeerProgBase::on_event, this, nullptr);
         ASSERT_NE(rb, nullptr);
     }
     void TearDown() override {
         if (rb) ring_buffer__free(rb);
     }
+    virtual uint32_t ring_bytes() const { return 1u << 20; }
+    virtual void tune(DatapathOptions&) const {}
 
     static int on_event(void* ctx, void* data, size_t size) {
-        auto* self = static_cast<LazyPeerProg*>(ctx);
+        auto* self = static_cast<LazyPeerProgBase*>(ctx);
         Event e{};
         std::memcpy(&e.hdr, data, sizeof(nb_event));
         auto* p = static_cast<uint8_t*>(data) + sizeof(nb_event);
@@ -132,7 +108,23 @@ class LazyPeerProg : public ::testing::Test {
     std::vector<Event> events;
 };
 
-TEST_F(LazyPeerProg, NonPeerTrafficPasses) {
+// Every case runs twice: IPv4 host routes in the hash map, and in the dense array
+// (10.0.0.0 - 10.1.255.255, so that 10.1.x prefixes overlap it and 10.2.x, 10.6.x and
+// 10.200.x lie outside).
+class LazyPeerProg : public LazyPeerProgBase, public ::testing::WithParamInterface<bool> {
+  protected:
+    void tune(DatapathOptions& o) const override {
+        if (GetParam()) {
+            o.dense4_base = 0x0a000000;
+            o.dense4_size = 0x20000;
+        }
+    }
+};
+
+INSTANTIATE_TEST_SUITE_P(Routes, LazyPeerProg, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Dense4" : "Hash"; });
+
+TEST_P(LazyPeerProg, NonPeerTrafficPasses) {
     add_peer(1, {"10.0.0.2/32"}, NB_SLOT_HOLD);
     EXPECT_EQ(egress("10.0.0.1", "10.9.9.9"), kPass);
     EXPECT_EQ(egress("fd00::1", "fd00::99"), kPass);
@@ -141,7 +133,7 @@ TEST_F(LazyPeerProg, NonPeerTrafficPasses) {
     EXPECT_EQ(dp->slot(1).held, 0u);
 }
 
-TEST_F(LazyPeerProg, IdlePeerPacketIsHeldAndReportedWithItsBytes) {
+TEST_P(LazyPeerProg, IdlePeerPacketIsHeldAndReportedWithItsBytes) {
     add_peer(3, {"10.0.0.2/32"}, NB_SLOT_HOLD);
     auto f = frame(ip("10.0.0.1"), ip("10.0.0.2"), 100);
     EXPECT_EQ(run(dp->egress_fd(), f), TC_ACT_REDIRECT);  // consumed, never reaches WireGuard
@@ -157,17 +149,20 @@ TEST_F(LazyPeerProg, IdlePeerPacketIsHeldAndReportedWithItsBytes) {
     EXPECT_EQ(dp->slot(3).pending, 1u);
 }
 
-TEST_F(LazyPeerProg, ConnectedPeerPassesAndCountsActivity) {
+TEST_P(LazyPeerProg, ConnectedPeerPassesAndCountsActivity) {
     add_peer(2, {"10.0.0.2/32", "fd00::2/128"}, NB_SLOT_PASS);
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.2"), kPass);
     EXPECT_EQ(egress("fd00::1", "fd00::2"), kPass);
-    EXPECT_EQ(dp->slot(2).tx_packets, 2u);
-    EXPECT_NE(dp->slot(2).last_tx_ns, 0u);
+    EXPECT_NE(dp->slot(2).last_tx_jiffies, 0u);
+    EXPECT_EQ(dp->slot(2).last_rx_jiffies, 0u);
+    // A host route outside the dense range (hash map) works alongside.
+    dp->add_route(pfx("172.16.0.2/32"), 2);
+    EXPECT_EQ(egress("10.0.0.1", "172.16.0.2"), kPass);
     drain();
     EXPECT_TRUE(events.empty());
 }
 
-TEST_F(LazyPeerProg, HoldLimitDropsAndCounts) {
+TEST_P(LazyPeerProg, HoldLimitDropsAndCounts) {
     add_peer(4, {"10.0.0.4/32"}, NB_SLOT_HOLD);
     for (int i = 0; i < 6; ++i) EXPECT_EQ(egress("10.0.0.1", "10.0.0.4"), TC_ACT_REDIRECT);
     drain();
@@ -180,7 +175,7 @@ TEST_F(LazyPeerProg, HoldLimitDropsAndCounts) {
     EXPECT_EQ(dp->slot(4).held, 5u);
 }
 
-TEST_F(LazyPeerProg, ConnectedWithUnreplayedPacketsKeepsHoldingForOrder) {
+TEST_P(LazyPeerProg, ConnectedWithUnreplayedPacketsKeepsHoldingForOrder) {
     add_peer(5, {"10.0.0.5/32"}, NB_SLOT_HOLD);
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.5"), TC_ACT_REDIRECT);
     dp->set_state(5, NB_SLOT_PASS);  // endpoint set, replay not done yet
@@ -190,7 +185,7 @@ TEST_F(LazyPeerProg, ConnectedWithUnreplayedPacketsKeepsHoldingForOrder) {
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.5"), kPass);
 }
 
-TEST_F(LazyPeerProg, LongestPrefixWinsWhenAllowedIpsOverlap) {
+TEST_P(LazyPeerProg, LongestPrefixWinsWhenAllowedIpsOverlap) {
     add_peer(10, {"10.1.0.0/16", "fd10::/32"}, NB_SLOT_HOLD);
     add_peer(11, {"10.1.2.0/24", "fd10:0:2::/48"}, NB_SLOT_HOLD);
     add_peer(12, {"10.1.2.3/32", "fd10:0:2::3/128"}, NB_SLOT_HOLD);
@@ -208,14 +203,14 @@ TEST_F(LazyPeerProg, LongestPrefixWinsWhenAllowedIpsOverlap) {
     EXPECT_EQ(egress("10.0.0.1", "10.2.0.1"), kPass);  // outside every prefix
 }
 
-TEST_F(LazyPeerProg, PrefixOfConnectedPeerPasses) {
+TEST_P(LazyPeerProg, PrefixOfConnectedPeerPasses) {
     add_peer(20, {"10.200.0.0/24", "fd20::/64"}, NB_SLOT_PASS);
     EXPECT_EQ(egress("10.0.0.1", "10.200.0.7"), kPass);
     EXPECT_EQ(egress("fd00::1", "fd20::7"), kPass);
-    EXPECT_EQ(dp->slot(20).tx_packets, 2u);
+    EXPECT_NE(dp->slot(20).last_tx_jiffies, 0u);
 }
 
-TEST_F(LazyPeerProg, RemovedRouteNoLongerMatches) {
+TEST_P(LazyPeerProg, RemovedRouteNoLongerMatches) {
     add_peer(6, {"10.0.0.6/32", "10.6.0.0/16"}, NB_SLOT_HOLD);
     dp->del_route(pfx("10.0.0.6/32"));
     dp->del_route(pfx("10.6.0.0/16"));
@@ -223,7 +218,7 @@ TEST_F(LazyPeerProg, RemovedRouteNoLongerMatches) {
     EXPECT_EQ(egress("10.0.0.1", "10.6.1.1"), kPass);
 }
 
-TEST_F(LazyPeerProg, IngressFromIdlePeerPassesItAndReportsOnce) {
+TEST_P(LazyPeerProg, IngressFromIdlePeerPassesItAndReportsOnce) {
     add_peer(7, {"10.0.0.7/32"}, NB_SLOT_HOLD);
     add_peer(8, {"fd00::8/128"}, NB_SLOT_PASS);
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kConsumed);  // held while idle
@@ -238,17 +233,17 @@ TEST_F(LazyPeerProg, IngressFromIdlePeerPassesItAndReportsOnce) {
     EXPECT_EQ(events[0].hdr.type, NB_EV_HELD);
     EXPECT_EQ(events[1].hdr.type, NB_EV_RX_WAKE);
     EXPECT_EQ(events[1].hdr.peer_id, 7u);
-    EXPECT_NE(dp->slot(7).rx_wake_ns, 0u);
-    EXPECT_EQ(dp->slot(7).rx_packets, 2u);
-    EXPECT_EQ(dp->slot(8).rx_packets, 1u);
-    EXPECT_NE(dp->slot(8).last_rx_ns, 0u);
+    EXPECT_EQ(dp->slot(7).missed, 0u);  // nothing was lost
+    EXPECT_NE(dp->slot(7).last_rx_jiffies, 0u);
+    EXPECT_NE(dp->slot(8).last_rx_jiffies, 0u);
+    EXPECT_EQ(dp->slot(8).last_tx_jiffies, 0u);
     // The held packet keeps newer ones back until the agent has replayed it.
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kConsumed);
     dp->release_pending(7, 2);
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.7"), kPass);
 }
 
-TEST_F(LazyPeerProg, ConfirmHoldsUntilTheFirstReplyThenPasses) {
+TEST_P(LazyPeerProg, ConfirmHoldsUntilTheFirstReplyThenPasses) {
     add_peer(10, {"10.0.0.10/32"}, NB_SLOT_PASS_CONFIRM);
     // Handshake unproven: held, so nothing overtakes WireGuard's handshake queue.
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kConsumed);
@@ -264,15 +259,104 @@ TEST_F(LazyPeerProg, ConfirmHoldsUntilTheFirstReplyThenPasses) {
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kConsumed);
     dp->release_pending(10, 2);
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.10"), kPass);
-    EXPECT_EQ(dp->slot(10).tx_packets, 1u);
+    EXPECT_NE(dp->slot(10).last_tx_jiffies, 0u);
 }
 
-TEST_F(LazyPeerProg, NonIpTrafficPasses) {
+TEST_P(LazyPeerProg, NonIpTrafficPasses) {
     add_peer(9, {"10.0.0.9/32"}, NB_SLOT_HOLD);
     std::vector<uint8_t> f(64, 0);
     uint16_t proto = htons(ETH_P_ARP);
     std::memcpy(&f[12], &proto, 2);
     EXPECT_EQ(run(dp->egress_fd(), f), kPass);
+}
+
+uint64_t mono_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+TEST_P(LazyPeerProg, ActivityStampsConvertToMonotonicTime) {
+    // The kernel's tick length for HZ 100, 250, 300 or 1000.
+    const uint64_t tick = dp->ns_per_jiffy();
+    EXPECT_TRUE(tick == 10000000 || tick == 4000000 || tick == 3333333 || tick == 1000000) << tick;
+    add_peer(3, {"10.0.0.3/32"}, NB_SLOT_PASS);
+    const uint64_t before = mono_ns();
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.3"), kPass);
+    const uint64_t after = mono_ns();
+    const uint64_t at = dp->jiffies_to_ns(dp->slot(3).last_tx_jiffies);
+    // A stamp is the start of the jiffy the packet passed in.
+    EXPECT_GE(at + 2 * tick, before);
+    EXPECT_LE(at, after + tick);
+    EXPECT_EQ(dp->jiffies_to_ns(0), 0u);  // never stays never
+}
+
+// A ring buffer of one page, so that it overflows while nobody reads it.
+class LazyPeerProgSmallRing : public LazyPeerProgBase {
+  protected:
+    uint32_t ring_bytes() const override { return 4096; }
+};
+
+TEST_F(LazyPeerProgSmallRing, OverflowMarksThePeersWhoseReportWasLost) {
+    constexpr uint32_t kPeers = 40;
+    for (uint32_t id = 0; id < kPeers; ++id) {
+        std::string a = "10.0.1." + std::to_string(id + 1) + "/32";
+        add_peer(id, {a.c_str()}, NB_SLOT_HOLD);
+    }
+    // Four packets each (max_held), peer after peer: more than a page of records, so the
+    // last peers lose even their first.
+    for (uint32_t id = 0; id < kPeers; ++id)
+        for (int n = 0; n < 4; ++n) {
+            std::string d = "10.0.1." + std::to_string(id + 1);
+            EXPECT_EQ(egress("10.0.0.1", d.c_str()), kConsumed);
+        }
+    const uint64_t lost = dp->ring_full_count();
+    ASSERT_GT(lost, 0u) << "a page of ring should not hold 160 records";
+    uint64_t marked = 0, dropped = 0, reported_first = 0;
+    for (uint32_t id = 0; id < kPeers; ++id) {
+        const nb_peer_slot& sl = dp->slot(id);
+        dropped += sl.dropped;
+        EXPECT_EQ(sl.pending, sl.held) << "peer " << id;  // a refused record is not pending
+        if (sl.missed) ++marked;
+        // A peer whose every report fit is not marked.
+        if (sl.dropped == 0)
+            EXPECT_EQ(sl.missed, 0u) << "peer " << id;
+        else
+            EXPECT_EQ(sl.missed, 1u) << "peer " << id;
+        if (sl.held > 0) ++reported_first;
+    }
+    EXPECT_EQ(dropped, lost);
+    EXPECT_GT(marked, 0u);
+    EXPECT_LT(reported_first, kPeers) << "some peers' first packet must have been lost";
+    // Taking a mark clears it, once.
+    uint32_t some = 0;
+    while (some < kPeers && !dp->slot(some).missed) ++some;
+    ASSERT_LT(some, kPeers);
+    EXPECT_TRUE(dp->take_missed(some));
+    EXPECT_FALSE(dp->take_missed(some));
+    EXPECT_EQ(dp->slot(some).missed, 0u);
+
+    // First replies of idle peers are lost too once the ring is full (the small wake
+    // records fill what room is left first): the program still passes each peer, and
+    // marks those whose report was lost so the agent catches up.
+    uint64_t wake_marked = 0;
+    for (uint32_t id = 50; id < 60; ++id) {
+        std::string a = "10.0.2." + std::to_string(id);
+        add_peer(id, {(a + "/32").c_str()}, NB_SLOT_HOLD);
+        EXPECT_EQ(ingress(a.c_str(), "10.0.0.1"), kPass);
+        EXPECT_EQ(dp->slot(id).state, static_cast<uint32_t>(NB_SLOT_PASS));
+        wake_marked += dp->slot(id).missed;
+    }
+    EXPECT_GT(wake_marked, 0u);
+    EXPECT_EQ(dp->ring_full_count(), lost + wake_marked);
+
+    // Once read, the ring takes reports again.
+    drain();
+    EXPECT_FALSE(events.empty());
+    add_peer(51, {"10.0.2.2/32"}, NB_SLOT_HOLD);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.2.2"), kConsumed);
+    EXPECT_EQ(dp->slot(51).held, 1u);
+    EXPECT_EQ(dp->slot(51).missed, 0u);
 }
 
 }  // namespace

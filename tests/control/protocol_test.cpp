@@ -20,6 +20,8 @@ AgentStatus sample_status() {
     s.idle = 1;
     s.connecting = 2;
     s.connected = 3;
+    s.lost_reports = 17;
+    s.lost_recovered = 5;
     PeerStatus a;
     a.public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
     a.allowed_ips = {"10.0.0.2/32", "fd00::2/128"};
@@ -59,7 +61,7 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     for (const auto& [k, v] : j.items()) keys.insert(k);
     EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
                                            "attach_mode", "lazy", "inactivity_threshold_ms",
-                                           "counts", "peers"}));
+                                           "counts", "lost_reports", "lost_recovered", "peers"}));
     EXPECT_EQ(j["inactivity_threshold_ms"], 900'000);
     EXPECT_EQ(j["counts"], (nlohmann::json{{"idle", 1}, {"connecting", 2}, {"connected", 3}}));
     std::set<std::string> peer_keys;
@@ -90,6 +92,8 @@ TEST(Protocol, RoundTripThroughText) {
     EXPECT_DOUBLE_EQ(parsed.peers[0].last_wake_ms, 1.9);
     EXPECT_FALSE(parsed.lazy);
     EXPECT_EQ(parsed.inactivity_threshold_ms, 900'000);
+    EXPECT_EQ(parsed.lost_reports, 17u);
+    EXPECT_EQ(parsed.lost_recovered, 5u);
     EXPECT_FALSE(parsed.peers[0].lazy);
     EXPECT_TRUE(parsed.peers[1].lazy);
     EXPECT_EQ(parsed.peers[0].groups, s.peers[0].groups);
@@ -113,12 +117,15 @@ TEST(Protocol, FastReplyTextParsesBack) {
 TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
     auto j = to_json(sample_status());
     j.erase("inactivity_threshold_ms");
+    j.erase("lost_reports");
+    j.erase("lost_recovered");
     for (auto& p : j["peers"]) {
         for (const char* k : {"lazy", "groups", "failures", "retry_in_ms", "last_error"})
             p.erase(k);
     }
     const AgentStatus parsed = agent_status_from_json(j);
     EXPECT_EQ(parsed.inactivity_threshold_ms, 0);
+    EXPECT_EQ(parsed.lost_reports, 0u);
     ASSERT_EQ(parsed.peers.size(), 3u);
     for (const auto& p : parsed.peers) {
         EXPECT_TRUE(p.lazy);

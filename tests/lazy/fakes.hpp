@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -141,7 +142,15 @@ class FakeHold : public HoldDatapath {
         if (udp) log_.add("dp forward " + std::to_string(id) + " " + ep.str());
     }
     bool sees_traffic() const override { return !udp; }
+    uint64_t lost_reports() const override { return lost; }
+    bool take_missed(uint32_t id) override { return missed.erase(id) != 0; }
+    SlotMode current_mode(uint32_t id) const override {
+        auto it = mode.find(id);
+        return it == mode.end() ? SlotMode::Hold : it->second;
+    }
     bool udp = false;
+    uint64_t lost = 0;          // what the programs count as lost reports
+    std::set<uint32_t> missed;  // peers marked as having lost one
     bool held(uint32_t id) const {
         auto it = mode.find(id);
         return it != mode.end() && it->second == SlotMode::Hold;

@@ -223,5 +223,47 @@ TEST_F(LazyManagerTest, WireGuardFailureOnInstallUndoesTheDatapath) {
     EXPECT_EQ(mgr->size(), 0u);
 }
 
+TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
+    make();
+    install3();
+    // Nothing lost: the marks are not even looked at.
+    hold.missed = {0};
+    mgr->tick(monotonic_ns());
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
+    EXPECT_EQ(hold.missed.count(0), 1u);
+
+    // The ring overflowed: peer 0's first packet and peer 1's first reply (the
+    // program already passes peer 1) never arrived; peer 2 lost nothing.
+    hold.lost = 3;
+    hold.missed = {0, 1};
+    hold.mode[1] = SlotMode::Pass;
+    mgr->tick(monotonic_ns());
+    EXPECT_TRUE(hold.missed.empty());
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
+    ASSERT_EQ(queue.jobs.size(), 1u);  // woken through its connector
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connected);
+    EXPECT_EQ(mgr->find(key(2))->trigger_reason, "remote");
+    EXPECT_EQ(mgr->find(key(3))->state, PeerState::Idle);
+    auto st = mgr->status(false);
+    EXPECT_EQ(st.lost_reports, 3u);
+    EXPECT_EQ(st.lost_recovered, 2u);
+    bool overrun = false;
+    for (const auto& ev : trace)
+        if (ev["event"] == "overrun") {
+            overrun = true;
+            EXPECT_EQ(ev["lost"], 3);
+            EXPECT_EQ(ev["recovered"], 2);
+        }
+    EXPECT_TRUE(overrun);
+
+    // A mark on a peer that is already waking changes nothing but is taken.
+    hold.lost = 4;
+    hold.missed = {0};
+    mgr->tick(monotonic_ns());
+    EXPECT_TRUE(hold.missed.empty());
+    EXPECT_EQ(queue.jobs.size(), 1u);
+    EXPECT_EQ(mgr->status(false).lost_recovered, 2u);
+}
+
 }  // namespace
 }  // namespace nb

@@ -2,6 +2,7 @@
 //
 //   udp-recv   --bind ADDR --port P --count N --timeout-ms T [--order-any 1]
 //   udp-burst  --dst ADDR --port P --count N --within-ms T [--size BYTES]
+//   udp-sweep  --from ADDR --hosts N --port P --within-ms T   (one datagram per address)
 //   tcp-listen --bind ADDR --port P [--count K] [--timeout-ms T]
 //   tcp-connect --dst ADDR --port P --timeout-ms T
 //
@@ -245,6 +246,21 @@ int udp_recv(Args& args) {
     return 1;
 }
 
+// Sleeps until item i of `count` is due when they are spread evenly over `within_ms`
+// from `start` (the last one before the time is up).
+void wait_for_slot(const timespec& start, uint64_t within_ms, uint64_t i, uint64_t count) {
+    uint64_t offset_ns = within_ms * 1'000'000ULL * i / count;
+    timespec at = start;
+    at.tv_sec += static_cast<time_t>(offset_ns / 1'000'000'000ULL);
+    at.tv_nsec += static_cast<long>(offset_ns % 1'000'000'000ULL);
+    if (at.tv_nsec >= 1'000'000'000L) {
+        at.tv_sec += 1;
+        at.tv_nsec -= 1'000'000'000L;
+    }
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
+    }
+}
+
 int udp_burst(Args& args) {
     Endpoint dst = endpoint(args.str("dst"), args.num("port", 65535));
     uint64_t count = args.num("count", 10'000'000);
@@ -259,17 +275,7 @@ int udp_burst(Args& args) {
     ::clock_gettime(CLOCK_MONOTONIC, &start);
     auto t0 = Clock::now();
     for (uint64_t i = 0; i < count; ++i) {
-        // Datagram i leaves at start + i * T / N: evenly spread, the last before T ends.
-        uint64_t offset_ns = within_ms * 1'000'000ULL * i / count;
-        timespec at = start;
-        at.tv_sec += static_cast<time_t>(offset_ns / 1'000'000'000ULL);
-        at.tv_nsec += static_cast<long>(offset_ns % 1'000'000'000ULL);
-        if (at.tv_nsec >= 1'000'000'000L) {
-            at.tv_sec += 1;
-            at.tv_nsec -= 1'000'000'000L;
-        }
-        while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
-        }
+        wait_for_slot(start, within_ms, i, count);
         uint32_t seq = htonl(static_cast<uint32_t>(i));
         std::memcpy(buf.data(), &seq, 4);
         if (::sendto(fd.get(), buf.data(), buf.size(), 0, sa(dst), dst.len) < 0) {
@@ -281,6 +287,39 @@ int udp_burst(Args& args) {
     std::printf("sent %llu datagrams in %.1f ms\n", static_cast<unsigned long long>(count),
                 ms_since(t0));
     return 0;
+}
+
+// One datagram to each of `hosts` consecutive IPv4 addresses from --from: a wake storm.
+int udp_sweep(Args& args) {
+    Endpoint first = endpoint(args.str("from"), args.num("port", 65535));
+    uint64_t hosts = args.num("hosts", 16'777'216);
+    uint64_t within_ms = args.num("within-ms", 3'600'000);
+    args.finish();
+    if (first.family() != AF_INET) throw UsageError("--from must be an IPv4 address");
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&first.ss);
+    const uint32_t base = ntohl(v4->sin_addr.s_addr);
+    if (uint64_t{base} + hosts > (1ULL << 32))
+        throw UsageError("the sweep runs past 255.255.255.255");
+
+    Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    unsigned char buf[32] = {};
+    timespec start{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
+    auto t0 = Clock::now();
+    uint64_t failed = 0;
+    for (uint64_t i = 0; i < hosts; ++i) {
+        wait_for_slot(start, within_ms, i, hosts);
+        sockaddr_in to = *v4;
+        to.sin_addr.s_addr = htonl(static_cast<uint32_t>(base + i));
+        // A host without a route fails here; the rest still go.
+        if (::sendto(fd.get(), buf, sizeof(buf), 0, reinterpret_cast<const sockaddr*>(&to),
+                     sizeof(to)) < 0)
+            ++failed;
+    }
+    std::printf("swept %llu hosts in %.1f ms, %llu sends failed\n",
+                static_cast<unsigned long long>(hosts), ms_since(t0),
+                static_cast<unsigned long long>(failed));
+    return failed ? 1 : 0;
 }
 
 int tcp_listen(Args& args) {
@@ -376,6 +415,7 @@ int usage() {
         "usage:\n"
         "  nbtraffic udp-recv --bind ADDR --port P --count N --timeout-ms T [--order-any 1]\n"
         "  nbtraffic udp-burst --dst ADDR --port P --count N --within-ms T [--size BYTES]\n"
+        "  nbtraffic udp-sweep --from ADDR --hosts N --port P --within-ms T\n"
         "  nbtraffic tcp-listen --bind ADDR --port P [--count K] [--timeout-ms T]\n"
         "  nbtraffic tcp-connect --dst ADDR --port P --timeout-ms T\n",
         stderr);
@@ -392,6 +432,7 @@ int main(int argc, char** argv) {
         nb::Args args(argc, argv, 2);
         if (cmd == "udp-recv") return nb::udp_recv(args);
         if (cmd == "udp-burst") return nb::udp_burst(args);
+        if (cmd == "udp-sweep") return nb::udp_sweep(args);
         if (cmd == "tcp-listen") return nb::tcp_listen(args);
         if (cmd == "tcp-connect") return nb::tcp_connect(args);
         std::fprintf(stderr, "unknown command '%s'\n", argv[1]);

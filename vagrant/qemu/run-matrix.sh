@@ -36,6 +36,7 @@ DEFAULT_SCENARIOS=(
     'groups:kernel:-:bash tests/integration/groups.sh'
     'lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
     'lazy_e2e_udp:kernel:-:bash tests/integration/lazy_e2e_udp.sh'
+    'overrun:kernel:-:bash tests/integration/overrun.sh'
 )
 
 build="$ROOT/build"
