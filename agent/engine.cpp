@@ -299,6 +299,7 @@ void Agent::activate_trigger(int ifindex, size_t peers) {
     for (const auto& w : check_udp_listener_limits(capacity)) spdlog::info("{}", w);
     UdpTrigger::Options o;
     o.capacity = capacity;
+    o.forward_initiation = opts_.udp_forward_handshake;
     udp_ = std::make_unique<UdpTrigger>(
         o, [this](uint32_t id) { mgr_->on_trigger(id, monotonic_ns()); });
     base_status_.trigger = "udp";

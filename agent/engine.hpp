@@ -32,6 +32,7 @@ struct RunOptions {
     // map with headroom. Later maps (apply, SIGHUP) must fit it.
     uint32_t max_peers = 0;
     uint32_t ring_buffer_bytes = NB_DEFAULT_RINGBUF_BYTES;
+    bool udp_forward_handshake = true;  // see UdpTrigger::Options::forward_initiation
     std::chrono::milliseconds exec_timeout{5000};
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact

@@ -38,6 +38,7 @@ stats() {
         END { printf "%.1f %.1f\n", v[int((NR * 50 + 99) / 100)], v[int((NR * 99 + 99) / 100)] }'
 }
 declare -A res
+results=()
 for what in "status" "status -d --json" "status -d"; do
     runs=()
     # shellcheck disable=SC2086
@@ -56,4 +57,7 @@ printf '|%s|%s|%s|\n' "----------------------" "-----------" "-----------"
 for what in "status" "status -d --json" "status -d"; do
     read -r p50 p99 <<<"${res[$what]}"
     printf '| %-20s | %9s | %9s |\n' "$what" "$p50" "$p99"
+    # For bench/run.sh.
+    results+=("RESULT status peers=$PEERS command=${what// /_} p50=$p50 p99=$p99 rss_kib=$rss")
 done
+printf '%s\n' "${results[@]}"

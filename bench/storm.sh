@@ -41,6 +41,7 @@ counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) 
 lab_up --peers $((PEERS + 1)) >/dev/null
 hz=$(getconf CLK_TCK)
 rows=()
+results=()
 for variant in $VARIANTS; do
     pause=0
     case $variant in
@@ -93,6 +94,7 @@ for variant in $VARIANTS; do
     [[ -n $stuck ]] || stuck=$connecting
     kill "$NB_TRACE_PID" 2>/dev/null || true
     stop_agent >/dev/null
+    results+=("RESULT storm variant=$variant peers=$PEERS drain_ms=${drain// /_} cpu_ms=$cpu_ms woken=$woken lost=$lost recovered=$recovered stuck=$stuck")
     rows+=("$(printf '| %-10s | %6s | %10s | %12s | %6s/%s | %6s | %9s | %7s |' "$variant" "$PEERS" \
         "$drain" "$cpu_ms" "$woken" "$PEERS" "$lost" "$recovered" "$stuck")")
     echo "${rows[-1]}" >&2
@@ -106,3 +108,5 @@ echo "wake storm: $PEERS idle peers swept within $WITHIN ms, wireguard-go, kerne
 echo "| variant    |  peers |   drain ms | agent CPU ms | woken once  | lost reports | recovered | Connecting after timeout |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${rows[@]}"; do echo "$r"; done
+# For bench/run.sh.
+printf '%s\n' "${results[@]}"

@@ -134,6 +134,12 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "are woken anyway and only the packets that did not fit are lost")
         ->check(CLI::Range(4u, 1048576u))
         ->capture_default_str();
+    run->add_option("--udp-forward-handshake", a.udp_forward_handshake,
+                    "UDP engine: send the handshake initiation a listener caught on to the "
+                    "real endpoint, so the first packet needs no WireGuard retry; off waits "
+                    "for the retry (5 s), as NetBird's listeners do: for comparison only")
+        ->check(switch_validator())
+        ->capture_default_str();
     run->add_option("--exec-timeout", a.exec_timeout, "Limit for a connector command")
         ->check(duration_validator())
         ->capture_default_str();
@@ -167,6 +173,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
     o.max_peers = a.max_peers;
     o.ring_buffer_bytes = a.ring_buffer_kib * 1024u;
+    o.udp_forward_handshake = parse_switch(a.udp_forward_handshake).value_or(true);
     o.exec_timeout = parse_duration(a.exec_timeout);
     o.run_dir = a.run_dir;
     o.attach_mode = a.attach;

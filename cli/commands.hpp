@@ -93,6 +93,7 @@ struct RunArgs {
     std::optional<std::string> inactivity_threshold;
     uint32_t max_peers = 0;  // 0: auto
     uint32_t ring_buffer_kib = NB_DEFAULT_RINGBUF_BYTES / 1024;
+    std::string udp_forward_handshake = "on";
     std::string exec_timeout = "5s";
     std::string run_dir = kDefaultRunDir;
     std::string attach = "auto";

@@ -231,6 +231,10 @@ int UdpTrigger::consume() {
 void UdpTrigger::endpoint_set(uint32_t id, const SockAddr& ep) {
     auto it = captured_.find(id);
     if (it == captured_.end()) return;  // woken by a group or the remote: nothing caught
+    if (!opts_.forward_initiation) {
+        captured_.erase(it);
+        return;
+    }
     try {
         forward(it->second, ep);
     } catch (const std::exception& e) {

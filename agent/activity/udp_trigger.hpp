@@ -34,6 +34,10 @@ class UdpTrigger : public HoldDatapath {
         uint32_t capacity = 0;  // peer ids stay below this
         // Listeners per loopback address; 0: half the ephemeral port range.
         uint32_t per_address = 0;
+        // Send the caught handshake initiation on to the real endpoint. Off, the first
+        // packet waits for WireGuard's own retry (5 s), as with NetBird's listeners: only
+        // for comparison.
+        bool forward_initiation = true;
     };
     // A handshake initiation from WireGuard to an idle peer's listener.
     using TriggerFn = std::function<void(uint32_t peer_id)>;

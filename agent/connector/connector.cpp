@@ -299,7 +299,7 @@ ConnectResult resolve_endpoint(std::string_view host_port) {
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
     for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
         if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) &&
-            ai->ai_addrlen <= sizeof(sockaddr_storage)) {
+            ai->ai_addrlen <= sizeof(SockAddr::Storage)) {
             SockAddr sa;
             std::memcpy(&sa.ss, ai->ai_addr, ai->ai_addrlen);
             sa.len = ai->ai_addrlen;

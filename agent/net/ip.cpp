@@ -148,7 +148,7 @@ std::optional<SockAddr> SockAddr::parse_numeric(std::string_view text) {
 
 IpAddr SockAddr::ip() const {
     IpAddr a;
-    if (ss.ss_family == AF_INET6) {
+    if (ss.sa.sa_family == AF_INET6) {
         a.family = AF_INET6;
         std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
     } else {
@@ -159,14 +159,14 @@ IpAddr SockAddr::ip() const {
 }
 
 uint16_t SockAddr::port() const {
-    if (ss.ss_family == AF_INET6)
+    if (ss.sa.sa_family == AF_INET6)
         return ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
     return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
 }
 
 std::string SockAddr::str() const {
     std::string p = std::to_string(port());
-    if (ss.ss_family == AF_INET6) return "[" + ip().str() + "]:" + p;
+    if (ss.sa.sa_family == AF_INET6) return "[" + ip().str() + "]:" + p;
     return ip().str() + ":" + p;
 }
 

@@ -49,13 +49,20 @@ struct IpPrefix {
 
 // A resolved UDP endpoint.
 struct SockAddr {
-    sockaddr_storage ss{};
+    // Only IPv4 and IPv6 are endpoints: 28 bytes where sockaddr_storage takes 128, and
+    // a map of a million peers holds two of these per peer.
+    union Storage {
+        sockaddr sa;
+        sockaddr_in v4;
+        sockaddr_in6 v6;
+    };
+    Storage ss{};
     socklen_t len = 0;
 
     static SockAddr from(const IpAddr& ip, uint16_t port);
     // Numeric "1.2.3.4:51820" or "[fd00::1]:51820"; no DNS.
     static std::optional<SockAddr> parse_numeric(std::string_view text);
-    int family() const { return ss.ss_family; }
+    int family() const { return ss.sa.sa_family; }
     IpAddr ip() const;
     uint16_t port() const;
     std::string str() const;  // same format parse_numeric reads

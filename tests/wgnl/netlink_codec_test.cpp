@@ -188,7 +188,7 @@ TEST(NetlinkSetEncoding, UpdateOnlyAndEmptyUpdate) {
 TEST(NetlinkSetEncoding, RejectsWhatCannotBeEncoded) {
     DeviceUpdate u;
     u.peers = {nth_peer(1)};
-    u.peers[0].endpoint->ss.ss_family = AF_UNIX;
+    u.peers[0].endpoint->ss.sa.sa_family = AF_UNIX;
     try {
         build_set_device_messages("wg0", u, kFamily, 1, 0);
         FAIL() << "no error";

@@ -157,7 +157,8 @@ struct SetDecoder {
                     break;
                 case WGPEER_A_ENDPOINT: {
                     SockAddr s;
-                    s.len = static_cast<socklen_t>(mnl_attr_get_payload_len(a));
+                    s.len = static_cast<socklen_t>(
+                        std::min<size_t>(mnl_attr_get_payload_len(a), sizeof(s.ss)));
                     std::memcpy(&s.ss, mnl_attr_get_payload(a), s.len);
                     p.endpoint = s;
                     break;
