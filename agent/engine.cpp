@@ -452,12 +452,15 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         return req[name].get<bool>();
     };
     if (cmd == "status") {
-        AgentStatus st = mgr_->status(get_bool("detail", false));
+        // The peers go straight from the manager into the reply (big maps: no list of
+        // per-peer objects in between).
+        AgentStatus st = mgr_->status(false);
         st.wg_backend = base_status_.wg_backend;
         st.trigger = base_status_.trigger;
         st.attach_mode = base_status_.attach_mode;
         st.trigger_reason = base_status_.trigger_reason;
-        return ControlReply::raw(status_reply_text(st));
+        if (!get_bool("detail", false)) return ControlReply::raw(status_reply_text(st));
+        return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
     }
     if (cmd == "trace") {
         server_->subscribe_trace(client);

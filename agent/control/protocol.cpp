@@ -182,7 +182,7 @@ void write_peer(Writer& w, const PeerStatus& p) {
     w.raw("}");
 }
 
-void write_status(Writer& w, const AgentStatus& s) {
+void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next) {
     w.raw("{\"attach_mode\":");
     w.str(s.attach_mode);
     w.raw(",\"counts\":{\"connected\":");
@@ -202,9 +202,10 @@ void write_status(Writer& w, const AgentStatus& s) {
     w.raw(",\"lost_reports\":");
     w.integer(s.lost_reports);
     w.raw(",\"peers\":[");
-    for (size_t i = 0; i < s.peers.size(); ++i) {
-        if (i) w.raw(",");
-        write_peer(w, s.peers[i]);
+    PeerStatus p;
+    for (bool first = true; next(p); first = false) {
+        if (!first) w.raw(",");
+        write_peer(w, p);
     }
     w.raw("],\"trigger\":");
     w.str(s.trigger);
@@ -327,15 +328,25 @@ PeerStatus peer_from_json(const Json& j, size_t index) {
 
 }  // namespace
 
-std::string status_reply_text(const AgentStatus& s) {
+std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
+                              const PeerStatusSource& next) {
     std::string out;
     // ~300 bytes per peer; reserving avoids repeated copies of a multi-megabyte buffer.
-    out.reserve(256 + s.peers.size() * 360);
+    out.reserve(256 + peers_hint * 360);
     Writer w(out);
     w.raw("{\"ok\":true,\"status\":");
-    write_status(w, s);
+    write_status(w, s, next);
     w.raw("}");
     return out;
+}
+
+std::string status_reply_text(const AgentStatus& s) {
+    size_t i = 0;
+    return status_reply_text(s, s.peers.size(), [&](PeerStatus& p) {
+        if (i == s.peers.size()) return false;
+        p = s.peers[i++];
+        return true;
+    });
 }
 
 AgentStatus agent_status_from_json(const nlohmann::json& j) {

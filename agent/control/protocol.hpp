@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,6 +71,12 @@ nlohmann::json to_json(const AgentStatus& s);
 // what nlohmann's dump() writes, but serialized directly: building a JSON DOM for 100k
 // peers costs more than the rest of a `status -d` round trip. For ControlReply::raw.
 std::string status_reply_text(const AgentStatus& s);
+// The same with the peers taken from `next` instead of s.peers: it fills the one
+// PeerStatus it is given and returns true, or returns false after the last peer. The
+// object is reused, so its strings keep their capacity: no allocation per peer.
+using PeerStatusSource = std::function<bool(PeerStatus&)>;
+std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
+                              const PeerStatusSource& next);
 // Parse what to_json wrote; throws std::runtime_error naming the bad field.
 AgentStatus agent_status_from_json(const nlohmann::json& j);
 

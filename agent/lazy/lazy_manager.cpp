@@ -1013,21 +1013,29 @@ void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& re
     trace_(ev);
 }
 
-PeerStatus LazyManager::peer_status(const ManagedPeer& p, int64_t unix_now_ms,
-                                    uint64_t mono_now_ns) const {
-    PeerStatus s;
-    s.public_key = p.spec.wg.public_key.base64();
-    s.allowed_ips.reserve(p.spec.wg.allowed_ips.size());
-    for (const auto& a : p.spec.wg.allowed_ips) s.allowed_ips.push_back(a.str());
+void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
+                                   PeerStatus& s) const {
+    // Assigned in place: `s` is reused for every peer, so its strings keep their capacity.
+    s.public_key.clear();
+    p.spec.wg.public_key.append_base64(s.public_key);
+    s.allowed_ips.resize(p.spec.wg.allowed_ips.size());
+    for (size_t i = 0; i < s.allowed_ips.size(); ++i) {
+        s.allowed_ips[i].clear();
+        p.spec.wg.allowed_ips[i].append_to(s.allowed_ips[i]);
+    }
     s.state = p.state;
-    if (p.endpoint) s.endpoint = p.endpoint->str();
+    s.endpoint.clear();
+    if (p.endpoint) p.endpoint->append_to(s.endpoint);
     s.wakes = p.wakes;
+    s.held = 0;
     s.dropped = p.agent_dropped;
     s.last_wake_ms = p.last_wake_ms;
+    s.last_activity_ms = 0;
     s.lazy = p.spec.lazy;
     s.groups = p.spec.groups;
     s.failures = p.failures;
     s.last_error = p.last_error;
+    s.retry_in_ms = 0;
     if (p.retry_after_ns > mono_now_ns)
         s.retry_in_ms = static_cast<int64_t>((p.retry_after_ns - mono_now_ns) / 1000000);
     if (dp_) {
@@ -1041,7 +1049,16 @@ PeerStatus LazyManager::peer_status(const ManagedPeer& p, int64_t unix_now_ms,
                 unix_now_ms -
                 static_cast<int64_t>((mono_now_ns - std::min(last, mono_now_ns)) / 1000000);
     }
-    return s;
+}
+
+PeerStatusSource LazyManager::peer_statuses() const {
+    return
+        [this, i = size_t{0}, now_ms = unix_ms(), now_ns = monotonic_ns()](PeerStatus& s) mutable {
+            while (i < peers_.size() && !peers_[i].in_use) ++i;
+            if (i == peers_.size()) return false;
+            fill_peer_status(peers_[i++], now_ms, now_ns, s);
+            return true;
+        };
 }
 
 AgentStatus LazyManager::status(bool detail) const {
@@ -1067,7 +1084,7 @@ AgentStatus LazyManager::status(bool detail) const {
                 ++st.connected;
                 break;
         }
-        if (detail) st.peers.push_back(peer_status(p, now_ms, now_ns));
+        if (detail) fill_peer_status(p, now_ms, now_ns, st.peers.emplace_back());
     }
     return st;
 }

@@ -92,6 +92,9 @@ class LazyManager {
     void restore_all();
 
     AgentStatus status(bool detail) const;
+    // Every peer's status, one after the other into a reused object (for a big
+    // `status -d` reply, see status_reply_text). Valid until the manager changes.
+    PeerStatusSource peer_statuses() const;
     const ManagedPeer* find(const WgKey& key) const;
     size_t size() const { return by_key_.size(); }
     // Current specs, in id order (for the state file).
@@ -126,7 +129,8 @@ class LazyManager {
     void read_wireguard_activity(uint64_t now_ns);
     void recover_lost_reports(uint64_t now_ns);
     void rebuild_groups();
-    PeerStatus peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns) const;
+    void fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
+                          PeerStatus& s) const;
     uint64_t last_activity_ns(const ManagedPeer& p) const;
 
     LazyOptions opts_;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstring>
 
 namespace nb {
@@ -78,10 +79,64 @@ std::optional<IpAddr> IpAddr::parse(std::string_view text) {
     return a;
 }
 
+void IpAddr::append_to(std::string& out) const {
+    if (family == AF_INET) {
+        // inet_ntop formats IPv4 through sprintf: slow for a status of 100k peers.
+        char buf[16];
+        char* p = buf;
+        for (int i = 0; i < 4; ++i) {
+            if (i) *p++ = '.';
+            p = std::to_chars(p, buf + sizeof buf, bytes[i]).ptr;
+        }
+        out.append(buf, static_cast<size_t>(p - buf));
+        return;
+    }
+    // IPv6 as inet_ntop writes it (RFC 5952: lower-case hex, the longest run of two or
+    // more zero groups as "::", the first of equal runs), without its sprintf per group.
+    // Addresses starting with 80 zero bits may be written with an embedded IPv4 address:
+    // those are left to inet_ntop itself.
+    uint16_t w[8];
+    for (int i = 0; i < 8; ++i) w[i] = static_cast<uint16_t>(bytes[2 * i] << 8 | bytes[2 * i + 1]);
+    if (!(w[0] | w[1] | w[2] | w[3] | w[4])) {
+        char buf[INET6_ADDRSTRLEN] = {};
+        out.append(inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf) ? buf : "?");
+        return;
+    }
+    int best = -1, best_len = 0;
+    for (int i = 0; i < 8;) {
+        if (w[i]) {
+            ++i;
+            continue;
+        }
+        int j = i;
+        while (j < 8 && !w[j]) ++j;
+        if (j - i > best_len) {
+            best = i;
+            best_len = j - i;
+        }
+        i = j;
+    }
+    if (best_len < 2) best = -1;
+    char buf[INET6_ADDRSTRLEN];
+    char* p = buf;
+    for (int i = 0; i < 8; ++i) {
+        if (i == best) {
+            // One ':' here; the group after the run adds its own, or the end does below.
+            *p++ = ':';
+            i += best_len - 1;
+            continue;
+        }
+        if (i) *p++ = ':';
+        p = std::to_chars(p, buf + sizeof buf, w[i], 16).ptr;
+    }
+    if (best != -1 && best + best_len == 8) *p++ = ':';
+    out.append(buf, static_cast<size_t>(p - buf));
+}
+
 std::string IpAddr::str() const {
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (!inet_ntop(family, bytes.data(), buf, sizeof buf)) return "?";
-    return buf;
+    std::string s;
+    append_to(s);
+    return s;
 }
 
 std::optional<IpPrefix> IpPrefix::parse(std::string_view text, bool* had_host_bits) {
@@ -105,8 +160,16 @@ std::optional<IpPrefix> IpPrefix::parse(std::string_view text, bool* had_host_bi
     return p;
 }
 
+void IpPrefix::append_to(std::string& out) const {
+    addr.append_to(out);
+    char buf[4] = {'/'};
+    out.append(buf, static_cast<size_t>(std::to_chars(buf + 1, buf + sizeof buf, len).ptr - buf));
+}
+
 std::string IpPrefix::str() const {
-    return addr.str() + "/" + std::to_string(len);
+    std::string s;
+    append_to(s);
+    return s;
 }
 
 bool IpPrefix::contains(const IpAddr& a) const {
@@ -164,10 +227,21 @@ uint16_t SockAddr::port() const {
     return ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
 }
 
+void SockAddr::append_to(std::string& out) const {
+    const bool v6 = ss.sa.sa_family == AF_INET6;
+    if (v6) out.push_back('[');
+    ip().append_to(out);
+    char buf[8] = {};
+    char* p = buf;
+    if (v6) *p++ = ']';
+    *p++ = ':';
+    out.append(buf, static_cast<size_t>(std::to_chars(p, buf + sizeof buf, port()).ptr - buf));
+}
+
 std::string SockAddr::str() const {
-    std::string p = std::to_string(port());
-    if (ss.sa.sa_family == AF_INET6) return "[" + ip().str() + "]:" + p;
-    return ip().str() + ":" + p;
+    std::string s;
+    append_to(s);
+    return s;
 }
 
 bool split_host_port(std::string_view text, std::string& host, uint16_t& port) {

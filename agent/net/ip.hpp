@@ -18,6 +18,8 @@ struct IpAddr {
     std::array<uint8_t, 16> bytes{};  // IPv4 in the first 4 bytes, rest zero
 
     static std::optional<IpAddr> parse(std::string_view text);
+    // str() appended to `out`, without a temporary string (status lists every peer).
+    void append_to(std::string& out) const;
     // IPv4 from and to a number in host byte order (10.0.0.1 is 0x0a000001).
     static IpAddr v4(uint32_t host_order) {
         IpAddr a;
@@ -41,6 +43,7 @@ struct IpPrefix {
     // `had_host_bits` tells the caller so it can warn.
     static std::optional<IpPrefix> parse(std::string_view text, bool* had_host_bits = nullptr);
     std::string str() const;
+    void append_to(std::string& out) const;
     bool is_host() const { return len == addr.max_prefix(); }
     bool contains(const IpAddr& a) const;
     bool overlaps(const IpPrefix& other) const;
@@ -66,6 +69,7 @@ struct SockAddr {
     IpAddr ip() const;
     uint16_t port() const;
     std::string str() const;  // same format parse_numeric reads
+    void append_to(std::string& out) const;
     bool operator==(const SockAddr& o) const { return str() == o.str(); }
 };
 

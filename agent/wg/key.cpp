@@ -62,9 +62,9 @@ std::optional<WgKey> WgKey::from_hex(std::string_view hex) {
     return k;
 }
 
-std::string WgKey::base64() const {
-    std::string s;
-    s.reserve(44);
+void WgKey::append_base64(std::string& s) const {
+    char buf[44];
+    char* p = buf;
     uint32_t acc = 0;
     int bits = 0;
     for (uint8_t b : bytes) {
@@ -72,12 +72,18 @@ std::string WgKey::base64() const {
         bits += 8;
         while (bits >= 6) {
             bits -= 6;
-            s.push_back(kB64[(acc >> bits) & 63]);
+            *p++ = kB64[(acc >> bits) & 63];
         }
         acc &= (1u << bits) - 1;
     }
-    s.push_back(kB64[(acc << (6 - bits)) & 63]);  // 256 = 42*6 + 4: 4 bits remain
-    s.push_back('=');
+    *p++ = kB64[(acc << (6 - bits)) & 63];  // 256 = 42*6 + 4: 4 bits remain
+    *p++ = '=';
+    s.append(buf, sizeof buf);
+}
+
+std::string WgKey::base64() const {
+    std::string s;
+    append_base64(s);
     return s;
 }
 

@@ -15,6 +15,7 @@ struct WgKey {
     static std::optional<WgKey> from_base64(std::string_view b64);
     static std::optional<WgKey> from_hex(std::string_view hex);
     std::string base64() const;
+    void append_base64(std::string& out) const;
     std::string hex() const;
     bool is_zero() const;
     auto operator<=>(const WgKey&) const = default;

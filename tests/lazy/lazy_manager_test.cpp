@@ -265,5 +265,23 @@ TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
     EXPECT_EQ(mgr->status(false).lost_recovered, 2u);
 }
 
+TEST_F(LazyManagerTest, StreamedPeerStatusesMatchTheStatusList) {
+    make();
+    install3();
+    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    const AgentStatus st = mgr->status(true);
+    ASSERT_EQ(st.peers.size(), 3u);
+    PeerStatusSource next = mgr->peer_statuses();
+    PeerStatus p;  // reused, as status_reply_text does: nothing may leak between peers
+    for (const auto& want : st.peers) {
+        ASSERT_TRUE(next(p));
+        EXPECT_EQ(to_json(p), to_json(want));
+    }
+    EXPECT_FALSE(next(p));
+    EXPECT_EQ(st.peers[0].endpoint, "192.0.2.1:51820");
+    EXPECT_EQ(st.peers[1].endpoint, "");  // not carried over from the previous peer
+}
+
 }  // namespace
 }  // namespace nb

@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "agent/net/ip.hpp"
@@ -41,6 +42,40 @@ TEST(IpAddr, ParsesV4AndV6) {
     EXPECT_EQ(b->max_prefix(), 128);
 
     EXPECT_EQ(A("::ffff:1.2.3.4").family, AF_INET6);
+}
+
+// str() writes IPv6 itself (inet_ntop's sprintf per group was most of a big status reply):
+// it must match inet_ntop on every shape of zero runs.
+TEST(IpAddr, FormatsLikeInetNtop) {
+    std::mt19937 rng(12345);
+    auto check = [](const IpAddr& a) {
+        char buf[INET6_ADDRSTRLEN] = {};
+        ASSERT_NE(inet_ntop(a.family, a.bytes.data(), buf, sizeof buf), nullptr);
+        EXPECT_EQ(a.str(), std::string(buf));
+    };
+    for (int n = 0; n < 20000; ++n) {
+        IpAddr a;
+        a.family = AF_INET6;
+        // Each group zero, small or large at random: every run length and position.
+        for (int g = 0; g < 8; ++g) {
+            uint32_t kind = rng() % 3, v = kind == 0 ? 0 : kind == 1 ? rng() % 16 : rng() % 65536;
+            a.bytes[2 * g] = static_cast<uint8_t>(v >> 8);
+            a.bytes[2 * g + 1] = static_cast<uint8_t>(v);
+        }
+        check(a);
+        IpAddr b;  // and IPv4
+        uint32_t v4 = rng();
+        if (n % 4 == 0) v4 &= 0xff00ff00;  // zero octets
+        b = IpAddr::v4(v4);
+        check(b);
+    }
+    for (const char* s :
+         {"::", "::1", "::ffff:1.2.3.4", "::1.2.3.4", "1::", "1:2:3:4:5:6:7::", "::2:3:4:5:6:7:8",
+          "1:0:0:2:0:0:0:3", "fd10:101::3:e8", "0.0.0.0", "255.255.255.255"})
+        check(*IpAddr::parse(s));
+    EXPECT_EQ(IpPrefix::parse("fd10:101::3:e8/128")->str(), "fd10:101::3:e8/128");
+    EXPECT_EQ(SockAddr::parse_numeric("[fd00::1]:51820")->str(), "[fd00::1]:51820");
+    EXPECT_EQ(SockAddr::parse_numeric("10.0.0.1:1")->str(), "10.0.0.1:1");
 }
 
 TEST(IpAddr, RejectsGarbage) {
