@@ -7,3 +7,5 @@ export NBTRAFFIC=${NBTRAFFIC:-$ROOT/build/tests/nbtraffic}
 source "$ROOT/tests/integration/lib.sh"
 require_privileges
 require_agent
+
+now_ms() { date +%s%3N; }

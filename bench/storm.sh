@@ -33,7 +33,6 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
 
-now_ms() { date +%s%3N; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
 counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) \(.lost_reports) \(.lost_recovered)"'; }
 
