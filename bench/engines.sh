@@ -37,11 +37,6 @@ export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
 
 kernel_kb() { awk '/^(Slab|VmallocUsed|Percpu):/ {s += $2} END {print s}' /proc/meminfo; }
 idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
-ping_ms() {
-    local out
-    out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
-    sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
-}
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 p99() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR * 99 + 99) / 100)]}'; }
 

@@ -9,3 +9,9 @@ require_privileges
 require_agent
 
 now_ms() { date +%s%3N; }
+# One ping from A to the remote B; prints its round trip in ms, or fails the run.
+ping_ms() {
+    local out
+    out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
+    sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
+}

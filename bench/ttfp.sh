@@ -42,12 +42,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 
 lab_up --peers "$PEERS" >/dev/null
 
-# One ping; prints its round trip in ms, or fails the run.
-ping_ms() {
-    local out
-    out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
-    sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
-}
 
 # run_agent NAME WAKES EAGER(0|1) AGENT-ARGS...: one agent on a fresh interface; fills
 # samples_NAME (and samples_eager_NAME when EAGER is 1) with interleaved wakes.
