@@ -1,5 +1,6 @@
 #include "agent/engine.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -55,22 +56,24 @@ void epoll_add(int ep, int fd) {
         throw std::system_error(errno, std::generic_category(), "epoll_ctl");
 }
 
-// Peers as the config describes them.
-std::vector<PeerSpec> specs_from_config(const WgQuickConfig& cfg) {
+// Peers as the config describes them, taken out of it: a million peers' config is not
+// kept twice.
+std::vector<PeerSpec> specs_from_config(WgQuickConfig&& cfg) {
     std::vector<PeerSpec> out;
     out.reserve(cfg.peers.size());
-    for (const auto& pc : cfg.peers) {
+    for (auto& pc : cfg.peers) {
         PeerSpec s;
         s.wg.public_key = pc.public_key;
         s.wg.preshared_key = pc.preshared_key;
-        s.wg.allowed_ips = pc.allowed_ips;
-        s.endpoint = pc.endpoint;
+        s.wg.allowed_ips = std::move(pc.allowed_ips);
+        s.endpoint = std::move(pc.endpoint);
         s.keepalive = pc.persistent_keepalive;
-        s.connector = pc.connector;
-        s.groups = pc.groups;
+        s.connector = std::move(pc.connector);
+        s.groups = std::move(pc.groups);
         s.lazy = pc.lazy;
         out.push_back(std::move(s));
     }
+    std::vector<PeerConfig>().swap(cfg.peers);
     return out;
 }
 
@@ -128,23 +131,20 @@ std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_creat
     return std::make_unique<UapiControl>(name);
 }
 
-void apply_interface_config(const RunOptions& opts, const WgQuickConfig& cfg) {
+void apply_interface_config(const RunOptions& opts, const InterfaceConfig& iface,
+                            const std::vector<IpPrefix>& routes) {
     const std::string& name = opts.interface;
-    if (cfg.iface.mtu) link_set_mtu(name, *cfg.iface.mtu);
-    for (const auto& a : cfg.iface.addresses) addr_add(name, a);
+    if (iface.mtu) link_set_mtu(name, *iface.mtu);
+    for (const auto& a : iface.addresses) addr_add(name, a);
     link_set_up(name);
-    for (const auto& peer : cfg.peers) {
-        for (const auto& ip : peer.allowed_ips) {
-            if (ip.len == 0) {
-                // wg-quick sends default routes through policy routing and a fwmark;
-                // nbagent does not take over the host's default route.
-                spdlog::warn("not routing {} through {}: default routes are left to the operator",
-                             ip.str(), name);
-                continue;
-            }
-            route_add(name, ip);
-        }
-    }
+    for (const auto& ip : routes) route_add(name, ip);
+}
+
+// A map's parse, its specs and the WireGuard update are transient and large (hundreds
+// of MiB at a million peers), and freed between long-lived small allocations: glibc
+// keeps those pages until told. Without this, RSS would stay at the peak.
+void give_back_memory() {
+    malloc_trim(0);
 }
 
 uint32_t capacity_for(size_t n) {
@@ -152,12 +152,20 @@ uint32_t capacity_for(size_t n) {
     return static_cast<uint32_t>(std::max<size_t>(4096, n + n / 4));
 }
 
-// Every prefix routed through the interface for a config (default routes excepted).
-std::vector<IpPrefix> routed_prefixes(const WgQuickConfig& cfg) {
+// Every prefix routed through the interface for a config, sorted. Default routes are
+// left out: wg-quick sends them through policy routing and a fwmark, and nbagent does
+// not take over the host's default route.
+std::vector<IpPrefix> routed_prefixes(const WgQuickConfig& cfg, bool warn_default,
+                                      const std::string& name) {
     std::vector<IpPrefix> out;
     for (const auto& peer : cfg.peers)
-        for (const auto& ip : peer.allowed_ips)
-            if (ip.len != 0) out.push_back(ip);
+        for (const auto& ip : peer.allowed_ips) {
+            if (ip.len != 0)
+                out.push_back(ip);
+            else if (warn_default)
+                spdlog::warn("not routing {} through {}: default routes are left to the operator",
+                             ip.str(), name);
+        }
     std::sort(out.begin(), out.end(),
               [](const IpPrefix& a, const IpPrefix& b) { return a.str() < b.str(); });
     return out;
@@ -178,7 +186,7 @@ class Agent {
 
   private:
     ControlReply handle(const nlohmann::json& req, ControlServer::ClientId client);
-    nlohmann::json apply_config(const WgQuickConfig& cfg, bool dry_run);
+    nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
     void reload();
     void set_lazy(bool lazy);
     void load_datapath(const std::vector<PeerSpec>& specs);
@@ -197,7 +205,10 @@ class Agent {
 
     RunOptions opts_;
     std::string state_path_;
-    std::optional<WgQuickConfig> cfg_;     // the map last applied from a config (if any)
+    // Of the map last applied from a config (if any): what the next one is compared to.
+    // Not the whole config: the peers live in the manager.
+    std::optional<InterfaceConfig> iface_;
+    std::vector<IpPrefix> routed_;
     std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
     bool created_ = false;
     std::unique_ptr<WgControl> wg_;
@@ -228,11 +239,11 @@ void Agent::epoll_watch(int fd) {
 
 void Agent::load_datapath(const std::vector<PeerSpec>& specs) {
     size_t routes = 0;
-    std::vector<IpAddr> v4_hosts;
+    V4HostBounds v4_hosts;
     for (const auto& p : specs) {
         routes += p.wg.allowed_ips.size();
         for (const auto& ip : p.wg.allowed_ips)
-            if (ip.addr.family == AF_INET && ip.is_host()) v4_hosts.push_back(ip.addr);
+            if (ip.addr.family == AF_INET && ip.is_host()) v4_hosts.add(ip.addr.v4_value());
     }
     DatapathOptions dopts;
     dopts.max_peers = opts_.max_peers ? opts_.max_peers : capacity_for(specs.size());
@@ -354,8 +365,10 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
 
         std::vector<PeerSpec> specs;
         DeviceUpdate update;
+        std::vector<IpPrefix> routes;
         if (cfg) {
-            specs = specs_from_config(*cfg);
+            routes = routed_prefixes(*cfg, true, opts_.interface);
+            specs = specs_from_config(std::move(*cfg));
             update.private_key = cfg->iface.private_key;
             update.listen_port = cfg->iface.listen_port;
             update.fwmark = cfg->iface.fwmark;
@@ -399,10 +412,12 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) save_peer_state(state_path_, specs);
         mgr_->install(std::move(specs), std::move(update));
-        if (cfg) apply_interface_config(opts_, *cfg);
+        if (cfg) apply_interface_config(opts_, cfg->iface, routes);
         tell_udp_wireguard_source();
-        cfg_ = std::move(cfg);
+        if (cfg) iface_ = cfg->iface;
+        routed_ = std::move(routes);
         cfg_path_ = opts_.config_path;
+        give_back_memory();
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
         activity_.reset();
@@ -500,7 +515,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
             throw std::invalid_argument(e.what());  // "file:line: problem" as it is
         }
         for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
-        nlohmann::json reply = apply_config(cfg, dry_run);
+        nlohmann::json reply = apply_config(std::move(cfg), dry_run);
         if (path && !dry_run) cfg_path_ = path;
         return reply;
     }
@@ -513,13 +528,14 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
     throw std::invalid_argument("unknown command '" + cmd + "'");
 }
 
-nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
+nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
     const uint64_t start = monotonic_ns();
-    std::vector<PeerSpec> specs = specs_from_config(cfg);
+    std::vector<IpPrefix> after = routed_prefixes(cfg, false, opts_.interface);
+    std::vector<PeerSpec> specs = specs_from_config(std::move(cfg));
     DeviceUpdate update;
     // Device settings only when they change: WireGuard would keep sessions anyway,
     // but an unchanged map should be a no-op all the way down.
-    const InterfaceConfig* old = cfg_ ? &cfg_->iface : nullptr;
+    const InterfaceConfig* old = iface_ ? &*iface_ : nullptr;
     if (cfg.iface.private_key && (!old || old->private_key != cfg.iface.private_key))
         update.private_key = cfg.iface.private_key;
     if (cfg.iface.listen_port && (!old || old->listen_port != cfg.iface.listen_port))
@@ -551,8 +567,7 @@ nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
         if (mgr_->has_datapath()) save_peer_state(state_path_, mgr_->specs());
         if (update_changes_source) tell_udp_wireguard_source();
         // Routes through the interface follow the peers' allowed IPs, as at start.
-        std::vector<IpPrefix> before = cfg_ ? routed_prefixes(*cfg_) : std::vector<IpPrefix>{};
-        std::vector<IpPrefix> after = routed_prefixes(cfg);
+        const std::vector<IpPrefix>& before = routed_;
         auto key = [](const IpPrefix& a, const IpPrefix& b) { return a.str() < b.str(); };
         std::vector<IpPrefix> gone, fresh;
         std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
@@ -588,7 +603,9 @@ nlohmann::json Agent::apply_config(const WgQuickConfig& cfg, bool dry_run) {
         }
         if (cfg.iface.mtu && (!old || old->mtu != cfg.iface.mtu))
             link_set_mtu(opts_.interface, *cfg.iface.mtu);
-        cfg_ = cfg;
+        iface_ = cfg.iface;
+        routed_ = std::move(after);
+        give_back_memory();
     }
     double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
     spdlog::info("{}network map: {} added, {} removed, {} changed, {} unchanged ({:.1f} ms)",
@@ -612,7 +629,7 @@ void Agent::reload() {
     try {
         WgQuickConfig cfg = load_wg_quick(*cfg_path_);
         for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
-        apply_config(cfg, false);
+        apply_config(std::move(cfg), false);
     } catch (const ConfigError& e) {
         // The running map stays as it is.
         spdlog::error("SIGHUP: {} (nothing changed)", e.what());

@@ -89,7 +89,8 @@ void bench_size(uint32_t peers, bool dense, uint32_t repeat, uint32_t batches, i
     o.l2_len = 14;  // the test runner always passes an Ethernet frame
     if (dense) {
         // What the agent picks for these peers' /32s.
-        std::vector<IpAddr> hosts = {host_of(0), host_of(peers - 1)};
+        nb::V4HostBounds hosts;
+        for (uint32_t i = 0; i < peers; ++i) hosts.add(host_of(i).v4_value());
         nb::Dense4Range r = nb::dense4_range_for(hosts, peers);
         o.dense4_base = r.base;
         o.dense4_size = r.size;

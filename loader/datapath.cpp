@@ -156,15 +156,10 @@ uint64_t Datapath::jiffies_to_ns(uint64_t jiffies) const {
     return ns > 0 ? static_cast<uint64_t>(ns) : 1;
 }
 
-Dense4Range dense4_range_for(const std::vector<IpAddr>& v4_hosts, uint32_t capacity) {
+Dense4Range dense4_range_for(const V4HostBounds& v4_hosts, uint32_t capacity) {
     Dense4Range r;
-    if (v4_hosts.empty()) return r;
-    uint32_t lo = UINT32_MAX, hi = 0;
-    for (const auto& a : v4_hosts) {
-        uint32_t v = a.v4_value();
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-    }
+    if (v4_hosts.count == 0) return r;
+    const uint32_t lo = v4_hosts.lo, hi = v4_hosts.hi;
     // Whole /24s, and a quarter more above for peers added later (addresses are usually
     // handed out upwards); beyond the range, routes go to the hash map as before.
     uint64_t base = lo & ~0xffu;
@@ -173,7 +168,7 @@ Dense4Range dense4_range_for(const std::vector<IpAddr>& v4_hosts, uint32_t capac
     // 8 bytes per address: worth it while the range is at most 8 addresses per peer
     // (64 bytes, less than a hash entry) or 1 MiB in all, and never over 128 MiB.
     uint64_t worth =
-        std::max<uint64_t>(8ull * std::max<uint64_t>(capacity, v4_hosts.size()), 1ull << 17);
+        std::max<uint64_t>(8ull * std::max<uint64_t>(capacity, v4_hosts.count), 1ull << 17);
     if (size > worth || size > (16ull << 20)) return r;
     r.base = static_cast<uint32_t>(base);
     r.size = static_cast<uint32_t>(size);

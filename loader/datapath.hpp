@@ -39,7 +39,18 @@ struct DatapathOptions {
 struct Dense4Range {
     uint32_t base = 0, size = 0;
 };
-Dense4Range dense4_range_for(const std::vector<IpAddr>& v4_hosts, uint32_t capacity);
+// The IPv4 host routes of a map, as much as the choice needs: a million peers' addresses
+// need not be copied to find two bounds.
+struct V4HostBounds {
+    uint32_t lo = UINT32_MAX, hi = 0;  // host byte order
+    uint64_t count = 0;
+    void add(uint32_t v) {
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        ++count;
+    }
+};
+Dense4Range dense4_range_for(const V4HostBounds& v4_hosts, uint32_t capacity);
 
 class Datapath {
   public:

@@ -27,6 +27,7 @@ PACKAGES=(
     build-essential cmake pkg-config clang llvm
     libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
     libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev googletest
+    libabsl-dev # the peer index: flat hash set of 4-byte ids (issue 6, idle cost)
     libseccomp-dev # tests/tools/no_bpf: the agent on a "kernel without BPF"
     wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat
     gdb # tests/integration/cycles.sh reads the agent's heap in use through it

@@ -27,7 +27,7 @@ install_apt() {
     apt-get update
     # As scripts/setup.sh, with --no-install-recommends (wireguard-tools recommends a kernel).
     local required=(build-essential cmake pkg-config clang llvm libbpf-dev libelf-dev zlib1g-dev
-        linux-libc-dev libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev
+        linux-libc-dev libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libabsl-dev
         wireguard-tools iproute2 iputils-ping util-linux jq socat)
     # bpftool is its own package on Debian 11+ and Ubuntu 24.04, part of linux-tools before.
     local optional=(googletest wireguard-go bpftool "linux-tools-$(uname -r)" linux-tools-common)
@@ -38,7 +38,8 @@ install_apt() {
 install_dnf() {
     dnf install -y gcc-c++ make cmake pkgconf-pkg-config clang llvm libbpf-devel \
         elfutils-libelf-devel zlib-devel kernel-headers libmnl-devel cli11-devel spdlog-devel \
-        json-devel gtest-devel gmock-devel wireguard-tools iproute iputils util-linux jq socat \
+        json-devel gtest-devel gmock-devel abseil-cpp-devel wireguard-tools iproute iputils util-linux \
+        jq socat \
         bpftool
     # Not packaged everywhere.
     dnf install -y wireguard-go || echo "wireguard-go not available: its tests will skip"

@@ -40,11 +40,33 @@ std::string format_duration(std::chrono::milliseconds d) {
     return out;
 }
 
-bool same_spec(const PeerSpec& a, const PeerSpec& b) {
-    return a.wg.public_key == b.wg.public_key && a.wg.preshared_key == b.wg.preshared_key &&
-           a.wg.allowed_ips == b.wg.allowed_ips && a.endpoint == b.endpoint &&
-           a.keepalive == b.keepalive && a.connector == b.connector && a.groups == b.groups &&
-           a.lazy == b.lazy;
+const WakeState ManagedPeer::kNoWake{};
+const std::optional<std::string> ManagedPeer::kNoString{};
+const std::vector<std::string> ManagedPeer::kNoGroups{};
+
+PeerSpec ManagedPeer::spec() const {
+    PeerSpec s;
+    s.wg.public_key = key;
+    s.wg.preshared_key = preshared_key();
+    s.wg.allowed_ips = allowed_ips;
+    s.endpoint = endpoint_opt();
+    s.keepalive = keepalive;
+    s.connector = connector_spec();
+    s.groups = groups();
+    s.lazy = lazy;
+    return s;
+}
+
+bool matches(const ManagedPeer& p, const PeerSpec& s) {
+    return p.key == s.wg.public_key && p.preshared_key() == s.wg.preshared_key &&
+           p.allowed_ips == s.wg.allowed_ips && p.endpoint_spec == s.endpoint.value_or("") &&
+           p.keepalive == s.keepalive && p.connector_spec() == s.connector &&
+           p.groups() == s.groups && p.lazy == s.lazy;
+}
+
+size_t PeerKeyHash::operator()(const WgKey& k) const {
+    return absl::HashOf(
+        std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size()));
 }
 
 namespace {
@@ -77,10 +99,10 @@ uint64_t ns(std::chrono::milliseconds d) {
 // Gives a known peer its endpoint and keepalive: what Connected means to WireGuard.
 PeerUpdate connect_op(const ManagedPeer& p, const SockAddr& ep) {
     PeerUpdate op;
-    op.public_key = p.spec.wg.public_key;
+    op.public_key = p.key;
     op.update_only = true;
     op.endpoint = ep;
-    op.persistent_keepalive = p.spec.keepalive;
+    op.persistent_keepalive = p.keepalive;
     return op;
 }
 
@@ -101,7 +123,8 @@ LazyManager::LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath
       dp_(datapath),
       sink_(sink),
       connects_(connects),
-      trace_(std::move(trace)) {
+      trace_(std::move(trace)),
+      static_connector_(make_connector(std::nullopt, opts_.exec_timeout)) {
     // Only an engine that holds packets needs to re-inject them.
     if (opts_.lazy && (!dp_ || (!sink_ && dp_->sees_traffic())))
         throw std::invalid_argument("lazy mode needs a datapath and, for BPF, a packet sink");
@@ -114,26 +137,51 @@ LazyManager::Prepared LazyManager::prepare(
     ManagedPeer& p = out.peer;
     p.id = id;
     p.in_use = true;
-    // Connectors hold no per-peer state: peers with the same spec share one.
-    auto& shared = connectors[spec.connector.value_or("static")];
-    try {
-        if (!shared) shared = make_connector(spec.connector, opts_.exec_timeout);
-    } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument("peer " + spec.wg.public_key.base64() + ": " + e.what());
-    }
-    p.connector = shared;
-    p.spec = std::move(spec);
-    if (must_connect(p) && p.spec.endpoint &&
-        (!p.spec.connector || *p.spec.connector == "static")) {
-        ConnectResult r = resolve_endpoint(*p.spec.endpoint);
+    std::shared_ptr<Connector> connector =
+        connector_for(spec.connector, spec.wg.public_key, connectors);
+    assign_config(p, std::move(spec), std::move(connector));
+    if (must_connect(p) && !p.endpoint_spec.empty() && p.has_static_connector()) {
+        ConnectResult r = resolve_endpoint(p.endpoint_spec);
         if (r.endpoint) {
-            p.endpoint = r.endpoint;
+            p.w_mut().endpoint = r.endpoint;
             out.connect_now = true;
         } else {
-            p.last_error = r.error;
+            p.w_mut().last_error = r.error;
         }
     }
     return out;
+}
+
+void LazyManager::assign_config(ManagedPeer& p, PeerSpec spec,
+                                std::shared_ptr<Connector> connector) const {
+    p.key = spec.wg.public_key;
+    p.allowed_ips = std::move(spec.wg.allowed_ips);
+    p.allowed_ips.shrink_to_fit();
+    p.endpoint_spec = spec.endpoint.value_or("");
+    p.keepalive = spec.keepalive;
+    p.lazy = spec.lazy;
+    p.extra.reset();
+    if (spec.wg.preshared_key || spec.connector || !spec.groups.empty()) {
+        p.extra = std::make_unique<PeerExtra>();
+        p.extra->preshared_key = spec.wg.preshared_key;
+        p.extra->connector_spec = std::move(spec.connector);
+        if (connector != static_connector_) p.extra->connector = std::move(connector);
+        p.extra->groups = std::move(spec.groups);
+    }
+}
+
+std::shared_ptr<Connector> LazyManager::connector_for(
+    const std::optional<std::string>& spec, const WgKey& key,
+    std::unordered_map<std::string, std::shared_ptr<Connector>>& made) const {
+    if (!spec || *spec == "static") return static_connector_;
+    // Connectors hold no per-peer state: peers with the same spec share one.
+    auto& shared = made[*spec];
+    try {
+        if (!shared) shared = make_connector(spec, opts_.exec_timeout);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument("peer " + key.base64() + ": " + e.what());
+    }
+    return shared;
 }
 
 uint32_t LazyManager::allocate_id() {
@@ -158,6 +206,7 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
     for (auto& spec : specs)
         fresh.push_back(prepare(std::move(spec),
                                 static_cast<uint32_t>(peers_.size() + fresh.size()), connectors));
+    std::vector<PeerSpec>().swap(specs);  // a million moved-from specs are still memory
 
     // Without replace_peers, an existing peer may carry an endpoint and session:
     // removing it first is the only way WireGuard forgets them.
@@ -169,7 +218,7 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
         wg_.set_device(update);
     } catch (...) {
         if (dp_) {
-            for (const auto& f : fresh) dp_->remove_peer(f.peer.id, f.peer.spec.wg.allowed_ips);
+            for (const auto& f : fresh) dp_->remove_peer(f.peer.id, f.peer.allowed_ips);
         }
         throw;
     }
@@ -181,11 +230,11 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
 void LazyManager::queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
                                   bool remove_stale) const {
     for (const auto& f : fresh) {
-        if (remove_stale) update.peers.push_back(remove_peer_op(f.peer.spec.wg.public_key));
-        PeerUpdate op = readd_peer_op(f.peer.spec.wg);
+        if (remove_stale) update.peers.push_back(remove_peer_op(f.peer.key));
+        PeerUpdate op = readd_peer_op(f.peer.key, f.peer.preshared_key(), f.peer.allowed_ips);
         if (f.connect_now) {
-            op.endpoint = f.peer.endpoint;
-            op.persistent_keepalive = f.peer.spec.keepalive;
+            op.endpoint = f.peer.w().endpoint;
+            op.persistent_keepalive = f.peer.keepalive;
         } else if (dp_) {
             op.endpoint = dp_->idle_endpoint(f.peer.id);
         }
@@ -196,22 +245,29 @@ void LazyManager::queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpda
 void LazyManager::hold_new_peers(const std::vector<Prepared>& fresh) {
     if (!dp_) return;
     for (const auto& f : fresh)
-        dp_->install_peer(f.peer.id, f.peer.spec.wg.allowed_ips,
+        dp_->install_peer(f.peer.id, f.peer.allowed_ips,
                           f.connect_now ? SlotMode::Pass : SlotMode::Hold);
 }
 
 void LazyManager::adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns) {
+    uint32_t top = 0;
+    for (const auto& f : fresh) top = std::max(top, f.peer.id + 1);
+    if (top > peers_.size()) {
+        // Exactly: growth by doubling would leave up to half the table as slack.
+        peers_.reserve(top);
+        by_key_.reserve(by_key_.size() + fresh.size());
+    }
     for (auto& f : fresh) {
         if (f.connect_now) {
             f.peer.state = PeerState::Connected;
-            f.peer.connected_ns = now_ns;
+            f.peer.w_mut().connected_ns = now_ns;
         } else {
             f.peer.idle_since_ns = now_ns;
         }
         uint32_t id = f.peer.id;
-        by_key_[f.peer.spec.wg.public_key] = id;
         if (id >= peers_.size()) peers_.resize(id + 1);
         peers_[id] = std::move(f.peer);
+        index_peer(peers_[id]);  // after the move: the index reads the key from the table
     }
 }
 
@@ -227,16 +283,16 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
     std::vector<uint32_t> removed;
     std::vector<std::pair<uint32_t, size_t>> changed;  // peer id, index in specs
     std::vector<size_t> added;
-    for (const auto& [key, id] : by_key_)
-        if (!index.count(key)) removed.push_back(id);
+    for (uint32_t id : by_key_)
+        if (!index.count(peers_[id].key)) removed.push_back(id);
     for (size_t i = 0; i < specs.size(); ++i) {
         auto it = by_key_.find(specs[i].wg.public_key);
         if (it == by_key_.end())
             added.push_back(i);
-        else if (same_spec(peers_[it->second].spec, specs[i]))
+        else if (matches(peers_[*it], specs[i]))
             ++d.unchanged;
         else
-            changed.emplace_back(it->second, i);
+            changed.emplace_back(*it, i);
     }
     std::sort(removed.begin(), removed.end());  // deterministic order for WireGuard and tests
     d.added = added.size();
@@ -268,21 +324,17 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
     std::vector<std::shared_ptr<Connector>> new_connectors(changed.size());
     for (size_t k = 0; k < changed.size(); ++k) {
         const PeerSpec& n = specs[changed[k].second];
-        if (n.connector == peers_[changed[k].first].spec.connector) continue;
-        auto& shared = connectors[n.connector.value_or("static")];
-        try {
-            if (!shared) shared = make_connector(n.connector, opts_.exec_timeout);
-        } catch (const std::invalid_argument& e) {
-            throw std::invalid_argument("peer " + n.wg.public_key.base64() + ": " + e.what());
-        }
-        new_connectors[k] = shared;
+        const ManagedPeer& p = peers_[changed[k].first];
+        new_connectors[k] = n.connector == p.connector_spec()
+                                ? connector_of(p)
+                                : connector_for(n.connector, n.wg.public_key, connectors);
     }
     if (dry_run) return d;
 
     // WireGuard operations: removals, changes in place (sessions survive), additions.
     for (uint32_t id : removed) {
         PeerUpdate op;
-        op.public_key = peers_[id].spec.wg.public_key;
+        op.public_key = peers_[id].key;
         op.remove = true;
         update.peers.push_back(std::move(op));
     }
@@ -294,18 +346,18 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         op.public_key = n.wg.public_key;
         op.update_only = true;
         bool any = false;
-        if (n.wg.allowed_ips != p.spec.wg.allowed_ips) {
+        if (n.wg.allowed_ips != p.allowed_ips) {
             op.replace_allowed_ips = true;
             op.allowed_ips = n.wg.allowed_ips;
             any = true;
         }
-        if (n.wg.preshared_key != p.spec.wg.preshared_key) {
+        if (n.wg.preshared_key != p.preshared_key()) {
             op.preshared_key = n.wg.preshared_key.value_or(WgKey{});  // all zero: none
             any = true;
         }
         const bool live = p.state != PeerState::Idle;
         const bool is_static = !n.connector || *n.connector == "static";
-        if (live && p.endpoint && n.endpoint != p.spec.endpoint && n.endpoint && is_static) {
+        if (live && p.w().endpoint && n.endpoint != p.endpoint_opt() && n.endpoint && is_static) {
             ConnectResult r = resolve_endpoint(*n.endpoint);
             if (r.endpoint) {
                 op.endpoint = new_endpoints[k] = r.endpoint;
@@ -315,7 +367,7 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
                              r.error);
             }
         }
-        if (p.state == PeerState::Connected && n.keepalive != p.spec.keepalive) {
+        if (p.state == PeerState::Connected && n.keepalive != p.keepalive) {
             op.persistent_keepalive = n.keepalive;
             any = true;
         }
@@ -328,12 +380,12 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
     // Datapath first, all removals before all additions (a prefix may move between
     // peers); new peers hold before WireGuard knows them.
     if (dp_) {
-        for (uint32_t id : removed) dp_->remove_routes(peers_[id].spec.wg.allowed_ips);
+        for (uint32_t id : removed) dp_->remove_routes(peers_[id].allowed_ips);
         for (const auto& [id, i] : changed)
-            dp_->remove_routes(minus(peers_[id].spec.wg.allowed_ips, specs[i].wg.allowed_ips));
+            dp_->remove_routes(minus(peers_[id].allowed_ips, specs[i].wg.allowed_ips));
         hold_new_peers(fresh);
         for (const auto& [id, i] : changed)
-            dp_->add_routes(id, minus(specs[i].wg.allowed_ips, peers_[id].spec.wg.allowed_ips));
+            dp_->add_routes(id, minus(specs[i].wg.allowed_ips, peers_[id].allowed_ips));
     }
     if (!update.peers.empty() || update.private_key || update.listen_port || update.fwmark) {
         try {
@@ -341,14 +393,12 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         } catch (...) {
             // Put the datapath back the way the old map had it.
             if (dp_) {
-                for (const auto& f : fresh) dp_->remove_peer(f.peer.id, f.peer.spec.wg.allowed_ips);
+                for (const auto& f : fresh) dp_->remove_peer(f.peer.id, f.peer.allowed_ips);
                 for (const auto& [id, i] : changed)
-                    dp_->remove_routes(
-                        minus(specs[i].wg.allowed_ips, peers_[id].spec.wg.allowed_ips));
+                    dp_->remove_routes(minus(specs[i].wg.allowed_ips, peers_[id].allowed_ips));
                 for (const auto& [id, i] : changed)
-                    dp_->add_routes(id,
-                                    minus(peers_[id].spec.wg.allowed_ips, specs[i].wg.allowed_ips));
-                for (uint32_t id : removed) dp_->add_routes(id, peers_[id].spec.wg.allowed_ips);
+                    dp_->add_routes(id, minus(peers_[id].allowed_ips, specs[i].wg.allowed_ips));
+                for (uint32_t id : removed) dp_->add_routes(id, peers_[id].allowed_ips);
             }
             throw;
         }
@@ -359,18 +409,17 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
     for (uint32_t id : removed) {
         ManagedPeer& p = peers_[id];
         if (dp_) dp_->remove_peer(id, {});  // the slot; its routes went above
-        jobs_.erase(p.job_id);
-        std::vector<std::vector<uint8_t>>().swap(p.held);  // the slot reset dropped `pending`
-        transition(p, PeerState::Idle, "removed");
-        by_key_.erase(p.spec.wg.public_key);
+        jobs_.erase(p.w().job_id);
+        transition(p, PeerState::Idle, "removed");  // the slot reset dropped `pending`
+        by_key_.erase(p.key);                       // while the table still has the key
         p = ManagedPeer{};
         p.id = id;
     }
     for (size_t k = 0; k < changed.size(); ++k) {
         ManagedPeer& p = peers_[changed[k].first];
-        p.spec = std::move(specs[changed[k].second]);
-        if (new_connectors[k]) p.connector = new_connectors[k];
-        if (new_endpoints[k]) p.endpoint = new_endpoints[k];
+        // The key is the same: the index stays valid.
+        assign_config(p, std::move(specs[changed[k].second]), std::move(new_connectors[k]));
+        if (new_endpoints[k]) p.w_mut().endpoint = new_endpoints[k];
     }
     free_ids_.resize(free_ids_.size() - reuse);
     adopt_new_peers(fresh, now);
@@ -383,7 +432,7 @@ void LazyManager::rebuild_groups() {
     groups_.clear();
     for (const auto& p : peers_) {
         if (!p.in_use) continue;
-        for (const auto& g : p.spec.groups) groups_[g].push_back(p.id);
+        for (const auto& g : p.groups()) groups_[g].push_back(p.id);
     }
 }
 
@@ -393,15 +442,51 @@ ManagedPeer* LazyManager::by_id(uint32_t id) {
 
 const ManagedPeer* LazyManager::find(const WgKey& key) const {
     auto it = by_key_.find(key);
-    return it == by_key_.end() ? nullptr : &peers_[it->second];
+    return it == by_key_.end() ? nullptr : &peers_[*it];
 }
 
 std::vector<PeerSpec> LazyManager::specs() const {
     std::vector<PeerSpec> out;
     out.reserve(by_key_.size());
     for (const auto& p : peers_)
-        if (p.in_use) out.push_back(p.spec);
+        if (p.in_use) out.push_back(p.spec());
     return out;
+}
+
+size_t LazyManager::table_bytes() const {
+    size_t n =
+        peers_.capacity() * sizeof(ManagedPeer) + by_key_.capacity() * (sizeof(uint32_t) + 1);
+    for (const auto& p : peers_) {
+        n += p.allowed_ips.capacity() * sizeof(IpPrefix);
+        if (p.endpoint_spec.capacity() > 15) n += p.endpoint_spec.capacity() + 1;
+        if (p.extra) n += sizeof(PeerExtra);
+        if (p.wake) n += sizeof(WakeState);
+    }
+    return n;
+}
+
+bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigger_fields) {
+    uint64_t now = monotonic_ns();
+    if (now < p.w().retry_after_ns) {
+        // Backing off after failed wakes: do not hammer the control plane.
+        ++p.agent_dropped;
+        WakeState& w = p.w_mut();
+        if (now - w.backoff_trace_ns >= 1000000000ull) {
+            w.backoff_trace_ns = now;
+            trace_({{"event", "drop"},
+                    {"ts", rfc3339_now()},
+                    {"peer", p.key.base64()},
+                    {"reason", "backoff"},
+                    {"retry_in_ms", (w.retry_after_ns - now) / 1000000},
+                    {"error", w.last_error}});
+        }
+        return false;
+    }
+    nlohmann::json ev = {{"event", "trigger"}, {"ts", rfc3339_now()}, {"peer", p.key.base64()}};
+    ev.update(trigger_fields);
+    trace_(ev);
+    start_connect(p, ts_ns, "packet");
+    return true;
 }
 
 void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns) {
@@ -413,72 +498,51 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
             // Held while earlier packets were still being replayed: keep the order.
             replay(*p, packet);
             return;
-        case PeerState::Connecting:
+        case PeerState::Connecting: {
             // The endpoint is set. WireGuard needs one packet to start its handshake;
             // more must wait for the handshake to be proven: it flushes its queue when
             // the handshake completes, and a packet sent then could overtake the queue.
-            if (p->awaiting_handshake && p->replayed == 0 && p->held.empty()) {
+            const WakeState& w = p->w();
+            if (w.awaiting_handshake && w.replayed == 0 && w.held.empty()) {
                 replay(*p, packet);
                 return;
             }
-            if (p->awaiting_handshake) fast_poll_ = true;
+            if (w.awaiting_handshake) fast_poll_ = true;
             break;
+        }
         case PeerState::Idle: {
-            uint64_t now = monotonic_ns();
-            if (now < p->retry_after_ns) {
-                // Backing off after failed wakes: do not hammer the control plane.
-                ++p->agent_dropped;
-                dp_->release_pending(id, 1);
-                if (now - p->backoff_trace_ns >= 1000000000ull) {
-                    p->backoff_trace_ns = now;
-                    trace_({{"event", "drop"},
-                            {"ts", rfc3339_now()},
-                            {"peer", p->spec.wg.public_key.base64()},
-                            {"reason", "backoff"},
-                            {"retry_in_ms", (p->retry_after_ns - now) / 1000000},
-                            {"error", p->last_error}});
+            nlohmann::json fields = nlohmann::json::object();
+            if (auto s = summarize_packet(packet)) {
+                fields["src"] = s->src.str();
+                fields["dst"] = s->dst.str();
+                const char* name = proto_name(s->proto);
+                fields["proto"] = name ? nlohmann::json(name) : nlohmann::json(s->proto);
+                if (s->sport || s->dport) {
+                    fields["sport"] = s->sport;
+                    fields["dport"] = s->dport;
                 }
+            }
+            if (!wake_idle(*p, ts_ns, std::move(fields))) {
+                dp_->release_pending(id, 1);
                 return;
             }
-            nlohmann::json ev = {{"event", "trigger"},
-                                 {"ts", rfc3339_now()},
-                                 {"peer", p->spec.wg.public_key.base64()}};
-            if (auto s = summarize_packet(packet)) {
-                ev["src"] = s->src.str();
-                ev["dst"] = s->dst.str();
-                const char* name = proto_name(s->proto);
-                ev["proto"] = name ? nlohmann::json(name) : nlohmann::json(s->proto);
-                if (s->sport || s->dport) {
-                    ev["sport"] = s->sport;
-                    ev["dport"] = s->dport;
-                }
-            }
-            trace_(ev);
-            start_connect(*p, ts_ns, "packet");
             break;
         }
     }
-    if (p->held.size() >= opts_.max_held) {
+    WakeState& w = p->w_mut();
+    if (w.held.size() >= opts_.max_held) {
         ++p->agent_dropped;
         dp_->release_pending(id, 1);
         return;
     }
-    p->held.emplace_back(packet.begin(), packet.end());
+    w.held.emplace_back(packet.begin(), packet.end());
 }
 
 void LazyManager::on_trigger(uint32_t id, uint64_t ts_ns) {
     ManagedPeer* p = by_id(id);
     if (!p || p->state != PeerState::Idle) return;  // WireGuard's retries while waking
-    uint64_t now = monotonic_ns();
-    if (now < p->retry_after_ns) {
-        ++p->agent_dropped;  // WireGuard drops what it queued for the handshake
-        return;
-    }
-    trace_({{"event", "trigger"},
-            {"ts", rfc3339_now()},
-            {"peer", p->spec.wg.public_key.base64()},
-            {"proto", "wireguard-handshake"}});
-    start_connect(*p, ts_ns, "packet");
+    // Backing off: WireGuard drops what it queued for the handshake.
+    wake_idle(*p, ts_ns, {{"proto", "wireguard-handshake"}});
 }
 
 void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
@@ -490,76 +554,79 @@ void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
         case PeerState::Idle: {
             // The remote completed a handshake with us, so WireGuard already has a
             // session and the endpoint it came from: no connector is needed.
-            p->trigger_ns = ts_ns;
-            p->trigger_reason = "remote";
+            WakeState& w = p->w_mut();
+            w.trigger_ns = ts_ns;
+            w.trigger_reason = "remote";
             ++p->wakes;
             release_hold(*p, SlotMode::Pass);
-            if (p->spec.keepalive) {
+            if (p->keepalive) {
                 PeerUpdate op;
-                op.public_key = p->spec.wg.public_key;
+                op.public_key = p->key;
                 op.update_only = true;
-                op.persistent_keepalive = p->spec.keepalive;
+                op.persistent_keepalive = p->keepalive;
                 DeviceUpdate u;
                 u.peers.push_back(op);
                 try {
                     wg_.set_device(u);
                 } catch (const WgError& e) {
-                    spdlog::warn("peer {}: setting keepalive: {}", p->spec.wg.public_key.base64(),
-                                 e.what());
+                    spdlog::warn("peer {}: setting keepalive: {}", p->key.base64(), e.what());
                 }
             }
             confirm(*p, "remote");
             wake_groups(*p, ts_ns);
             return;
         }
-        case PeerState::Connecting:
-            if (p->awaiting_handshake) {
-                confirm(*p, p->trigger_reason);
+        case PeerState::Connecting: {
+            WakeState& w = p->w_mut();
+            if (w.awaiting_handshake) {
+                confirm(*p, w.trigger_reason);
                 return;
             }
             // The remote got there before our connector: its handshake gave WireGuard
             // the endpoint, so the connector's answer is no longer needed.
-            jobs_.erase(p->job_id);
-            p->job_id = 0;
-            p->trigger_reason = "remote";
+            jobs_.erase(w.job_id);
+            w.job_id = 0;
+            w.trigger_reason = "remote";
             release_hold(*p, SlotMode::Pass);
             confirm(*p, "remote");
             return;
+        }
         case PeerState::Connected:
             return;
     }
 }
 
 void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason) {
-    p.trigger_ns = ts_ns;
-    p.trigger_reason = reason;
+    WakeState& w = p.w_mut();
+    w.trigger_ns = ts_ns;
+    w.trigger_reason = reason;
     ++p.wakes;
-    p.job_id = next_job_++;
-    p.awaiting_handshake = false;
-    p.deadline_ns = monotonic_ns() + ns(opts_.connect_timeout);
-    jobs_[p.job_id] = p.id;
+    w.job_id = next_job_++;
+    w.awaiting_handshake = false;
+    w.deadline_ns = monotonic_ns() + ns(opts_.connect_timeout);
+    jobs_[w.job_id] = p.id;
     connecting_.push_back(p.id);
     transition(p, PeerState::Connecting, reason);
     ConnectPool::Job job;
-    job.job_id = p.job_id;
-    job.connector = p.connector;
-    job.req.peer = p.spec.wg.public_key;
+    job.job_id = w.job_id;
+    job.connector = connector_of(p);
+    job.req.peer = p.key;
     job.req.interface = opts_.interface;
-    job.req.configured_endpoint = p.spec.endpoint;
+    job.req.configured_endpoint = p.endpoint_opt();
     connects_.submit(std::move(job));
     wake_groups(p, ts_ns);
 }
 
 void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
-    if (p.spec.groups.empty()) return;
+    if (p.groups().empty()) return;
     uint64_t now = monotonic_ns();
-    for (const auto& g : p.spec.groups) {
+    for (const auto& g : p.groups()) {
         auto it = groups_.find(g);
         if (it == groups_.end()) continue;
         // Recursion ends: only Idle members start, and starting makes them Connecting.
         for (uint32_t m : it->second) {
             ManagedPeer& o = peers_[m];
-            if (o.in_use && o.state == PeerState::Idle && now >= o.retry_after_ns)
+            if (o.in_use && o.state == PeerState::Idle && now >= o.w().retry_after_ns)
                 start_connect(o, ts_ns, "group " + g);
         }
     }
@@ -571,8 +638,8 @@ void LazyManager::on_connect_done(const ConnectPool::Completion& done) {
     ManagedPeer* p = by_id(it->second);
     jobs_.erase(it);
     // The peer may have been made idle, woken again or removed while the connector ran.
-    if (!p || p->state != PeerState::Connecting || p->job_id != done.job_id) return;
-    p->job_id = 0;
+    if (!p || p->state != PeerState::Connecting || p->w().job_id != done.job_id) return;
+    p->w_mut().job_id = 0;
     if (!done.result.endpoint) {
         fail_connect(*p,
                      done.result.error.empty() ? "connector gave no endpoint" : done.result.error);
@@ -590,29 +657,31 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
         fail_connect(p, std::string("setting endpoint: ") + e.what());
         return;
     }
-    p.endpoint = ep;
+    WakeState& w = p.w_mut();
+    w.endpoint = ep;
     if (!dp_) {
-        confirm(p, p.trigger_reason);  // eager without programs: nothing to watch
+        confirm(p, w.trigger_reason);  // eager without programs: nothing to watch
         return;
     }
     // The held packets go to WireGuard now (it queues them and starts its handshake);
     // newer ones are held until the first reply or the handshake time proves it, and
     // then the peer counts as Connected.
-    p.awaiting_handshake = true;
-    p.endpoint_set_ns = monotonic_ns();
-    p.replayed = 0;
+    w.awaiting_handshake = true;
+    w.endpoint_set_ns = monotonic_ns();
+    w.replayed = 0;
     dp_->endpoint_set(p.id, ep);
     release_hold(p, SlotMode::Confirm);
 }
 
 void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
     uint64_t now = monotonic_ns();
-    p.awaiting_handshake = false;
-    p.failures = 0;
-    p.retry_after_ns = 0;
-    p.last_error.clear();
-    p.connected_ns = now;
-    p.last_wake_ms = now > p.trigger_ns ? static_cast<double>(now - p.trigger_ns) / 1e6 : 0.0;
+    WakeState& w = p.w_mut();
+    w.awaiting_handshake = false;
+    w.failures = 0;
+    w.retry_after_ns = 0;
+    w.last_error.clear();
+    w.connected_ns = now;
+    p.last_wake_ms = now > w.trigger_ns ? static_cast<float>(now - w.trigger_ns) / 1e6f : 0.0f;
     // Packets held while the handshake was unproven go first; the program keeps
     // newer ones back until they have.
     release_hold(p, SlotMode::Pass);
@@ -624,8 +693,9 @@ void LazyManager::release_hold(ManagedPeer& p, SlotMode mode) {
     // Order matters: the program must let re-injected packets through before they
     // are sent, and keeps holding new ones until every held one has gone out.
     dp_->set_mode(p.id, mode);
-    for (const auto& packet : p.held) replay(p, packet);
-    std::vector<std::vector<uint8_t>>().swap(p.held);  // give the memory back
+    if (!p.wake) return;
+    for (const auto& packet : p.wake->held) replay(p, packet);
+    std::vector<std::vector<uint8_t>>().swap(p.wake->held);  // give the memory back
 }
 
 void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
@@ -633,33 +703,39 @@ void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
     try {
         sent = sink_->inject(packet);
     } catch (const std::exception& e) {
-        spdlog::warn("re-injecting a packet for {}: {}", p.spec.wg.public_key.base64(), e.what());
+        spdlog::warn("re-injecting a packet for {}: {}", p.key.base64(), e.what());
     }
     if (!sent)
         ++p.agent_dropped;
-    else if (p.awaiting_handshake)
-        ++p.replayed;
+    else if (p.wake && p.wake->awaiting_handshake)
+        ++p.wake->replayed;
     // Only now, with the packet in WireGuard's queue (or gone), may newer packets pass.
     dp_->release_pending(p.id, 1);
 }
 
 void LazyManager::fail_connect(ManagedPeer& p, const std::string& error) {
-    ++p.failures;
-    int shift = static_cast<int>(std::min<uint32_t>(p.failures - 1, 20));
+    WakeState& w = p.w_mut();
+    ++w.failures;
+    int shift = static_cast<int>(std::min<uint32_t>(w.failures - 1, 20));
     auto backoff = std::min(opts_.backoff_max, opts_.backoff_base * (int64_t{1} << shift));
-    p.retry_after_ns = monotonic_ns() + ns(backoff);
-    p.last_error = error;
+    w.retry_after_ns = monotonic_ns() + ns(backoff);
+    w.last_error = error;
     spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
-                 p.spec.wg.public_key.base64(), p.failures, error, format_duration(backoff));
+                 p.key.base64(), w.failures, error, format_duration(backoff));
     idle_peers({p.id}, "failed: " + error + "; retry after " + format_duration(backoff), true);
 }
 
 void LazyManager::drop_held(ManagedPeer& p) {
-    if (p.held.empty()) return;
-    auto n = static_cast<uint32_t>(p.held.size());
+    if (!p.wake || p.wake->held.empty()) return;
+    auto n = static_cast<uint32_t>(p.wake->held.size());
     p.agent_dropped += n;
-    std::vector<std::vector<uint8_t>>().swap(p.held);
+    std::vector<std::vector<uint8_t>>().swap(p.wake->held);
     if (dp_) dp_->release_pending(p.id, n);
+}
+
+void LazyManager::forget_wake(ManagedPeer& p) {
+    // A backoff still running is remembered; anything else an idle peer needs is inline.
+    if (p.wake && p.wake->failures == 0 && p.wake->retry_after_ns == 0) p.wake.reset();
 }
 
 void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string& reason,
@@ -674,8 +750,8 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
     for (uint32_t id : ids) {
         const ManagedPeer& p = peers_[id];
         if (p.state == PeerState::Idle) continue;
-        u.peers.push_back(remove_peer_op(p.spec.wg.public_key));
-        PeerUpdate op = readd_peer_op(p.spec.wg);
+        u.peers.push_back(remove_peer_op(p.key));
+        PeerUpdate op = readd_peer_op(p.key, p.preshared_key(), p.allowed_ips);
         if (dp_) op.endpoint = dp_->idle_endpoint(id);
         u.peers.push_back(std::move(op));
     }
@@ -698,15 +774,19 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         // update above, the remote is active but WireGuard just lost the session.
         bool talked = dp_ && dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;
         // WireGuard discards what we replayed into it for a handshake that never came.
-        if (failed && p.awaiting_handshake) p.agent_dropped += p.replayed;
-        jobs_.erase(p.job_id);
-        p.job_id = 0;
-        p.awaiting_handshake = false;
-        p.endpoint.reset();
+        if (failed && p.w().awaiting_handshake) p.agent_dropped += p.w().replayed;
+        jobs_.erase(p.w().job_id);
         p.idle_since_ns = now;
         drop_held(p);
-        if (!failed) p.last_error.clear();
+        if (p.wake) {
+            WakeState& w = *p.wake;
+            w.job_id = 0;
+            w.awaiting_handshake = false;
+            w.endpoint.reset();
+            if (!failed) w.last_error.clear();
+        }
         if (p.state != PeerState::Idle) transition(p, PeerState::Idle, reason);
+        if (!failed) forget_wake(p);
         if (talked) talked_ids.push_back(id);
     }
     // Only once the whole batch is Idle: a wake starts the Idle members of the peer's
@@ -738,10 +818,11 @@ void LazyManager::tick(uint64_t now_ns) {
         uint32_t id = connecting_[i];
         ManagedPeer* p = by_id(id);
         if (!p || p->state != PeerState::Connecting) continue;
-        if (now_ns >= p->deadline_ns) {
+        if (now_ns >= p->w().deadline_ns) {
             std::string limit = format_duration(opts_.connect_timeout);
-            fail_connect(*p, p->awaiting_handshake ? "no handshake within " + limit
-                                                   : "connector gave no answer within " + limit);
+            fail_connect(*p, p->w().awaiting_handshake
+                                 ? "no handshake within " + limit
+                                 : "connector gave no answer within " + limit);
             continue;
         }
         still.push_back(id);
@@ -776,12 +857,8 @@ void LazyManager::recover_lost_reports(uint64_t now_ns) {
             // first reply (the remote woke it, or our handshake completed).
             on_rx_wake(p.id, now_ns);
             ++woken;
-        } else if (p.state == PeerState::Idle && now_ns >= p.retry_after_ns) {
-            trace_({{"event", "trigger"},
-                    {"ts", rfc3339_now()},
-                    {"peer", p.spec.wg.public_key.base64()},
-                    {"lost_report", true}});
-            start_connect(p, now_ns, "packet");
+        } else if (p.state == PeerState::Idle && now_ns >= p.w().retry_after_ns) {
+            wake_idle(p, now_ns, {{"lost_report", true}});
             ++woken;
         }
     }
@@ -800,12 +877,12 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     bool urgent = false;
     for (uint32_t id : connecting_) {
         const ManagedPeer& p = peers_[id];
-        if (p.state != PeerState::Connecting || !p.awaiting_handshake) continue;
+        if (p.state != PeerState::Connecting || !p.w().awaiting_handshake) continue;
         // Without reports of the first reply the handshake time is the only proof.
-        if (!p.held.empty() || !dp_->sees_traffic()) {
+        if (!p.w().held.empty() || !dp_->sees_traffic()) {
             urgent = true;
             waiting.push_back(id);
-        } else if (now_ns - p.endpoint_set_ns >= ns(opts_.handshake_poll)) {
+        } else if (now_ns - p.w().endpoint_set_ns >= ns(opts_.handshake_poll)) {
             waiting.push_back(id);
         }
     }
@@ -830,14 +907,13 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     for (uint32_t id : waiting) {
         ManagedPeer& p = peers_[id];
         // Re-added without a session when it went idle, so any handshake is a new one.
-        if (p.state == PeerState::Connecting && p.awaiting_handshake &&
-            handshakes.count(p.spec.wg.public_key))
-            confirm(p, p.trigger_reason);
+        if (p.state == PeerState::Connecting && p.w().awaiting_handshake && handshakes.count(p.key))
+            confirm(p, p.w().trigger_reason);
     }
 }
 
 uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
-    uint64_t last = std::max(p.connected_ns, p.wg_active_ns);
+    uint64_t last = std::max(p.w().connected_ns, p.w().wg_active_ns);
     if (dp_) {
         SlotCounters c = dp_->counters(p.id);
         last = std::max({last, c.last_tx_ns, c.last_rx_ns});
@@ -850,9 +926,9 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
     // once their backoff allows. Only with an endpoint or connector to try.
     for (auto& p : peers_) {
         if (!p.in_use || p.state != PeerState::Idle || !must_connect(p)) continue;
-        bool can = p.spec.endpoint || (p.spec.connector && *p.spec.connector != "static");
-        if (can && now_ns >= p.retry_after_ns)
-            start_connect(p, now_ns, p.spec.lazy ? "lazy off" : "never lazy");
+        bool can = !p.endpoint_spec.empty() || !p.has_static_connector();
+        if (can && now_ns >= p.w().retry_after_ns)
+            start_connect(p, now_ns, p.lazy ? "lazy off" : "never lazy");
     }
     if (!opts_.lazy || !dp_) return;
     if (!dp_->sees_traffic()) read_wireguard_activity(now_ns);
@@ -868,9 +944,9 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
     }
     std::vector<uint32_t> inactive;
     for (const auto& p : peers_) {
-        if (!p.in_use || p.state != PeerState::Connected || !p.spec.lazy) continue;
+        if (!p.in_use || p.state != PeerState::Connected || !p.lazy) continue;
         uint64_t last = last_activity_ns(p);
-        for (const auto& g : p.spec.groups) last = std::max(last, group_last[g]);
+        for (const auto& g : p.groups()) last = std::max(last, group_last[g]);
         if (now_ns > last && now_ns - last >= threshold) inactive.push_back(p.id);
     }
     if (inactive.empty()) return;
@@ -899,15 +975,17 @@ void LazyManager::read_wireguard_activity(uint64_t now_ns) {
     for (const auto& wp : dev.peers) {
         auto it = by_key_.find(wp.public_key);
         if (it == by_key_.end()) continue;
-        ManagedPeer& p = peers_[it->second];
-        uint64_t moved = (wp.rx_bytes - std::min(wp.rx_bytes, p.wg_rx_bytes)) +
-                         (wp.tx_bytes - std::min(wp.tx_bytes, p.wg_tx_bytes));
-        p.wg_rx_bytes = wp.rx_bytes;
-        p.wg_tx_bytes = wp.tx_bytes;
-        uint64_t keepalives =
-            p.spec.keepalive ? since / ns(std::chrono::seconds(p.spec.keepalive)) : 0;
-        uint64_t allowance = 2 * 32 * (keepalives + 2) + 2 * (148 + 92);
-        if (p.state == PeerState::Connected && moved > allowance) p.wg_active_ns = now_ns;
+        ManagedPeer& p = peers_[*it];
+        if (p.state == PeerState::Connected) {
+            WakeState& w = p.w_mut();
+            uint64_t moved = (wp.rx_bytes - std::min(wp.rx_bytes, w.wg_rx_bytes)) +
+                             (wp.tx_bytes - std::min(wp.tx_bytes, w.wg_tx_bytes));
+            w.wg_rx_bytes = wp.rx_bytes;
+            w.wg_tx_bytes = wp.tx_bytes;
+            uint64_t keepalives = p.keepalive ? since / ns(std::chrono::seconds(p.keepalive)) : 0;
+            uint64_t allowance = 2 * 32 * (keepalives + 2) + 2 * (148 + 92);
+            if (moved > allowance) w.wg_active_ns = now_ns;
+        }
         // An idle peer was re-added without a session: a handshake now means the remote
         // started one, and WireGuard answered it from the address it came from.
         if (p.state == PeerState::Idle && wp.last_handshake_sec) remote.push_back(p.id);
@@ -918,9 +996,9 @@ void LazyManager::read_wireguard_activity(uint64_t now_ns) {
 void LazyManager::make_idle(const WgKey& key, const std::string& reason) {
     auto it = by_key_.find(key);
     if (it == by_key_.end()) throw std::invalid_argument("unknown peer " + key.base64());
-    ManagedPeer& p = peers_[it->second];
+    ManagedPeer& p = peers_[*it];
     if (!opts_.lazy) throw std::invalid_argument("lazy mode is off: peers stay connected");
-    if (!p.spec.lazy)
+    if (!p.lazy)
         throw std::invalid_argument("peer " + key.base64() + " is never lazy (Lazy = off)");
     if (p.state == PeerState::Idle) return;
     idle_peers({p.id}, reason, false);
@@ -936,7 +1014,7 @@ void LazyManager::attach_datapath(HoldDatapath* datapath, PacketSink* sink) {
     sink_ = sink;
     for (const auto& p : peers_) {
         if (!p.in_use) continue;
-        dp_->install_peer(p.id, p.spec.wg.allowed_ips,
+        dp_->install_peer(p.id, p.allowed_ips,
                           p.state == PeerState::Connected ? SlotMode::Pass : SlotMode::Hold);
     }
 }
@@ -951,7 +1029,7 @@ void LazyManager::set_lazy(bool lazy) {
     if (lazy) {
         // Connected peers get a whole threshold from now: nothing is cut off at once.
         for (auto& p : peers_)
-            if (p.in_use && p.state == PeerState::Connected) p.connected_ns = now;
+            if (p.in_use && p.state == PeerState::Connected) p.w_mut().connected_ns = now;
         next_scan_ns_ =
             now + ns(std::min(opts_.inactivity_threshold, std::chrono::milliseconds(30000)));
         return;
@@ -959,8 +1037,8 @@ void LazyManager::set_lazy(bool lazy) {
     // Every idle peer that has a way to connect does so now, backoff or not.
     for (auto& p : peers_) {
         if (!p.in_use || p.state != PeerState::Idle) continue;
-        if (p.spec.endpoint || (p.spec.connector && *p.spec.connector != "static")) {
-            p.retry_after_ns = 0;
+        if (!p.endpoint_spec.empty() || !p.has_static_connector()) {
+            if (p.wake) p.wake->retry_after_ns = 0;
             start_connect(p, now, "lazy off");
         }
     }
@@ -974,15 +1052,15 @@ void LazyManager::restore_all() {
         if (!p.in_use) continue;
         // Connected without a known endpoint: the remote woke it and WireGuard has
         // the endpoint it came from, plus its keepalive.
-        if (p.state == PeerState::Connected && !p.endpoint) continue;
-        std::optional<SockAddr> ep = p.endpoint;
-        if (!ep && p.spec.endpoint) ep = resolve_endpoint(*p.spec.endpoint).endpoint;
+        if (p.state == PeerState::Connected && !p.w().endpoint) continue;
+        std::optional<SockAddr> ep = p.w().endpoint;
+        if (!ep && !p.endpoint_spec.empty()) ep = resolve_endpoint(p.endpoint_spec).endpoint;
         if (!ep) {
             ++missing;
             continue;
         }
         u.peers.push_back(connect_op(p, *ep));
-        p.endpoint = ep;
+        p.w_mut().endpoint = ep;
     }
     if (!u.peers.empty()) wg_.set_device(u);
     if (missing)
@@ -991,10 +1069,11 @@ void LazyManager::restore_all() {
     // Let everything through; packets still in the ring are replayed by the caller's
     // last drain, in order, because these peers now count as Connected.
     for (auto& p : peers_) {
-        if (!p.in_use || !(p.endpoint || p.state == PeerState::Connected)) continue;
-        jobs_.erase(p.job_id);
-        p.job_id = 0;
-        p.awaiting_handshake = false;
+        if (!p.in_use || !(p.w().endpoint || p.state == PeerState::Connected)) continue;
+        WakeState& w = p.w_mut();
+        jobs_.erase(w.job_id);
+        w.job_id = 0;
+        w.awaiting_handshake = false;
         p.state = PeerState::Connected;
         release_hold(p, SlotMode::Pass);
     }
@@ -1003,13 +1082,11 @@ void LazyManager::restore_all() {
 void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& reason) {
     PeerState from = p.state;
     p.state = to;
-    nlohmann::json ev = {
-        {"event", "transition"},   {"ts", rfc3339_now()}, {"peer", p.spec.wg.public_key.base64()},
-        {"from", to_string(from)}, {"to", to_string(to)}, {"reason", reason}};
+    nlohmann::json ev = {{"event", "transition"},   {"ts", rfc3339_now()}, {"peer", p.key.base64()},
+                         {"from", to_string(from)}, {"to", to_string(to)}, {"reason", reason}};
     if (to == PeerState::Connected && p.last_wake_ms >= 0) ev["latency_ms"] = p.last_wake_ms;
-    if (to == PeerState::Idle && !p.last_error.empty()) ev["error"] = p.last_error;
-    spdlog::debug("peer {} {} -> {} ({})", p.spec.wg.public_key.base64(), to_string(from),
-                  to_string(to), reason);
+    if (to == PeerState::Idle && !p.w().last_error.empty()) ev["error"] = p.w().last_error;
+    spdlog::debug("peer {} {} -> {} ({})", p.key.base64(), to_string(from), to_string(to), reason);
     trace_(ev);
 }
 
@@ -1017,27 +1094,28 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
                                    PeerStatus& s) const {
     // Assigned in place: `s` is reused for every peer, so its strings keep their capacity.
     s.public_key.clear();
-    p.spec.wg.public_key.append_base64(s.public_key);
-    s.allowed_ips.resize(p.spec.wg.allowed_ips.size());
+    p.key.append_base64(s.public_key);
+    s.allowed_ips.resize(p.allowed_ips.size());
     for (size_t i = 0; i < s.allowed_ips.size(); ++i) {
         s.allowed_ips[i].clear();
-        p.spec.wg.allowed_ips[i].append_to(s.allowed_ips[i]);
+        p.allowed_ips[i].append_to(s.allowed_ips[i]);
     }
     s.state = p.state;
+    const WakeState& w = p.w();
     s.endpoint.clear();
-    if (p.endpoint) p.endpoint->append_to(s.endpoint);
+    if (w.endpoint) w.endpoint->append_to(s.endpoint);
     s.wakes = p.wakes;
     s.held = 0;
     s.dropped = p.agent_dropped;
     s.last_wake_ms = p.last_wake_ms;
     s.last_activity_ms = 0;
-    s.lazy = p.spec.lazy;
-    s.groups = p.spec.groups;
-    s.failures = p.failures;
-    s.last_error = p.last_error;
+    s.lazy = p.lazy;
+    s.groups = p.groups();
+    s.failures = w.failures;
+    s.last_error = w.last_error;
     s.retry_in_ms = 0;
-    if (p.retry_after_ns > mono_now_ns)
-        s.retry_in_ms = static_cast<int64_t>((p.retry_after_ns - mono_now_ns) / 1000000);
+    if (w.retry_after_ns > mono_now_ns)
+        s.retry_in_ms = static_cast<int64_t>((w.retry_after_ns - mono_now_ns) / 1000000);
     if (dp_) {
         SlotCounters c = dp_->counters(p.id);
         s.held = c.held;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <absl/container/flat_hash_set.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/lazy/peer_state.hpp"
@@ -44,6 +45,25 @@ struct MapDiff {
     uint64_t added = 0, removed = 0, changed = 0, unchanged = 0;
 };
 
+// Peer ids looked up by public key through the peer table: the index holds 4-byte ids
+// in one flat array, where a node-based map costs about 70 bytes per peer.
+struct PeerKeyHash {
+    using is_transparent = void;
+    const std::vector<ManagedPeer>* peers;
+    size_t operator()(const WgKey& k) const;
+    size_t operator()(uint32_t id) const { return (*this)((*peers)[id].key); }
+};
+struct PeerKeyEq {
+    using is_transparent = void;
+    const std::vector<ManagedPeer>* peers;
+    const WgKey& key(uint32_t id) const { return (*peers)[id].key; }
+    const WgKey& key(const WgKey& k) const { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        return key(a) == key(b);
+    }
+};
+
 class LazyManager {
   public:
     using TraceFn = std::function<void(const nlohmann::json&)>;
@@ -51,6 +71,8 @@ class LazyManager {
     // `datapath` and `sink` may be null in eager mode (no programs attached).
     LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath, PacketSink* sink,
                 ConnectQueue& connects, TraceFn trace);
+    LazyManager(const LazyManager&) = delete;  // the key index points into peers_
+    LazyManager& operator=(const LazyManager&) = delete;
 
     // Installs the first network map in WireGuard and the datapath: lazy peers Idle
     // (no endpoint, no keepalive); never-lazy peers, or all in eager mode, Connected
@@ -64,6 +86,9 @@ class LazyManager {
     // Untouched peers keep their sessions and state. Validation throws before
     // anything is applied; with dry_run nothing is applied at all.
     MapDiff apply(std::vector<PeerSpec> peers, DeviceUpdate update, bool dry_run);
+
+    // Memory held by the peer table and its index (what an idle peer costs the agent).
+    size_t table_bytes() const;
 
     void on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns);
     // The UDP engine: WireGuard sent a handshake initiation to an idle peer's listener
@@ -107,14 +132,28 @@ class LazyManager {
     };
     Prepared prepare(PeerSpec spec, uint32_t id,
                      std::unordered_map<std::string, std::shared_ptr<Connector>>& connectors);
+    // The config part of a peer; its state and wake state stay.
+    void assign_config(ManagedPeer& p, PeerSpec spec, std::shared_ptr<Connector> connector) const;
+    std::shared_ptr<Connector> connector_for(
+        const std::optional<std::string>& spec, const WgKey& key,
+        std::unordered_map<std::string, std::shared_ptr<Connector>>& made) const;
+    const std::shared_ptr<Connector>& connector_of(const ManagedPeer& p) const {
+        return p.extra && p.extra->connector ? p.extra->connector : static_connector_;
+    }
+    // An Idle peer is woken by its own traffic (held packet, UDP trigger, lost report):
+    // unless it backs off, which drops what woke it. False when it backs off.
+    bool wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigger_fields);
+    // Back to Idle without a failure to remember: the wake state goes.
+    void forget_wake(ManagedPeer& p);
     void queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
                          bool remove_stale) const;
     void hold_new_peers(const std::vector<Prepared>& fresh);
     void adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns);
-    bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.spec.lazy; }
+    bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.lazy; }
     uint32_t allocate_id();
     ManagedPeer* by_id(uint32_t id);
     void start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason);
+    void index_peer(const ManagedPeer& p) { by_key_.insert(p.id); }
     void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
     void set_endpoint(ManagedPeer& p, const SockAddr& ep);
     void confirm(ManagedPeer& p, const std::string& reason);
@@ -141,8 +180,10 @@ class LazyManager {
     TraceFn trace_;
     std::vector<ManagedPeer> peers_;  // index = peer id
     std::vector<uint32_t> free_ids_;
-    std::unordered_map<WgKey, uint32_t, WgKeyHash> by_key_;
-    std::unordered_map<uint64_t, uint32_t> jobs_;                    // job id -> peer id
+    absl::flat_hash_set<uint32_t, PeerKeyHash, PeerKeyEq> by_key_{0, PeerKeyHash{&peers_},
+                                                                  PeerKeyEq{&peers_}};
+    std::shared_ptr<Connector> static_connector_;  // peers without a connector spec
+    std::unordered_map<uint64_t, uint32_t> jobs_;  // job id -> peer id
     std::unordered_map<std::string, std::vector<uint32_t>> groups_;  // name -> member ids
     std::vector<uint32_t>
         connecting_;  // ids that were Connecting at some point since the last tick

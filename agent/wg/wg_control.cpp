@@ -10,10 +10,15 @@ PeerUpdate remove_peer_op(const WgKey& key) {
 }
 
 PeerUpdate readd_peer_op(const WgPeer& peer) {
+    return readd_peer_op(peer.public_key, peer.preshared_key, peer.allowed_ips);
+}
+
+PeerUpdate readd_peer_op(const WgKey& key, const std::optional<WgKey>& preshared_key,
+                         const std::vector<IpPrefix>& allowed_ips) {
     PeerUpdate op;
-    op.public_key = peer.public_key;
-    op.preshared_key = peer.preshared_key;
-    op.allowed_ips = peer.allowed_ips;
+    op.public_key = key;
+    op.preshared_key = preshared_key;
+    op.allowed_ips = allowed_ips;
     op.replace_allowed_ips = true;
     // Explicitly off: an idle peer must not send keepalives that would wake it.
     op.persistent_keepalive = 0;

@@ -59,7 +59,7 @@ struct DeviceUpdate {
 };
 
 class WgControl {
-public:
+  public:
     virtual ~WgControl() = default;
     virtual std::string backend_name() const = 0;  // "userspace" or "kernel"
     virtual WgDevice get_device() = 0;
@@ -70,5 +70,7 @@ public:
 // "unset endpoint", so the peer is removed and re-added in the same message.
 PeerUpdate remove_peer_op(const WgKey& key);
 PeerUpdate readd_peer_op(const WgPeer& peer);  // without endpoint or keepalive
+PeerUpdate readd_peer_op(const WgKey& key, const std::optional<WgKey>& preshared_key,
+                         const std::vector<IpPrefix>& allowed_ips);
 
 }  // namespace nb

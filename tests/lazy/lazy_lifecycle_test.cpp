@@ -67,7 +67,7 @@ class LazyLifecycleTest : public LazyFixture {
     }
     uint64_t job_of(uint8_t n) const {
         const ManagedPeer* p = mgr->find(key(n));
-        return p ? p->job_id : 0;
+        return p ? p->w().job_id : 0;
     }
     void fail_job(uint64_t job, const char* error) {
         ConnectPool::Completion c;
@@ -101,14 +101,14 @@ TEST_F(LazyLifecycleTest, EndpointSetWaitsForTheHandshakeAndTheFirstReplyConfirm
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     const ManagedPeer* p = mgr->find(key(1));
     EXPECT_EQ(p->state, PeerState::Connecting);
-    EXPECT_TRUE(p->awaiting_handshake);
+    EXPECT_TRUE(p->w().awaiting_handshake);
     EXPECT_EQ(hold.mode[0], SlotMode::Confirm);
     EXPECT_EQ(st(1).state, PeerState::Connecting);
     EXPECT_EQ(mgr->status(false).connecting, 1u);
 
     mgr->on_rx_wake(0, monotonic_ns());
     EXPECT_EQ(p->state, PeerState::Connected);
-    EXPECT_FALSE(p->awaiting_handshake);
+    EXPECT_FALSE(p->w().awaiting_handshake);
     EXPECT_EQ(hold.mode[0], SlotMode::Pass);
     auto* t = find_transition("Connecting", "Connected");
     ASSERT_NE(t, nullptr);
@@ -198,7 +198,7 @@ TEST_F(LazyLifecycleTest, AGroupWakeWithNothingHeldReplaysTheFirstPacketAtOnce) 
     packet(0, 1);
     ASSERT_EQ(last_reason(2), "group ha");
     mgr->on_connect_done(ok(job_of(2), "192.0.2.2:51820"));
-    ASSERT_TRUE(mgr->find(key(2))->awaiting_handshake);
+    ASSERT_TRUE(mgr->find(key(2))->w().awaiting_handshake);
     EXPECT_TRUE(sink.sent.empty());  // nothing was held for peer 2
     mgr->on_held_packet(1, pkt(7), monotonic_ns());
     ASSERT_EQ(sink.sent.size(), 1u);  // it starts WireGuard's handshake
@@ -287,7 +287,7 @@ TEST_F(LazyLifecycleTest, HungConnectorTimesOutItsPeerOnlyAndItsLateAnswerIsIgno
     EXPECT_EQ(wg.updates.size(), updates);
     EXPECT_EQ(sink.sent.size(), sent);
     EXPECT_EQ(hold.mode[0], SlotMode::Hold);
-    EXPECT_FALSE(mgr->find(key(1))->endpoint.has_value());
+    EXPECT_FALSE(mgr->find(key(1))->w().endpoint.has_value());
 }
 
 // --- 3. Backoff ------------------------------------------------------------------
@@ -341,14 +341,14 @@ TEST_F(LazyLifecycleTest, BackoffDoublesIsCappedAndASuccessResetsIt) {
         fail_job(job, "no route");
         uint64_t after = monotonic_ns();
         const ManagedPeer* p = mgr->find(key(3));
-        EXPECT_EQ(p->failures, n);
-        EXPECT_GE(p->retry_after_ns, before + expected_ms[n - 1] * kMs) << n;
-        EXPECT_LE(p->retry_after_ns, after + expected_ms[n - 1] * kMs) << n;
+        EXPECT_EQ(p->w().failures, n);
+        EXPECT_GE(p->w().retry_after_ns, before + expected_ms[n - 1] * kMs) << n;
+        EXPECT_LE(p->w().retry_after_ns, after + expected_ms[n - 1] * kMs) << n;
         EXPECT_TRUE(
             contains(last_reason(3), "retry after " + std::to_string(expected_ms[n - 1]) + "ms"))
             << last_reason(3);
         EXPECT_LE(st(3).retry_in_ms, static_cast<int64_t>(expected_ms[n - 1]));
-        wait_until(p->retry_after_ns);
+        wait_until(p->w().retry_after_ns);
     }
     uint64_t job = packet(2, 9);
     ASSERT_NE(job, 0u);
@@ -470,6 +470,42 @@ TEST_F(LazyLifecycleTest, LazyOffStopsIdling) {
     EXPECT_THROW(mgr->make_idle(key(1), "operator"), std::invalid_argument);
 }
 
+TEST_F(LazyLifecycleTest, IdlePeersCarryNoWakeStateExceptABackoffToRemember) {
+    // What keeps a million idle peers cheap: their wake state exists only while they
+    // wake, are awake, or back off after a failure (issue 6).
+    make();
+    PeerSpec withpsk = spec(4, "192.0.2.4:51820");
+    withpsk.wg.preshared_key = key(9);
+    mgr->install(
+        {spec(1, "192.0.2.1:51820", 25), spec(2, "192.0.2.2:51820"), spec(3, nullptr), withpsk});
+    for (uint8_t n : {1, 2, 3, 4}) EXPECT_EQ(mgr->find(key(n))->wake, nullptr) << int(n);
+    EXPECT_EQ(mgr->find(key(1))->extra, nullptr);  // nothing rare in its config
+    ASSERT_NE(mgr->find(key(4))->extra, nullptr);
+    EXPECT_EQ(mgr->find(key(4))->spec().wg.preshared_key, key(9));
+    EXPECT_EQ(mgr->find(key(1))->spec().endpoint, "192.0.2.1:51820");
+    EXPECT_EQ(mgr->find(key(1))->spec().keepalive, 25);
+
+    // Woken, connected, then idle on request: back to no wake state, stats kept.
+    packet(0);
+    mgr->on_connect_done(ok(queue.jobs.back().job_id, "192.0.2.1:51820"));
+    mgr->on_rx_wake(0, monotonic_ns());
+    EXPECT_EQ(state(1), PeerState::Connected);
+    EXPECT_NE(mgr->find(key(1))->wake, nullptr);
+    mgr->make_idle(key(1), "operator");
+    EXPECT_EQ(mgr->find(key(1))->wake, nullptr);
+    EXPECT_EQ(st(1).wakes, 1u);
+    EXPECT_GE(st(1).last_wake_ms, 0.0);
+
+    // A failed wake: the backoff and the error must survive in the Idle state.
+    fail_job(packet(1), "no route");
+    EXPECT_EQ(state(2), PeerState::Idle);
+    ASSERT_NE(mgr->find(key(2))->wake, nullptr);
+    EXPECT_EQ(st(2).failures, 1u);
+    EXPECT_NE(st(2).last_error.find("no route"), std::string::npos);
+    EXPECT_GT(st(2).retry_in_ms, 0);
+    EXPECT_GT(mgr->table_bytes(), 4 * sizeof(ManagedPeer));
+}
+
 // --- 5. Groups -------------------------------------------------------------------
 
 TEST_F(LazyLifecycleTest, WakingAMemberStartsItsGroupsButNotMembersBackingOff) {
@@ -572,7 +608,7 @@ TEST_F(LazyLifecycleTest, RemoteWakeWhileTheConnectorRunsWinsAndItsAnswerIsIgnor
     mgr->on_connect_done(ok(job, "192.0.2.1:51820"));
     EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_EQ(wg.updates.size(), updates);
-    EXPECT_FALSE(mgr->find(key(1))->endpoint.has_value());
+    EXPECT_FALSE(mgr->find(key(1))->w().endpoint.has_value());
     EXPECT_EQ(transitions(1).size(), 2u);
 }
 
@@ -741,8 +777,8 @@ TEST_F(LazyApplyTest, DryRunChangesNothing) {
     EXPECT_EQ(hold.mode, modes);
     EXPECT_NE(mgr->find(key(3)), nullptr);
     EXPECT_EQ(mgr->find(key(5)), nullptr);
-    EXPECT_EQ(mgr->find(key(2))->spec.wg.allowed_ips.size(), 2u);
-    EXPECT_EQ(mgr->find(key(2))->spec.wg.allowed_ips[1].str(), "10.2.0.0/24");
+    EXPECT_EQ(mgr->find(key(2))->allowed_ips.size(), 2u);
+    EXPECT_EQ(mgr->find(key(2))->allowed_ips[1].str(), "10.2.0.0/24");
 }
 
 TEST_F(LazyApplyTest, PrefixesMovingBetweenPeersEndAtTheNewOwner) {
@@ -809,7 +845,7 @@ TEST_F(LazyApplyTest, AWireGuardFailureRestoresTheDatapath) {
     EXPECT_EQ(hold.mode, modes);
     EXPECT_EQ(mgr->size(), 4u);
     EXPECT_EQ(mgr->find(key(5)), nullptr);
-    EXPECT_EQ(mgr->find(key(2))->spec.wg.allowed_ips[1].str(), "10.2.0.0/24");
+    EXPECT_EQ(mgr->find(key(2))->allowed_ips[1].str(), "10.2.0.0/24");
     EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_EQ(state(2), PeerState::Connected);
     // And the same map applies cleanly afterwards.

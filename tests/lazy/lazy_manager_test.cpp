@@ -52,7 +52,7 @@ TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
     const ManagedPeer* p = mgr->find(key(1));
     // Endpoint set and packets flowing, but Connected only once the handshake shows.
     EXPECT_EQ(p->state, PeerState::Connecting);
-    EXPECT_TRUE(p->awaiting_handshake);
+    EXPECT_TRUE(p->w().awaiting_handshake);
     ASSERT_EQ(sink.sent.size(), 3u);
     EXPECT_EQ(sink.sent[0][0], 1);
     EXPECT_EQ(sink.sent[2][0], 3);
@@ -242,7 +242,7 @@ TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
     ASSERT_EQ(queue.jobs.size(), 1u);  // woken through its connector
     EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connected);
-    EXPECT_EQ(mgr->find(key(2))->trigger_reason, "remote");
+    EXPECT_EQ(mgr->find(key(2))->w().trigger_reason, "remote");
     EXPECT_EQ(mgr->find(key(3))->state, PeerState::Idle);
     auto st = mgr->status(false);
     EXPECT_EQ(st.lost_reports, 3u);
