@@ -155,19 +155,25 @@ uint32_t capacity_for(size_t n) {
 // Every prefix routed through the interface for a config, sorted. Default routes are
 // left out: wg-quick sends them through policy routing and a fwmark, and nbagent does
 // not take over the host's default route.
-std::vector<IpPrefix> routed_prefixes(const WgQuickConfig& cfg, bool warn_default,
+std::vector<IpPrefix> routed_prefixes(std::vector<IpPrefix> all, bool warn_default,
                                       const std::string& name) {
     std::vector<IpPrefix> out;
+    out.reserve(all.size());
+    for (const auto& ip : all) {
+        if (ip.len != 0)
+            out.push_back(ip);
+        else if (warn_default)
+            spdlog::warn("not routing {} through {}: default routes are left to the operator",
+                         ip.str(), name);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::vector<IpPrefix> allowed_ips_of(const WgQuickConfig& cfg) {
+    std::vector<IpPrefix> out;
     for (const auto& peer : cfg.peers)
-        for (const auto& ip : peer.allowed_ips) {
-            if (ip.len != 0)
-                out.push_back(ip);
-            else if (warn_default)
-                spdlog::warn("not routing {} through {}: default routes are left to the operator",
-                             ip.str(), name);
-        }
-    std::sort(out.begin(), out.end(),
-              [](const IpPrefix& a, const IpPrefix& b) { return a.str() < b.str(); });
+        out.insert(out.end(), peer.allowed_ips.begin(), peer.allowed_ips.end());
     return out;
 }
 
@@ -208,7 +214,9 @@ class Agent {
     // Of the map last applied from a config (if any): what the next one is compared to.
     // Not the whole config: the peers live in the manager.
     std::optional<InterfaceConfig> iface_;
-    std::vector<IpPrefix> routed_;
+    // Whether the routes through the interface are ours (from a config): then they follow
+    // the peers' allowed IPs. Adopted without a config, they are the operator's.
+    bool routes_ours_ = false;
     std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
     bool created_ = false;
     std::unique_ptr<WgControl> wg_;
@@ -247,8 +255,11 @@ void Agent::load_datapath(const std::vector<PeerSpec>& specs) {
     }
     DatapathOptions dopts;
     dopts.max_peers = opts_.max_peers ? opts_.max_peers : capacity_for(specs.size());
-    dopts.max_routes = std::max(capacity_for(routes), dopts.max_peers);
     Dense4Range dense = dense4_range_for(v4_hosts, dopts.max_peers);
+    // IPv4 host routes in the dense range take no hash entry; the hash's buckets are
+    // sized by its capacity (16 bytes each, 32 MiB per million), so they do not count.
+    if (dense.size) routes -= v4_hosts.count;
+    dopts.max_routes = std::max(capacity_for(routes), dopts.max_peers);
     dopts.dense4_base = dense.base;
     dopts.dense4_size = dense.size;
     dopts.max_held = opts_.max_held_packets;
@@ -367,7 +378,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         DeviceUpdate update;
         std::vector<IpPrefix> routes;
         if (cfg) {
-            routes = routed_prefixes(*cfg, true, opts_.interface);
+            routes = routed_prefixes(allowed_ips_of(*cfg), true, opts_.interface);
             specs = specs_from_config(std::move(*cfg));
             update.private_key = cfg->iface.private_key;
             update.listen_port = cfg->iface.listen_port;
@@ -415,7 +426,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         if (cfg) apply_interface_config(opts_, cfg->iface, routes);
         tell_udp_wireguard_source();
         if (cfg) iface_ = cfg->iface;
-        routed_ = std::move(routes);
+        routes_ours_ = cfg.has_value();
         cfg_path_ = opts_.config_path;
         give_back_memory();
     } catch (const std::exception& e) {
@@ -530,7 +541,10 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
 
 nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
     const uint64_t start = monotonic_ns();
-    std::vector<IpPrefix> after = routed_prefixes(cfg, false, opts_.interface);
+    std::vector<IpPrefix> after = routed_prefixes(allowed_ips_of(cfg), false, opts_.interface);
+    // The routes now: from the peers themselves, not a second copy of every prefix.
+    std::vector<IpPrefix> before;
+    if (routes_ours_ && !dry_run) before = routed_prefixes(mgr_->allowed_ips(), false, "");
     std::vector<PeerSpec> specs = specs_from_config(std::move(cfg));
     DeviceUpdate update;
     // Device settings only when they change: WireGuard would keep sessions anyway,
@@ -567,13 +581,11 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
         if (mgr_->has_datapath()) save_peer_state(state_path_, mgr_->specs());
         if (update_changes_source) tell_udp_wireguard_source();
         // Routes through the interface follow the peers' allowed IPs, as at start.
-        const std::vector<IpPrefix>& before = routed_;
-        auto key = [](const IpPrefix& a, const IpPrefix& b) { return a.str() < b.str(); };
         std::vector<IpPrefix> gone, fresh;
         std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
-                            std::back_inserter(gone), key);
+                            std::back_inserter(gone));
         std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
-                            std::back_inserter(fresh), key);
+                            std::back_inserter(fresh));
         for (const auto& r : fresh) {
             try {
                 route_add(opts_.interface, r);
@@ -604,7 +616,7 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
         if (cfg.iface.mtu && (!old || old->mtu != cfg.iface.mtu))
             link_set_mtu(opts_.interface, *cfg.iface.mtu);
         iface_ = cfg.iface;
-        routed_ = std::move(after);
+        routes_ours_ = true;
         give_back_memory();
     }
     double ms = static_cast<double>(monotonic_ns() - start) / 1e6;

@@ -42,18 +42,18 @@ inline SlotMode slot_mode(nb_slot_state s) {
 class BpfHold : public HoldDatapath {
   public:
     explicit BpfHold(Datapath& dp) : dp_(dp) {}
-    void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, SlotMode mode) override {
+    void install_peer(uint32_t id, std::span<const IpPrefix> routes, SlotMode mode) override {
         dp_.reset_slot(id, slot_state(mode));
         add_routes(id, routes);
     }
-    void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) override {
+    void remove_peer(uint32_t id, std::span<const IpPrefix> routes) override {
         remove_routes(routes);
         dp_.reset_slot(id, NB_SLOT_UNUSED);
     }
-    void add_routes(uint32_t id, const std::vector<IpPrefix>& routes) override {
+    void add_routes(uint32_t id, std::span<const IpPrefix> routes) override {
         for (const auto& r : routes) dp_.add_route(r, id);
     }
-    void remove_routes(const std::vector<IpPrefix>& routes) override {
+    void remove_routes(std::span<const IpPrefix> routes) override {
         for (const auto& r : routes) dp_.del_route(r);
     }
     SlotMode set_mode(uint32_t id, SlotMode mode) override {

@@ -168,11 +168,11 @@ void UdpTrigger::close_listener(uint32_t id) {
     --open_;
 }
 
-void UdpTrigger::install_peer(uint32_t id, const std::vector<IpPrefix>&, SlotMode mode) {
+void UdpTrigger::install_peer(uint32_t id, std::span<const IpPrefix>, SlotMode mode) {
     set_mode(id, mode);
 }
 
-void UdpTrigger::remove_peer(uint32_t id, const std::vector<IpPrefix>&) {
+void UdpTrigger::remove_peer(uint32_t id, std::span<const IpPrefix>) {
     close_listener(id);
     captured_.erase(id);
     if (id < modes_.size()) modes_[id] = SlotMode::Pass;

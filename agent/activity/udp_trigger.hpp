@@ -60,10 +60,10 @@ class UdpTrigger : public HoldDatapath {
     uint64_t forwarded() const { return forwarded_; }
 
     // HoldDatapath
-    void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, SlotMode mode) override;
-    void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) override;
-    void add_routes(uint32_t, const std::vector<IpPrefix>&) override {}
-    void remove_routes(const std::vector<IpPrefix>&) override {}
+    void install_peer(uint32_t id, std::span<const IpPrefix> routes, SlotMode mode) override;
+    void remove_peer(uint32_t id, std::span<const IpPrefix> routes) override;
+    void add_routes(uint32_t, std::span<const IpPrefix>) override {}
+    void remove_routes(std::span<const IpPrefix>) override {}
     SlotMode set_mode(uint32_t id, SlotMode mode) override;
     void release_pending(uint32_t, uint32_t) override {}
     SlotCounters counters(uint32_t) const override { return {}; }

@@ -48,7 +48,7 @@ PeerSpec ManagedPeer::spec() const {
     PeerSpec s;
     s.wg.public_key = key;
     s.wg.preshared_key = preshared_key();
-    s.wg.allowed_ips = allowed_ips;
+    s.wg.allowed_ips = allowed_ips.to_vector();
     s.endpoint = endpoint_opt();
     s.keepalive = keepalive;
     s.connector = connector_spec();
@@ -57,11 +57,20 @@ PeerSpec ManagedPeer::spec() const {
     return s;
 }
 
+namespace {
+// A configured endpoint as a peer keeps it: numeric ones canonical.
+std::optional<std::string> endpoint_canonical(const std::optional<std::string>& e) {
+    if (!e) return e;
+    if (auto a = SockAddr::parse_numeric(*e)) return a->str();
+    return e;
+}
+}  // namespace
+
 bool matches(const ManagedPeer& p, const PeerSpec& s) {
     return p.key == s.wg.public_key && p.preshared_key() == s.wg.preshared_key &&
-           p.allowed_ips == s.wg.allowed_ips && p.endpoint_spec == s.endpoint.value_or("") &&
-           p.keepalive == s.keepalive && p.connector_spec() == s.connector &&
-           p.groups() == s.groups && p.lazy == s.lazy;
+           p.allowed_ips == s.wg.allowed_ips &&
+           p.endpoint_opt() == endpoint_canonical(s.endpoint) && p.keepalive == s.keepalive &&
+           p.connector_spec() == s.connector && p.groups() == s.groups && p.lazy == s.lazy;
 }
 
 size_t PeerKeyHash::operator()(const WgKey& k) const {
@@ -107,7 +116,7 @@ PeerUpdate connect_op(const ManagedPeer& p, const SockAddr& ep) {
 }
 
 // Prefixes in `a` that are not in `b`.
-std::vector<IpPrefix> minus(const std::vector<IpPrefix>& a, const std::vector<IpPrefix>& b) {
+std::vector<IpPrefix> minus(std::span<const IpPrefix> a, std::span<const IpPrefix> b) {
     std::vector<IpPrefix> out;
     for (const auto& x : a)
         if (std::find(b.begin(), b.end(), x) == b.end()) out.push_back(x);
@@ -140,8 +149,8 @@ LazyManager::Prepared LazyManager::prepare(
     std::shared_ptr<Connector> connector =
         connector_for(spec.connector, spec.wg.public_key, connectors);
     assign_config(p, std::move(spec), std::move(connector));
-    if (must_connect(p) && !p.endpoint_spec.empty() && p.has_static_connector()) {
-        ConnectResult r = resolve_endpoint(p.endpoint_spec);
+    if (must_connect(p) && p.has_endpoint() && p.has_static_connector()) {
+        ConnectResult r = resolve_endpoint(*p.endpoint_opt());
         if (r.endpoint) {
             p.w_mut().endpoint = r.endpoint;
             out.connect_now = true;
@@ -155,15 +164,22 @@ LazyManager::Prepared LazyManager::prepare(
 void LazyManager::assign_config(ManagedPeer& p, PeerSpec spec,
                                 std::shared_ptr<Connector> connector) const {
     p.key = spec.wg.public_key;
-    p.allowed_ips = std::move(spec.wg.allowed_ips);
-    p.allowed_ips.shrink_to_fit();
-    p.endpoint_spec = spec.endpoint.value_or("");
+    p.allowed_ips.assign(spec.wg.allowed_ips);
+    p.endpoint_addr = {};
+    std::string host;
+    if (spec.endpoint) {
+        if (auto a = SockAddr::parse_numeric(*spec.endpoint))
+            p.endpoint_addr = *a;
+        else
+            host = std::move(*spec.endpoint);
+    }
     p.keepalive = spec.keepalive;
     p.lazy = spec.lazy;
     p.extra.reset();
-    if (spec.wg.preshared_key || spec.connector || !spec.groups.empty()) {
+    if (spec.wg.preshared_key || spec.connector || !spec.groups.empty() || !host.empty()) {
         p.extra = std::make_unique<PeerExtra>();
         p.extra->preshared_key = spec.wg.preshared_key;
+        p.extra->endpoint_host = std::move(host);
         p.extra->connector_spec = std::move(spec.connector);
         if (connector != static_connector_) p.extra->connector = std::move(connector);
         p.extra->groups = std::move(spec.groups);
@@ -357,7 +373,8 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         }
         const bool live = p.state != PeerState::Idle;
         const bool is_static = !n.connector || *n.connector == "static";
-        if (live && p.w().endpoint && n.endpoint != p.endpoint_opt() && n.endpoint && is_static) {
+        if (live && p.w().endpoint && endpoint_canonical(n.endpoint) != p.endpoint_opt() &&
+            n.endpoint && is_static) {
             ConnectResult r = resolve_endpoint(*n.endpoint);
             if (r.endpoint) {
                 op.endpoint = new_endpoints[k] = r.endpoint;
@@ -453,12 +470,18 @@ std::vector<PeerSpec> LazyManager::specs() const {
     return out;
 }
 
+std::vector<IpPrefix> LazyManager::allowed_ips() const {
+    std::vector<IpPrefix> out;
+    for (const auto& p : peers_)
+        if (p.in_use) out.insert(out.end(), p.allowed_ips.begin(), p.allowed_ips.end());
+    return out;
+}
+
 size_t LazyManager::table_bytes() const {
     size_t n =
         peers_.capacity() * sizeof(ManagedPeer) + by_key_.capacity() * (sizeof(uint32_t) + 1);
     for (const auto& p : peers_) {
-        n += p.allowed_ips.capacity() * sizeof(IpPrefix);
-        if (p.endpoint_spec.capacity() > 15) n += p.endpoint_spec.capacity() + 1;
+        n += p.allowed_ips.heap_bytes();
         if (p.extra) n += sizeof(PeerExtra);
         if (p.wake) n += sizeof(WakeState);
     }
@@ -926,7 +949,7 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
     // once their backoff allows. Only with an endpoint or connector to try.
     for (auto& p : peers_) {
         if (!p.in_use || p.state != PeerState::Idle || !must_connect(p)) continue;
-        bool can = !p.endpoint_spec.empty() || !p.has_static_connector();
+        bool can = p.has_endpoint() || !p.has_static_connector();
         if (can && now_ns >= p.w().retry_after_ns)
             start_connect(p, now_ns, p.lazy ? "lazy off" : "never lazy");
     }
@@ -1037,7 +1060,7 @@ void LazyManager::set_lazy(bool lazy) {
     // Every idle peer that has a way to connect does so now, backoff or not.
     for (auto& p : peers_) {
         if (!p.in_use || p.state != PeerState::Idle) continue;
-        if (!p.endpoint_spec.empty() || !p.has_static_connector()) {
+        if (p.has_endpoint() || !p.has_static_connector()) {
             if (p.wake) p.wake->retry_after_ns = 0;
             start_connect(p, now, "lazy off");
         }
@@ -1054,7 +1077,7 @@ void LazyManager::restore_all() {
         // the endpoint it came from, plus its keepalive.
         if (p.state == PeerState::Connected && !p.w().endpoint) continue;
         std::optional<SockAddr> ep = p.w().endpoint;
-        if (!ep && !p.endpoint_spec.empty()) ep = resolve_endpoint(p.endpoint_spec).endpoint;
+        if (!ep && p.has_endpoint()) ep = resolve_endpoint(*p.endpoint_opt()).endpoint;
         if (!ep) {
             ++missing;
             continue;

@@ -122,6 +122,8 @@ class LazyManager {
     PeerStatusSource peer_statuses() const;
     const ManagedPeer* find(const WgKey& key) const;
     size_t size() const { return by_key_.size(); }
+    // Every peer's allowed IPs, one after the other (what routes through the interface).
+    std::vector<IpPrefix> allowed_ips() const;
     // Current specs, in id order (for the state file).
     std::vector<PeerSpec> specs() const;
 

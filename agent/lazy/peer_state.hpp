@@ -1,10 +1,13 @@
 // One managed peer: its configuration and where it is in Idle -> Connecting -> Connected.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,52 @@ struct PeerSpec {
     std::optional<std::string> connector;  // "static" | "exec:..."
     std::vector<std::string> groups;       // sorted; members wake and idle together
     bool lazy = true;                      // false: never-lazy, kept connected
+};
+
+// A peer's allowed IPs: up to two (an IPv4 and an IPv6 address, the usual peer) in
+// place, more on the heap. A vector would cost its 24 bytes plus a heap block for every
+// one of a million peers, and its blocks, made while a config is parsed, pin the
+// parse's freed memory page by page.
+class PrefixList {
+  public:
+    PrefixList() = default;
+    explicit PrefixList(std::span<const IpPrefix> v) { assign(v); }
+    PrefixList(const PrefixList& o) { assign(o.span()); }
+    PrefixList& operator=(const PrefixList& o) {
+        if (this != &o) assign(o.span());
+        return *this;
+    }
+    PrefixList(PrefixList&&) noexcept = default;
+    PrefixList& operator=(PrefixList&&) noexcept = default;
+
+    void assign(std::span<const IpPrefix> v) {
+        heap_.reset();
+        n_ = static_cast<uint32_t>(v.size());
+        if (v.size() > local_.size()) {
+            heap_ = std::make_unique<IpPrefix[]>(v.size());
+            std::copy(v.begin(), v.end(), heap_.get());
+        } else {
+            std::copy(v.begin(), v.end(), local_.begin());
+        }
+    }
+    const IpPrefix* data() const { return heap_ ? heap_.get() : local_.data(); }
+    size_t size() const { return n_; }
+    bool empty() const { return n_ == 0; }
+    const IpPrefix* begin() const { return data(); }
+    const IpPrefix* end() const { return data() + n_; }
+    const IpPrefix& operator[](size_t i) const { return data()[i]; }
+    std::span<const IpPrefix> span() const { return {data(), n_}; }
+    std::vector<IpPrefix> to_vector() const { return {begin(), end()}; }
+    bool operator==(std::span<const IpPrefix> v) const {
+        return std::equal(begin(), end(), v.begin(), v.end());
+    }
+    bool operator==(const PrefixList& o) const { return *this == o.span(); }
+    size_t heap_bytes() const { return heap_ ? n_ * sizeof(IpPrefix) : 0; }
+
+  private:
+    std::array<IpPrefix, 2> local_{};
+    std::unique_ptr<IpPrefix[]> heap_;
+    uint32_t n_ = 0;
 };
 
 // What a peer needs only while it wakes or is awake, or after a failed wake: allocated
@@ -52,6 +101,7 @@ struct WakeState {
 // The rarely set parts of a peer's config, out of line.
 struct PeerExtra {
     std::optional<WgKey> preshared_key;
+    std::string endpoint_host;  // "host:port" when not numeric (resolved at wake time)
     std::optional<std::string> connector_spec;  // "static" | "exec:..."
     std::shared_ptr<Connector> connector;       // null: the shared static one
     std::vector<std::string> groups;            // sorted; members wake and idle together
@@ -62,8 +112,9 @@ struct PeerExtra {
 // peers lack is in `extra`, wake state in `wake`.
 struct ManagedPeer {
     WgKey key;
-    std::vector<IpPrefix> allowed_ips;
-    std::string endpoint_spec;  // "host:port" as configured; empty: none
+    PrefixList allowed_ips;
+    // The configured endpoint when numeric (len 0: none, or a host name in extra).
+    SockAddr endpoint_addr;
     std::unique_ptr<PeerExtra> extra;
     std::unique_ptr<WakeState> wake;
     uint64_t idle_since_ns = 0;  // WireGuard forgot the session at this time
@@ -82,8 +133,14 @@ struct ManagedPeer {
         if (!wake) wake = std::make_unique<WakeState>();
         return *wake;
     }
+    bool has_endpoint() const {
+        return endpoint_addr.len != 0 || (extra && !extra->endpoint_host.empty());
+    }
+    // "host:port" as configured (numeric ones in their canonical form).
     std::optional<std::string> endpoint_opt() const {
-        return endpoint_spec.empty() ? std::nullopt : std::optional<std::string>(endpoint_spec);
+        if (endpoint_addr.len) return endpoint_addr.str();
+        if (extra && !extra->endpoint_host.empty()) return extra->endpoint_host;
+        return std::nullopt;
     }
     const std::optional<std::string>& connector_spec() const {
         return extra ? extra->connector_spec : kNoString;

@@ -29,10 +29,10 @@ enum class SlotMode {
 class HoldDatapath {
   public:
     virtual ~HoldDatapath() = default;
-    virtual void install_peer(uint32_t id, const std::vector<IpPrefix>& routes, SlotMode mode) = 0;
-    virtual void remove_peer(uint32_t id, const std::vector<IpPrefix>& routes) = 0;
-    virtual void add_routes(uint32_t id, const std::vector<IpPrefix>& routes) = 0;
-    virtual void remove_routes(const std::vector<IpPrefix>& routes) = 0;
+    virtual void install_peer(uint32_t id, std::span<const IpPrefix> routes, SlotMode mode) = 0;
+    virtual void remove_peer(uint32_t id, std::span<const IpPrefix> routes) = 0;
+    virtual void add_routes(uint32_t id, std::span<const IpPrefix> routes) = 0;
+    virtual void remove_routes(std::span<const IpPrefix> routes) = 0;
     // Returns the mode the slot had: the ingress program may have moved Hold or
     // Confirm to Pass on its own (the peer talked to us).
     virtual SlotMode set_mode(uint32_t id, SlotMode mode) = 0;

@@ -14,11 +14,11 @@ PeerUpdate readd_peer_op(const WgPeer& peer) {
 }
 
 PeerUpdate readd_peer_op(const WgKey& key, const std::optional<WgKey>& preshared_key,
-                         const std::vector<IpPrefix>& allowed_ips) {
+                         std::span<const IpPrefix> allowed_ips) {
     PeerUpdate op;
     op.public_key = key;
     op.preshared_key = preshared_key;
-    op.allowed_ips = allowed_ips;
+    op.allowed_ips.assign(allowed_ips.begin(), allowed_ips.end());
     op.replace_allowed_ips = true;
     // Explicitly off: an idle peer must not send keepalives that would wake it.
     op.persistent_keepalive = 0;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -71,6 +72,6 @@ class WgControl {
 PeerUpdate remove_peer_op(const WgKey& key);
 PeerUpdate readd_peer_op(const WgPeer& peer);  // without endpoint or keepalive
 PeerUpdate readd_peer_op(const WgKey& key, const std::optional<WgKey>& preshared_key,
-                         const std::vector<IpPrefix>& allowed_ips);
+                         std::span<const IpPrefix> allowed_ips);
 
 }  // namespace nb

@@ -102,20 +102,20 @@ class FakeWg : public WgControl {
 class FakeHold : public HoldDatapath {
   public:
     explicit FakeHold(Log& log) : log_(log) {}
-    void install_peer(uint32_t id, const std::vector<IpPrefix>& r, SlotMode m) override {
+    void install_peer(uint32_t id, std::span<const IpPrefix> r, SlotMode m) override {
         mode[id] = m;
         add_routes(id, r);
         log_.add("dp install " + std::to_string(id));
     }
-    void remove_peer(uint32_t id, const std::vector<IpPrefix>& r) override {
+    void remove_peer(uint32_t id, std::span<const IpPrefix> r) override {
         remove_routes(r);
         mode.erase(id);
         log_.add("dp remove " + std::to_string(id));
     }
-    void add_routes(uint32_t id, const std::vector<IpPrefix>& r) override {
+    void add_routes(uint32_t id, std::span<const IpPrefix> r) override {
         for (const auto& x : r) routes[x.str()] = id;
     }
-    void remove_routes(const std::vector<IpPrefix>& r) override {
+    void remove_routes(std::span<const IpPrefix> r) override {
         for (const auto& x : r) routes.erase(x.str());
     }
     SlotMode set_mode(uint32_t id, SlotMode m) override {

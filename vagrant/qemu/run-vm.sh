@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs one command as root on a Debian kernel under qemu (TCG; no KVM needed):
-#   run-vm.sh [--timeout SECONDS] [--scratch DIR] SERIES -- COMMAND [ARGS...]
+#   run-vm.sh [--timeout SECONDS] [--scratch DIR] [--memory SIZE] SERIES -- COMMAND [ARGS...]
 # SERIES: 5.10, 6.1 or 6.12 (see fetch-kernels.sh). The guest sees the host's root
 # read-only through 9p, overlaid on a tmpfs (writes vanish with the VM), with its own
 # /proc, /sys, /dev, bpffs, and tmpfs on /run and /tmp. COMMAND runs in the current
@@ -10,11 +10,14 @@
 # NBVM_TIMEOUT), or 125 when the VM ended without one (boot failure, panic).
 # The scratch share (default a fresh directory, removed afterwards) is writable and
 # mounted at /nbvm in the guest: tests can leave results there (NBVM_SCRATCH names it).
+# --memory (default 2G, env NBVM_MEMORY) is qemu's -m: a million kernel WireGuard peers
+# need about 8G.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${NBVM_CACHE:-/var/cache/nbagent-vm}
 timeout_s=${NBVM_TIMEOUT:-1200}
+memory=${NBVM_MEMORY:-2G}
 scratch=""
 keep_scratch=0
 
@@ -23,7 +26,7 @@ die() {
     exit 125
 }
 usage() {
-    echo "usage: run-vm.sh [--timeout SECONDS] [--scratch DIR] SERIES -- COMMAND [ARGS...]" >&2
+    echo "usage: run-vm.sh [--timeout SECONDS] [--scratch DIR] [--memory SIZE] SERIES -- COMMAND [ARGS...]" >&2
     exit 2
 }
 
@@ -31,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --timeout) timeout_s=${2:?}; shift 2 ;;
         --scratch) scratch=${2:?}; keep_scratch=1; shift 2 ;;
+        --memory) memory=${2:?}; shift 2 ;;
         -*) usage ;;
         *) break ;;
     esac
@@ -39,6 +43,7 @@ done
 series=$1
 shift 2
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
+[[ $memory =~ ^[0-9]+[MG]$ ]] || die "--memory must be a size like 2G or 512M, not '$memory'"
 [[ $(id -u) -eq 0 ]] || die "needs root (the cache, and a guest root that matches the host's)"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not installed (scripts/setup.sh installs it)"
 # The initramfs has no libc: busybox must be the static build.
@@ -158,7 +163,7 @@ printf '%s\n' "$PWD" >"$scratch/workdir"
 echo "run-vm.sh: booting $kpkg ($kver) under qemu TCG, timeout ${timeout_s} s"
 rc=0
 timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -m 2G -smp 2 \
+    -accel tcg,thread=multi -cpu max -m "$memory" -smp 2 \
     -nographic -nodefaults -no-user-config -no-reboot \
     -serial stdio \
     -kernel "$vmlinuz" -initrd "$initrd" \

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# What an idle peer costs in BPF mode: the kernel maps (fdinfo memlock of the agent's
+# map fds) and the agent's memory, with every peer Idle; and `status -d --json` at that
+# size (issue 6: < 512 B/peer at 1M, status < 100 ms at 100k).
+#
+#   bench/idle_cost.sh [--sizes "100000 1000000"] [--runs N] [--keep]      (as root)
+#
+# A million peers need kernel WireGuard (wireguard-go holds 65,536): run it in a VM with
+# room for the kernel's own ~3.3 KB per WireGuard peer, e.g.
+#   vagrant/qemu/run-vm.sh --memory 12G --timeout 3600 6.12 -- \
+#       env NB_TEST_WG=kernel bash bench/idle_cost.sh --sizes "100000 1000000" --keep
+# Each size runs on a fresh lab. --keep leaves the last one for the VM to drop (deleting
+# a kernel WireGuard device with N peers takes N RCU grace periods).
+#
+# Columns: maps     sum of memlock over the agent's BPF map fds (slots, routes, ring)
+#          RssAnon  the agent's heap and stacks (its own per-peer memory)
+#          RssFile  mapped files and the mmap'd BPF arrays (these are also in maps)
+#          B/peer   (maps + RssAnon) / peers, and (maps + VmRSS) / peers as an upper
+#                   bound that counts the mmap'd arrays twice
+set -euo pipefail
+SIZES="100000 1000000"
+RUNS=5
+KEEP=0
+while (($#)); do
+    case $1 in
+        --sizes) SIZES=$2; shift 2 ;;
+        --runs) RUNS=$2; shift 2 ;;
+        --keep) KEEP=1; shift ;;
+        *) echo "usage: bench/idle_cost.sh [--sizes \"N...\"] [--runs N] [--keep]" >&2; exit 2 ;;
+    esac
+done
+# shellcheck source=lab_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
+export NB_AGENT_START_TIMEOUT=3600 NB_AGENT_STOP_TIMEOUT=3600
+
+idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
+kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$AGENT_PID/status"; }
+# "name bytes" for each BPF map the agent holds open.
+agent_maps() {
+    local f id
+    for f in /proc/"$AGENT_PID"/fdinfo/*; do
+        id=$(awk '$1 == "map_id:" {print $2}' "$f" 2>/dev/null) || continue
+        [[ -n $id ]] || continue
+        printf '%s %s\n' "$(bpftool map show id "$id" --json | jq -r .name)" \
+            "$(awk '$1 == "memlock:" {print $2}' "$f")"
+    done | sort -u
+}
+time_ms() {
+    local a b
+    a=$(date +%s%N)
+    "$@" >/dev/null
+    b=$(date +%s%N)
+    awk -v d=$((b - a)) 'BEGIN {printf "%.1f\n", d / 1e6}'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+rows=()
+results=()
+set -- $SIZES
+while (($#)); do
+    n=$1
+    shift
+    lab_up --peers "$n" >/dev/null
+    t0=$(now_ms)
+    start_agent --trigger bpf >/dev/null
+    wait_for 3600 "$n peers Idle" eval '(($(idle_count) == n))'
+    setup=$(($(now_ms) - t0))
+    sleep 2
+    maps=0
+    breakdown=""
+    while read -r name bytes; do
+        maps=$((maps + bytes))
+        breakdown+=" $name=$((bytes / n))"
+    done < <(agent_maps)
+    anon=$(($(kib RssAnon) * 1024))
+    file=$(($(kib RssFile) * 1024))
+    rss=$(($(kib VmRSS) * 1024))
+    # status against the same agent: counts, and every peer in JSON.
+    s=()
+    d=()
+    for ((i = 0; i < RUNS; i++)); do
+        s+=("$(time_ms nb_cli status)")
+        d+=("$(time_ms nb_cli status -d --json)")
+    done
+    per=$(((maps + anon) / n))
+    upper=$(((maps + rss) / n))
+    rows+=("$(printf '| %9s | %8.1f s | %8.1f | %8.1f | %7.1f | %6s | %6s | %8s | %10s |' "$n" \
+        "$(awk -v t="$setup" 'BEGIN {print t / 1000}')" \
+        "$(awk -v b="$maps" 'BEGIN {print b / 1048576}')" \
+        "$(awk -v b="$anon" 'BEGIN {print b / 1048576}')" \
+        "$(awk -v b="$file" 'BEGIN {print b / 1048576}')" \
+        "$per" "$upper" "$(median "${s[@]}")" "$(median "${d[@]}")")")
+    echo "${rows[-1]}  maps B/peer:$breakdown" >&2
+    results+=("RESULT idle_cost peers=$n maps_bytes=$maps rss_anon=$anon rss_file=$file per_peer=$per upper=$upper status_ms=$(median "${s[@]}") status_json_ms=$(median "${d[@]}") maps_per_peer:$breakdown")
+    if (($#)) || ((!KEEP)); then
+        stop_agent >/dev/null
+        in_a ip link del "$WG_A" 2>/dev/null || true
+        lab_down
+    fi
+done
+((KEEP)) && trap - EXIT # the last lab goes with the machine (see above)
+
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+echo
+echo "idle cost, BPF trigger, ${NB_TEST_WG:-userspace} WireGuard, kernel $(uname -r), $(nproc) cores ($cpu); status: median of $RUNS"
+echo "| idle peers | setup | maps MiB | RssAnon MiB | RssFile MiB | B/peer | upper B/peer | status ms | status -d --json ms |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for r in "${rows[@]}"; do echo "$r"; done
+printf '%s\n' "${results[@]}"
