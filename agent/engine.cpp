@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <iterator>
 #include <memory>
 #include <system_error>
@@ -207,6 +208,7 @@ class Agent {
     void watch_activity();
     void tell_udp_wireguard_source();
     void epoll_watch(int fd);
+    void widen_tun_queue(size_t peers);
     void arm_tick();
 
     RunOptions opts_;
@@ -294,6 +296,28 @@ void Agent::prepare_trigger(const std::vector<PeerSpec>& specs) {
     }
 }
 
+// The UDP engine's trigger is the initiation wireguard-go builds for the first packet to
+// an idle peer. wireguard-go reads its tun device one packet at a time and builds each
+// initiation inline, so a burst to many idle peers outruns it, and the tun queue
+// (txqueuelen 500) drops packets it never sees: their peers would never wake. One queue
+// slot per peer, at most 16384 (a pointer each while empty). Only raised, never lowered.
+// (The BPF engine holds packets in tc, before the queue.)
+void Agent::widen_tun_queue(size_t peers) {
+    try {
+        if (link_kind(opts_.interface) == "wireguard") return;  // no tun queue to outrun
+        std::ifstream f("/sys/class/net/" + opts_.interface + "/tx_queue_len");
+        uint32_t now = 0;
+        if (!(f >> now)) return;
+        auto want = static_cast<uint32_t>(std::clamp<size_t>(peers, 1000, 16384));
+        if (now >= want) return;
+        link_set_txqueuelen(opts_.interface, want);
+        spdlog::info("txqueuelen of {} raised from {} to {} for the UDP trigger engine",
+                     opts_.interface, now, want);
+    } catch (const std::exception& e) {
+        spdlog::warn("raising the txqueuelen of {}: {}", opts_.interface, e.what());
+    }
+}
+
 void Agent::fall_back_to_udp(const std::string& why) {
     spdlog::warn(
         "the BPF trigger engine is not usable ({}): falling back to per-peer UDP "
@@ -317,6 +341,7 @@ void Agent::activate_trigger(int ifindex, size_t peers) {
     }
     if (!want_udp_) return;
     uint32_t capacity = opts_.max_peers ? opts_.max_peers : capacity_for(peers);
+    widen_tun_queue(capacity);
     // Checked up front: a limit hit halfway would leave some peers without a listener.
     for (const auto& w : check_udp_listener_limits(capacity)) spdlog::info("{}", w);
     UdpTrigger::Options o;
@@ -715,7 +740,7 @@ int Agent::loop() {
                 } else if (udp_ && fd == udp_->fd()) {
                     udp_->consume();
                 } else if (fd == pool_->event_fd()) {
-                    for (const auto& done : pool_->drain()) mgr_->on_connect_done(done);
+                    mgr_->on_connect_batch(pool_->drain());
                 } else if (server_->owns(fd)) {
                     server_->handle_event(fd, evs[i].events);
                 }

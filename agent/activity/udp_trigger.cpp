@@ -94,11 +94,14 @@ UdpTrigger::UdpTrigger(Options opts, TriggerFn on_trigger)
     if (opts_.per_address == 0) opts_.per_address = default_per_address();
     ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
     if (ep_.get() < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
-    raw4_ = UniqueFd(socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+    // Non-blocking: an initiation to an endpoint whose neighbour does not resolve waits
+    // in the neighbour queue, charged to this socket, for seconds; a full send buffer
+    // must not stall the event loop and every other trigger behind it.
+    raw4_ = UniqueFd(socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW));
     if (raw4_.get() < 0)
         throw std::system_error(errno, std::generic_category(),
                                 "a raw socket to forward handshake initiations");
-    raw6_ = UniqueFd(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));
+    raw6_ = UniqueFd(socket(AF_INET6, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW));
     listeners_.resize(opts_.capacity);
     modes_.assign(opts_.capacity, SlotMode::Pass);
 }
@@ -294,8 +297,13 @@ void UdpTrigger::forward(const std::array<uint8_t, 148>& initiation, const SockA
     // Port 0: a raw IPv6 socket reads the port as a protocol number.
     SockAddr to = SockAddr::from(d, 0);
     if (sendto(fd, pkt.data(), pkt.size(), 0, reinterpret_cast<const sockaddr*>(&to.ss), to.len) <
-        0)
+        0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            ++forward_skipped_;  // WireGuard retransmits the initiation itself within 5 s
+            return;
+        }
         throw std::system_error(errno, std::generic_category(), "sendto");
+    }
     ++forwarded_;
 }
 

@@ -58,6 +58,7 @@ class UdpTrigger : public HoldDatapath {
     bool port_in_use(uint16_t port) const;
     size_t open_listeners() const { return open_; }
     uint64_t forwarded() const { return forwarded_; }
+    uint64_t forward_skipped() const { return forward_skipped_; }
 
     // HoldDatapath
     void install_peer(uint32_t id, std::span<const IpPrefix> routes, SlotMode mode) override;
@@ -94,6 +95,7 @@ class UdpTrigger : public HoldDatapath {
     uint32_t wg_fwmark_ = 0;
     UniqueFd raw4_, raw6_;  // send-only (IPPROTO_RAW): never receive copies of traffic
     uint64_t forwarded_ = 0;
+    uint64_t forward_skipped_ = 0;  // send buffer full: left to WireGuard's own retry
 };
 
 }  // namespace nb

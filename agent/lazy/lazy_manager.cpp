@@ -621,6 +621,7 @@ void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
 
 void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason) {
     WakeState& w = p.w_mut();
+    w.undo_pending = false;
     w.trigger_ns = ts_ns;
     w.trigger_reason = reason;
     ++p.wakes;
@@ -655,20 +656,50 @@ void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
     }
 }
 
-void LazyManager::on_connect_done(const ConnectPool::Completion& done) {
+ManagedPeer* LazyManager::connect_result(const ConnectPool::Completion& done) {
     auto it = jobs_.find(done.job_id);
-    if (it == jobs_.end()) return;
+    if (it == jobs_.end()) return nullptr;
     ManagedPeer* p = by_id(it->second);
     jobs_.erase(it);
     // The peer may have been made idle, woken again or removed while the connector ran.
-    if (!p || p->state != PeerState::Connecting || p->w().job_id != done.job_id) return;
+    if (!p || p->state != PeerState::Connecting || p->w().job_id != done.job_id) return nullptr;
     p->w_mut().job_id = 0;
     if (!done.result.endpoint) {
         fail_connect(*p,
                      done.result.error.empty() ? "connector gave no endpoint" : done.result.error);
+        return nullptr;
+    }
+    return p;
+}
+
+void LazyManager::on_connect_done(const ConnectPool::Completion& done) {
+    on_connect_batch(std::span(&done, 1));
+}
+
+void LazyManager::on_connect_batch(std::span<const ConnectPool::Completion> done) {
+    std::vector<std::pair<uint32_t, SockAddr>> ready;
+    for (const auto& d : done)
+        if (ManagedPeer* p = connect_result(d)) ready.emplace_back(p->id, *d.result.endpoint);
+    if (ready.size() == 1) set_endpoint(peers_[ready[0].first], ready[0].second);
+    if (ready.size() <= 1) return;
+    // One request for all: a daemon busy with a storm of wakes answers each request
+    // slowly, and per peer those waits would add up while every other event waits.
+    DeviceUpdate u;
+    for (const auto& [id, ep] : ready) u.peers.push_back(connect_op(peers_[id], ep));
+    try {
+        wg_.set_device(u);
+    } catch (const WgError& e) {
+        // Which peer it was is not known (wireguard-go applies lines in order): one by
+        // one, each failing on its own. Setting an endpoint twice is harmless.
+        spdlog::warn("setting {} endpoints in one request: {}; setting them one by one",
+                     ready.size(), e.what());
+        for (const auto& [id, ep] : ready)
+            if (peers_[id].state == PeerState::Connecting && peers_[id].w().job_id == 0 &&
+                !peers_[id].w().awaiting_handshake)
+                set_endpoint(peers_[id], ep);
         return;
     }
-    set_endpoint(*p, *done.result.endpoint);
+    for (const auto& [id, ep] : ready) endpoint_applied(peers_[id], ep);
 }
 
 void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
@@ -680,6 +711,10 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
         fail_connect(p, std::string("setting endpoint: ") + e.what());
         return;
     }
+    endpoint_applied(p, ep);
+}
+
+void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     WakeState& w = p.w_mut();
     w.endpoint = ep;
     if (!dp_) {
@@ -736,16 +771,41 @@ void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
     dp_->release_pending(p.id, 1);
 }
 
-void LazyManager::fail_connect(ManagedPeer& p, const std::string& error) {
+void LazyManager::note_failure(ManagedPeer& p, const std::string& error) {
     WakeState& w = p.w_mut();
+    if (w.undo_pending) return;  // counted already; only making it Idle is retried
+    w.undo_pending = true;
     ++w.failures;
     int shift = static_cast<int>(std::min<uint32_t>(w.failures - 1, 20));
     auto backoff = std::min(opts_.backoff_max, opts_.backoff_base * (int64_t{1} << shift));
     w.retry_after_ns = monotonic_ns() + ns(backoff);
+    w.backoff_ms = static_cast<uint64_t>(backoff.count());
     w.last_error = error;
     spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
                  p.key.base64(), w.failures, error, format_duration(backoff));
-    idle_peers({p.id}, "failed: " + error + "; retry after " + format_duration(backoff), true);
+}
+
+void LazyManager::fail_peers(const std::vector<uint32_t>& ids) {
+    try {
+        idle_peers(ids, "", true);
+    } catch (const std::exception& e) {
+        // WireGuard did not take the remove and re-add (a daemon too busy to answer):
+        // the peers stay Connecting, holding, and the next tick tries again in one
+        // request. An exception here would stop the tick for every other peer.
+        spdlog::error("making {} failed peers idle: {}; trying again", ids.size(), e.what());
+        uint64_t again = monotonic_ns() + ns(std::chrono::milliseconds(1000));
+        for (uint32_t id : ids) {
+            ManagedPeer& p = peers_[id];
+            if (!p.in_use || p.state != PeerState::Connecting) continue;
+            p.w_mut().deadline_ns = again;
+            connecting_.push_back(id);
+        }
+    }
+}
+
+void LazyManager::fail_connect(ManagedPeer& p, const std::string& error) {
+    note_failure(p, error);
+    fail_peers({p.id});
 }
 
 void LazyManager::drop_held(ManagedPeer& p) {
@@ -803,12 +863,17 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         drop_held(p);
         if (p.wake) {
             WakeState& w = *p.wake;
+            w.undo_pending = false;
             w.job_id = 0;
             w.awaiting_handshake = false;
             w.endpoint.reset();
             if (!failed) w.last_error.clear();
         }
-        if (p.state != PeerState::Idle) transition(p, PeerState::Idle, reason);
+        if (p.state != PeerState::Idle)
+            transition(p, PeerState::Idle,
+                       failed ? "failed: " + p.w().last_error + "; retry after " +
+                                    format_duration(std::chrono::milliseconds(p.w().backoff_ms))
+                              : reason);
         if (!failed) forget_wake(p);
         if (talked) talked_ids.push_back(id);
     }
@@ -833,26 +898,24 @@ void LazyManager::tick(uint64_t now_ns) {
     // Deadlines of wakes in progress. The list may hold ids that moved on or repeat.
     std::sort(connecting_.begin(), connecting_.end());
     connecting_.erase(std::unique(connecting_.begin(), connecting_.end()), connecting_.end());
-    std::vector<uint32_t> still;
-    // By index: a failure may start a new wake at once (the peer talked while it was
-    // made idle), which appends to connecting_; that wake must keep its deadline.
-    const size_t n = connecting_.size();
-    for (size_t i = 0; i < n; ++i) {
-        uint32_t id = connecting_[i];
+    std::vector<uint32_t> still, expired;
+    for (uint32_t id : connecting_) {
         ManagedPeer* p = by_id(id);
         if (!p || p->state != PeerState::Connecting) continue;
         if (now_ns >= p->w().deadline_ns) {
             std::string limit = format_duration(opts_.connect_timeout);
-            fail_connect(*p, p->w().awaiting_handshake
+            note_failure(*p, p->w().awaiting_handshake
                                  ? "no handshake within " + limit
                                  : "connector gave no answer within " + limit);
+            expired.push_back(id);
             continue;
         }
         still.push_back(id);
     }
-    still.insert(still.end(), connecting_.begin() + static_cast<std::ptrdiff_t>(n),
-                 connecting_.end());
     connecting_.swap(still);
+    // All in one WireGuard request. A failed peer that talked meanwhile starts a new
+    // wake at once, which appends to connecting_ with its own deadline.
+    if (!expired.empty()) fail_peers(expired);
     recover_lost_reports(now_ns);
     poll_handshakes(now_ns);
     if (now_ns >= next_scan_ns_) {

@@ -97,6 +97,9 @@ class LazyManager {
     // First ingress traffic from a peer whose slot was Hold or Confirm.
     void on_rx_wake(uint32_t id, uint64_t ts_ns);
     void on_connect_done(const ConnectPool::Completion& done);
+    // Several completions at once (one event-loop pass): their endpoints go to
+    // WireGuard in one request instead of one request per peer.
+    void on_connect_batch(std::span<const ConnectPool::Completion> done);
     // Deadlines, handshake polls, inactivity and must-be-connected peers. Call often
     // enough (tick_interval()); `now_ns` is CLOCK_MONOTONIC.
     void tick(uint64_t now_ns);
@@ -158,6 +161,14 @@ class LazyManager {
     void index_peer(const ManagedPeer& p) { by_key_.insert(p.id); }
     void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
     void set_endpoint(ManagedPeer& p, const SockAddr& ep);
+    // The part of set_endpoint after WireGuard has taken the endpoint.
+    void endpoint_applied(ManagedPeer& p, const SockAddr& ep);
+    // The Connecting peer of a finished job, or null; fails the wake without an endpoint.
+    ManagedPeer* connect_result(const ConnectPool::Completion& done);
+    // A failed wake: counted once, with its backoff and error; fail_peers then makes the
+    // peers Idle in one request, and retries that on the next tick if WireGuard fails.
+    void note_failure(ManagedPeer& p, const std::string& error);
+    void fail_peers(const std::vector<uint32_t>& ids);
     void confirm(ManagedPeer& p, const std::string& reason);
     void fail_connect(ManagedPeer& p, const std::string& error);
     void idle_peers(const std::vector<uint32_t>& ids, const std::string& reason, bool failed);

@@ -94,6 +94,8 @@ struct WakeState {
     std::string trigger_reason;
     uint32_t failures = 0;          // failed wakes in a row
     uint64_t retry_after_ns = 0;    // backoff: no wake before this
+    uint64_t backoff_ms = 0;        // the backoff of the last failure
+    bool undo_pending = false;      // failed, not yet Idle in WireGuard (retried each tick)
     uint64_t backoff_trace_ns = 0;  // last "dropped during backoff" trace event
     std::string last_error;
 };

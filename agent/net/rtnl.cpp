@@ -293,6 +293,11 @@ void link_set_mtu(const std::string& name, uint32_t mtu) {
                 [mtu](nlmsghdr* nlh, ifinfomsg*) { mnl_attr_put_u32(nlh, IFLA_MTU, mtu); });
 }
 
+void link_set_txqueuelen(const std::string& name, uint32_t len) {
+    link_change(name, "setting txqueuelen " + std::to_string(len) + " on " + name,
+                [len](nlmsghdr* nlh, ifinfomsg*) { mnl_attr_put_u32(nlh, IFLA_TXQLEN, len); });
+}
+
 void link_add_wireguard(const std::string& name) {
     const std::string what = "creating WireGuard link " + name;
     if (name.empty() || name.size() >= IFNAMSIZ)

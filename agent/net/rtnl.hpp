@@ -25,6 +25,7 @@ struct NetlinkError : std::runtime_error {
 std::optional<int> link_index(const std::string& name);
 void link_set_up(const std::string& name);
 void link_set_mtu(const std::string& name, uint32_t mtu);
+void link_set_txqueuelen(const std::string& name, uint32_t len);
 // Kernel WireGuard link; fails with EOPNOTSUPP where the kernel has no WireGuard.
 void link_add_wireguard(const std::string& name);
 void link_delete(const std::string& name);

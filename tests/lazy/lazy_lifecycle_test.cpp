@@ -290,6 +290,66 @@ TEST_F(LazyLifecycleTest, HungConnectorTimesOutItsPeerOnlyAndItsLateAnswerIsIgno
     EXPECT_FALSE(mgr->find(key(1))->w().endpoint.has_value());
 }
 
+TEST_F(LazyLifecycleTest, EndpointsThatArriveTogetherGoToWireGuardInOneRequest) {
+    // A wake storm: answers that one event-loop pass drains become one request, not one
+    // per peer (issue 6: a daemon busy with the storm answers each request slowly).
+    make();
+    install3();
+    uint64_t a = packet(0, 1), b = packet(1, 2);
+    size_t updates = wg.updates.size();
+    std::vector<ConnectPool::Completion> done = {ok(a, "192.0.2.1:51820"),
+                                                 ok(b, "192.0.2.2:51820")};
+    mgr->on_connect_batch(done);
+    ASSERT_EQ(wg.updates.size(), updates + 1);
+    ASSERT_EQ(wg.updates.back().peers.size(), 2u);
+    EXPECT_EQ(wg.updates.back().peers[0].endpoint->str(), "192.0.2.1:51820");
+    EXPECT_EQ(wg.updates.back().peers[1].endpoint->str(), "192.0.2.2:51820");
+    for (uint8_t n : {1, 2}) EXPECT_TRUE(mgr->find(key(n))->w().awaiting_handshake) << int(n);
+    EXPECT_EQ(hold.mode[0], SlotMode::Confirm);
+    EXPECT_EQ(hold.mode[1], SlotMode::Confirm);
+}
+
+TEST_F(LazyLifecycleTest, AFailedBatchOfEndpointsIsSetPeerByPeer) {
+    make();
+    install3();
+    uint64_t a = packet(0, 1), b = packet(1, 2);
+    size_t updates = wg.updates.size();
+    wg.fail_next = true;  // the batch
+    std::vector<ConnectPool::Completion> done = {ok(a, "192.0.2.1:51820"),
+                                                 ok(b, "192.0.2.2:51820")};
+    mgr->on_connect_batch(done);
+    // Then one request each, and both wakes go on.
+    ASSERT_EQ(wg.updates.size(), updates + 2);
+    EXPECT_EQ(wg.updates[updates].peers.size(), 1u);
+    for (uint8_t n : {1, 2}) {
+        EXPECT_EQ(state(n), PeerState::Connecting) << int(n);
+        EXPECT_TRUE(mgr->find(key(n))->w().awaiting_handshake) << int(n);
+    }
+}
+
+TEST_F(LazyLifecycleTest, ATimeoutThatWireGuardCannotUndoIsRetriedNextTickAndCountedOnce) {
+    // wireguard-go swamped by a storm does not answer the remove and re-add: the tick
+    // must neither throw (every other peer would wait) nor count the failure again.
+    make();
+    install3();
+    packet(0, 1);
+    packet(1, 2);
+    wg.fail_next = true;
+    uint64_t t = monotonic_ns() + 10 * kSec + kMs;
+    EXPECT_NO_THROW(mgr->tick(t));
+    EXPECT_EQ(state(1), PeerState::Connecting);
+    EXPECT_EQ(state(2), PeerState::Connecting);
+    EXPECT_EQ(mgr->find(key(1))->w().failures, 1u);
+
+    mgr->tick(t + 2 * kSec);  // WireGuard answers again: both Idle, in one request
+    EXPECT_EQ(state(1), PeerState::Idle);
+    EXPECT_EQ(state(2), PeerState::Idle);
+    EXPECT_EQ(st(1).failures, 1u);
+    EXPECT_EQ(st(2).failures, 1u);
+    EXPECT_TRUE(contains(last_reason(2), "connector gave no answer within 10s")) << last_reason(2);
+    EXPECT_EQ(wg.updates.back().peers.size(), 4u);  // remove and re-add, two peers
+}
+
 // --- 3. Backoff ------------------------------------------------------------------
 
 TEST_F(LazyLifecycleTest, PacketsDuringBackoffAreDroppedReleasedAndCountedWithoutAWake) {
