@@ -3,6 +3,7 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 namespace nb {
@@ -69,6 +70,24 @@ constexpr auto kNeedsEscape = [] {
     return t;
 }();
 
+// Whether no byte of `s` needs escaping, eight bytes at a time (the classic "has a byte
+// less than n" and "has a zero byte" word tricks).
+bool clean(std::string_view s) {
+    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        uint64_t x;
+        std::memcpy(&x, s.data() + i, 8);
+        const uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
+        const uint64_t hit = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) |
+                             ((backslash - ones) & ~backslash);
+        if (hit & highs) return false;
+    }
+    for (; i < s.size(); ++i)
+        if (kNeedsEscape[static_cast<unsigned char>(s[i])]) return false;
+    return true;
+}
+
 // Writes exactly what nlohmann's compact dump() writes, so the fast path and the DOM
 // path are interchangeable (and a test can compare them byte for byte).
 class Writer {
@@ -79,6 +98,12 @@ class Writer {
 
     void str(std::string_view s) {
         out_.push_back('"');
+        if (clean(s)) {
+            // Keys and addresses, most of a big status reply: one pass, eight bytes at once.
+            out_.append(s);
+            out_.push_back('"');
+            return;
+        }
         size_t run = 0;  // start of the pending run of characters that need no escape
         for (size_t i = 0; i < s.size(); ++i) {
             const auto c = static_cast<unsigned char>(s[i]);

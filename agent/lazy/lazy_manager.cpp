@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <ctime>
 #include <stdexcept>
 #include <unordered_set>
@@ -99,6 +100,13 @@ int64_t unix_ms() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The last wake's latency as status and trace show it: kept as a float (4 bytes per
+// peer), shown to the microsecond rather than with a float's spurious digits.
+double wake_ms(const ManagedPeer& p) {
+    if (p.last_wake_ms < 0) return -1;
+    return std::round(static_cast<double>(p.last_wake_ms) * 1000.0) / 1000.0;
 }
 
 uint64_t ns(std::chrono::milliseconds d) {
@@ -1170,7 +1178,7 @@ void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& re
     p.state = to;
     nlohmann::json ev = {{"event", "transition"},   {"ts", rfc3339_now()}, {"peer", p.key.base64()},
                          {"from", to_string(from)}, {"to", to_string(to)}, {"reason", reason}};
-    if (to == PeerState::Connected && p.last_wake_ms >= 0) ev["latency_ms"] = p.last_wake_ms;
+    if (to == PeerState::Connected && p.last_wake_ms >= 0) ev["latency_ms"] = wake_ms(p);
     if (to == PeerState::Idle && !p.w().last_error.empty()) ev["error"] = p.w().last_error;
     spdlog::debug("peer {} {} -> {} ({})", p.key.base64(), to_string(from), to_string(to), reason);
     trace_(ev);
@@ -1193,7 +1201,7 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
     s.wakes = p.wakes;
     s.held = 0;
     s.dropped = p.agent_dropped;
-    s.last_wake_ms = p.last_wake_ms;
+    s.last_wake_ms = wake_ms(p);
     s.last_activity_ms = 0;
     s.lazy = p.lazy;
     s.groups = p.groups();

@@ -137,6 +137,25 @@ TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
     EXPECT_EQ(parsed.peers[0].public_key, "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
 }
 
+// The writer checks eight bytes at a time whether a string needs escaping: every
+// character that does, at every position of a word and of the tail, must still be caught.
+TEST(Protocol, EscapesFoundAtEveryPositionOfAWord) {
+    AgentStatus s = sample_status();
+    s.peers.resize(1);
+    for (char special : {'"', '\\', '\n', '\x01', '\x1f', '\0'}) {
+        for (size_t at = 0; at < 40; ++at) {
+            std::string text(40, 'a');
+            text[at] = special;
+            text[(at + 17) % 40] = '\x7f';  // not escaped by nlohmann, must not confuse
+            s.peers[0].public_key = text;
+            s.peers[0].last_error = "ünïcode " + text;
+            const std::string expected =
+                nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump();
+            ASSERT_EQ(status_reply_text(s), expected) << int(special) << " at " << at;
+        }
+    }
+}
+
 TEST(Protocol, FastReplyTextMatchesNlohmannByteForByte) {
     AgentStatus s = sample_status();
     s.peers[0].last_wake_ms = 0.1 + 0.2;
