@@ -36,9 +36,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
 
 kernel_kb() { awk '/^(Slab|VmallocUsed|Percpu):/ {s += $2} END {print s}' /proc/meminfo; }
-idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
-p99() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR * 99 + 99) / 100)]}'; }
 
 rows=()
 for n in $SIZES; do

@@ -33,7 +33,6 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 export NB_AGENT_START_TIMEOUT=3600 NB_AGENT_STOP_TIMEOUT=3600
 
-idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$AGENT_PID/status"; }
 # "name bytes" for each BPF map the agent holds open.
 agent_maps() {
@@ -45,14 +44,6 @@ agent_maps() {
             "$(awk '$1 == "memlock:" {print $2}' "$f")"
     done | sort -u
 }
-time_ms() {
-    local a b
-    a=$(date +%s%N)
-    "$@" >/dev/null
-    b=$(date +%s%N)
-    awk -v d=$((b - a)) 'BEGIN {printf "%.1f\n", d / 1e6}'
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
 rows=()
 results=()

@@ -15,3 +15,15 @@ ping_ms() {
     out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
     sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
 }
+# Peers Idle in the agent's status (0 while it does not answer yet).
+idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+p99() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR * 99 + 99) / 100)]}'; }
+# time_ms CMD...: wall time of one run in ms, its output discarded.
+time_ms() {
+    local a b
+    a=$(date +%s%N)
+    "$@" >/dev/null
+    b=$(date +%s%N)
+    awk -v d=$((b - a)) 'BEGIN {printf "%.1f\n", d / 1e6}'
+}

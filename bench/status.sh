@@ -24,14 +24,6 @@ start_agent >/dev/null
 t1=$(date +%s.%N)
 ping_check "$REMOTE_V4" >/dev/null # one peer Connected, with real counters
 
-# time_ms CMD...: wall time of one run in ms.
-time_ms() {
-    local a b
-    a=$(date +%s%N)
-    "$@" >/dev/null
-    b=$(date +%s%N)
-    echo $(((b - a) / 1000)) | awk '{printf "%.1f\n", $1 / 1000}'
-}
 stats() {
     printf '%s\n' "$@" | sort -g | awk '
         { v[NR] = $1 }
