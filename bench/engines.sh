@@ -35,7 +35,6 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
 
-kernel_kb() { awk '/^(Slab|VmallocUsed|Percpu):/ {s += $2} END {print s}' /proc/meminfo; }
 
 rows=()
 for n in $SIZES; do

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# What an idle peer costs in BPF mode: the kernel maps (fdinfo memlock of the agent's
-# map fds) and the agent's memory, with every peer Idle; and `status -d --json` at that
-# size (issue 6: < 512 B/peer at 1M, status < 100 ms at 100k).
+# What an idle peer costs: the kernel maps (fdinfo memlock of the agent's map fds) and
+# the agent's memory, with every peer Idle; and `status -d --json` at that size (issue
+# 6: < 512 B/peer at 1M in BPF mode, status < 100 ms at 100k; the UDP engine at the
+# largest count it reaches).
 #
-#   bench/idle_cost.sh [--sizes "100000 1000000"] [--runs N] [--keep]      (as root)
+#   bench/idle_cost.sh [--sizes "100000 1000000"] [--runs N] [--trigger bpf|udp] [--keep]
+#                                                                               (as root)
 #
 # A million peers need kernel WireGuard (wireguard-go holds 65,536): run it in a VM with
 # room for the kernel's own ~3.3 KB per WireGuard peer, e.g.
@@ -17,16 +19,22 @@
 #          RssFile  mapped files and the mmap'd BPF arrays (these are also in maps)
 #          B/peer   (maps + RssAnon) / peers, and (maps + VmRSS) / peers as an upper
 #                   bound that counts the mmap'd arrays twice
+#          kernel   growth of Slab + VmallocUsed + Percpu (/proc/meminfo) from before the
+#                   agent made the interface: WireGuard's own peers (the same eager) and
+#                   the engine's maps or sockets; system-wide, so the machine is quiet
+#          fds      the agent's open files (a socket per idle peer for UDP)
 set -euo pipefail
 SIZES="100000 1000000"
 RUNS=5
 KEEP=0
+TRIGGER=bpf
 while (($#)); do
     case $1 in
         --sizes) SIZES=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
         --keep) KEEP=1; shift ;;
-        *) echo "usage: bench/idle_cost.sh [--sizes \"N...\"] [--runs N] [--keep]" >&2; exit 2 ;;
+        --trigger) TRIGGER=$2; shift 2 ;;
+        *) echo "usage: bench/idle_cost.sh [--sizes \"N...\"] [--runs N] [--trigger bpf|udp] [--keep]" >&2; exit 2 ;;
     esac
 done
 # shellcheck source=lab_bench.sh
@@ -52,8 +60,11 @@ while (($#)); do
     n=$1
     shift
     lab_up --peers "$n" >/dev/null
+    in_a ip link del "$WG_A" 2>/dev/null || true # the agent makes it: all of it counts
+    sleep 1
+    k0=$(kernel_kb)
     t0=$(now_ms)
-    start_agent --trigger bpf >/dev/null
+    start_agent --trigger "$TRIGGER" >/dev/null
     wait_for 3600 "$n peers Idle" eval '(($(idle_count) == n))'
     setup=$(($(now_ms) - t0))
     sleep 2
@@ -66,6 +77,8 @@ while (($#)); do
     anon=$(($(kib RssAnon) * 1024))
     file=$(($(kib RssFile) * 1024))
     rss=$(($(kib VmRSS) * 1024))
+    kernel=$((($(kernel_kb) - k0) * 1024 / n))
+    fds=$(find "/proc/$AGENT_PID/fd" -mindepth 1 | wc -l)
     # status against the same agent: counts, and every peer in JSON.
     s=()
     d=()
@@ -75,14 +88,14 @@ while (($#)); do
     done
     per=$(((maps + anon) / n))
     upper=$(((maps + rss) / n))
-    rows+=("$(printf '| %9s | %8.1f s | %8.1f | %8.1f | %7.1f | %6s | %6s | %8s | %10s |' "$n" \
+    rows+=("$(printf '| %9s | %8.1f s | %8.1f | %8.1f | %7.1f | %6s | %6s | %6s | %7s | %8s | %10s |' "$n" \
         "$(awk -v t="$setup" 'BEGIN {print t / 1000}')" \
         "$(awk -v b="$maps" 'BEGIN {print b / 1048576}')" \
         "$(awk -v b="$anon" 'BEGIN {print b / 1048576}')" \
         "$(awk -v b="$file" 'BEGIN {print b / 1048576}')" \
-        "$per" "$upper" "$(median "${s[@]}")" "$(median "${d[@]}")")")
+        "$per" "$upper" "$kernel" "$fds" "$(median "${s[@]}")" "$(median "${d[@]}")")")
     echo "${rows[-1]}  maps B/peer:$breakdown" >&2
-    results+=("RESULT idle_cost peers=$n maps_bytes=$maps rss_anon=$anon rss_file=$file per_peer=$per upper=$upper status_ms=$(median "${s[@]}") status_json_ms=$(median "${d[@]}") maps_per_peer:$breakdown")
+    results+=("RESULT idle_cost trigger=$TRIGGER peers=$n kernel_per_peer=$kernel fds=$fds maps_bytes=$maps rss_anon=$anon rss_file=$file per_peer=$per upper=$upper status_ms=$(median "${s[@]}") status_json_ms=$(median "${d[@]}") maps_per_peer:$breakdown")
     if (($#)) || ((!KEEP)); then
         stop_agent >/dev/null
         in_a ip link del "$WG_A" 2>/dev/null || true
@@ -93,8 +106,8 @@ done
 
 cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "idle cost, BPF trigger, ${NB_TEST_WG:-userspace} WireGuard, kernel $(uname -r), $(nproc) cores ($cpu); status: median of $RUNS"
-echo "| idle peers | setup | maps MiB | RssAnon MiB | RssFile MiB | B/peer | upper B/peer | status ms | status -d --json ms |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "idle cost, $TRIGGER trigger, ${NB_TEST_WG:-userspace} WireGuard, kernel $(uname -r), $(nproc) cores ($cpu); status: median of $RUNS"
+echo "| idle peers | setup | maps MiB | RssAnon MiB | RssFile MiB | B/peer | upper B/peer | kernel B/peer | fds | status ms | status -d --json ms |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${rows[@]}"; do echo "$r"; done
 printf '%s\n' "${results[@]}"

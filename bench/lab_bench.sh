@@ -15,6 +15,8 @@ ping_ms() {
     out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
     sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
 }
+# Kernel memory that grows with peers, maps and sockets (system-wide), in KiB.
+kernel_kb() { awk '/^(Slab|VmallocUsed|Percpu):/ {s += $2} END {print s}' /proc/meminfo; }
 # Peers Idle in the agent's status (0 while it does not answer yet).
 idle_count() { nb_cli status --json 2>/dev/null | jq -r '.counts.idle' 2>/dev/null || echo 0; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
