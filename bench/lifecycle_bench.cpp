@@ -165,6 +165,14 @@ void print_table(const std::vector<Row>& rows) {
         std::printf("| %s | %zu | %.1f | %.1f-%.1f | %.1f | %s | %s |\n", r.op.c_str(), r.peers, ms,
                     *lo, *hi, ms * 1000.0 / static_cast<double>(r.peers), own, ratio);
     }
+    // For bench/run.sh: the operation's name up to its parenthesis, spaces as '_'.
+    for (const auto& r : rows) {
+        std::string op = r.op.substr(r.op.find_first_not_of(' '));
+        op = op.substr(0, op.find(" ("));
+        std::replace(op.begin(), op.end(), ' ', '_');
+        std::printf("RESULT lifecycle op=%s peers=%zu ms=%.1f\n", op.c_str(), r.peers,
+                    median(r.ms));
+    }
 }
 
 struct Args {

@@ -26,8 +26,10 @@ mkdir -p "$OUT"
 
 if ((QUICK)); then
     SIZES=1000,100000 BATCHES=10 WAKES=20 PLACEHOLDER=1 STORM=2000 STATUS_PEERS=10000 RUNS=5
+    MAP_PEERS=10000
 else
     SIZES=1000,100000,1000000 BATCHES=30 WAKES=100 PLACEHOLDER=3 STORM=10000 STATUS_PEERS=65000 RUNS=10
+    MAP_PEERS=60000 # wireguard-go holds 65,536
 fi
 
 # bench NAME CMD...: runs one bench, its output to $OUT/NAME.txt and the screen.
@@ -46,6 +48,11 @@ bench prog_cost "$BUILD/bench/prog_cost_bench" --sizes "$SIZES" --batches "$BATC
 bench ttfp bash "$ROOT/bench/ttfp.sh" --wakes "$WAKES" --placeholder "$PLACEHOLDER"
 bench storm bash "$ROOT/bench/storm.sh" --peers "$STORM"
 bench status bash "$ROOT/bench/status.sh" --peers "$STATUS_PEERS" --runs "$RUNS"
+ns=nbbench-map-$$
+ip netns add "$ns"
+bench network_map ip netns exec "$ns" "$BUILD/bench/lifecycle_bench" --backend userspace \
+    --peers "$MAP_PEERS" --rounds 3
+ip netns del "$ns"
 
 # get FILE FILTER KEY: the value of KEY in the first RESULT line of FILE with all of the
 # space-separated key=value pairs of FILTER.
@@ -106,7 +113,13 @@ done
 j50=$(get status "command=status_-d_--json" p50)
 s50=$(get status "command=status" p50)
 [[ -n $j50 ]] && row "status -d --json, $STATUS_PEERS peers, p50" "$j50 ms" "status (counts) $s50 ms" "< 100 ms (100k)" "$(verdict "$j50" 100)"
+inst=$(get network_map "op=install" ms)
+apply=$(get network_map "op=diff_apply" ms)
+full=$(get network_map "op=baseline:_full_replace" ms)
+[[ -n $inst ]] && row "network map install, $MAP_PEERS peers" "$inst ms" "" "" ""
+[[ -n $apply && -n $full ]] &&
+    row "network map, 1 % churn diff, $MAP_PEERS peers" "$apply ms" "full replace $full ms" "" ""
 echo
-echo "Not in this suite (see BENCHMARKS.md): 1M idle peers' agent RSS, status at 100k and"
-echo "the network-map install/churn (kernel WireGuard in the VM), the engines side by side."
+echo "Not in this suite (see BENCHMARKS.md): 1M idle peers (bench/idle_cost.sh), status at"
+echo "100k and the network map on kernel WireGuard (the VM), the engines side by side."
 ((${#failed[@]} == 0)) || { echo "FAILED: ${failed[*]}"; exit 1; }
