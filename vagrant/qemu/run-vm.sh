@@ -11,13 +11,17 @@
 # The scratch share (default a fresh directory, removed afterwards) is writable and
 # mounted at /nbvm in the guest: tests can leave results there (NBVM_SCRATCH names it).
 # --memory (default 2G, env NBVM_MEMORY) is qemu's -m: a million kernel WireGuard peers
-# need about 8G.
+# need about 8G. NBVM_TCG_THREAD=single runs both vCPUs on one host thread: slower, but
+# immune to multi-threaded TCG's stale code after the kernel patches its own text (seen
+# twice in ping-heavy benches: an Oops on the int3 of a static-key patch site in
+# netif_rx_internal and __netif_receive_skb_core, on a vCPU other than the patcher's).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE=${NBVM_CACHE:-/var/cache/nbagent-vm}
 timeout_s=${NBVM_TIMEOUT:-1200}
 memory=${NBVM_MEMORY:-2G}
+tcg_thread=${NBVM_TCG_THREAD:-multi}
 scratch=""
 keep_scratch=0
 
@@ -44,6 +48,7 @@ series=$1
 shift 2
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
 [[ $memory =~ ^[0-9]+[MG]$ ]] || die "--memory must be a size like 2G or 512M, not '$memory'"
+[[ $tcg_thread == multi || $tcg_thread == single ]] || die "NBVM_TCG_THREAD is multi or single"
 [[ $(id -u) -eq 0 ]] || die "needs root (the cache, and a guest root that matches the host's)"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not installed (scripts/setup.sh installs it)"
 # The initramfs has no libc: busybox must be the static build.
@@ -163,7 +168,7 @@ printf '%s\n' "$PWD" >"$scratch/workdir"
 echo "run-vm.sh: booting $kpkg ($kver) under qemu TCG, timeout ${timeout_s} s"
 rc=0
 timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -m "$memory" -smp 2 \
+    -accel tcg,thread="$tcg_thread" -cpu max -m "$memory" -smp 2 \
     -nographic -nodefaults -no-user-config -no-reboot \
     -serial stdio \
     -kernel "$vmlinuz" -initrd "$initrd" \
