@@ -1,6 +1,5 @@
 #include "agent/engine.hpp"
 
-#include <malloc.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -21,6 +20,7 @@
 #include "agent/activity/bpf_ports.hpp"
 #include "agent/activity/packet_injector.hpp"
 #include "agent/activity/udp_trigger.hpp"
+#include "agent/common/memory.hpp"
 #include "agent/common/unique_fd.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "agent/connector/connect_pool.hpp"
@@ -139,13 +139,6 @@ void apply_interface_config(const RunOptions& opts, const InterfaceConfig& iface
     for (const auto& a : iface.addresses) addr_add(name, a);
     link_set_up(name);
     for (const auto& ip : routes) route_add(name, ip);
-}
-
-// A map's parse, its specs and the WireGuard update are transient and large (hundreds
-// of MiB at a million peers), and freed between long-lived small allocations: glibc
-// keeps those pages until told. Without this, RSS would stay at the peak.
-void give_back_memory() {
-    malloc_trim(0);
 }
 
 uint32_t capacity_for(size_t n) {
@@ -772,6 +765,7 @@ void Agent::shutdown(int& exit_code) {
 }  // namespace
 
 int run_agent(const RunOptions& opts) {
+    tune_allocator();
     std::optional<WgQuickConfig> cfg;
     if (opts.config_path) {
         try {

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "agent/activity/packet_summary.hpp"
+#include "agent/common/memory.hpp"
 
 namespace nb {
 
@@ -998,6 +999,8 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;
     for (const auto& wp : dev.peers)
         if (wp.last_handshake_sec) handshakes.emplace(wp.public_key, wp.last_handshake_sec);
+    dev = WgDevice{};  // a dump of every peer: its memory goes back at once
+    give_back_memory_now_and_then();
     for (uint32_t id : waiting) {
         ManagedPeer& p = peers_[id];
         // Re-added without a session when it went idle, so any handshake is a new one.
@@ -1084,6 +1087,8 @@ void LazyManager::read_wireguard_activity(uint64_t now_ns) {
         // started one, and WireGuard answered it from the address it came from.
         if (p.state == PeerState::Idle && wp.last_handshake_sec) remote.push_back(p.id);
     }
+    dev = WgDevice{};  // a dump of every peer: its memory goes back at once
+    give_back_memory_now_and_then();
     for (uint32_t id : remote) on_rx_wake(id, now_ns);
 }
 
