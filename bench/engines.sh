@@ -49,13 +49,8 @@ for n in $SIZES; do
                 "$n" "$engine" "$n" "$((n + 1024))" "$hard")")
             continue
         fi
-        in_a ip link del "$WG_A" 2>/dev/null || true
-        sleep 1
-        k0=$(kernel_kb)
-        t0=$(now_ms)
-        start_agent --trigger "$engine" >/dev/null
-        wait_for 600 "$n peers Idle ($engine)" eval '(($(idle_count) == n))'
-        setup=$(($(now_ms) - t0))
+        start_idle_agent "$engine" "$n" 600
+        k0=$KERNEL_KB_BEFORE setup=$SETUP_MS
         sleep 1
         k1=$(kernel_kb)
         rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")

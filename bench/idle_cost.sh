@@ -60,13 +60,8 @@ while (($#)); do
     n=$1
     shift
     lab_up --peers "$n" >/dev/null
-    in_a ip link del "$WG_A" 2>/dev/null || true # the agent makes it: all of it counts
-    sleep 1
-    k0=$(kernel_kb)
-    t0=$(now_ms)
-    start_agent --trigger "$TRIGGER" >/dev/null
-    wait_for 3600 "$n peers Idle" eval '(($(idle_count) == n))'
-    setup=$(($(now_ms) - t0))
+    start_idle_agent "$TRIGGER" "$n" 3600
+    k0=$KERNEL_KB_BEFORE setup=$SETUP_MS
     sleep 2
     maps=0
     breakdown=""

@@ -29,3 +29,16 @@ time_ms() {
     b=$(date +%s%N)
     awk -v d=$((b - a)) 'BEGIN {printf "%.1f\n", d / 1e6}'
 }
+# start_idle_agent ENGINE N TIMEOUT_S: the agent with --trigger ENGINE on a fresh
+# interface it makes itself (so all of its memory counts), until N peers are Idle. Sets
+# KERNEL_KB_BEFORE (kernel_kb before the start) and SETUP_MS (start to all Idle).
+start_idle_agent() {
+    local engine=$1 n=$2 timeout_s=$3 t0
+    in_a ip link del "$WG_A" 2>/dev/null || true
+    sleep 1
+    KERNEL_KB_BEFORE=$(kernel_kb)
+    t0=$(now_ms)
+    start_agent --trigger "$engine" >/dev/null
+    wait_for "$timeout_s" "$n peers Idle ($engine)" eval "((\$(idle_count) == $n))"
+    SETUP_MS=$(($(now_ms) - t0))
+}
