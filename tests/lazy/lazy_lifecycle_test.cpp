@@ -1022,6 +1022,21 @@ TEST_F(LazyApplyTest, HundredThousandPeersWithOnePercentChurn) {
     EXPECT_EQ(moves, 1000u);
 }
 
+TEST_F(LazyLifecycleTest, AnEndpointOnlyRespelledIsNoChangeAndAHostNameIsKeptAsWritten) {
+    // Numeric endpoints are kept as addresses (no string per peer): the same address
+    // written differently is the same peer setup; a host name stays text.
+    make();
+    mgr->install({spec(1, "[fd00:0::1]:51820"), spec(2, "vpn.example.net:51820")});
+    EXPECT_EQ(mgr->find(key(1))->spec().endpoint, "[fd00::1]:51820");
+    EXPECT_EQ(mgr->find(key(2))->spec().endpoint, "vpn.example.net:51820");
+    ASSERT_NE(mgr->find(key(2))->extra, nullptr);
+    MapDiff d =
+        mgr->apply({spec(1, "[fd00::1]:51820"), spec(2, "vpn.example.net:51820")}, {}, true);
+    EXPECT_EQ(d.unchanged, 2u);
+    d = mgr->apply({spec(1, "[fd00::2]:51820"), spec(2, "vpn.example.org:51820")}, {}, true);
+    EXPECT_EQ(d.changed, 2u);
+}
+
 // --- 9. Lazy mode at runtime -----------------------------------------------------
 
 TEST_F(LazyLifecycleTest, LazyOffConnectsEveryIdlePeerWithAnEndpoint) {
