@@ -66,13 +66,23 @@ std::optional<std::string> endpoint_canonical(const std::optional<std::string>& 
     if (auto a = SockAddr::parse_numeric(*e)) return a->str();
     return e;
 }
+
+// Whether a peer has this configured endpoint, numeric ones compared as addresses
+// (a diff of a big map asks for every peer: no text formatted).
+bool same_endpoint(const ManagedPeer& p, const std::optional<std::string>& e) {
+    if (!e) return !p.has_endpoint();
+    if (auto a = SockAddr::parse_numeric(*e))
+        return p.endpoint_addr.len != 0 && a->family() == p.endpoint_addr.family() &&
+               a->port() == p.endpoint_addr.port() && a->ip() == p.endpoint_addr.ip();
+    return p.extra && p.extra->endpoint_host == *e;
+}
 }  // namespace
 
 bool matches(const ManagedPeer& p, const PeerSpec& s) {
     return p.key == s.wg.public_key && p.preshared_key() == s.wg.preshared_key &&
-           p.allowed_ips == s.wg.allowed_ips &&
-           p.endpoint_opt() == endpoint_canonical(s.endpoint) && p.keepalive == s.keepalive &&
-           p.connector_spec() == s.connector && p.groups() == s.groups && p.lazy == s.lazy;
+           p.allowed_ips == s.wg.allowed_ips && same_endpoint(p, s.endpoint) &&
+           p.keepalive == s.keepalive && p.connector_spec() == s.connector &&
+           p.groups() == s.groups && p.lazy == s.lazy;
 }
 
 size_t PeerKeyHash::operator()(const WgKey& k) const {
