@@ -151,17 +151,15 @@ uint32_t capacity_for(size_t n) {
 // not take over the host's default route.
 std::vector<IpPrefix> routed_prefixes(std::vector<IpPrefix> all, bool warn_default,
                                       const std::string& name) {
-    std::vector<IpPrefix> out;
-    out.reserve(all.size());
-    for (const auto& ip : all) {
-        if (ip.len != 0)
-            out.push_back(ip);
-        else if (warn_default)
+    std::erase_if(all, [&](const IpPrefix& ip) {
+        if (ip.len != 0) return false;
+        if (warn_default)
             spdlog::warn("not routing {} through {}: default routes are left to the operator",
                          ip.str(), name);
-    }
-    std::sort(out.begin(), out.end());
-    return out;
+        return true;
+    });
+    std::sort(all.begin(), all.end());
+    return all;
 }
 
 std::vector<IpPrefix> allowed_ips_of(const WgQuickConfig& cfg) {

@@ -42,15 +42,17 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 export NB_AGENT_START_TIMEOUT=3600 NB_AGENT_STOP_TIMEOUT=3600
 
 kib() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$AGENT_PID/status"; }
-# "name bytes" for each BPF map the agent holds open.
+# "name bytes" for each BPF map the agent holds open, once per map (by id: a map may be
+# open through more than one fd).
 agent_maps() {
     local f id
     for f in /proc/"$AGENT_PID"/fdinfo/*; do
         id=$(awk '$1 == "map_id:" {print $2}' "$f" 2>/dev/null) || continue
         [[ -n $id ]] || continue
-        printf '%s %s\n' "$(bpftool map show id "$id" --json | jq -r .name)" \
-            "$(awk '$1 == "memlock:" {print $2}' "$f")"
-    done | sort -u
+        printf '%s %s\n' "$id" "$(awk '$1 == "memlock:" {print $2}' "$f")"
+    done | sort -u -k1,1n | while read -r id bytes; do
+        printf '%s %s\n' "$(bpftool map show id "$id" --json | jq -r .name)" "$bytes"
+    done
 }
 
 rows=()

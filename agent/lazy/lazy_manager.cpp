@@ -60,13 +60,6 @@ PeerSpec ManagedPeer::spec() const {
 }
 
 namespace {
-// A configured endpoint as a peer keeps it: numeric ones canonical.
-std::optional<std::string> endpoint_canonical(const std::optional<std::string>& e) {
-    if (!e) return e;
-    if (auto a = SockAddr::parse_numeric(*e)) return a->str();
-    return e;
-}
-
 // Whether a peer has this configured endpoint, numeric ones compared as addresses
 // (a diff of a big map asks for every peer: no text formatted).
 bool same_endpoint(const ManagedPeer& p, const std::optional<std::string>& e) {
@@ -392,8 +385,7 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         }
         const bool live = p.state != PeerState::Idle;
         const bool is_static = !n.connector || *n.connector == "static";
-        if (live && p.w().endpoint && endpoint_canonical(n.endpoint) != p.endpoint_opt() &&
-            n.endpoint && is_static) {
+        if (live && p.w().endpoint && !same_endpoint(p, n.endpoint) && n.endpoint && is_static) {
             ConnectResult r = resolve_endpoint(*n.endpoint);
             if (r.endpoint) {
                 op.endpoint = new_endpoints[k] = r.endpoint;
@@ -790,15 +782,18 @@ void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
     dp_->release_pending(p.id, 1);
 }
 
+std::chrono::milliseconds LazyManager::backoff_after(uint32_t failures) const {
+    int shift = static_cast<int>(std::min<uint32_t>(failures - 1, 20));
+    return std::min(opts_.backoff_max, opts_.backoff_base * (int64_t{1} << shift));
+}
+
 void LazyManager::note_failure(ManagedPeer& p, const std::string& error) {
     WakeState& w = p.w_mut();
     if (w.undo_pending) return;  // counted already; only making it Idle is retried
     w.undo_pending = true;
     ++w.failures;
-    int shift = static_cast<int>(std::min<uint32_t>(w.failures - 1, 20));
-    auto backoff = std::min(opts_.backoff_max, opts_.backoff_base * (int64_t{1} << shift));
+    auto backoff = backoff_after(w.failures);
     w.retry_after_ns = monotonic_ns() + ns(backoff);
-    w.backoff_ms = static_cast<uint64_t>(backoff.count());
     w.last_error = error;
     spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
                  p.key.base64(), w.failures, error, format_duration(backoff));
@@ -891,7 +886,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         if (p.state != PeerState::Idle)
             transition(p, PeerState::Idle,
                        failed ? "failed: " + p.w().last_error + "; retry after " +
-                                    format_duration(std::chrono::milliseconds(p.w().backoff_ms))
+                                    format_duration(backoff_after(p.w().failures))
                               : reason);
         if (!failed) forget_wake(p);
         if (talked) talked_ids.push_back(id);

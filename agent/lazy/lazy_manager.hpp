@@ -168,6 +168,8 @@ class LazyManager {
     // A failed wake: counted once, with its backoff and error; fail_peers then makes the
     // peers Idle in one request, and retries that on the next tick if WireGuard fails.
     void note_failure(ManagedPeer& p, const std::string& error);
+    // No new wake for base * 2^(n-1) after the n-th failure in a row, at most max.
+    std::chrono::milliseconds backoff_after(uint32_t failures) const;
     void fail_peers(const std::vector<uint32_t>& ids);
     void confirm(ManagedPeer& p, const std::string& reason);
     void fail_connect(ManagedPeer& p, const std::string& error);

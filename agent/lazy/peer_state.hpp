@@ -34,7 +34,6 @@ struct PeerSpec {
 class PrefixList {
   public:
     PrefixList() = default;
-    explicit PrefixList(std::span<const IpPrefix> v) { assign(v); }
     PrefixList(const PrefixList& o) { assign(o.span()); }
     PrefixList& operator=(const PrefixList& o) {
         if (this != &o) assign(o.span());
@@ -94,7 +93,6 @@ struct WakeState {
     std::string trigger_reason;
     uint32_t failures = 0;          // failed wakes in a row
     uint64_t retry_after_ns = 0;    // backoff: no wake before this
-    uint64_t backoff_ms = 0;        // the backoff of the last failure
     bool undo_pending = false;      // failed, not yet Idle in WireGuard (retried each tick)
     uint64_t backoff_trace_ns = 0;  // last "dropped during backoff" trace event
     std::string last_error;
