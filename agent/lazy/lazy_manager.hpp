@@ -38,6 +38,9 @@ struct LazyOptions {
     std::chrono::milliseconds handshake_poll{1000};
     // ... and this often while packets wait for the proof (within a fifth of the time).
     std::chrono::milliseconds handshake_poll_fast{5};
+    // A handshake shows before WireGuard has sent the packets it queued for it; if its
+    // byte counter never shows them (dropped in WireGuard), the proof stands after this.
+    std::chrono::milliseconds flush_grace{250};
 };
 
 // What a network-map update changes, by peer.
@@ -129,6 +132,13 @@ class LazyManager {
     std::vector<IpPrefix> allowed_ips() const;
     // Current specs, in id order (for the state file).
     std::vector<PeerSpec> specs() const;
+
+    // Whether WireGuard's tx counter shows the packets replayed while the handshake ran.
+    static bool staged_sent(const WakeState& w, uint64_t tx_bytes);
+    // WireGuard's wire sizes (without UDP/IP): a handshake response, the smallest
+    // handshake message; and a data message's header and tag around the packet.
+    static constexpr uint64_t kMinHandshakeMessage = 92;
+    static constexpr uint64_t kDataMessageOverhead = 32;
 
   private:
     struct Prepared {

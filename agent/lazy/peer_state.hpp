@@ -84,8 +84,10 @@ struct WakeState {
     bool awaiting_handshake = false;  // Connecting with the endpoint set
     uint64_t deadline_ns = 0;         // Connecting: give up at
     uint64_t endpoint_set_ns = 0;
-    uint32_t replayed = 0;      // re-injected since: what WireGuard discards on failure
-    uint64_t connected_ns = 0;  // start of the current Connected period
+    uint32_t replayed = 0;           // re-injected since: what WireGuard discards on failure
+    uint64_t replayed_bytes = 0;     // their IP bytes: what WireGuard's tx counter must show
+    uint64_t handshake_seen_ns = 0;  // first poll that showed the handshake (0: none yet)
+    uint64_t connected_ns = 0;       // start of the current Connected period
     // The UDP engine sees no traffic: WireGuard's byte counters at the last scan, and
     // when they last grew by more than keepalives and handshakes explain.
     uint64_t wg_rx_bytes = 0, wg_tx_bytes = 0, wg_active_ns = 0;

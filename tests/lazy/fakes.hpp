@@ -219,6 +219,9 @@ class LazyFixture : public ::testing::Test {
         mgr->install(std::move(v));
     }
     std::vector<uint8_t> pkt(uint8_t tag) { return std::vector<uint8_t>(28, tag); }
+    // WireGuard's tx counter once it sent one initiation and `n` of pkt()'s packets
+    // (each padded to 32 bytes in a 64-byte message).
+    static uint64_t sent_after_handshake(uint64_t n) { return 148 + 64 * n; }
     ConnectPool::Completion ok(uint64_t job, const char* ep) {
         ConnectPool::Completion c;
         c.job_id = job;
