@@ -407,7 +407,8 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
 
         if (cfg && !cfg->iface.private_key && !link_index(opts_.interface))
             throw std::runtime_error(*opts_.config_path + ": [Interface] has no PrivateKey");
-        wg_ = open_interface(opts_, cfg.has_value(), created_);
+        wg_ = opts_.wg_standin ? opts_.wg_standin(opts_.interface)
+                               : open_interface(opts_, cfg.has_value(), created_);
         base_status_.wg_backend = wg_->backend_name();
 
         if (!cfg) {

@@ -4,12 +4,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "bpf/lazy_peer_kern_user.h"
 
 namespace nb {
+
+class WgControl;
 
 enum class WgMode { Auto, Kernel, Userspace };
 // How idle peers' first packets are noticed: the tc programs, or per-peer UDP listeners
@@ -37,6 +41,10 @@ struct RunOptions {
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact
     TriggerMode trigger = TriggerMode::Auto;
+    // Benchmarks only (bench/status_standin): WireGuard control for an existing
+    // interface, where no WireGuard here can hold the peers (wireguard-go stops at
+    // 65,536). Unset: the interface's own kernel WireGuard or wireguard-go.
+    std::function<std::unique_ptr<WgControl>(const std::string& interface)> wg_standin;
 };
 
 // Returns the process exit code.

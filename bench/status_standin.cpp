@@ -1,0 +1,275 @@
+// `nbagent status` at sizes no WireGuard here can hold (issue 6: `status -d --json` at
+// 100k peers in < 100 ms). wireguard-go stops at 65,536 peers and this host has no
+// kernel WireGuard, so the agent runs on a veth interface with an in-memory peer table
+// standing in for WireGuard. Everything else is the real agent: its config parse, BPF
+// programs attached to the interface, lazy manager, routes and control socket; the
+// timed commands are the real `nbagent` CLI, each a process of its own. A status reply
+// never asks WireGuard (peer state and counters come from the agent and its maps), so
+// the stand-in does not change what is timed; bench/status.sh times the same commands
+// on real wireguard-go up to 65,536 peers, to compare at one size.
+//
+//   status_standin --cli PATH/nbagent [--peers N] [--runs N]     (as root)
+//
+// It makes its own network namespace (unshare) and removes what it made.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/engine.hpp"
+#include "agent/wg/wg_control.hpp"
+#include "bench/bench_util.hpp"
+
+namespace {
+
+using namespace nb::bench;
+
+// WireGuard's peer table without WireGuard: what set_device built, for get_device.
+class MemoryWg : public nb::WgControl {
+  public:
+    std::string backend_name() const override { return "stand-in (bench)"; }
+    nb::WgDevice get_device() override {
+        nb::WgDevice d;
+        d.peers.reserve(peers_.size());
+        for (const auto& [k, p] : peers_) d.peers.push_back(p);
+        return d;
+    }
+    void set_device(const nb::DeviceUpdate& u) override {
+        if (u.replace_peers) peers_.clear();
+        for (const auto& op : u.peers) {
+            if (op.remove) {
+                peers_.erase(op.public_key);
+                continue;
+            }
+            auto it = peers_.find(op.public_key);
+            if (it == peers_.end()) {
+                if (op.update_only) continue;
+                it = peers_.emplace(op.public_key, nb::WgPeer{}).first;
+                it->second.public_key = op.public_key;
+            }
+            nb::WgPeer& p = it->second;
+            if (op.replace_allowed_ips) p.allowed_ips.clear();
+            p.allowed_ips.insert(p.allowed_ips.end(), op.allowed_ips.begin(), op.allowed_ips.end());
+            if (op.preshared_key) p.preshared_key = op.preshared_key;
+            if (op.endpoint) p.endpoint = op.endpoint;
+            if (op.persistent_keepalive) p.persistent_keepalive = *op.persistent_keepalive;
+        }
+    }
+
+  private:
+    std::unordered_map<nb::WgKey, nb::WgPeer, nb::WgKeyHash> peers_;
+};
+
+const char* kIface = "nbstandin0";
+
+// Runs `argv` with stdout to /dev/null (or to `out`); returns its exit code.
+int run(const std::vector<std::string>& argv, const std::string& out = "/dev/null") {
+    pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) dup2(fd, STDOUT_FILENO);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, STDERR_FILENO);
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        // The agent's thread blocks these; the CLI must not inherit that.
+        sigset_t none;
+        sigemptyset(&none);
+        pthread_sigmask(SIG_SETMASK, &none, nullptr);
+        execv(args[0], args.data());
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+double pct(std::vector<double> v, int p) {
+    std::sort(v.begin(), v.end());
+    size_t i = (v.size() * static_cast<size_t>(p) + 99) / 100;
+    return v[std::max<size_t>(i, 1) - 1];
+}
+
+std::string ip4(uint32_t i) {
+    return "10." + std::to_string(64 + (i >> 16)) + "." + std::to_string((i >> 8) & 255) + "." +
+           std::to_string(i & 255);
+}
+
+void write_config(const std::string& path, uint32_t peers) {
+    std::ofstream f(path);
+    f << "[Interface]\nPrivateKey = " << key_for(0, 0xee).base64() << "\nListenPort = 51820\n";
+    for (uint32_t i = 0; i < peers; ++i) {
+        // As the lab's peers: an IPv4 /32, an IPv6 /128 and a numeric endpoint each.
+        char v6[64];
+        std::snprintf(v6, sizeof v6, "fd64::%x:%x", i >> 16, i & 0xffff);
+        f << "\n[Peer]\nPublicKey = " << key_for(i, 0x11).base64() << "\nAllowedIPs = " << ip4(i)
+          << "/32, " << v6 << "/128\nEndpoint = 192.0.2." << (1 + i % 254) << ":51820\n";
+    }
+    if (!f) throw std::runtime_error("writing " + path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    uint32_t peers = 100000;
+    int runs = 20;
+    std::string cli;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string a = argv[i];
+        if (a == "--peers")
+            peers = static_cast<uint32_t>(std::stoul(argv[i + 1]));
+        else if (a == "--runs")
+            runs = std::stoi(argv[i + 1]);
+        else if (a == "--cli")
+            cli = argv[i + 1];
+        else {
+            std::fprintf(stderr, "usage: status_standin --cli PATH [--peers N] [--runs N]\n");
+            return 2;
+        }
+    }
+    if (cli.empty() || access(cli.c_str(), X_OK) != 0 || runs < 1 || peers == 0) {
+        std::fprintf(stderr, "usage: status_standin --cli PATH [--peers N] [--runs N]\n");
+        return 2;
+    }
+    if (unshare(CLONE_NEWNET) != 0) {
+        std::perror("unshare(CLONE_NEWNET) (run as root)");
+        return 1;
+    }
+    spdlog::set_level(spdlog::level::warn);
+    char tmpl[] = "/tmp/nbstandin.XXXXXX";
+    if (!mkdtemp(tmpl)) {
+        std::perror("mkdtemp");
+        return 1;
+    }
+    const std::string dir = tmpl, conf = dir + "/standin.conf", run_dir = dir + "/run";
+    write_config(conf, peers);
+    // A veth end: kernels without the dummy module have veth (the labs need it).
+    if (std::system(("ip link add " + std::string(kIface) + " type veth peer name " + kIface + "p")
+                        .c_str()) != 0) {
+        std::fprintf(stderr, "ip link add %s type veth failed\n", kIface);
+        return 1;
+    }
+
+    // The agent reads SIGTERM from a signalfd: blocked in every thread, so the signal
+    // that ends it waits for that read.
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+
+    nb::RunOptions o;
+    o.interface = kIface;
+    o.config_path = conf;
+    o.run_dir = run_dir;
+    o.trigger = nb::TriggerMode::Bpf;
+    o.wg_standin = [](const std::string&) { return std::make_unique<MemoryWg>(); };
+    int agent_rc = -1;
+    auto t0 = Clock::now();
+    std::thread agent([&] { agent_rc = nb::run_agent(o); });
+
+    const std::vector<std::string> base = {cli, "-i", kIface, "--run-dir", run_dir};
+    auto cmd = [&](std::vector<std::string> words) {
+        std::vector<std::string> a = {cli};
+        a.insert(a.end(), words.begin(), words.end());
+        a.insert(a.end(), base.begin() + 1, base.end());
+        return a;
+    };
+    while (run(cmd({"status"})) != 0) {
+        if (agent_rc >= 0 || ms_since(t0) > 3600e3) {
+            std::fprintf(stderr, "the agent did not come up (exit %d)\n", agent_rc);
+            kill(getpid(), SIGTERM);
+            agent.join();
+            std::system(("ip link del " + std::string(kIface)).c_str());
+            return 1;
+        }
+        usleep(200 * 1000);
+    }
+    double start_s = ms_since(t0) / 1000;
+
+    const std::vector<std::vector<std::string>> commands = {
+        {"status"}, {"status", "-d", "--json"}, {"status", "-d"}};
+    std::vector<std::pair<double, double>> res;
+    for (const auto& words : commands) {
+        std::vector<double> ms;
+        for (int r = 0; r < runs; ++r) {
+            auto t = Clock::now();
+            int rc = run(cmd(words));
+            ms.push_back(ms_since(t));
+            if (rc != 0) {
+                std::fprintf(stderr, "nbagent status failed (exit %d)\n", rc);
+                return 1;
+            }
+        }
+        res.emplace_back(pct(ms, 50), pct(ms, 99));
+    }
+    // What the reply holds: every peer, and all of them Idle.
+    const std::string out = dir + "/status.json";
+    run(cmd({"status", "-d", "--json"}), out);
+    auto bytes = std::filesystem::file_size(out);
+    size_t listed = 0, idle = 0;
+    {
+        std::ifstream f(out);
+        auto j = nlohmann::json::parse(f, nullptr, false);
+        if (!j.is_discarded() && j.contains("peers") && j["peers"].is_array()) {
+            listed = j["peers"].size();
+            idle = j["counts"].value("idle", size_t{0});
+        }
+    }
+    long rss_kib = 0;
+    {
+        std::ifstream st("/proc/self/status");
+        std::string k;
+        while (st >> k)
+            if (k == "VmRSS:") st >> rss_kib;
+    }
+    kill(getpid(), SIGTERM);
+    agent.join();
+    std::system(("ip link del " + std::string(kIface) + " 2>/dev/null").c_str());
+
+    std::printf(
+        "\nnbagent status, %u peers on a veth interface with a WireGuard stand-in, "
+        "%d runs each\n",
+        peers, runs);
+    std::printf(
+        "agent start (config to answering): %.1f s; process RSS %ld MiB; status -d "
+        "--json is %.1f MiB; agent exit %d\n",
+        start_s, rss_kib / 1024, static_cast<double>(bytes) / (1 << 20), agent_rc);
+    std::printf("| %-20s | %9s | %9s |\n", "command", "p50 ms", "p99 ms");
+    std::printf("|----------------------|-----------|-----------|\n");
+    const char* names[] = {"status", "status -d --json", "status -d"};
+    for (size_t i = 0; i < res.size(); ++i)
+        std::printf("| %-20s | %9.1f | %9.1f |\n", names[i], res[i].first, res[i].second);
+    for (size_t i = 0; i < res.size(); ++i) {
+        std::string n = names[i];
+        std::replace(n.begin(), n.end(), ' ', '_');
+        std::printf("RESULT status_standin peers=%u command=%s p50=%.1f p99=%.1f\n", peers,
+                    n.c_str(), res[i].first, res[i].second);
+    }
+    std::filesystem::remove_all(dir);
+    if (listed != peers || idle != peers) {
+        std::fprintf(stderr, "status -d --json listed %zu peers, %zu Idle; expected %u\n", listed,
+                     idle, peers);
+        return 1;
+    }
+    return agent_rc == 0 ? 0 : 1;
+}
