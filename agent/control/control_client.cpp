@@ -109,35 +109,29 @@ void ControlClient::send_line(const std::string& line) {
     }
 }
 
-std::string ControlClient::read_line() {
+std::string_view ControlClient::read_line() {
     constexpr size_t kChunk = 1024 * 1024;
+    if (consumed_) {
+        // The line returned last is done with: drop it (and its newline).
+        std::memmove(buf_.data(), buf_.data() + consumed_, len_ - consumed_);
+        len_ -= consumed_;
+        consumed_ = 0;
+    }
     for (;;) {
         const char* begin = buf_.data();
-        const void* nlp = std::memchr(begin + scanned_, '\n', len_ - scanned_);
+        const void* nlp = len_ ? std::memchr(begin + scanned_, '\n', len_ - scanned_) : nullptr;
         if (nlp) {
             const size_t nl = static_cast<size_t>(static_cast<const char*>(nlp) - begin);
-            std::string line;
-            if (nl + 1 == len_) {
-                // The common case (one reply per read): hand over the buffer, no copy.
-                line = std::move(buf_);
-                line.resize(nl);
-                buf_.clear();
-                len_ = 0;
-            } else {
-                line.assign(begin, nl);
-                std::memmove(buf_.data(), begin + nl + 1, len_ - nl - 1);
-                len_ -= nl + 1;
-            }
+            consumed_ = nl + 1;
             scanned_ = 0;
-            return line;
+            return {begin, nl};
         }
         scanned_ = len_;
         if (len_ > kMaxReplyLine) throw std::runtime_error("reply from nbagent too large");
-        // Grow geometrically so a 25 MB reply is not zero-filled chunk by chunk.
-        if (buf_.size() < len_ + kChunk) buf_.resize(std::max(buf_.size() * 2, len_ + kChunk));
+        buf_.reserve(len_ + kChunk);
         ssize_t n;
         do {
-            n = ::recv(fd_, buf_.data() + len_, buf_.size() - len_, 0);
+            n = ::recv(fd_, buf_.data() + len_, buf_.capacity() - len_, 0);
         } while (n < 0 && errno == EINTR);
         if (n < 0) {
             throw std::runtime_error(std::string("receive from nbagent: ") + std::strerror(errno));
@@ -147,7 +141,7 @@ std::string ControlClient::read_line() {
     }
 }
 
-nlohmann::json ControlClient::check_reply(const std::string& line) {
+nlohmann::json ControlClient::check_reply(std::string_view line) {
     nlohmann::json reply = nlohmann::json::parse(line, nullptr, false);
     if (reply.is_discarded() || !reply.is_object()) {
         throw std::runtime_error("invalid reply from nbagent (not a JSON object)");
@@ -165,7 +159,7 @@ nlohmann::json ControlClient::check_reply(const std::string& line) {
     return reply;
 }
 
-std::string ControlClient::request_text(const nlohmann::json& req) {
+std::string_view ControlClient::request_text(const nlohmann::json& req) {
     send_line(req.dump());
     return read_line();
 }
@@ -181,9 +175,10 @@ void ControlClient::stream(const nlohmann::json& req,
     // The agent subscribes us before it queues the reply: from here no event is missed.
     if (on_subscribed) on_subscribed();
     for (;;) {
-        const std::string line = read_line();
+        const std::string_view line = read_line();
         nlohmann::json event = nlohmann::json::parse(line, nullptr, false);
-        if (event.is_discarded()) throw std::runtime_error("invalid event from nbagent: " + line);
+        if (event.is_discarded())
+            throw std::runtime_error("invalid event from nbagent: " + std::string(line));
         if (!on_event(event)) return;
     }
 }

@@ -4,8 +4,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "agent/common/mapped_buffer.hpp"
 
 namespace nb {
 
@@ -25,8 +28,8 @@ class ControlClient {
     // error text on {"ok":false}.
     nlohmann::json request(const nlohmann::json& req);
     // Sends one request and returns the reply line unparsed (for forwarding large
-    // replies verbatim); the caller checks "ok".
-    std::string request_text(const nlohmann::json& req);
+    // replies verbatim); the caller checks "ok". Valid until the next call on this client.
+    std::string_view request_text(const nlohmann::json& req);
     // Sends `req`, checks the first reply, then calls on_event for each following line
     // until it returns false. Throws if the agent closes the connection.
     void stream(const nlohmann::json& req,
@@ -35,17 +38,19 @@ class ControlClient {
 
     // Parses a reply line; throws std::runtime_error with the agent's error text on
     // {"ok":false} and on anything that is not a reply.
-    static nlohmann::json check_reply(const std::string& line);
+    static nlohmann::json check_reply(std::string_view line);
 
   private:
     void send_line(const std::string& line);
-    std::string read_line();
+    // The next line, without its newline; valid until the next read.
+    std::string_view read_line();
 
     std::string path_;
     int fd_ = -1;
-    std::string buf_;  // storage; the first len_ bytes are received, not yet returned
+    MappedBuffer buf_;  // the first len_ bytes are received
     size_t len_ = 0;
-    size_t scanned_ = 0;  // prefix of those known to hold no newline
+    size_t consumed_ = 0;  // prefix returned already (dropped at the next read)
+    size_t scanned_ = 0;   // prefix of those known to hold no newline
 };
 
 }  // namespace nb

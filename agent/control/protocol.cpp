@@ -1,5 +1,7 @@
 #include "agent/control/protocol.hpp"
 
+#include "agent/common/memory.hpp"
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -358,6 +360,7 @@ std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
     std::string out;
     // ~300 bytes per peer; reserving avoids repeated copies of a multi-megabyte buffer.
     out.reserve(256 + peers_hint * 360);
+    if (peers_hint > 10000) advise_huge_pages(out.data(), out.capacity());
     Writer w(out);
     w.raw("{\"ok\":true,\"status\":");
     write_status(w, s, next);

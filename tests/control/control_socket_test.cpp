@@ -15,6 +15,7 @@
 #include <future>
 #include <thread>
 
+#include "agent/common/mapped_buffer.hpp"
 #include "agent/control/control_client.hpp"
 #include "agent/control/protocol.hpp"
 #include "tests/control/server_loop.hpp"
@@ -345,7 +346,7 @@ TEST_F(ControlSocket, HugeStatusIsTransferredCompletely) {
                     });
     ControlClient client(path());
     const auto t0 = std::chrono::steady_clock::now();
-    const std::string text = client.request_text({{"cmd", "status"}, {"detail", true}});
+    const std::string text(client.request_text({{"cmd", "status"}, {"detail", true}}));
     const auto t1 = std::chrono::steady_clock::now();
     std::printf("100k-peer status: %zu bytes in %.1f ms (request to last byte)\n", text.size(),
                 std::chrono::duration<double, std::milli>(t1 - t0).count());
@@ -453,3 +454,20 @@ TEST_F(ControlSocket, NonRootIsRejectedByPeerCredentials) {
 
 }  // namespace
 }  // namespace nb
+
+// The client's receive buffer grows by moving its mapping: what it held must stay.
+TEST(MappedBuffer, GrowingKeepsTheContents) {
+    nb::MappedBuffer b;
+    EXPECT_EQ(b.capacity(), 0u);
+    b.reserve(100);
+    ASSERT_GE(b.capacity(), 100u);
+    size_t filled = b.capacity();
+    for (size_t i = 0; i < filled; ++i) b.data()[i] = static_cast<char>(i * 7);
+    b.reserve(40 * 1024 * 1024);  // past the size that asks for huge pages
+    ASSERT_GE(b.capacity(), 40u * 1024 * 1024);
+    for (size_t i = 0; i < filled; ++i) ASSERT_EQ(b.data()[i], static_cast<char>(i * 7)) << i;
+    b.data()[b.capacity() - 1] = 'x';  // all of it is writable
+    const size_t cap = b.capacity();
+    b.reserve(10);  // never shrinks
+    EXPECT_EQ(b.capacity(), cap);
+}
