@@ -763,6 +763,16 @@ void Agent::shutdown(int& exit_code) {
 
 }  // namespace
 
+sigset_t block_agent_signals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    return mask;
+}
+
 int run_agent(const RunOptions& opts) {
     tune_allocator();
     std::optional<WgQuickConfig> cfg;
@@ -777,12 +787,7 @@ int run_agent(const RunOptions& opts) {
     }
 
     // Signals are read from a signalfd so that shutdown runs on the loop, in order.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    const sigset_t mask = block_agent_signals();
     signal(SIGPIPE, SIG_IGN);
 
     Agent agent(opts);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -49,5 +50,10 @@ struct RunOptions {
 
 // Returns the process exit code.
 int run_agent(const RunOptions& opts);
+
+// Blocks, in the calling thread, the signals the agent reads from its signalfd (SIGTERM,
+// SIGINT, SIGHUP) and returns them. run_agent does it itself; a program that runs the
+// agent in a thread of its own calls it first in every other thread.
+sigset_t block_agent_signals();
 
 }  // namespace nb

@@ -170,12 +170,7 @@ int main(int argc, char** argv) {
 
     // The agent reads SIGTERM from a signalfd: blocked in every thread, so the signal
     // that ends it waits for that read.
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    nb::block_agent_signals();
 
     nb::RunOptions o;
     o.interface = kIface;

@@ -32,6 +32,15 @@ PeerSpec in_groups(PeerSpec s, std::vector<std::string> groups) {
 
 class LazyLifecycleTest : public LazyFixture {
   protected:
+    // Peer 1 woken by pkt(1), its endpoint set (so pkt(1) went to WireGuard), and pkt(2)
+    // .. pkt(last) held for the handshake's proof.
+    void awaiting_proof(uint8_t last) {
+        make();
+        install3();
+        packet(0, 1);
+        mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+        for (uint8_t i = 2; i <= last; ++i) mgr->on_held_packet(0, pkt(i), monotonic_ns());
+    }
     PeerStatus st(uint8_t n) const {
         for (auto& p : mgr->status(true).peers)
             if (p.public_key == key(n).base64()) return p;
@@ -180,11 +189,7 @@ TEST_F(LazyLifecycleTest, PacketsAfterTheEndpointWaitForTheProofAndKeepTheirOrde
 }
 
 TEST_F(LazyLifecycleTest, HandshakeTimeProvesOneWayTrafficAndReleasesWhatWaited) {
-    make();
-    install3();
-    packet(0, 1);
-    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
+    awaiting_proof(2);
     wg.handshakes[key(1)] = 1700000000;
     wg.transfer[key(1)] = {92, sent_after_handshake(1)};
     mgr->tick(monotonic_ns());
@@ -197,12 +202,7 @@ TEST_F(LazyLifecycleTest, HandshakeTimeProvesOneWayTrafficAndReleasesWhatWaited)
 // a burst arrive with one packet swapped). Newer packets wait until its tx counter
 // shows that send.
 TEST_F(LazyLifecycleTest, PacketsWaitUntilWireGuardHasSentWhatItQueuedForTheHandshake) {
-    make();
-    install3();
-    packet(0, 1);
-    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
-    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    awaiting_proof(3);
     ASSERT_EQ(sink.sent.size(), 1u);
     wg.handshakes[key(1)] = 1700000000;
     wg.transfer[key(1)] = {92, 148};  // the initiation only: the queue is not out yet
@@ -220,11 +220,7 @@ TEST_F(LazyLifecycleTest, PacketsWaitUntilWireGuardHasSentWhatItQueuedForTheHand
 }
 
 TEST_F(LazyLifecycleTest, AHandshakeWhoseQueuedPacketsNeverShowStillProvesAfterAGrace) {
-    make();
-    install3();
-    packet(0, 1);
-    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
+    awaiting_proof(2);
     wg.handshakes[key(1)] = 1700000000;
     wg.transfer[key(1)] = {92, 148};  // WireGuard dropped what it queued
     uint64_t t = monotonic_ns();
