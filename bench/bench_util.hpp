@@ -1,5 +1,5 @@
-// Pieces every bench/ program needs: a timer, deterministic peer keys, and a fresh
-// WireGuard interface of the chosen backend.
+// Pieces every bench/ program needs: a timer, deterministic peer keys and addresses,
+// and a fresh WireGuard interface of the chosen backend.
 #pragma once
 
 #include <chrono>
@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/net/ip.hpp"
 #include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
@@ -27,6 +28,17 @@ inline WgKey key_for(uint32_t i, uint8_t tag) {
     k.bytes.fill(tag);
     std::memcpy(k.bytes.data(), &i, sizeof i);
     return k;
+}
+
+// Peer i's own IPv4 address: 10.<second_octet + i's bits 16..23>.<bits 8..15>.<bits
+// 0..7>/32.
+inline IpPrefix host(uint8_t second_octet, uint32_t i) {
+    IpPrefix p;
+    p.addr.family = AF_INET;
+    p.addr.bytes = {10, static_cast<uint8_t>(second_octet + (i >> 16)),
+                    static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    p.len = 32;
+    return p;
 }
 
 // Creates `ifname` as kernel WireGuard ("kernel") or wireguard-go (anything else) and

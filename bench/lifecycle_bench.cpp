@@ -41,16 +41,6 @@ namespace {
 
 using namespace nb::bench;
 
-// 10.<second_octet + i's bits 16..23>.<bits 8..15>.<bits 0..7>/32
-nb::IpPrefix host(uint8_t second_octet, uint32_t i) {
-    nb::IpPrefix p;
-    p.addr.family = AF_INET;
-    p.addr.bytes = {10, static_cast<uint8_t>(second_octet + (i >> 16)),
-                    static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
-    p.len = 32;
-    return p;
-}
-
 // Peer i of the bench: its own key and /32, a TEST-NET-1 endpoint (never answers).
 nb::PeerSpec spec_for(uint32_t i) {
     nb::PeerSpec s;

@@ -108,11 +108,6 @@ double pct(std::vector<double> v, int p) {
     return v[std::max<size_t>(i, 1) - 1];
 }
 
-std::string ip4(uint32_t i) {
-    return "10." + std::to_string(64 + (i >> 16)) + "." + std::to_string((i >> 8) & 255) + "." +
-           std::to_string(i & 255);
-}
-
 void write_config(const std::string& path, uint32_t peers) {
     std::ofstream f(path);
     f << "[Interface]\nPrivateKey = " << key_for(0, 0xee).base64() << "\nListenPort = 51820\n";
@@ -120,8 +115,9 @@ void write_config(const std::string& path, uint32_t peers) {
         // As the lab's peers: an IPv4 /32, an IPv6 /128 and a numeric endpoint each.
         char v6[64];
         std::snprintf(v6, sizeof v6, "fd64::%x:%x", i >> 16, i & 0xffff);
-        f << "\n[Peer]\nPublicKey = " << key_for(i, 0x11).base64() << "\nAllowedIPs = " << ip4(i)
-          << "/32, " << v6 << "/128\nEndpoint = 192.0.2." << (1 + i % 254) << ":51820\n";
+        f << "\n[Peer]\nPublicKey = " << key_for(i, 0x11).base64()
+          << "\nAllowedIPs = " << host(64, i).str() << ", " << v6 << "/128\nEndpoint = 192.0.2."
+          << (1 + i % 254) << ":51820\n";
     }
     if (!f) throw std::runtime_error("writing " + path);
 }

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <new>
 
+#include "agent/common/memory.hpp"
+
 namespace nb {
 
 class MappedBuffer {
@@ -35,7 +37,7 @@ class MappedBuffer {
         if (p == MAP_FAILED) throw std::bad_alloc();
         // Huge pages only for a big reply: where a huge page has to be compacted first,
         // a short reply would wait for it. Advice only; without THP it changes nothing.
-        if (cap >= kBig) madvise(p, cap, MADV_HUGEPAGE);
+        if (cap >= kBig) advise_huge_pages(p, cap);
         data_ = static_cast<char*>(p);
         cap_ = cap;
     }
