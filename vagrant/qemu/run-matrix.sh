@@ -6,6 +6,8 @@
 #                 [NAME:WG:ATTACH:COMMAND...]
 # Scenario specs are described in run-scenarios.sh; without any, DEFAULT_SCENARIOS below.
 # --out (default docs/kernel-matrix.md) receives the latest table as Markdown.
+# A VM that dies without an exit code (panic) runs once more for the scenarios without
+# a result; the table keeps a "vm | retried" row.
 # Exit: 0 all passed (skip and n/a allowed), 1 a scenario failed, 2 a kernel could not
 # be fetched or a VM did not boot or finish (which CI must treat as a failure).
 set -uo pipefail
@@ -49,7 +51,7 @@ while [[ $# -gt 0 ]]; do
         --kernels) kernels=${2:?}; shift 2 ;;
         --no-host) host=0; shift ;;
         --out) out=${2:?}; shift 2 ;;
-        -h | --help) sed -n '2,11p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "run-matrix.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -73,32 +75,59 @@ results="$work/results"
 timings=()
 infra_failed=0
 
+# spec_done FILE SPEC: whether FILE has a result line for SPEC (NAME:WG:ATTACH:...).
+spec_done() {
+    local name wg attach
+    IFS=: read -r name wg attach _ <<<"$2"
+    grep -qF "|$wg|$attach|$name|" "$1" 2>/dev/null
+}
+
 matrix_start=$(now)
 for k in $kernels; do
     step "kernel $k: fetching and booting"
-    scratch="$work/vm-$k"
-    mkdir -p "$scratch"
+    todo=("${scenarios[@]}")
     t0=$(now)
-    rc=0
-    # The guest writes its results into the scratch share; the console is kept for the
-    # boot time and for the log.
-    # One VM runs every scenario of its kernel: 5.10 alone takes ~20 min under TCG, more
-    # on a busy machine (NB_MATRIX_VM_TIMEOUT, seconds).
-    "$HERE/run-vm.sh" --timeout "${NB_MATRIX_VM_TIMEOUT:-3000}" --scratch "$scratch" "$k" -- \
-        bash vagrant/qemu/run-scenarios.sh --kernel "$k" --build "$build" --results /nbvm/results \
-        "${scenarios[@]}" 2>&1 | tee "$work/console-$k.log"
-    rc=${PIPESTATUS[0]}
+    for attempt in 1 2; do
+        scratch="$work/vm-$k-$attempt"
+        mkdir -p "$scratch"
+        rc=0
+        # The guest writes its results into the scratch share; the console is kept for the
+        # boot time and for the log.
+        # One VM runs every scenario of its kernel: 5.10 alone takes ~20 min under TCG, more
+        # on a busy machine (NB_MATRIX_VM_TIMEOUT, seconds).
+        "$HERE/run-vm.sh" --timeout "${NB_MATRIX_VM_TIMEOUT:-3000}" --scratch "$scratch" "$k" -- \
+            bash vagrant/qemu/run-scenarios.sh --kernel "$k" --build "$build" --results /nbvm/results \
+            "${todo[@]}" 2>&1 | tee "$work/console-$k-$attempt.log"
+        rc=${PIPESTATUS[0]}
+        [[ -s $scratch/results ]] && cat "$scratch/results" >>"$results"
+        ((rc == 125 && attempt == 1)) || break
+        # The guest died without an exit code. Under multi-threaded TCG a kernel can Oops
+        # on its own freshly patched code (run-vm.sh): not something the scenarios did, so
+        # the ones without a result run once more in a new VM; a second death is a failure.
+        # The row stays in the table with the console's first oops line.
+        left=()
+        for spec in "${todo[@]}"; do
+            spec_done "$scratch/results" "$spec" || left+=("$spec")
+        done
+        oops=$(grep -a -m1 -E 'Oops|BUG:|Kernel panic|general protection|invalid opcode' \
+            "$work/console-$k-$attempt.log" | tr -d '\r|' | cut -c1-160)
+        echo "MATRIX $k|-|-|vm|retried|$(elapsed "$t0")|the VM died during ${left[0]%%:*} (${oops:-no oops line on the console}); ${#left[@]} scenarios without a result ran in a new VM" >>"$results"
+        step "kernel $k: the VM died without an exit code; ${#left[@]} scenarios run again in a new VM"
+        ((${#left[@]})) || { rc=0; break; }
+        todo=("${left[@]}")
+    done
     wall=$(elapsed "$t0")
-    boot=$(sed -n 's/.*nbvm: root ready after \([0-9.]*\) s.*/\1/p' "$work/console-$k.log" | tail -n 1)
-    release=$(sed -n 's/.*nbvm: kernel \([^ ]*\) up after.*/\1/p' "$work/console-$k.log" | tail -n 1)
+    boot=$(sed -n 's/.*nbvm: root ready after \([0-9.]*\) s.*/\1/p' "$work/console-$k-1.log" | tail -n 1)
+    release=$(sed -n 's/.*nbvm: kernel \([^ ]*\) up after.*/\1/p' "$work/console-$k-1.log" | tail -n 1)
     timings+=("$k|${release:-?}|${boot:-?}|$wall")
-    if [[ -s $scratch/results ]]; then
-        cat "$scratch/results" >>"$results"
-    fi
-    # 124: hung past the timeout; 125: no exit code (fetch, boot or panic).
+    # 124: hung past the timeout; 125: no exit code (fetch, boot or panic), twice.
     if ((rc == 124 || rc == 125)); then
         infra_failed=1
-        echo "MATRIX $k|-|-|vm|fail|$wall|run-vm.sh exit $rc (fetch, boot, hang or panic; console above)" >>"$results"
+        running=""
+        for spec in "${todo[@]}"; do
+            spec_done "$scratch/results" "$spec" || { running=${spec%%:*}; break; }
+        done
+        echo "MATRIX $k|-|-|vm|fail|$wall|run-vm.sh exit $rc (fetch, boot, hang or panic; console above)${running:+ during $running}" >>"$results"
     fi
 done
 
