@@ -51,7 +51,7 @@ while [[ $# -gt 0 ]]; do
         --kernels) kernels=${2:?}; shift 2 ;;
         --no-host) host=0; shift ;;
         --out) out=${2:?}; shift 2 ;;
-        -h | --help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "run-matrix.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
