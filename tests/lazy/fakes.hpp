@@ -12,6 +12,7 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -52,6 +53,7 @@ class FakeWg : public WgControl {
     // Peers in `handshakes` or `transfer`, with those; the others as never shaken.
     WgDevice get_device() override {
         ++get_device_calls;
+        if (dump_delay.count()) std::this_thread::sleep_for(dump_delay);
         WgDevice d;
         for (const auto& [k, sec] : handshakes) {
             WgPeer p;
@@ -94,6 +96,7 @@ class FakeWg : public WgControl {
     std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;  // last_handshake_sec by key
     std::unordered_map<WgKey, std::pair<uint64_t, uint64_t>, WgKeyHash> transfer;  // rx, tx
     int get_device_calls = 0;
+    std::chrono::milliseconds dump_delay{0};  // how long a dump takes, as with many peers
 
   private:
     Log& log_;

@@ -126,5 +126,19 @@ TEST_F(LazyUdpEngineTest, AHandshakeOnAnIdlePeerIsARemoteWake) {
     EXPECT_TRUE(remote);
 }
 
+TEST_F(LazyUdpEngineTest, ASlowDumpSpacesTheInactivityScans) {
+    make_udp(20s);  // a scan every second
+    install3();
+    wg.dump_delay = 300ms;  // five times that is 1.5 s
+    uint64_t t = monotonic_ns();
+    int before = wg.get_device_calls;
+    mgr->tick(t);
+    EXPECT_EQ(wg.get_device_calls, before + 1);
+    mgr->tick(t + 1200000000ull);  // a second on, but within five dumps' time
+    EXPECT_EQ(wg.get_device_calls, before + 1);
+    mgr->tick(t + 1600000000ull);
+    EXPECT_EQ(wg.get_device_calls, before + 2);
+}
+
 }  // namespace
 }  // namespace nb
