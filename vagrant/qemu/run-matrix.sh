@@ -71,6 +71,8 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.0f", b - a }'; }
 work=$(mktemp -d /tmp/nbmatrix.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 results="$work/results"
+# The tree as tested: read now, since writing --out into the tree later makes it differ.
+tested="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 : >"$results"
 timings=()
 infra_failed=0
@@ -169,7 +171,7 @@ if [[ -n $out ]]; then
         echo
         echo "Written by \`vagrant/qemu/run-matrix.sh\` (see vagrant/README.md) on $(date -u +%Y-%m-%dT%H:%MZ):"
         echo "Debian kernels under qemu TCG (2 vCPUs), plus the host kernel; build: \`${build#"$ROOT"/}\`,"
-        echo "commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')."
+        echo "commit $tested."
         echo "Total ${total} s. \`n/a\`: the kernel lacks the feature (tcx before 6.6);"
         echo "\`skip\`: the test skipped itself (kernel WireGuard on a host without the module)."
         echo
