@@ -117,6 +117,13 @@ uint64_t ns(std::chrono::milliseconds d) {
     return static_cast<uint64_t>(d.count()) * 1000000ull;
 }
 
+// When to read WireGuard again after a read that took `took_ns`: a dump costs in
+// proportion to all peers (a million under emulation take about 27 s), so at least
+// `every` later and at most a fifth of the time on it.
+uint64_t next_read_ns(uint64_t now_ns, std::chrono::milliseconds every, uint64_t took_ns) {
+    return now_ns + std::max(ns(every), 5 * took_ns);
+}
+
 // Gives a known peer its endpoint and keepalive: what Connected means to WireGuard.
 PeerUpdate connect_op(const ManagedPeer& p, const SockAddr& ep) {
     PeerUpdate op;
@@ -939,12 +946,10 @@ void LazyManager::tick(uint64_t now_ns) {
     if (now_ns >= next_scan_ns_) {
         auto every = std::clamp(opts_.inactivity_threshold / 20, std::chrono::milliseconds(1000),
                                 std::chrono::milliseconds(30000));
-        next_scan_ns_ = now_ns + ns(every);
+        next_scan_ns_ = now_ns + ns(every);  // also if the scan throws
         uint64_t start = monotonic_ns();
-        scan_inactivity(now_ns);
-        // The UDP engine's scan dumps every peer: as the handshake poll, at most a fifth
-        // of the time on it (a million peers under emulation take about 27 s a dump).
-        next_scan_ns_ = std::max(next_scan_ns_, now_ns + 5 * (monotonic_ns() - start));
+        scan_inactivity(now_ns);  // with the UDP engine, a dump of every peer
+        next_scan_ns_ = next_read_ns(now_ns, every, monotonic_ns() - start);
     }
 }
 
@@ -1005,10 +1010,9 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
         next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
         return;
     }
-    // A dump costs in proportion to all peers: at most a fifth of the time on it.
     uint64_t took = monotonic_ns() - start;
-    next_poll_ns_ = now_ns + std::max<uint64_t>(ns(opts_.handshake_poll), 5 * took);
-    next_fast_poll_ns_ = now_ns + std::max<uint64_t>(ns(opts_.handshake_poll_fast), 5 * took);
+    next_poll_ns_ = next_read_ns(now_ns, opts_.handshake_poll, took);
+    next_fast_poll_ns_ = next_read_ns(now_ns, opts_.handshake_poll_fast, took);
     std::unordered_map<WgKey, uint64_t, WgKeyHash> shaken;  // tx_bytes of peers with one
     for (const auto& wp : dev.peers)
         if (wp.last_handshake_sec) shaken.emplace(wp.public_key, wp.tx_bytes);
