@@ -16,9 +16,14 @@ function(nb_bpf_skeleton name src)
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src} ${ARGN}
     COMMENT "BPF ${src}"
     VERBATIM)
+  # bpftool names the skeleton after the file: "name.o" gives "name" on every version,
+  # while the `name` argument is unknown to bpftool before 5.11 (Debian 11, Ubuntu 20.04).
+  set(named ${CMAKE_CURRENT_BINARY_DIR}/skel-src/${name}.o)
   add_custom_command(
     OUTPUT ${skel}
-    COMMAND ${BPFTOOL} gen skeleton ${obj} name ${name} > ${skel}
+    COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_CURRENT_BINARY_DIR}/skel-src
+    COMMAND ${CMAKE_COMMAND} -E create_symlink ${obj} ${named}
+    COMMAND ${BPFTOOL} gen skeleton ${named} > ${skel}
     DEPENDS ${obj}
     COMMENT "skeleton ${name}"
     VERBATIM)

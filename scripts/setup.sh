@@ -20,20 +20,9 @@ else
 fi
 step() { echo "==> setup: $*"; }
 
-# --no-install-recommends matters: wireguard-tools recommends a kernel image.
-# linux-libc-dev provides /usr/include/x86_64-linux-gnu/asm/types.h, which clang -target
-# bpf needs, so gcc-multilib is not required.
-PACKAGES=(
-    build-essential cmake pkg-config clang llvm
-    libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
-    libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev googletest
-    libabsl-dev # the peer index: flat hash set of 4-byte ids (issue 6, idle cost)
-    libseccomp-dev # tests/tools/no_bpf: the agent on a "kernel without BPF"
-    wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat
-    gdb # tests/integration/cycles.sh reads the agent's heap in use through it
-    # the qemu kernel matrix (vagrant/qemu): VMs, their initramfs, the kernels' modules
-    qemu-system-x86 busybox-static cpio kmod xz-utils
-)
+# shellcheck source=packages.sh
+source "$ROOT/scripts/packages.sh"
+PACKAGES=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "${NB_PKGS_MATRIX[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -18,36 +18,117 @@ step() { echo "==> provision $MACHINE: $*"; }
 apt_available() {
     local p
     for p in "$@"; do
-        apt-cache show "$p" >/dev/null 2>&1 && echo "$p"
+        # Not `apt-cache show`: it also succeeds for a name only other packages refer to.
+        [[ $(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}') =~ ^[^\(] ]] && echo "$p"
     done
 }
 
 install_apt() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
-    # As scripts/setup.sh, with --no-install-recommends (wireguard-tools recommends a kernel).
-    local required=(build-essential cmake pkg-config clang llvm libbpf-dev libelf-dev zlib1g-dev
-        linux-libc-dev libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev libabsl-dev
-        wireguard-tools iproute2 iputils-ping util-linux jq socat)
+    # shellcheck source=../scripts/packages.sh
+    source "$SRC/scripts/packages.sh"
+    # A package this release lacks is not an error here: top_up_apt supplies what the
+    # build needs (CLI11), and the tests that need the rest (wireguard-go) skip with a reason.
     # bpftool is its own package on Debian 11+ and Ubuntu 24.04, part of linux-tools before.
-    local optional=(googletest wireguard-go bpftool "linux-tools-$(uname -r)" linux-tools-common)
-    mapfile -t optional < <(apt_available "${optional[@]}")
-    apt-get install -y --no-install-recommends "${required[@]}" "${optional[@]}"
+    local wanted=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "linux-tools-$(uname -r)" linux-tools-common
+        curl) # top_up_apt fetches what an older release lacks
+    local have missing
+    mapfile -t have < <(apt_available "${wanted[@]}")
+    missing=$(printf '%s\n' "${wanted[@]}" | grep -vxF -f <(printf '%s\n' "${have[@]}") | tr '\n' ' ')
+    [[ -z $missing ]] || echo "not packaged in this release: $missing"
+    apt-get install -y --no-install-recommends "${have[@]}"
 }
 
 install_dnf() {
     dnf install -y gcc-c++ make cmake pkgconf-pkg-config clang llvm libbpf-devel \
         elfutils-libelf-devel zlib-devel kernel-headers libmnl-devel cli11-devel spdlog-devel \
-        json-devel gtest-devel gmock-devel abseil-cpp-devel wireguard-tools iproute iputils util-linux \
+        json-devel gtest-devel gmock-devel abseil-cpp-devel libseccomp-devel wireguard-tools iproute \
+        iputils util-linux gdb \
         jq socat \
         bpftool
     # Not packaged everywhere.
     dnf install -y wireguard-go || echo "wireguard-go not available: its tests will skip"
 }
 
+# Older releases lack some of what Debian 12 has (CLI11, Abseil, libbpf 1.x, CMake 3.18, C++20
+# compilers). Each check is on what is installed, not on a release name; what is missing
+# comes from Debian 12's own files (pinned by hash), so every machine builds against
+# what scripts/setup.sh builds with.
+# Plain http, as apt uses: the pinned hash is what makes a download trusted.
+POOL=http://deb.debian.org/debian/pool/main
+CLI11_DEB=(c/cli11/libcli11-dev_2.1.2+ds-1_all.deb f1f6ee9ec053e0e0bcec47345e241b6a8ee006321248b4329e9ce88d2b4b64a8)
+LIBBPF_SRC=(libb/libbpf/libbpf_1.1.2.orig.tar.gz b50ab60637fb713db78aa98e6ca911ddf13c0799d498a1f6ec03ebffc7dca588)
+ABSEIL_SRC=(a/abseil/abseil_20220623.1.orig.tar.gz abfe2897f3a30edaa74bc34365afe3c2a3cd012091a97dc7e008f7016adcd5fe)
+LIBBPF_MIN=1.1.0
+CMAKE_MIN=3.18 # CMakeLists.txt's cmake_minimum_required
+CMAKE_ARGS=()  # for nbagent's configure step
+
+version_lt() { [[ $1 != "$2" && $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1) == "$1" ]]; }
+
+# fetch POOL_PATH SHA256 DIR: downloads one source tarball of Debian's pool, checks its
+# hash and unpacks it into DIR.
+fetch_src() {
+    local tarball="$3.tar.gz"
+    curl -fsSL --retry 3 -o "$tarball" "$POOL/$1" || return 1
+    echo "$2  $tarball" | sha256sum -c --quiet - || { echo "hash mismatch for $1" >&2; return 1; }
+    rm -rf "$3" && mkdir -p "$3" && tar -C "$3" --strip-components=1 -xzf "$tarball"
+}
+
+top_up_apt() {
+    local work=/root/nbagent-deps v
+    mkdir -p "$work"
+    # Compilers first: what is built below must use the same one as nbagent.
+    v=$(g++ -dumpversion | cut -d. -f1)
+    if ((v < 10)); then
+        step "g++ $v has no C++20: g++-10"
+        apt-get install -y --no-install-recommends g++-10 || return 1
+        export CC=gcc-10 CXX=g++-10
+    fi
+    v=$(clang -dumpversion | cut -d. -f1)
+    if ((v < 11)); then # 11 is what Debian 11 builds the BPF programs with
+        step "clang $v is older than any tested for the BPF programs: clang-12"
+        apt-get install -y --no-install-recommends clang-12 llvm-12 || return 1
+        CMAKE_ARGS+=(-DBPF_CLANG=/usr/bin/clang-12)
+    fi
+    v=$(cmake --version | awk 'NR==1 {print $3}')
+    if version_lt "$v" "$CMAKE_MIN"; then
+        step "CMake $v < $CMAKE_MIN: CMake from PyPI into /usr/local"
+        apt-get install -y --no-install-recommends python3-pip && pip3 install "cmake>=$CMAKE_MIN" || return 1
+        hash -r
+    fi
+    if [[ ! -f /usr/include/CLI/CLI.hpp ]]; then
+        step "CLI11 is not packaged here: Debian 12's libcli11-dev (headers only)"
+        curl -fsSL --retry 3 -o "$work/cli11.deb" "$POOL/${CLI11_DEB[0]}" &&
+            echo "${CLI11_DEB[1]}  $work/cli11.deb" | sha256sum -c --quiet - &&
+            dpkg -i "$work/cli11.deb" || return 1
+    fi
+    if ! compgen -G '/usr/lib/*/cmake/absl/abslConfig.cmake' >/dev/null &&
+        [[ ! -f /usr/local/lib/cmake/absl/abslConfig.cmake ]]; then
+        step "Abseil is not packaged here: building Debian 12's Abseil into /usr/local"
+        fetch_src "${ABSEIL_SRC[@]}" "$work/abseil" || return 1
+        cmake -S "$work/abseil" -B "$work/abseil/build" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_INSTALL_PREFIX=/usr/local -DCMAKE_INSTALL_LIBDIR=lib \
+            -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DCMAKE_CXX_STANDARD=20 -DABSL_PROPAGATE_CXX_STD=ON \
+            -DBUILD_TESTING=OFF >/dev/null &&
+            cmake --build "$work/abseil/build" -j "$(nproc)" >/dev/null &&
+            cmake --install "$work/abseil/build" >/dev/null || return 1
+    fi
+    v=$(pkg-config --modversion libbpf 2>/dev/null || echo 0)
+    if version_lt "$v" "$LIBBPF_MIN"; then
+        step "libbpf $v < $LIBBPF_MIN: building Debian 12's libbpf into /usr/local"
+        fetch_src "${LIBBPF_SRC[@]}" "$work/libbpf" || return 1
+        make -C "$work/libbpf/src" -j "$(nproc)" PREFIX=/usr/local LIBDIR=/usr/local/lib \
+            install install_uapi_headers >/dev/null || return 1
+        ldconfig
+        echo "libbpf now $(pkg-config --modversion libbpf)"
+    fi
+}
+
 step "kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME")"
 if command -v apt-get >/dev/null; then
     install_apt || exit 1
+    top_up_apt || exit 1
 elif command -v dnf >/dev/null; then
     install_dnf || exit 1
 else
@@ -58,7 +139,7 @@ fi
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
 step "building $SRC in $BUILD"
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo || exit 1
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${CMAKE_ARGS[@]}" || exit 1
 cmake --build "$BUILD" -j "$(nproc)" || exit 1
 
 # Not CI=true: a package this release lacks should skip its tests, not fail them.

@@ -1,5 +1,6 @@
 #include "agent/connector/connector.hpp"
 
+#include "agent/common/spawn.hpp"
 #include "agent/common/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -193,7 +194,7 @@ class ExecConnector final : public Connector {
             posix_spawn_file_actions_addopen(&s.actions, 0, "/dev/null", O_RDONLY, 0);
             posix_spawn_file_actions_adddup2(&s.actions, out.write_end.get(), 1);
             posix_spawn_file_actions_adddup2(&s.actions, err.write_end.get(), 2);
-            posix_spawn_file_actions_addclosefrom_np(&s.actions, 3);
+            spawn_close_from(&s.actions, 3);
             sigset_t none, all;
             sigemptyset(&none);
             sigfillset(&all);

@@ -158,12 +158,17 @@ class Writer {
             out_.append("null");  // what nlohmann writes for NaN and infinities
             return;
         }
+#if defined(__cpp_lib_to_chars)
         std::array<char, 32> buf;
         auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
         (void)ec;  // the shortest round-trip form of a double fits in 32 characters
         std::string_view text(buf.data(), static_cast<size_t>(end - buf.data()));
         out_.append(text);
         if (text.find_first_of(".e") == std::string_view::npos) out_.append(".0");
+#else
+        // libstdc++ before 11 (Debian 11, Ubuntu 20.04) has no floating-point to_chars.
+        out_.append(nlohmann::json(v).dump());
+#endif
     }
 
   private:

@@ -79,7 +79,8 @@ bool matches(const ManagedPeer& p, const PeerSpec& s) {
 }
 
 size_t PeerKeyHash::operator()(const WgKey& k) const {
-    return absl::HashOf(
+    // absl::Hash, not HashOf: Debian 11's Abseil (2020) predates HashOf.
+    return absl::Hash<std::string_view>{}(
         std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size()));
 }
 

@@ -1,5 +1,6 @@
 #include "agent/wg/wireguard_go.hpp"
 
+#include "agent/common/spawn.hpp"
 #include "agent/common/unique_fd.hpp"
 
 #include <fcntl.h>
@@ -123,7 +124,7 @@ void start_wireguard_go(const std::string& interface, const std::string& socket_
     posix_spawn_file_actions_adddup2(fa.get(), out.get(), 1);
     posix_spawn_file_actions_adddup2(fa.get(), out.get(), 2);
     // The daemon lives on after us: it must not hold the agent's sockets or BPF objects.
-    posix_spawn_file_actions_addclosefrom_np(fa.get(), 3);
+    spawn_close_from(fa.get(), 3);
 
     std::vector<char*> envp;
     for (char** e = environ; *e; ++e)

@@ -1,0 +1,21 @@
+# The Debian package names nbagent needs, in one place: scripts/setup.sh installs them all
+# on Debian 12, vagrant/provision.sh the build and test sets on other apt releases.
+# Sourced, not run.
+
+# Building: compilers, the BPF toolchain and the libraries CMakeLists.txt finds.
+# linux-libc-dev provides /usr/include/x86_64-linux-gnu/asm/types.h, which clang -target
+# bpf needs, so gcc-multilib is not required.
+NB_PKGS_BUILD=(
+    build-essential cmake pkg-config clang llvm
+    libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev
+    libmnl-dev libcli11-dev libspdlog-dev nlohmann-json3-dev libgtest-dev googletest
+    libabsl-dev    # the peer index: flat hash set of 4-byte ids (issue 6, idle cost)
+    libseccomp-dev # tests/tools/no_bpf: the agent on a "kernel without BPF"
+)
+# Running the tests. --no-install-recommends matters: wireguard-tools recommends a kernel.
+NB_PKGS_TEST=(
+    wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat
+    gdb # tests/integration/cycles.sh reads the agent's heap in use through it
+)
+# The qemu kernel matrix (vagrant/qemu): VMs, their initramfs, the kernels' modules.
+NB_PKGS_MATRIX=(qemu-system-x86 busybox-static cpio kmod xz-utils)
