@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/common/spawn.hpp"
 #include "tests/support/privileged.hpp"
 
 namespace nb {
@@ -272,6 +273,26 @@ TEST(MakeConnector, ParsesSpec) {
     }
     EXPECT_THROW(make_exec_connector("true", 0ms), std::invalid_argument);
 }
+
+// The close-on-exec fallback of spawn_close_from (glibc before 2.34), both ways, on any
+// glibc: a descriptor opened without O_CLOEXEC at or above the bound is marked, none
+// below it is touched.
+class MarkCloexec : public ::testing::TestWithParam<bool> {};
+
+TEST_P(MarkCloexec, MarksFromTheBoundUp) {
+    int below = open("/dev/null", O_RDONLY);
+    int above = open("/dev/null", O_RDONLY);
+    ASSERT_GE(below, 3);
+    ASSERT_GT(above, below);
+    EXPECT_TRUE(GetParam() ? mark_cloexec_listed(above) : mark_cloexec_from(above));
+    EXPECT_FALSE(fcntl(below, F_GETFD) & FD_CLOEXEC);
+    EXPECT_TRUE(fcntl(above, F_GETFD) & FD_CLOEXEC);
+    close(below);
+    close(above);
+}
+
+INSTANTIATE_TEST_SUITE_P(BothWays, MarkCloexec, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Listed" : "CloseRange"; });
 
 }  // namespace
 }  // namespace nb
