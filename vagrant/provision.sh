@@ -64,15 +64,18 @@ LIBBPF_MIN=1.1.0
 CMAKE_MIN=3.18 # CMakeLists.txt's cmake_minimum_required
 CMAKE_ARGS=()  # for nbagent's configure step
 
-version_lt() { [[ $1 != "$2" && $(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1) == "$1" ]]; }
+version_lt() { dpkg --compare-versions "$1" lt "$2"; }
 
-# fetch POOL_PATH SHA256 DIR: downloads one source tarball of Debian's pool, checks its
-# hash and unpacks it into DIR.
+# fetch POOL_PATH SHA256 FILE: downloads one file of Debian's pool and checks its hash.
+fetch() {
+    curl -fsSL --retry 3 -o "$3" "$POOL/$1" || return 1
+    echo "$2  $3" | sha256sum -c --quiet - || { echo "hash mismatch for $1" >&2; return 1; }
+}
+
+# fetch_src POOL_PATH SHA256 DIR: the same for a source tarball, unpacked into DIR.
 fetch_src() {
-    local tarball="$3.tar.gz"
-    curl -fsSL --retry 3 -o "$tarball" "$POOL/$1" || return 1
-    echo "$2  $tarball" | sha256sum -c --quiet - || { echo "hash mismatch for $1" >&2; return 1; }
-    rm -rf "$3" && mkdir -p "$3" && tar -C "$3" --strip-components=1 -xzf "$tarball"
+    fetch "$1" "$2" "$3.tar.gz" || return 1
+    rm -rf "$3" && mkdir -p "$3" && tar -C "$3" --strip-components=1 -xzf "$3.tar.gz"
 }
 
 top_up_apt() {
@@ -99,9 +102,7 @@ top_up_apt() {
     fi
     if [[ ! -f /usr/include/CLI/CLI.hpp ]]; then
         step "CLI11 is not packaged here: Debian 12's libcli11-dev (headers only)"
-        curl -fsSL --retry 3 -o "$work/cli11.deb" "$POOL/${CLI11_DEB[0]}" &&
-            echo "${CLI11_DEB[1]}  $work/cli11.deb" | sha256sum -c --quiet - &&
-            dpkg -i "$work/cli11.deb" || return 1
+        fetch "${CLI11_DEB[@]}" "$work/cli11.deb" && dpkg -i "$work/cli11.deb" || return 1
     fi
     if ! compgen -G '/usr/lib/*/cmake/absl/abslConfig.cmake' >/dev/null &&
         [[ ! -f /usr/local/lib/cmake/absl/abslConfig.cmake ]]; then

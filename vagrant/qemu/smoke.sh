@@ -88,9 +88,11 @@ result bpf_ringbuf bpftool map create "${PIN}_rb" type ringbuf key 0 value 0 ent
 # bpftool before v7 (libbpf before 1.0, Debian 11's 5.10) pins programs by section name,
 # and ours share one ("tc"): its loadall cannot pin them. That is the tool, not the
 # kernel; the agent's own loader (libbpf 1.x) is what ctest's BPF tests use there.
-bpftool_major=$(bpftool version 2>/dev/null | awk 'NR==1 {sub(/^v/, "", $2); split($2, v, "."); print v[1] + 0}')
+bpftool_version=$(bpftool version 2>/dev/null | awk 'NR==1 {print $2}') # "v7.1.0"
+bpftool_major=${bpftool_version#v}
+bpftool_major=${bpftool_major%%.*}
 if [[ -f $OBJ ]] && ((${bpftool_major:-0} < 7)); then
-    echo "SMOKE bpf_load_ours n/a bpftool $(bpftool version 2>/dev/null | awk 'NR==1 {print $2}') pins by section name (needs v7+)"
+    echo "SMOKE bpf_load_ours n/a bpftool $bpftool_version pins by section name (needs v7+)"
     echo "SMOKE tc_clsact n/a needs bpf_load_ours"
 elif [[ -f $OBJ ]]; then
     result bpf_load_ours bpftool prog loadall "$OBJ" "$PIN" type classifier
