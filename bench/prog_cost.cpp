@@ -25,6 +25,7 @@
 
 #include "agent/net/ip.hpp"
 #include "loader/datapath.hpp"
+#include "loader/test_run_opts.hpp"
 #include "tests/support/frames.hpp"
 
 namespace {
@@ -54,9 +55,7 @@ int load_empty_program() {
 
 // Mean ns per run over `repeat` runs, as the kernel measured it.
 double run_batch(int prog_fd, const std::vector<uint8_t>& frame, uint32_t repeat, int expect) {
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame.data(),
-                .data_size_in = static_cast<uint32_t>(frame.size()),
-                .repeat = static_cast<int>(repeat));
+    auto o = nb::test_run_opts(frame, static_cast<int>(repeat));
     if (bpf_prog_test_run_opts(prog_fd, &o) != 0)
         throw std::runtime_error(std::string("BPF_PROG_TEST_RUN: ") + std::strerror(errno));
     if (static_cast<int>(o.retval) != expect)

@@ -4,13 +4,18 @@ find_program(BPF_CLANG NAMES clang-14 clang REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
 
 set(NB_BPF_ARCH_INCLUDE /usr/include/${CMAKE_LIBRARY_ARCHITECTURE})
+# clang -target bpf gets the same warnings policy as the C++ code (NB_WERROR).
+set(NB_BPF_WARNINGS -Wall)
+if(NB_WERROR)
+  list(APPEND NB_BPF_WARNINGS -Werror)
+endif()
 
 function(nb_bpf_skeleton name src)
   set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)
   set(skel ${CMAKE_CURRENT_BINARY_DIR}/${name}.skel.h)
   add_custom_command(
     OUTPUT ${obj}
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_x86 ${NB_BPF_WARNINGS}
             -I${CMAKE_SOURCE_DIR}/bpf -I${NB_BPF_ARCH_INCLUDE}
             -c ${CMAKE_CURRENT_SOURCE_DIR}/${src} -o ${obj}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${src} ${ARGN}

@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "lazy_peer.skel.h"
+#include "loader/test_run_opts.hpp"
 
 namespace nb {
 
@@ -108,7 +109,7 @@ Datapath::~Datapath() {
 std::pair<uint64_t, uint64_t> Datapath::clock_sample() const {
     // Any frame will do: the program only reads the clocks.
     uint8_t frame[64] = {};
-    LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame), .repeat = 1);
+    auto o = test_run_opts(frame);
     if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.nb_clock), &o) != 0)
         throw DatapathError("running the clock program: " + err_text(errno));
     return {skel_->bss->nb_clock_jiffies, skel_->bss->nb_clock_ns};

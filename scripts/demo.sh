@@ -24,7 +24,7 @@ cleanup() {
 }
 
 [[ $(id -u) -eq 0 ]] || {
-    echo "demo.sh: run as root (sudo scripts/demo.sh)" >&2
+    echo "demo.sh: run as root: it builds network namespaces and loads BPF programs" >&2
     exit 1
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian 12 machine to build and run nbagent, then builds it.
-# Idempotent; run as root or with sudo available:
+# Idempotent; run as root (a minimal machine has no sudo), or as a user with sudo:
 #   scripts/setup.sh            install missing packages, mount bpffs, build build/
 #   scripts/setup.sh --no-build only the first two
 set -euo pipefail
@@ -22,7 +22,7 @@ step() { echo "==> setup: $*"; }
 
 # shellcheck source=packages.sh
 source "$ROOT/scripts/packages.sh"
-PACKAGES=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "${NB_PKGS_MATRIX[@]}")
+PACKAGES=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "${NB_PKGS_SANITIZE[@]}" "${NB_PKGS_MATRIX[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -47,9 +47,7 @@ else
 fi
 
 if ((build)); then
-    step "configuring $BUILD_DIR (RelWithDebInfo)"
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    step "building $BUILD_DIR"
-    cmake --build "$BUILD_DIR" -j "$(nproc)"
+    step "configuring and building $BUILD_DIR (RelWithDebInfo, warnings as errors, ccache)"
+    bash "$ROOT/scripts/build.sh" "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
     step "done: $BUILD_DIR/cli/nbagent"
 fi

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "loader/datapath.hpp"
+#include "loader/test_run_opts.hpp"
 #include "tests/support/frames.hpp"
 #include "tests/support/privileged.hpp"
 
@@ -82,8 +83,7 @@ class LazyPeerProgBase : public ::testing::Test {
     }
 
     int run(int prog_fd, const std::vector<uint8_t>& f) {
-        LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f.data(),
-                    .data_size_in = static_cast<uint32_t>(f.size()), .repeat = 1);
+        auto opts = nb::test_run_opts(f);
         int err = bpf_prog_test_run_opts(prog_fd, &opts);
         EXPECT_EQ(err, 0) << std::strerror(errno);
         return static_cast<int>(opts.retval);

@@ -267,7 +267,8 @@ TEST(MakeConnector, ParsesSpec) {
             make_connector(std::string(bad), 1s);
             ADD_FAILURE() << "accepted '" << bad << "'";
         } catch (const std::invalid_argument& e) {
-            EXPECT_NE(std::string(e.what()).find("'" + std::string(bad) + "'"), std::string::npos)
+            EXPECT_NE(std::string(e.what()).find(std::string("'").append(bad).append("'")),
+                      std::string::npos)
                 << e.what();
         }
     }

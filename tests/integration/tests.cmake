@@ -4,16 +4,30 @@
 file(GLOB NB_INTEGRATION_SCRIPTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.sh)
 list(REMOVE_ITEM NB_INTEGRATION_SCRIPTS ${CMAKE_CURRENT_LIST_DIR}/lib.sh)
 set(NB_INTEGRATION_ENV NBTRAFFIC=$<TARGET_FILE:nbtraffic> NB_NO_BPF=$<TARGET_FILE:no_bpf> NB_TC_PASS_OBJ=${CMAKE_BINARY_DIR}/tests/tc_pass.bpf.o)
+# Tests that measure memory learn that ASan owns the heap (clang links it statically,
+# so ldd cannot tell).
+if(NB_SANITIZE)
+  list(APPEND NB_INTEGRATION_ENV NB_SANITIZED=1)
+endif()
 # Before the agent exists the tests that need it skip, so configuring must not need it.
 if(TARGET nbagent)
   list(APPEND NB_INTEGRATION_ENV NBAGENT=$<TARGET_FILE:nbagent>)
 endif()
+# One lab test at a time (RESOURCE_LOCK), but beside the unit tests: they share no
+# state. Tests that mostly wait out a timer take a lock of their own, so they overlap one
+# other lab test instead of holding the suite (groups waits out two 1-minute inactivity
+# thresholds). Lab names carry the test's pid, so two labs never collide.
+set(NB_INTEGRATION_WAITERS groups)
 foreach(script ${NB_INTEGRATION_SCRIPTS})
   get_filename_component(name ${script} NAME_WE)
+  set(lock nb_lab)
+  if(name IN_LIST NB_INTEGRATION_WAITERS)
+    set(lock nb_lab_waiter)
+  endif()
   add_test(NAME integration.${name} COMMAND bash ${script})
   set_tests_properties(integration.${name} PROPERTIES
     ENVIRONMENT "${NB_INTEGRATION_ENV}"
     SKIP_RETURN_CODE 77
-    RUN_SERIAL TRUE
+    RESOURCE_LOCK ${lock}
     TIMEOUT 300)
 endforeach()

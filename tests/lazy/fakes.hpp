@@ -61,16 +61,18 @@ class FakeWg : public WgControl {
             p.last_handshake_sec = sec;
             d.peers.push_back(p);
         }
-        for (const auto& [k, rxtx] : transfer) {
+        // Not a structured binding: clang 14 cannot capture one in the lambda.
+        for (const auto& entry : transfer) {
+            const auto& key = entry.first;
             auto it = std::find_if(d.peers.begin(), d.peers.end(),
-                                   [&](const WgPeer& p) { return p.public_key == k; });
+                                   [&](const WgPeer& p) { return p.public_key == key; });
             if (it == d.peers.end()) {
                 d.peers.emplace_back();
                 it = d.peers.end() - 1;
-                it->public_key = k;
+                it->public_key = key;
             }
-            it->rx_bytes = rxtx.first;
-            it->tx_bytes = rxtx.second;
+            it->rx_bytes = entry.second.first;
+            it->tx_bytes = entry.second.second;
         }
         return d;
     }

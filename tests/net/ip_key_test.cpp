@@ -290,9 +290,11 @@ TEST(WgKey, ZeroKey) {
 TEST(WgKey, Base64Rejects) {
     std::string good = kB64;
     EXPECT_FALSE(WgKey::from_base64(""));
-    EXPECT_FALSE(WgKey::from_base64(good.substr(0, 43)));         // no padding
-    EXPECT_FALSE(WgKey::from_base64(good + "="));                 // too long
-    EXPECT_FALSE(WgKey::from_base64(" " + good.substr(0, 43)));   // leading junk
+    EXPECT_FALSE(WgKey::from_base64(good.substr(0, 43)));  // no padding
+    EXPECT_FALSE(WgKey::from_base64(good + "="));          // too long
+    std::string junk_first = " " + good;                   // leading junk
+    junk_first.pop_back();
+    EXPECT_FALSE(WgKey::from_base64(junk_first));
     EXPECT_FALSE(WgKey::from_base64(good.substr(0, 42) + "=="));  // wrong padding
     std::string bad = good;
     bad[10] = '-';  // base64url alphabet is not accepted

@@ -8,7 +8,7 @@ target_link_libraries(no_bpf PRIVATE ${NB_SECCOMP_LIB})
 # A foreign tc filter for the coexistence test (built with the same clang as bpf/).
 add_custom_command(
   OUTPUT ${CMAKE_BINARY_DIR}/tests/tc_pass.bpf.o
-  COMMAND ${BPF_CLANG} -g -O2 -target bpf -Wall -Werror -I${NB_BPF_ARCH_INCLUDE}
+  COMMAND ${BPF_CLANG} -g -O2 -target bpf ${NB_BPF_WARNINGS} -I${NB_BPF_ARCH_INCLUDE}
           -c ${CMAKE_CURRENT_LIST_DIR}/tc_pass.bpf.c -o ${CMAKE_BINARY_DIR}/tests/tc_pass.bpf.o
   DEPENDS ${CMAKE_CURRENT_LIST_DIR}/tc_pass.bpf.c
   VERBATIM)

@@ -37,7 +37,10 @@ done </lib/nbvm/order
 
 mkdir -p /lower /rw /newroot
 # msize: 9p's default (8 KiB on 5.10) makes every read of the host's binaries slow.
-mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000 hostroot /lower ||
+# cache=loose: the guest keeps what it read in its page cache instead of asking the host
+# again at every exec of bash, jq or ip (a row ran 20 % faster). Safe here: nothing
+# changes the host's files under a running VM (the guest writes to its overlay only).
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroot /lower ||
     die "cannot mount the host root (9p tag hostroot)"
 mount -t tmpfs -o mode=755 tmpfs /rw
 mkdir -p /rw/upper /rw/work

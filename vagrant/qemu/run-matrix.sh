@@ -2,10 +2,15 @@
 # The kernel test matrix: boots one qemu VM per Debian kernel (run-vm.sh), runs the
 # scenarios there against the host's already-built tree, runs them once more directly
 # on the host (its kernel, wireguard-go), and prints the table:
-#   run-matrix.sh [--build DIR] [--kernels "5.10 6.1 6.12"] [--no-host] [--out FILE]
-#                 [NAME:WG:ATTACH:COMMAND...]
-# Scenario specs are described in run-scenarios.sh; without any, DEFAULT_SCENARIOS below.
-# --out (default docs/kernel-matrix.md) receives the latest table as Markdown.
+#   run-matrix.sh [--tier ci|full] [--build DIR] [--kernels "5.10 6.1 6.12"] [--no-host]
+#                 [--out FILE] [--stats FILE] [NAME:WG:ATTACH:COMMAND...]
+# --tier ci (the default; .ci/run) runs each scenario on the rows SCENARIOS gives it;
+# --tier full runs every scenario on every row (scripts/test.sh --full). Scenario specs on
+# the command line (described in run-scenarios.sh) run on every row, whatever the tier.
+# --out (default docs/kernel-matrix.md) receives the latest table as Markdown, with a
+# column saying which results CI runs and which only --full does. --stats appends one
+# "row ROW SECONDS" line per row and one "results PASSED FAILED SKIPPED" line, for
+# scripts/test.sh's stage table and totals.
 # A VM that dies without an exit code (panic) runs once more for the scenarios without
 # a result; the table keeps a "vm | retried" row.
 # Exit: 0 all passed (skip and n/a allowed), 1 a scenario failed, 2 a kernel could not
@@ -15,49 +20,115 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-# One line per scenario (NAME:WG:ATTACH:COMMAND, see run-scenarios.sh).
-DEFAULT_SCENARIOS=(
-    'smoke:-:-:bash vagrant/qemu/smoke.sh "$BUILD"'
-    'bpf_prog_test:-:-:"$BUILD"/tests/bpf_prog_test'
-    'lab_eager:userspace:-:bash tests/integration/lab_eager.sh'
-    'lab_kernel_eager:kernel:-:bash tests/integration/lab_kernel_eager.sh'
-    'lazy_e2e:userspace:clsact:bash tests/integration/lazy_e2e.sh'
-    'lazy_e2e:userspace:tcx:bash tests/integration/lazy_e2e.sh'
-    'lazy_e2e:kernel:clsact:bash tests/integration/lazy_e2e.sh'
-    'lazy_e2e:kernel:tcx:bash tests/integration/lazy_e2e.sh'
-    'crash_recovery:kernel:-:bash tests/integration/crash_recovery.sh'
-    'tc_coexist:kernel:-:bash tests/integration/tc_coexist.sh'
-    'bad_input:kernel:-:bash tests/integration/bad_input.sh'
-    'eager_mode:kernel:-:bash tests/integration/eager_mode.sh'
-    'netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
-    'apply:kernel:-:bash tests/integration/apply.sh'
+# The scenarios: "ROWS NAME:WG:ATTACH:COMMAND", ROWS being the rows CI runs it on
+# ("all", or one or more kernel series joined by commas); --full runs all on every row.
+#
+# The rule for CI: whatever can break on one kernel only runs on every row; any other
+# scenario runs on one row (the cheapest that balances the rows). Kernel-dependent:
+#  - BPF load and the verifier: smoke (bpftool loads our object), bpf_prog_test;
+#  - tcx and clsact attach, and living beside other tc filters: lazy_e2e in both attach
+#    modes on both WireGuards, tc_coexist;
+#  - the kernel WireGuard netlink path: netlink_kernel_test, lab_kernel_eager;
+#  - hold and replay on kernel WireGuard: lazy_e2e (kernel);
+#  - the BPF ring buffer running full (overrun), and pinned maps and links adopted after
+#    a crash (crash_recovery).
+# The rest exercise the agent's own logic on kernel WireGuard: the same code on every
+# kernel, and the host's ctest runs it on wireguard-go as well.
+SCENARIOS=(
+    'all smoke:-:-:bash vagrant/qemu/smoke.sh "$BUILD"'
+    'all bpf_prog_test:-:-:"$BUILD"/tests/bpf_prog_test'
+    '6.1 lab_eager:userspace:-:bash tests/integration/lab_eager.sh'
+    'all lab_kernel_eager:kernel:-:bash tests/integration/lab_kernel_eager.sh'
+    'all lazy_e2e:userspace:clsact:bash tests/integration/lazy_e2e.sh'
+    'all lazy_e2e:userspace:tcx:bash tests/integration/lazy_e2e.sh'
+    'all lazy_e2e:kernel:clsact:bash tests/integration/lazy_e2e.sh'
+    'all lazy_e2e:kernel:tcx:bash tests/integration/lazy_e2e.sh'
+    'all crash_recovery:kernel:-:bash tests/integration/crash_recovery.sh'
+    'all tc_coexist:kernel:-:bash tests/integration/tc_coexist.sh'
+    '6.12 bad_input:kernel:-:bash tests/integration/bad_input.sh'
+    '6.1 eager_mode:kernel:-:bash tests/integration/eager_mode.sh'
+    'all netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
+    '6.1 apply:kernel:-:bash tests/integration/apply.sh'
+    '6.12 two_agents:kernel:-:bash tests/integration/two_agents.sh'
+    '6.12 cycles:kernel:-:NB_CYCLES=150 NB_CYCLES_WARMUP=50 bash tests/integration/cycles.sh'
+    '6.12 failures:kernel:-:bash tests/integration/failures.sh'
+    '6.1 groups:kernel:-:bash tests/integration/groups.sh'
+    '6.1 lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
+    '6.12 lazy_e2e_udp:kernel:-:bash tests/integration/lazy_e2e_udp.sh'
+    'all overrun:kernel:-:bash tests/integration/overrun.sh'
+)
+# Long runs: scale versions of a scenario above, too slow for CI under emulation. Only
+# --full runs them (a long run is a command you run and record, not a CI step).
+LONG_RUNS=(
     'apply_100k:kernel:-:min-kernel=6.12 NB_APPLY_PEERS=100000 bash tests/integration/apply.sh'
-    'two_agents:kernel:-:bash tests/integration/two_agents.sh'
-    'cycles:kernel:-:NB_CYCLES=150 NB_CYCLES_WARMUP=50 bash tests/integration/cycles.sh'
-    'failures:kernel:-:bash tests/integration/failures.sh'
-    'groups:kernel:-:bash tests/integration/groups.sh'
-    'lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
-    'lazy_e2e_udp:kernel:-:bash tests/integration/lazy_e2e_udp.sh'
-    'overrun:kernel:-:bash tests/integration/overrun.sh'
 )
 
+ALL_ROWS="5.10 6.1 6.12"
 build="$ROOT/build"
-kernels="5.10 6.1 6.12"
+kernels=$ALL_ROWS
 host=1
+tier=ci
 out="$ROOT/docs/kernel-matrix.md"
+stats_file=""
 while [[ $# -gt 0 ]]; do
     case $1 in
+        --tier) tier=${2:?}; shift 2 ;;
         --build) build=${2:?}; shift 2 ;;
         --kernels) kernels=${2:?}; shift 2 ;;
         --no-host) host=0; shift ;;
         --out) out=${2:?}; shift 2 ;;
-        -h | --help) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --stats) stats_file=${2:?}; shift 2 ;;
+        -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) echo "run-matrix.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
 done
-scenarios=("$@")
-((${#scenarios[@]})) || scenarios=("${DEFAULT_SCENARIOS[@]}")
+[[ $tier == ci || $tier == full ]] || {
+    echo "run-matrix.sh: --tier is ci or full, not '$tier'" >&2
+    exit 2
+}
+vm_timeout=$([[ $tier == ci ]] && echo 1200 || echo 3000)
+
+# Every spec this run knows, and the rows CI runs it on ("all", "6.1,6.12", or "none").
+scenarios=()
+declare -A ci_rows=()
+if (($#)); then
+    for spec in "$@"; do
+        scenarios+=("$spec")
+        ci_rows[$spec]=all
+    done
+else
+    for entry in "${SCENARIOS[@]}"; do
+        spec=${entry#* }
+        scenarios+=("$spec")
+        ci_rows[$spec]=${entry%% *}
+        # A row name that is no kernel of the matrix would leave the scenario out of CI.
+        for r in ${ci_rows[$spec]//,/ }; do
+            [[ $r == all || " $ALL_ROWS " == *" $r "* ]] || {
+                echo "run-matrix.sh: SCENARIOS gives '${spec%%:*}' the row '$r', not one of: all $ALL_ROWS" >&2
+                exit 2
+            }
+        done
+    done
+    for spec in "${LONG_RUNS[@]}"; do
+        scenarios+=("$spec")
+        ci_rows[$spec]=none
+    done
+fi
+# in_ci ROW SPEC: whether CI runs SPEC on ROW (a kernel series, or "host": the host row
+# runs every scenario, in seconds, but no long run).
+in_ci() {
+    local rows=${ci_rows[$2]}
+    [[ $rows != none ]] && [[ $rows == all || $1 == host || ",$rows," == *",$1,"* ]]
+}
+# row_specs ROW: the specs this tier runs on ROW, into the array todo.
+row_specs() {
+    local spec
+    todo=()
+    for spec in "${scenarios[@]}"; do
+        if [[ $tier == full ]] || in_ci "$1" "$spec"; then todo+=("$spec"); fi
+    done
+}
 build=$(cd "$build" 2>/dev/null && pwd) || {
     echo "run-matrix.sh: build directory missing (scripts/setup.sh builds build/)" >&2
     exit 2
@@ -76,6 +147,25 @@ tested="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(gi
 : >"$results"
 timings=()
 infra_failed=0
+# "LABEL|WG|ATTACH|NAME" of every result CI runs: the table's CI column.
+ci_marks="$work/ci"
+: >"$ci_marks"
+
+# mark_row ROW LABEL: notes which specs CI runs on ROW (results are labelled LABEL) and,
+# in the CI tier, records the others as run by --full only, with where CI runs them.
+mark_row() {
+    local spec name wg attach
+    for spec in "${scenarios[@]}"; do
+        IFS=: read -r name wg attach _ <<<"$spec"
+        if in_ci "$1" "$spec"; then
+            echo "$2|$wg|$attach|$name" >>"$ci_marks"
+        elif [[ $tier == ci ]]; then
+            local where=${ci_rows[$spec]}
+            [[ $where == none ]] && where="no row (a long run)" || where="row $where"
+            echo "MATRIX $2|$wg|$attach|$name|full only|0|CI runs it on $where; scripts/test.sh --full runs every row" >>"$results"
+        fi
+    done
+}
 
 # spec_done FILE SPEC: whether FILE has a result line for SPEC (NAME:WG:ATTACH:...).
 spec_done() {
@@ -86,8 +176,9 @@ spec_done() {
 
 matrix_start=$(now)
 for k in $kernels; do
-    step "kernel $k: fetching and booting"
-    todo=("${scenarios[@]}")
+    step "kernel $k ($tier tier): fetching and booting"
+    row_specs "$k"
+    mark_row "$k" "$k"
     t0=$(now)
     for attempt in 1 2; do
         scratch="$work/vm-$k-$attempt"
@@ -95,9 +186,10 @@ for k in $kernels; do
         rc=0
         # The guest writes its results into the scratch share; the console is kept for the
         # boot time and for the log.
-        # One VM runs every scenario of its kernel: 5.10 alone takes ~20 min under TCG, more
-        # on a busy machine (NB_MATRIX_VM_TIMEOUT, seconds).
-        "$HERE/run-vm.sh" --timeout "${NB_MATRIX_VM_TIMEOUT:-3000}" --scratch "$scratch" "$k" -- \
+        # One VM runs every scenario of its row: in the full tier 5.10 alone takes ~20 min
+        # under TCG, more on a busy machine; a CI-tier row takes about 5 min, and a hung
+        # one must not eat CI's budget (NB_MATRIX_VM_TIMEOUT, seconds).
+        "$HERE/run-vm.sh" --timeout "${NB_MATRIX_VM_TIMEOUT:-$vm_timeout}" --scratch "$scratch" "$k" -- \
             bash vagrant/qemu/run-scenarios.sh --kernel "$k" --build "$build" --results /nbvm/results \
             "${todo[@]}" 2>&1 | tee "$work/console-$k-$attempt.log"
         rc=${PIPESTATUS[0]}
@@ -136,19 +228,33 @@ done
 if ((host)); then
     step "host kernel $(uname -r)"
     t0=$(now)
+    row_specs host
+    mark_row host "host $(uname -r)"
     (cd "$ROOT" && bash vagrant/qemu/run-scenarios.sh --kernel "host $(uname -r)" --build "$build" \
-        --results "$results" "${scenarios[@]}")
+        --results "$results" "${todo[@]}")
     timings+=("host|$(uname -r)|-|$(elapsed "$t0")")
 fi
 total=$(elapsed "$matrix_start")
+if [[ -n $stats_file ]]; then
+    for t in "${timings[@]}"; do
+        IFS='|' read -r a _ _ d <<<"$t"
+        echo "row ${a%% *} $d" >>"$stats_file"
+    done
+    sed -n 's/^MATRIX //p' "$results" | awk -F'|' '$4 != "vm" && $5 == "pass" { p++ }
+        $5 == "fail" { f++ } $5 == "skip" { s++ }
+        END { print "results", p + 0, f + 0, s + 0 }' >>"$stats_file"
+fi
 
 # The table, from the result lines: kernel|wg|attach|scenario|result|seconds|note.
 table() {
-    echo "| kernel | WireGuard | attach | scenario | result | time (s) | note |"
-    echo "|---|---|---|---|---|---|---|"
-    sed -n 's/^MATRIX //p' "$results" | awk -F'|' '
+    echo "| kernel | WireGuard | attach | scenario | in CI | result | time (s) | note |"
+    echo "|---|---|---|---|---|---|---|---|"
+    sed -n 's/^MATRIX //p' "$results" | awk -F'|' -v marks="$ci_marks" '
+        BEGIN { while ((getline line < marks) > 0) ci[line] = 1 }
         { wg = $2 == "userspace" ? "wireguard-go" : $2
-          printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, wg, $3, $4, ($5 == "fail" ? "**FAIL**" : $5), $6, $7 }'
+          key = $1 "|" $2 "|" $3 "|" $4
+          inci = $4 == "vm" ? "-" : (key in ci ? "yes" : "no (--full)")
+          printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, wg, $3, $4, inci, ($5 == "fail" ? "**FAIL**" : $5), $6, $7 }'
     echo
     echo "| row | kernel release | boot to command (s) | wall, all scenarios incl. fetch and boot (s) |"
     echo "|---|---|---|---|"
@@ -169,11 +275,14 @@ if [[ -n $out ]]; then
     {
         echo "# Kernel matrix"
         echo
-        echo "Written by \`vagrant/qemu/run-matrix.sh\` (see vagrant/README.md) on $(date -u +%Y-%m-%dT%H:%MZ):"
+        echo "Written by \`vagrant/qemu/run-matrix.sh --tier $tier\` (see vagrant/README.md) on $(date -u +%Y-%m-%dT%H:%MZ):"
         echo "Debian kernels under qemu TCG (2 vCPUs), plus the host kernel; build: \`${build#"$ROOT"/}\`,"
         echo "commit $tested."
         echo "Total ${total} s. \`n/a\`: the kernel lacks the feature (tcx before 6.6);"
         echo "\`skip\`: the test skipped itself (kernel WireGuard on a host without the module)."
+        echo "\`in CI\`: whether .ci/run (the CI tier) runs that scenario on that row; \`full only\`:"
+        echo "not run by this CI-tier run (\`scripts/test.sh --full\` runs it). The rule for which"
+        echo "row CI runs a scenario on is written beside the list, in run-matrix.sh."
         echo
         table
     } >"$out"
