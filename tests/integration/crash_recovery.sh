@@ -8,7 +8,8 @@ require_agent
 lab_up --peers 200
 
 # Our programs on the device: tcx links to nb_* programs (bpftool 7.1 cannot list tcx
-# per device; this test runs alone, so a global count is exact) and clsact filters.
+# per device; ctest runs this test alone (RUN_SERIAL), so a global count is exact) and
+# clsact filters.
 tcx_links() {
     local ids
     ids=$(bpftool -j prog show | jq -c '[.[] | select(.name == "nb_egress" or .name == "nb_ingress") | .id]')

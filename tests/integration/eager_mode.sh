@@ -8,7 +8,8 @@ lab_up --peers 50
 
 b_endpoint() { in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
 # Attached nbagent programs: tcx links to nb_* programs plus clsact filters on the device
-# (bpftool 7.1 cannot list tcx links per device, so links are matched by program).
+# (bpftool 7.1 cannot list tcx links per device, so links are matched by program; ctest
+# runs this test alone, RUN_SERIAL, so no other agent's links count).
 attached() {
     local ids links filters dir
     ids=$(bpftool -j prog show | jq -c '[.[] | select(.name == "nb_egress" or .name == "nb_ingress") | .id]')

@@ -16,18 +16,23 @@ endif()
 # One lab test at a time (RESOURCE_LOCK), but beside the unit tests: they share no
 # state. Tests that mostly wait out a timer take a lock of their own, so they overlap one
 # other lab test instead of holding the suite (groups waits out two 1-minute inactivity
-# thresholds). Lab names carry the test's pid, so two labs never collide.
+# thresholds). Lab names carry the test's pid, so two labs never collide. Tests that
+# count BPF objects host-wide run alone (tcx links: bpftool 7.1 cannot tell their device,
+# so another agent's links would count).
 set(NB_INTEGRATION_WAITERS groups)
+set(NB_INTEGRATION_ALONE crash_recovery eager_mode)
 foreach(script ${NB_INTEGRATION_SCRIPTS})
   get_filename_component(name ${script} NAME_WE)
-  set(lock nb_lab)
-  if(name IN_LIST NB_INTEGRATION_WAITERS)
-    set(lock nb_lab_waiter)
-  endif()
   add_test(NAME integration.${name} COMMAND bash ${script})
   set_tests_properties(integration.${name} PROPERTIES
     ENVIRONMENT "${NB_INTEGRATION_ENV}"
     SKIP_RETURN_CODE 77
-    RESOURCE_LOCK ${lock}
     TIMEOUT 300)
+  if(name IN_LIST NB_INTEGRATION_ALONE)
+    set_tests_properties(integration.${name} PROPERTIES RUN_SERIAL TRUE)
+  elseif(name IN_LIST NB_INTEGRATION_WAITERS)
+    set_tests_properties(integration.${name} PROPERTIES RESOURCE_LOCK nb_lab_waiter)
+  else()
+    set_tests_properties(integration.${name} PROPERTIES RESOURCE_LOCK nb_lab)
+  endif()
 endforeach()
