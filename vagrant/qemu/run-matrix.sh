@@ -152,8 +152,10 @@ ci_marks="$work/ci"
 : >"$ci_marks"
 
 # mark_row ROW LABEL: notes which specs CI runs on ROW (results are labelled LABEL) and,
-# in the CI tier, records the others as run by --full only, with where CI runs them.
+# in the CI tier, lists the others as run by --full only, with where CI runs them, in
+# $work/full-only (appended to the results after the row's own, by end_row).
 mark_row() {
+    : >"$work/full-only"
     local spec name wg attach
     for spec in "${scenarios[@]}"; do
         IFS=: read -r name wg attach _ <<<"$spec"
@@ -162,10 +164,11 @@ mark_row() {
         elif [[ $tier == ci ]]; then
             local where=${ci_rows[$spec]}
             [[ $where == none ]] && where="no row (a long run)" || where="row $where"
-            echo "MATRIX $2|$wg|$attach|$name|full only|0|CI runs it on $where; scripts/test.sh --full runs every row" >>"$results"
+            echo "MATRIX $2|$wg|$attach|$name|full only|0|CI runs it on $where; scripts/test.sh --full runs every row" >>"$work/full-only"
         fi
     done
 }
+end_row() { cat "$work/full-only" >>"$results"; }
 
 # spec_done FILE SPEC: whether FILE has a result line for SPEC (NAME:WG:ATTACH:...).
 spec_done() {
@@ -210,6 +213,7 @@ for k in $kernels; do
         ((${#left[@]})) || { rc=0; break; }
         todo=("${left[@]}")
     done
+    end_row
     wall=$(elapsed "$t0")
     boot=$(sed -n 's/.*nbvm: root ready after \([0-9.]*\) s.*/\1/p' "$work/console-$k-1.log" | tail -n 1)
     release=$(sed -n 's/.*nbvm: kernel \([^ ]*\) up after.*/\1/p' "$work/console-$k-1.log" | tail -n 1)
@@ -232,6 +236,7 @@ if ((host)); then
     mark_row host "host $(uname -r)"
     (cd "$ROOT" && bash vagrant/qemu/run-scenarios.sh --kernel "host $(uname -r)" --build "$build" \
         --results "$results" "${todo[@]}")
+    end_row
     timings+=("host|$(uname -r)|-|$(elapsed "$t0")")
 fi
 total=$(elapsed "$matrix_start")
