@@ -226,6 +226,14 @@ for k in $kernels; do
             spec_done "$scratch/results" "$spec" || { running=${spec%%:*}; break; }
         done
         echo "MATRIX $k|-|-|vm|fail|$wall|run-vm.sh exit $rc (fetch, boot, hang or panic; console above)${running:+ during $running}" >>"$results"
+    else
+        # The guest finished, yet a scenario has no result (run-scenarios.sh refused its
+        # arguments, or stopped early): that is a failure, never a silent pass.
+        for spec in "${todo[@]}"; do
+            spec_done "$scratch/results" "$spec" && continue
+            IFS=: read -r name wg attach _ <<<"$spec"
+            echo "MATRIX $k|$wg|$attach|$name|fail|0|no result: the guest's run-scenarios.sh exited $rc (console in the log)" >>"$results"
+        done
     fi
 done
 
