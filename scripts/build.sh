@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds one build directory the way development and CI build:
-#   scripts/build.sh DIR [CMAKE_ARGS...] [-- TARGET...]
+#   scripts/build.sh DIR [CMAKE_ARGS...]
 # Warnings are errors here (NB_WERROR=ON; a plain `cmake` leaves them warnings), and
 # compiles go through ccache when it is installed, with its cache outside the tree
 # (NB_CCACHE_DIR, default /var/cache/nbagent-ccache), shared by every clone on the
@@ -9,22 +9,11 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 [[ $# -ge 1 ]] || {
-    echo "usage: scripts/build.sh DIR [CMAKE_ARGS...] [-- TARGET...]" >&2
+    echo "usage: scripts/build.sh DIR [CMAKE_ARGS...]" >&2
     exit 2
 }
 dir=$1
 shift
-cmake_args=()
-targets=()
-while [[ $# -gt 0 ]]; do
-    if [[ $1 == -- ]]; then
-        shift
-        targets=("$@")
-        break
-    fi
-    cmake_args+=("$1")
-    shift
-done
 
 launcher=()
 if command -v ccache >/dev/null; then
@@ -36,7 +25,5 @@ if command -v ccache >/dev/null; then
     launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 
-cmake -S "$ROOT" -B "$dir" -DNB_WERROR=ON "${launcher[@]}" "${cmake_args[@]}"
-build_args=(--build "$dir" -j "$(nproc)")
-((${#targets[@]})) && build_args+=(--target "${targets[@]}")
-cmake "${build_args[@]}"
+cmake -S "$ROOT" -B "$dir" -DNB_WERROR=ON "${launcher[@]}" "$@"
+cmake --build "$dir" -j "$(nproc)"

@@ -15,10 +15,12 @@ source "$(dirname "$0")/lib.sh"
 # shows in the first cycles as much as in the thousandth.
 # NB_SANITIZED comes from ctest (NB_SANITIZE=ON); ldd finds GCC's shared runtime where a
 # sanitizer build is run by hand (clang links its runtime statically).
-nb_agent_sanitized() {
-    [[ ${NB_SANITIZED:-} == 1 ]] || { [[ -n ${NBAGENT:-} ]] && ldd "$NBAGENT" 2>/dev/null | grep -Eq 'lib(asan|ubsan|tsan)'; }
-}
-if nb_agent_sanitized; then
+AGENT_SANITIZED=0
+if [[ ${NB_SANITIZED:-} == 1 ]] ||
+    { [[ -n ${NBAGENT:-} ]] && ldd "$NBAGENT" 2>/dev/null | grep -Eq 'lib(asan|ubsan|tsan)'; }; then
+    AGENT_SANITIZED=1
+fi
+if ((AGENT_SANITIZED)); then
     CYCLES=${NB_CYCLES:-200}
     WARMUP=${NB_CYCLES_WARMUP:-50}
 else
@@ -51,7 +53,7 @@ lab_up --peers 10
 # Under ASan/UBSan the heap is ASan's (freed memory sits in quarantine, so RSS grows by
 # design) and LeakSanitizer checks leaks at exit instead: memory is not compared there.
 MEMORY_CHECKS=1
-if nb_agent_sanitized; then
+if ((AGENT_SANITIZED)); then
     MEMORY_CHECKS=0
     echo "note: $NBAGENT is a sanitizer build: RSS is printed, not compared; heap not measured"
 fi
