@@ -21,6 +21,7 @@
 #include "agent/activity/packet_injector.hpp"
 #include "agent/activity/udp_trigger.hpp"
 #include "agent/common/memory.hpp"
+#include "agent/common/printable.hpp"
 #include "agent/common/unique_fd.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "agent/connector/connect_pool.hpp"
@@ -527,24 +528,28 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         };
         auto path = str("config_path");
         auto text = str("config_text");
+        // With config_text, the file the client read it from: re-read on SIGHUP.
+        auto file = str("file");
         if (path.has_value() == text.has_value())
             throw std::invalid_argument(
                 "apply needs exactly one of \"config_path\" or \"config_text\"");
+        if (path && file)
+            throw std::invalid_argument("\"file\" goes with \"config_text\", not \"config_path\"");
+        if (path) file = std::move(path);
+        if (file && (file->empty() || (*file)[0] != '/'))
+            throw std::invalid_argument("\"file\" and \"config_path\" must be absolute paths");
         WgQuickConfig cfg;
         try {
-            if (path) {
-                if (path->empty() || (*path)[0] != '/')
-                    throw std::invalid_argument("\"config_path\" must be an absolute path");
-                cfg = load_wg_quick(*path);
-            } else {
-                cfg = parse_wg_quick(*text, str("source").value_or("control"));
-            }
+            // A path the agent reads itself goes through the bounded reader: regular
+            // files only, so a FIFO or /dev/zero is refused without blocking the loop.
+            cfg = text ? parse_wg_quick(*text, printable(str("source").value_or("control")))
+                       : load_wg_quick(*file);
         } catch (const ConfigError& e) {
             throw std::invalid_argument(e.what());  // "file:line: problem" as it is
         }
         for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
         nlohmann::json reply = apply_config(std::move(cfg), dry_run);
-        if (path && !dry_run) cfg_path_ = path;
+        if (file && !dry_run) cfg_path_ = file;
         return reply;
     }
     if (cmd == "set_lazy") {

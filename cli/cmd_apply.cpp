@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "agent/config/config_file.hpp"
 #include "agent/control/control_client.hpp"
 #include "cli/commands.hpp"
 
@@ -52,11 +53,17 @@ CLI::App* add_apply_command(CLI::App& app, ApplyArgs& a) {
 }
 
 int run_apply(const ApplyArgs& a, std::ostream& out) {
-    // The agent reads the file itself, from its own working directory.
+    // Read here, not by the agent: a path that blocks or never ends (a FIFO, /dev/zero)
+    // then costs this client an error, never the agent's loop. The agent keeps the path
+    // to re-read on SIGHUP (through the same bounded reader).
     const std::string path = std::filesystem::absolute(a.config).string();
+    std::string text = read_config_file(path);
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
-    nlohmann::json reply =
-        client.request({{"cmd", "apply"}, {"config_path", path}, {"dry_run", a.dry_run}});
+    nlohmann::json reply = client.request({{"cmd", "apply"},
+                                           {"config_text", std::move(text)},
+                                           {"source", path},
+                                           {"file", path},
+                                           {"dry_run", a.dry_run}});
     if (a.json) {
         // Like `status --json`: the result without the envelope (errors never get here).
         reply.erase("ok");

@@ -1,5 +1,8 @@
 #include "agent/config/wg_quick.hpp"
 
+#include "agent/common/printable.hpp"
+#include "agent/config/config_file.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -217,7 +220,8 @@ class Parser {
 
   private:
     [[noreturn]] void fail(const std::string& msg) const {
-        throw ConfigError(file_ + ":" + std::to_string(line_) + ": " + msg);
+        // The text may come from a control plane: what it quotes is made printable.
+        throw ConfigError(printable(file_ + ":" + std::to_string(line_) + ": " + msg));
     }
 
     void parse_line(std::string_view line) {
@@ -301,8 +305,9 @@ class Parser {
         InterfaceConfig& ifc = cfg_.iface;
         switch (k) {
             case Key::Ignored:
-                cfg_.warnings.push_back(file_ + ":" + std::to_string(line_) +
-                                        ": ignoring wg-quick-only key '" + std::string(key) + "'");
+                cfg_.warnings.push_back(printable(file_ + ":" + std::to_string(line_) +
+                                                  ": ignoring wg-quick-only key '" +
+                                                  std::string(key) + "'"));
                 break;
             case Key::PrivateKey:
                 ifc.private_key = parse_key(key, value);
@@ -455,15 +460,7 @@ WgQuickConfig parse_wg_quick(std::string_view text, std::string_view filename) {
 }
 
 WgQuickConfig load_wg_quick(const std::string& path) {
-    auto fail = [&](int err) { throw ConfigError(path + ": cannot read: " + std::strerror(err)); };
-    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-    if (!f) fail(errno);
-    std::string text;
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
-    if (std::ferror(f.get())) fail(errno);
-    return parse_wg_quick(text, path);
+    return parse_wg_quick(read_config_file(path), path);
 }
 
 }  // namespace nb

@@ -1,5 +1,6 @@
 #include "agent/connector/connector.hpp"
 
+#include "agent/common/printable.hpp"
 #include "agent/common/spawn.hpp"
 #include "agent/common/unique_fd.hpp"
 
@@ -254,7 +255,7 @@ class ExecConnector final : public Connector {
             return {std::nullopt,
                     "exec connector timed out after " + std::to_string(timeout_.count()) + " ms"};
         }
-        std::string stderr_line = first_nonempty_line(err_buf);
+        std::string stderr_line = printable(first_nonempty_line(err_buf), kMaxQuoted);
         std::string detail = stderr_line.empty() ? "" : ": " + stderr_line;
         if (WIFSIGNALED(status)) {
             return {std::nullopt,
@@ -267,7 +268,8 @@ class ExecConnector final : public Connector {
         std::string line = first_nonempty_line(out_buf);
         if (line.empty()) return {std::nullopt, "exec connector printed no endpoint"};
         ConnectResult r = resolve_endpoint(line);
-        if (!r.endpoint) r.error = "exec connector printed '" + line + "': " + r.error;
+        if (!r.endpoint)
+            r.error = "exec connector printed '" + printable(line, kMaxQuoted) + "': " + r.error;
         return r;
     }
 
@@ -282,8 +284,8 @@ ConnectResult resolve_endpoint(std::string_view host_port) {
     std::string host;
     uint16_t port = 0;
     if (!split_host_port(host_port, host, port)) {
-        return {std::nullopt, "invalid endpoint '" + std::string(host_port.substr(0, kMaxQuoted)) +
-                                  "' (expected host:port)"};
+        return {std::nullopt,
+                "invalid endpoint '" + printable(host_port, kMaxQuoted) + "' (expected host:port)"};
     }
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -295,7 +297,7 @@ ConnectResult resolve_endpoint(std::string_view host_port) {
     int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
     if (rc != 0) {
         std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc);
-        return {std::nullopt, "cannot resolve '" + host + "': " + why};
+        return {std::nullopt, "cannot resolve '" + printable(host, kMaxQuoted) + "': " + why};
     }
     std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> guard(res, ::freeaddrinfo);
     for (const addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -307,7 +309,8 @@ ConnectResult resolve_endpoint(std::string_view host_port) {
             return {sa, {}};
         }
     }
-    return {std::nullopt, "cannot resolve '" + host + "': no IPv4 or IPv6 address"};
+    return {std::nullopt,
+            "cannot resolve '" + printable(host, kMaxQuoted) + "': no IPv4 or IPv6 address"};
 }
 
 std::unique_ptr<Connector> make_static_connector() {

@@ -160,7 +160,8 @@ nlohmann::json ControlClient::check_reply(std::string_view line) {
 }
 
 std::string_view ControlClient::request_text(const nlohmann::json& req) {
-    send_line(req.dump());
+    // Text the caller read from a file may hold invalid UTF-8 (a Latin-1 comment).
+    send_line(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return read_line();
 }
 

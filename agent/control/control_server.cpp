@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/common/printable.hpp"
 #include "agent/control/protocol.hpp"
 
 namespace nb {
@@ -81,6 +82,24 @@ bool socket_answers(const std::string& path) {
     if (err == ECONNREFUSED || err == ENOENT) return false;
     throw std::runtime_error("cannot probe existing control socket " + path + ": " +
                              errno_text(err));
+}
+
+// Whether a request line begins {"cmd":"apply" (JSON whitespace allowed), judged from
+// its first bytes only: the rest may not have arrived yet.
+bool starts_as_apply(std::string_view line) {
+    size_t i = 0;
+    auto skip_ws = [&] {
+        while (i < line.size() &&
+               (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
+            ++i;
+    };
+    auto take = [&](std::string_view token) {
+        skip_ws();
+        if (line.substr(i, token.size()) != token) return false;
+        i += token.size();
+        return true;
+    };
+    return take("{") && take("\"cmd\"") && take(":") && take("\"apply\"");
 }
 
 std::string_view strip_nlohmann_prefix(std::string_view what) {
@@ -257,7 +276,11 @@ void ControlServer::process_lines(ClientId id) {
         // Searched from where the last search stopped: a big request arrives in many reads.
         const size_t nl = c.in.find('\n', c.in_scanned);
         c.in_scanned = nl == std::string::npos ? c.in.size() : 0;
-        if (nl == std::string::npos && c.in.size() <= max_request_line_) {
+        const size_t line_len = nl == std::string::npos ? c.in.size() : nl;
+        const size_t limit = line_len > max_request_line_ && starts_as_apply(c.in)
+                                 ? max_apply_line_
+                                 : max_request_line_;
+        if (nl == std::string::npos && c.in.size() <= limit) {
             if (!c.peer_eof) break;
             c.closing = true;
             if (c.in.empty()) break;
@@ -270,9 +293,13 @@ void ControlServer::process_lines(ClientId id) {
             queue(it->second, std::move(reply));
             break;
         }
-        if (nl == std::string::npos || nl > max_request_line_) {
-            queue(c, error_line("request line too long (limit " +
-                                std::to_string(max_request_line_) + " bytes)"));
+        if (nl == std::string::npos || nl > limit) {
+            queue(c, error_line("request line too long (limit " + std::to_string(limit) + " bytes" +
+                                (limit == max_request_line_
+                                     ? "; only an apply request, with \"cmd\" first, may be "
+                                       "longer, up to " +
+                                           std::to_string(max_apply_line_) + " bytes)"
+                                     : ")")));
             c.in.clear();
             c.in_scanned = 0;
             c.closing = true;
@@ -312,7 +339,7 @@ std::string ControlServer::handle_line(std::string_view line, ClientId id) {
     const auto& name = cmd->get_ref<const std::string&>();
     if (name != "status" && name != "trace" && name != "peer_idle" && name != "apply" &&
         name != "set_lazy") {
-        return error_line("unknown command \"" + name +
+        return error_line("unknown command \"" + printable(name, 64) +
                           "\" (expected status, trace, peer_idle, apply or set_lazy)");
     }
     try {

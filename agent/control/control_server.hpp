@@ -52,8 +52,13 @@ class ControlServer {
     // exception becomes {"ok":false,"error":what()}.
     using Handler = std::function<ControlReply(const nlohmann::json& request, ClientId client)>;
 
-    // A whole network map may come as one `apply` request (~200 bytes a peer).
-    static constexpr size_t kMaxRequestLine = 256 * 1024 * 1024;
+    // Every request but `apply` is small; a line longer than this is refused before it
+    // is parsed, so a client cannot stall the others with a huge status request.
+    static constexpr size_t kMaxRequestLine = 64 * 1024;
+    // A whole network map may come as one `apply` request (~200 bytes a peer; a million
+    // peers, JSON-escaped). A line may only grow past kMaxRequestLine when it starts
+    // with {"cmd":"apply" (nlohmann and jq both write "cmd" first: keys sort that way).
+    static constexpr size_t kMaxApplyLine = 320 * 1024 * 1024;
     static constexpr size_t kMaxTraceBacklog = 4 * 1024 * 1024;
 
     // Creates run_dir (0700) if needed, replaces a stale socket, binds <run_dir>/<iface>.sock
@@ -78,11 +83,13 @@ class ControlServer {
     int fd() const { return listen_fd_; }
     const std::string& path() const { return path_; }
     size_t client_count() const { return clients_.size(); }
-    // Lowers the request size limit (tests; the default is kMaxRequestLine).
+    // Lower the request size limits (tests; the defaults are the constants above).
     void set_max_request_line(size_t n) { max_request_line_ = n; }
+    void set_max_apply_line(size_t n) { max_apply_line_ = n; }
 
   private:
     size_t max_request_line_ = kMaxRequestLine;
+    size_t max_apply_line_ = kMaxApplyLine;
     struct Client {
         int fd = -1;
         std::string in;

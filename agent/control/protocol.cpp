@@ -1,6 +1,7 @@
 #include "agent/control/protocol.hpp"
 
 #include "agent/common/memory.hpp"
+#include "agent/common/printable.hpp"
 
 #include <array>
 #include <charconv>
@@ -72,8 +73,8 @@ constexpr auto kNeedsEscape = [] {
     return t;
 }();
 
-// Whether no byte of `s` needs escaping, eight bytes at a time (the classic "has a byte
-// less than n" and "has a zero byte" word tricks).
+// Whether no byte of `s` needs escaping and all are ASCII, eight bytes at a time (the
+// classic "has a byte less than n" and "has a zero byte" word tricks).
 bool clean(std::string_view s) {
     constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     size_t i = 0;
@@ -82,11 +83,11 @@ bool clean(std::string_view s) {
         std::memcpy(&x, s.data() + i, 8);
         const uint64_t quote = x ^ (ones * '"'), backslash = x ^ (ones * '\\');
         const uint64_t hit = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) |
-                             ((backslash - ones) & ~backslash);
+                             ((backslash - ones) & ~backslash) | x;
         if (hit & highs) return false;
     }
     for (; i < s.size(); ++i)
-        if (kNeedsEscape[static_cast<unsigned char>(s[i])]) return false;
+        if (kNeedsEscape[static_cast<unsigned char>(s[i])] || (s[i] & 0x80)) return false;
     return true;
 }
 
@@ -109,6 +110,19 @@ class Writer {
         size_t run = 0;  // start of the pending run of characters that need no escape
         for (size_t i = 0; i < s.size(); ++i) {
             const auto c = static_cast<unsigned char>(s[i]);
+            if (c >= 0x80) {
+                // Valid UTF-8 goes as it is; an invalid byte becomes U+FFFD, as nlohmann's
+                // error_handler_t::replace does: the reply must stay valid JSON.
+                const size_t n = utf8_sequence_length(s, i);
+                if (n > 0) {
+                    i += n - 1;
+                    continue;
+                }
+                out_.append(s.substr(run, i - run));
+                out_.append("\xef\xbf\xbd");
+                run = i + 1;
+                continue;
+            }
             if (!kNeedsEscape[c]) continue;
             out_.append(s.substr(run, i - run));
             run = i + 1;

@@ -482,7 +482,7 @@ TEST(WgQuick, LoadFile) {
         load_wg_quick("/tmp");
         ADD_FAILURE() << "no error";
     } catch (const ConfigError& e) {
-        EXPECT_EQ(std::string(e.what()), "/tmp: cannot read: Is a directory");
+        EXPECT_EQ(std::string(e.what()), "/tmp: not a regular file (a directory)");
     }
 }
 

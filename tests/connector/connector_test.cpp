@@ -224,6 +224,19 @@ TEST(ExecConnector, GarbageOutput) {
     EXPECT_EQ(empty.error, "exec connector printed no endpoint");
 }
 
+// What a connector prints reaches the log, the trace and `status --json`: invalid UTF-8
+// and terminal escapes come out as \xNN, so the JSON stays valid and the terminal safe.
+TEST(ExecConnector, InvalidUtf8AndEscapesAreMadePrintable) {
+    auto r = make_exec_connector("printf 'bad \\377\\376 \\033[2J end\\n' >&2; exit 1", 5s)
+                 ->connect(request());
+    EXPECT_FALSE(r.endpoint);
+    EXPECT_EQ(r.error, "exec connector exited with status 1: bad \\xff\\xfe \\x1b[2J end");
+    auto out = make_exec_connector("printf '\\377host\\033:1\\n'", 5s)->connect(request());
+    EXPECT_FALSE(out.endpoint);
+    EXPECT_NE(out.error.find("exec connector printed '\\xffhost\\x1b:1'"), std::string::npos)
+        << out.error;
+}
+
 TEST(ExecConnector, HugeOutputIsBounded) {
     // 1 MiB on stdout; only the first line matters and the pipe never fills up.
     auto r = make_exec_connector("echo 192.0.2.3:3; head -c 1048576 /dev/zero | tr '\\0' x", 5s)

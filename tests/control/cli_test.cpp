@@ -571,8 +571,13 @@ TEST_F(CliAgainstServer, Apply) {
     { std::ofstream(conf) << "[Interface]\n"; }
     auto r = cli({"apply", "-c", conf, "--run-dir", dir.path});
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(requests.back(),
-              (nlohmann::json{{"cmd", "apply"}, {"config_path", conf}, {"dry_run", false}}));
+    // The client reads the file (the agent never opens a path a client names) and says
+    // where it came from: messages name it, and SIGHUP re-reads it.
+    EXPECT_EQ(requests.back(), (nlohmann::json{{"cmd", "apply"},
+                                               {"config_text", "[Interface]\n"},
+                                               {"source", conf},
+                                               {"file", conf},
+                                               {"dry_run", false}}));
     EXPECT_EQ(r.out, "applied: 3 added, 1 removed, 2 changed, 994 unchanged (12.3 ms)\n");
 
     r = cli({"apply", "-c", conf, "--dry-run", "-i", "wg0", "--run-dir", dir.path});
@@ -595,7 +600,16 @@ TEST_F(CliAgainstServer, Apply) {
     std::filesystem::current_path(dir.path);
     r = cli({"apply", "-c", "wg0.conf", "--run-dir", dir.path});
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(requests.back()["config_path"], conf);
+    EXPECT_EQ(requests.back()["file"], conf);
+    EXPECT_EQ(requests.back()["source"], conf);
+
+    // What is not a regular file is refused here, before the agent is asked anything.
+    const size_t asked = requests.size();
+    r = cli({"apply", "-c", "/dev/zero", "--run-dir", dir.path});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.err.find("/dev/zero: not a regular file (a character device)"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(requests.size(), asked);
 
     // The agent's error (e.g. a config line) is printed as it is, exit 1.
     apply_error = conf + ":7: bad AllowedIPs \"10.0.0.300/32\"";

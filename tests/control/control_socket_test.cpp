@@ -195,6 +195,54 @@ TEST_F(ControlSocket, OversizedLineIsRejectedAndClosed) {
     EXPECT_EQ(loop.call([&] { return loop.server().client_count(); }), 0u);
 }
 
+// Only apply carries a network map: any other request longer than 64 KiB is refused
+// before it is parsed, while a long apply goes through (up to its own limit).
+TEST_F(ControlSocket, LongLinesAreForApplyOnly) {
+    std::atomic<int> calls = 0;
+    ServerLoop loop(dir.path, kIface, default_handler(&calls));
+    const std::string pad(ControlServer::kMaxRequestLine, 'x');
+    {
+        RawConn raw(path());
+        raw.send_all("{\"cmd\":\"status\",\"pad\":\"" + pad + "\"}\n");
+        auto l = raw.line();
+        ASSERT_TRUE(l);
+        EXPECT_NE(error_of(*l).find("too long (limit 65536 bytes; only an apply"),
+                  std::string::npos)
+            << *l;
+        EXPECT_EQ(calls.load(), 0);
+    }
+    {
+        RawConn raw(path());
+        raw.send_all("{ \"cmd\" : \"apply\", \"config_text\":\"" + pad + pad + "\"}\n");
+        auto l = raw.line();
+        ASSERT_TRUE(l);
+        EXPECT_EQ(nlohmann::json::parse(*l)["ok"], true) << l->substr(0, 200);
+        EXPECT_EQ(calls.load(), 1);
+    }
+    loop.call([&] {
+        loop.server().set_max_apply_line(100 * 1024);
+        return 0;
+    });
+    RawConn raw(path());
+    raw.send_all("{\"cmd\":\"apply\",\"config_text\":\"" + pad + pad + "\"}\n");
+    auto l = raw.line();
+    ASSERT_TRUE(l);
+    EXPECT_NE(error_of(*l).find("too long (limit 102400 bytes)"), std::string::npos) << *l;
+    EXPECT_EQ(calls.load(), 1);
+}
+
+// A command name from the client is quoted back printable: no terminal escapes reach
+// the operator's screen, and the reply is valid UTF-8 JSON.
+TEST_F(ControlSocket, UnknownCommandIsQuotedPrintable) {
+    ServerLoop loop(dir.path, kIface, default_handler());
+    RawConn raw(path());
+    raw.send_all("{\"cmd\":\"\\u001b[2Jx\\u202e\"}\n");
+    auto l = raw.line();
+    ASSERT_TRUE(l);
+    const std::string err = error_of(*l);
+    EXPECT_NE(err.find("unknown command \"\\x1b[2Jx\\xe2\\x80\\xae\""), std::string::npos) << err;
+}
+
 TEST_F(ControlSocket, LastRequestWithoutNewlineIsAnswered) {
     ServerLoop loop(dir.path, kIface, default_handler());
     RawConn raw(path());

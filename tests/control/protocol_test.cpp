@@ -173,6 +173,35 @@ TEST(Protocol, FastReplyTextMatchesNlohmannByteForByte) {
     EXPECT_EQ(status_reply_text(s), (nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump()));
 }
 
+// Bytes from outside (a connector's stderr) that are not UTF-8 must still give a reply
+// that strict JSON parsers (Python's json, nlohmann) accept: they become U+FFFD.
+TEST(Protocol, InvalidUtf8BecomesReplacementCharacter) {
+    AgentStatus s = sample_status();
+    s.peers.resize(1);
+    const char* bad[] = {"\xff\xfe",
+                         "a\xc0\xaf"
+                         "b",
+                         "\xed\xa0\x80",
+                         "\xf4\x90\x80\x80",
+                         "tail \xf0\x9f\x98",
+                         "\x80",
+                         "ok \xe2\x82\xac \xe2\x28"};
+    for (const char* b : bad) {
+        s.peers[0].last_error = b;
+        s.peers[0].public_key = std::string(b) + "0123456789abcdef";  // the fast path's words
+        const std::string text = status_reply_text(s);
+        nlohmann::json j;
+        ASSERT_NO_THROW(j = nlohmann::json::parse(text)) << b;
+        const std::string got = j["status"]["peers"][0]["last_error"];
+        EXPECT_NE(got.find("\xef\xbf\xbd"), std::string::npos) << b;
+        EXPECT_EQ(j["status"]["peers"][0]["public_key"].get<std::string>().find("\xff"),
+                  std::string::npos);
+    }
+    s.peers[0].public_key = "k";
+    s.peers[0].last_error = "valid: \xe2\x82\xac \xf0\x9f\x98\x80 \xc3\xbc";
+    EXPECT_EQ(status_reply_text(s), (nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump()));
+}
+
 void expect_rejected(nlohmann::json j, const std::string& field) {
     try {
         agent_status_from_json(j);

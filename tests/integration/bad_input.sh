@@ -108,6 +108,57 @@ jq -e '.ok == false and (.error | test("invalid JSON"))' <<<"$reply" >/dev/null 
     fail "garbage request got: $reply"
 pass "garbage on the control socket: $reply"
 
+# A path that never ends or blocks: the client refuses it at once (it reads the file
+# itself), and the agent refuses one named in a raw request without blocking its loop.
+mkfifo "$CONF_DIR/fifo"
+for path in /dev/zero "$CONF_DIR/fifo"; do
+    rc=0
+    timeout 5 "$NBAGENT" apply -c "$path" -i "$WG_A" --run-dir "$AGENT_RUN_DIR" \
+        >"$CONF_DIR/apply-special.out" 2>&1 || rc=$?
+    ((rc == 1)) || fail "apply -c $path: exit $rc (124 = blocked): $(cat "$CONF_DIR/apply-special.out")"
+    grep -q "not a regular file" "$CONF_DIR/apply-special.out" ||
+        fail "apply -c $path: $(cat "$CONF_DIR/apply-special.out")"
+    pass "apply -c $path refused at once: '$(head -n1 "$CONF_DIR/apply-special.out")'"
+    reply=$(jq -cn --arg p "$path" '{cmd: "apply", config_path: $p}' |
+        in_a timeout 5 socat - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock" || true)
+    jq -e '.ok == false and (.error | test("not a regular file"))' <<<"$reply" >/dev/null ||
+        fail "agent-side read of $path: '$reply'"
+    pass "agent asked to read $path itself: $reply"
+done
+
+# A status request of 1 MiB is refused unread (only apply may be that long), and other
+# clients are answered meanwhile.
+big=$(head -c 1048576 /dev/zero | tr '\0' x)
+reply=$(printf '{"cmd":"status","pad":"%s"}\n' "$big" |
+    in_a timeout 5 socat - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock" || true)
+jq -e '.ok == false and (.error | test("too long"))' <<<"$reply" >/dev/null ||
+    fail "1 MiB status request: '${reply:0:200}'"
+pass "1 MiB status request refused: $(jq -r .error <<<"$reply")"
+
+# A connector that prints invalid UTF-8 and a terminal escape: the wake fails, and
+# status (JSON and text), the trace and the log stay valid, escape-free UTF-8.
+GARBAGE_KEY=$(wg genkey | wg pubkey)
+{
+    cat "$A_CONF"
+    printf '\n[Peer]\nPublicKey = %s\nAllowedIPs = 10.240.0.9/32\n' "$GARBAGE_KEY"
+    printf 'Connector = exec:printf '"'"'bad \\377\\376 \\033[2J\\n'"'"' >&2; exit 1\n'
+} >"$CONF_DIR/garbage.conf"
+nb_cli apply -c "$CONF_DIR/garbage.conf" >/dev/null
+in_a ping -c 1 -W 1 10.240.0.9 >/dev/null 2>&1 || true
+garbage_failed() { [[ $(nb_peer_json "$GARBAGE_KEY" | jq .failures) -ge 1 ]]; }
+wait_for 10 "the garbage connector's wake to fail" garbage_failed
+nb_cli status -d --json >"$CONF_DIR/status-d.json"
+iconv -f UTF-8 -t UTF-8 "$CONF_DIR/status-d.json" >/dev/null || fail "status -d --json is not valid UTF-8"
+err=$(jq -r --arg k "$GARBAGE_KEY" '.peers[] | select(.public_key == $k) | .last_error' "$CONF_DIR/status-d.json")
+[[ $err == *'bad \xff\xfe \x1b[2J'* ]] || fail "last_error: '$err'"
+nb_cli status -d >"$CONF_DIR/status-d.txt" || fail "status -d (text) failed: $(cat "$CONF_DIR/status-d.txt")"
+for f in "$CONF_DIR/status-d.txt" "$AGENT_LOG"; do
+    iconv -f UTF-8 -t UTF-8 "$f" >/dev/null || fail "$f is not valid UTF-8"
+    ! grep -q $'\e' "$f" || fail "$f holds a raw escape character"
+done
+pass "connector garbage shown printable in status -d, --json and the log: '$err'"
+nb_cli apply -c "$A_CONF" >/dev/null
+
 # After all that, the agent still works: a ping wakes B.
 [[ $(idle_count) == 20 ]] || fail "peers changed state after bad requests"
 ping_check "$REMOTE_V4"
