@@ -210,7 +210,12 @@ class Agent {
     std::optional<InterfaceConfig> iface_;
     // Whether the routes through the interface are ours (from a config): then they follow
     // the peers' allowed IPs. Adopted without a config, they are the operator's.
-    bool routes_ours_ = false;
+    // Makes the routes via the interface match `want` (sorted): adds what is missing if
+    // `add`, and deletes what nbagent made (kNbRouteProtocol) or what routed a prefix of
+    // `old_map` (a peer just removed, e.g. a wg-quick route of an adopted interface) that
+    // is no longer wanted. Failures are logged: the map is applied either way.
+    void sync_routes(const std::vector<IpPrefix>& old_map, const std::vector<IpPrefix>& want,
+                     bool add);
     std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
     bool created_ = false;
     std::unique_ptr<WgControl> wg_;
@@ -444,7 +449,9 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         if (cfg) apply_interface_config(opts_, cfg->iface, routes);
         tell_udp_wireguard_source();
         if (cfg) iface_ = cfg->iface;
-        routes_ours_ = cfg.has_value();
+        // Routes a crashed or stopped run left for peers that are gone (its mark
+        // tells them apart from the operator's).
+        sync_routes({}, routed_prefixes(mgr_->allowed_ips(), false, ""), false);
         cfg_path_ = opts_.config_path;
         give_back_memory();
     } catch (const std::exception& e) {
@@ -564,9 +571,9 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
 nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
     const uint64_t start = monotonic_ns();
     std::vector<IpPrefix> after = routed_prefixes(allowed_ips_of(cfg), false, opts_.interface);
-    // The routes now: from the peers themselves, not a second copy of every prefix.
+    // The old map's prefixes: from the peers themselves, not a second copy of every one.
     std::vector<IpPrefix> before;
-    if (routes_ours_ && !dry_run) before = routed_prefixes(mgr_->allowed_ips(), false, "");
+    if (!dry_run) before = routed_prefixes(mgr_->allowed_ips(), false, "");
     std::vector<PeerSpec> specs = specs_from_config(std::move(cfg));
     DeviceUpdate update;
     // Device settings only when they change: WireGuard would keep sessions anyway,
@@ -603,25 +610,7 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
         if (mgr_->has_datapath()) save_peer_state(state_path_, mgr_->specs());
         if (update_changes_source) tell_udp_wireguard_source();
         // Routes through the interface follow the peers' allowed IPs, as at start.
-        std::vector<IpPrefix> gone, fresh;
-        std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
-                            std::back_inserter(gone));
-        std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
-                            std::back_inserter(fresh));
-        for (const auto& r : fresh) {
-            try {
-                route_add(opts_.interface, r);
-            } catch (const std::exception& e) {
-                spdlog::warn("route {} via {}: {}", r.str(), opts_.interface, e.what());
-            }
-        }
-        for (const auto& r : gone) {
-            try {
-                route_del(opts_.interface, r);
-            } catch (const std::exception& e) {
-                spdlog::debug("removing route {}: {}", r.str(), e.what());
-            }
-        }
+        sync_routes(before, after, true);
         for (const auto& a : cfg.iface.addresses) {
             if (old &&
                 std::find(old->addresses.begin(), old->addresses.end(), a) != old->addresses.end())
@@ -638,7 +627,6 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
         if (cfg.iface.mtu && (!old || old->mtu != cfg.iface.mtu))
             link_set_mtu(opts_.interface, *cfg.iface.mtu);
         iface_ = cfg.iface;
-        routes_ours_ = true;
         give_back_memory();
     }
     double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
@@ -652,6 +640,45 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
                             {"changed", d.changed},
                             {"unchanged", d.unchanged}}},
                           {"ms", ms}};
+}
+
+void Agent::sync_routes(const std::vector<IpPrefix>& old_map, const std::vector<IpPrefix>& want,
+                        bool add) {
+    const std::string& dev = opts_.interface;
+    std::vector<LinkRoute> have;
+    try {
+        have = route_list(dev);
+    } catch (const std::exception& e) {
+        // Without the kernel's list, the old map is the best guess of what is there.
+        spdlog::warn("listing routes via {}: {}", dev, e.what());
+        for (const auto& p : old_map) have.push_back({p, kNbRouteProtocol});
+    }
+    auto in = [](const std::vector<IpPrefix>& v, const IpPrefix& p) {
+        return std::binary_search(v.begin(), v.end(), p);
+    };
+    std::vector<IpPrefix> present;
+    size_t removed = 0;
+    for (const auto& r : have) {
+        present.push_back(r.dst);
+        if (in(want, r.dst) || (r.protocol != kNbRouteProtocol && !in(old_map, r.dst))) continue;
+        try {
+            route_del(dev, r.dst);
+            ++removed;
+        } catch (const std::exception& e) {
+            spdlog::warn("removing route {} via {}: {}", r.dst.str(), dev, e.what());
+        }
+    }
+    if (removed) spdlog::info("removed {} route(s) via {} that no peer owns", removed, dev);
+    if (!add) return;
+    std::sort(present.begin(), present.end());
+    for (const auto& p : want) {
+        if (in(present, p)) continue;
+        try {
+            route_add(dev, p);
+        } catch (const std::exception& e) {
+            spdlog::warn("route {} via {}: {}", p.str(), dev, e.what());
+        }
+    }
 }
 
 void Agent::reload() {

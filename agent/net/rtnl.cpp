@@ -262,7 +262,7 @@ void route_request(uint16_t type, uint16_t flags, const std::string& name, const
     rtm->rtm_family = static_cast<unsigned char>(family);
     rtm->rtm_dst_len = dst.len;
     rtm->rtm_table = static_cast<unsigned char>(table < 256 ? table : RT_TABLE_UNSPEC);
-    rtm->rtm_protocol = RTPROT_BOOT;
+    rtm->rtm_protocol = type == RTM_DELROUTE ? RTPROT_UNSPEC : kNbRouteProtocol;
     // As iproute2: a device route is link-scoped; a delete matches any scope.
     rtm->rtm_scope = type == RTM_DELROUTE ? RT_SCOPE_NOWHERE : RT_SCOPE_LINK;
     rtm->rtm_type = RTN_UNICAST;
@@ -432,6 +432,73 @@ void route_del(const std::string& name, const IpPrefix& dst, uint32_t table) {
     route_request(
         RTM_DELROUTE, 0, name, dst, table,
         "deleting route " + dst.str() + " dev " + name + " table " + std::to_string(table), {});
+}
+
+std::vector<LinkRoute> route_list(const std::string& name, uint32_t table) {
+    const std::string what = "listing routes via " + name;
+    const int idx = require_index(name, what);
+    std::vector<LinkRoute> out;
+    auto on_route = [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_type != RTM_NEWROUTE || mnl_nlmsg_get_payload_len(nlh) < sizeof(rtmsg))
+            throw NetlinkError("rtnetlink: " + what + ": malformed route message", 0);
+        const auto* rtm = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+        if (rtm->rtm_type != RTN_UNICAST) return;
+        if (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6) return;
+        const std::size_t len = addr_bytes(rtm->rtm_family);
+        uint32_t rt_table = rtm->rtm_table;
+        uint32_t oif = 0;
+        const nlattr* dst = nullptr;
+        bool multipath = false;
+        for_each_attr(nlh, sizeof(rtmsg), [&](const nlattr* attr) {
+            switch (mnl_attr_get_type(attr)) {
+                case RTA_TABLE:
+                case RTA_OIF:
+                    if (mnl_attr_validate(attr, MNL_TYPE_U32) < 0)
+                        throw NetlinkError("rtnetlink: " + what + ": malformed route attribute", 0);
+                    (mnl_attr_get_type(attr) == RTA_TABLE ? rt_table : oif) =
+                        mnl_attr_get_u32(attr);
+                    break;
+                case RTA_DST:
+                    if (mnl_attr_validate2(attr, MNL_TYPE_BINARY, len) < 0)
+                        throw NetlinkError("rtnetlink: " + what + ": route RTA_DST of wrong size",
+                                           0);
+                    dst = attr;
+                    break;
+                case RTA_MULTIPATH:
+                    multipath = true;
+                    break;
+                default:
+                    break;
+            }
+        });
+        // A multipath route also leads elsewhere: not ours to manage.
+        if (multipath || rt_table != table || oif != static_cast<uint32_t>(idx)) return;
+        if (rtm->rtm_dst_len > len * 8)
+            throw NetlinkError("rtnetlink: " + what + ": prefix length out of range", 0);
+        LinkRoute r;
+        r.dst.addr.family = rtm->rtm_family;
+        if (dst) std::memcpy(r.dst.addr.bytes.data(), mnl_attr_get_payload(dst), len);
+        r.dst.len = rtm->rtm_dst_len;
+        r.protocol = rtm->rtm_protocol;
+        out.push_back(r);
+    };
+    for (int family : {AF_INET, AF_INET6}) {
+        Request req(RTM_GETROUTE, NLM_F_DUMP);
+        auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(rtmsg)));
+        rtm->rtm_family = static_cast<unsigned char>(family);
+        // A dump is restarted by the kernel's request when routes change during it.
+        for (int attempt = 1;; ++attempt) {
+            const size_t kept = out.size();
+            try {
+                RtnlSocket(what).run(req.nlh, on_route);
+                break;
+            } catch (const NetlinkError& e) {
+                out.resize(kept);
+                if (e.error_code != EINTR || attempt == 3) throw;
+            }
+        }
+    }
+    return out;
 }
 
 }  // namespace nb

@@ -34,8 +34,20 @@ std::string link_kind(const std::string& name);
 // Address with its prefix length as given (host bits kept). Already present is fine.
 void addr_add(const std::string& name, const IpPrefix& addr_with_len);
 std::vector<IpPrefix> addr_list(const std::string& name);
-// Route to `dst` through the link. Already present is fine for route_add.
+// The routing protocol nbagent marks its own routes with (`ip route` shows "proto 110";
+// unassigned in iproute2's rt_protos). Routes it finds with this mark after a crash or a
+// restart are known to be its own.
+inline constexpr uint8_t kNbRouteProtocol = 110;
+
+// Route to `dst` through the link, marked kNbRouteProtocol. Already present is fine.
 void route_add(const std::string& name, const IpPrefix& dst, uint32_t table = RT_TABLE_MAIN);
 void route_del(const std::string& name, const IpPrefix& dst, uint32_t table = RT_TABLE_MAIN);
+
+struct LinkRoute {
+    IpPrefix dst;
+    uint8_t protocol = 0;  // RTPROT_*: who made it (kNbRouteProtocol: nbagent)
+};
+// The unicast routes of `table` whose only output is the link (IPv4 and IPv6).
+std::vector<LinkRoute> route_list(const std::string& name, uint32_t table = RT_TABLE_MAIN);
 
 }  // namespace nb
