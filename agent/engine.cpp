@@ -417,8 +417,21 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
                                : open_interface(opts_, cfg.has_value(), created_);
         base_status_.wg_backend = wg_->backend_name();
 
+        // What WireGuard has when this run did not make the interface: its live sessions
+        // are kept (a restart must cost the remotes nothing).
+        std::optional<WgDevice> current;
+        if (!created_) {
+            current = wg_->get_device();
+            // Settings WireGuard already has are not written again: wireguard-go rebinds
+            // its socket for any listen_port, which would drop what arrives meanwhile.
+            if (update.private_key && current->private_key == update.private_key)
+                update.private_key.reset();
+            if (update.listen_port && current->listen_port == *update.listen_port)
+                update.listen_port.reset();
+            if (update.fwmark && current->fwmark == *update.fwmark) update.fwmark.reset();
+        }
         if (!cfg) {
-            specs = specs_from_device(wg_->get_device());
+            specs = specs_from_device(*current);
             // After a crash, idle peers have no endpoint in WireGuard: the state file of
             // the previous run has them.
             merge_saved_state(specs, load_peer_state(state_path_));
@@ -428,6 +441,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         ifindex_ = *link_index(opts_.interface);
         if (opts_.lazy) activate_trigger(ifindex_, specs.size());
         if (udp_ && update.listen_port) udp_->reserve_port(*update.listen_port);
+        if (udp_ && current && current->listen_port) udp_->reserve_port(current->listen_port);
         pool_ = std::make_unique<ConnectPool>(4, 256);
         queue_ = std::make_unique<PoolQueue>(*pool_);
         LazyOptions lopts;
@@ -445,7 +459,8 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
                                              });
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) save_peer_state(state_path_, specs);
-        mgr_->install(std::move(specs), std::move(update));
+        mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
+        current.reset();
         if (cfg) apply_interface_config(opts_, cfg->iface, routes);
         tell_udp_wireguard_source();
         if (cfg) iface_ = cfg->iface;

@@ -229,7 +229,8 @@ uint32_t LazyManager::allocate_id() {
     return static_cast<uint32_t>(peers_.size());
 }
 
-void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
+void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update,
+                          const WgDevice* current) {
     if (dp_ && peers_.size() + specs.size() > dp_->capacity()) {
         throw std::invalid_argument(std::to_string(specs.size()) +
                                     " peers do not fit the datapath, sized for " +
@@ -243,6 +244,18 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
         fresh.push_back(prepare(std::move(spec),
                                 static_cast<uint32_t>(peers_.size() + fresh.size()), connectors));
     std::vector<PeerSpec>().swap(specs);  // a million moved-from specs are still memory
+    if (current) {
+        find_live_sessions(fresh, *current);
+        // replace_peers would drop every session: remove only the peers not in the map.
+        if (update.replace_peers) {
+            update.replace_peers = false;
+            std::unordered_set<WgKey, WgKeyHash> keep;
+            for (const auto& f : fresh) keep.insert(f.peer.key);
+            for (const auto& wp : current->peers)
+                if (!keep.count(wp.public_key))
+                    update.peers.push_back(remove_peer_op(wp.public_key));
+        }
+    }
 
     // Without replace_peers, an existing peer may carry an endpoint and session:
     // removing it first is the only way WireGuard forgets them.
@@ -266,6 +279,19 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update) {
 void LazyManager::queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
                                   bool remove_stale) const {
     for (const auto& f : fresh) {
+        if (f.live) {
+            // Its session stays: only the map's side of it is written.
+            PeerUpdate op;
+            op.public_key = f.peer.key;
+            op.update_only = true;
+            op.replace_allowed_ips = true;
+            const auto ips = f.peer.allowed_ips.span();
+            op.allowed_ips.assign(ips.begin(), ips.end());
+            op.preshared_key = f.peer.preshared_key();
+            op.persistent_keepalive = f.peer.keepalive;
+            update.peers.push_back(std::move(op));
+            continue;
+        }
         if (remove_stale) update.peers.push_back(remove_peer_op(f.peer.key));
         PeerUpdate op = readd_peer_op(f.peer.key, f.peer.preshared_key(), f.peer.allowed_ips);
         if (f.connect_now) {
@@ -282,7 +308,7 @@ void LazyManager::hold_new_peers(const std::vector<Prepared>& fresh) {
     if (!dp_) return;
     for (const auto& f : fresh)
         dp_->install_peer(f.peer.id, f.peer.allowed_ips,
-                          f.connect_now ? SlotMode::Pass : SlotMode::Hold);
+                          f.connect_now || f.live ? SlotMode::Pass : SlotMode::Hold);
 }
 
 void LazyManager::adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns) {
@@ -294,7 +320,7 @@ void LazyManager::adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns)
         by_key_.reserve(by_key_.size() + fresh.size());
     }
     for (auto& f : fresh) {
-        if (f.connect_now) {
+        if (f.connect_now || f.live) {
             f.peer.state = PeerState::Connected;
             f.peer.w_mut().connected_ns = now_ns;
         } else {
@@ -704,7 +730,7 @@ void LazyManager::on_connect_batch(std::span<const ConnectPool::Completion> done
     // One request for all: a daemon busy with a storm of wakes answers each request
     // slowly, and per peer those waits would add up while every other event waits.
     DeviceUpdate u;
-    for (const auto& [id, ep] : ready) u.peers.push_back(connect_op(peers_[id], ep));
+    for (const auto& [id, ep] : ready) push_connect_ops(u, peers_[id], ep);
     try {
         wg_.set_device(u);
     } catch (const WgError& e) {
@@ -723,7 +749,7 @@ void LazyManager::on_connect_batch(std::span<const ConnectPool::Completion> done
 
 void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
     DeviceUpdate u;
-    u.peers.push_back(connect_op(p, ep));
+    push_connect_ops(u, p, ep);
     try {
         wg_.set_device(u);
     } catch (const WgError& e) {
@@ -736,6 +762,7 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
 void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     WakeState& w = p.w_mut();
     w.endpoint = ep;
+    w.forget_at_ns = 0;  // push_connect_ops dropped a kept session
     if (!dp_) {
         confirm(p, w.trigger_reason);  // eager without programs: nothing to watch
         return;
@@ -756,6 +783,7 @@ void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
     uint64_t now = monotonic_ns();
     WakeState& w = p.w_mut();
     w.awaiting_handshake = false;
+    w.forget_at_ns = 0;  // a remote that talked to a kept session keeps it
     w.failures = 0;
     w.retry_after_ns = 0;
     w.last_error.clear();
@@ -1069,6 +1097,7 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
             start_connect(p, now_ns, p.lazy ? "lazy off" : "never lazy");
     }
     if (!opts_.lazy || !dp_) return;
+    forget_kept_sessions(now_ns);
     if (!dp_->sees_traffic()) read_wireguard_activity(now_ns);
     const uint64_t threshold = ns(opts_.inactivity_threshold);
     // A group is as active as its most active connected member.
@@ -1091,7 +1120,11 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
     spdlog::info("{} peers inactive for {}: back to Idle", inactive.size(),
                  format_duration(opts_.inactivity_threshold));
     try {
-        idle_peers(inactive, "inactive for " + format_duration(opts_.inactivity_threshold), false);
+        const std::string reason = "inactive for " + format_duration(opts_.inactivity_threshold);
+        if (keeps_sessions())
+            idle_keeping_sessions(inactive, reason, now_ns);
+        else
+            idle_peers(inactive, reason, false);
     } catch (const std::exception& e) {
         spdlog::error("making {} inactive peers idle: {}", inactive.size(), e.what());
     }

@@ -82,7 +82,13 @@ class LazyManager {
     // with their endpoints. Validation (connector specs, capacity) throws before
     // anything is applied. `update` carries device settings to apply in the same
     // transaction.
-    void install(std::vector<PeerSpec> peers, DeviceUpdate update = {});
+    //
+    // `current`: what WireGuard has now, when the interface existed before this run. A
+    // peer of the map with a live session there (a handshake less than
+    // kSessionLifetime ago, and an endpoint) is adopted Connected and left alone, so a
+    // restart costs the remote's traffic nothing.
+    void install(std::vector<PeerSpec> peers, DeviceUpdate update = {},
+                 const WgDevice* current = nullptr);
 
     // Moves to a new network map, touching only what differs: added and removed
     // peers, changed allowed IPs, endpoints, keys, keepalives, connectors, groups.
@@ -144,6 +150,7 @@ class LazyManager {
     struct Prepared {
         ManagedPeer peer;
         bool connect_now = false;  // must be connected and its endpoint resolved
+        bool live = false;         // WireGuard has a live session: keep it, Connected
     };
     Prepared prepare(PeerSpec spec, uint32_t id,
                      std::unordered_map<std::string, std::shared_ptr<Connector>>& connectors);
@@ -184,6 +191,18 @@ class LazyManager {
     void confirm(ManagedPeer& p, const std::string& reason);
     void fail_connect(ManagedPeer& p, const std::string& error);
     void idle_peers(const std::vector<uint32_t>& ids, const std::string& reason, bool failed);
+    // Inactivity: Idle at once, but WireGuard forgets the session only once the remote's
+    // copy has expired too (forget_kept_sessions). See agent/lazy/kept_sessions.cpp.
+    void idle_keeping_sessions(const std::vector<uint32_t>& ids, const std::string& reason,
+                               uint64_t now_ns);
+    void forget_kept_sessions(uint64_t now_ns);
+    // Whether idling keeps sessions: only where the programs see the remote's packets.
+    bool keeps_sessions() const { return dp_ && dp_->sees_traffic(); }
+    // The WireGuard ops that give p its endpoint; a kept session is dropped first, so the
+    // wake starts with a fresh handshake (what the handshake proof expects).
+    void push_connect_ops(DeviceUpdate& u, const ManagedPeer& p, const SockAddr& ep) const;
+    // Marks peers of `fresh` that WireGuard holds a live session for.
+    void find_live_sessions(std::vector<Prepared>& fresh, const WgDevice& current) const;
     void drop_held(ManagedPeer& p);
     void release_hold(ManagedPeer& p, SlotMode mode);
     void replay(ManagedPeer& p, std::span<const uint8_t> packet);
@@ -221,7 +240,12 @@ class LazyManager {
     uint64_t next_scan_ns_ = 0;
     uint64_t lost_seen_ = 0;       // the datapath's lost-report count at the last recovery
     uint64_t lost_recovered_ = 0;  // peers woken or confirmed by recovery
+    std::vector<uint32_t> kept_;   // Idle peers whose session WireGuard still keeps
 };
+
+// WireGuard's REJECT_AFTER_TIME (180 s): no side uses a session key longer after its
+// handshake. Plus a margin for the handshake's round trip and the scan's pace.
+inline constexpr std::chrono::seconds kSessionLifetime{185};
 
 uint64_t monotonic_ns();
 std::string rfc3339_now();

@@ -97,6 +97,9 @@ struct WakeState {
     uint64_t retry_after_ns = 0;    // backoff: no wake before this
     bool undo_pending = false;      // failed, not yet Idle in WireGuard (retried each tick)
     uint64_t backoff_trace_ns = 0;  // last "dropped during backoff" trace event
+    // Idle by inactivity, but WireGuard keeps the endpoint and session until then: the
+    // remote may still hold its copy (see agent/lazy/kept_sessions.cpp). 0: forgotten.
+    uint64_t forget_at_ns = 0;
     std::string last_error;
 };
 

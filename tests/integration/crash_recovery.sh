@@ -47,22 +47,23 @@ for mode in "${modes[@]}"; do
     pass "$mode: after SIGKILL the device has what the kernel keeps ($( [[ $mode == tcx ]] && echo "no links" || echo "2 stale filters"))"
 
     # Restart from the config: takes over, never duplicates.
+    # B answered a ping before the crash: its live session is kept, Connected.
     start_agent --attach "$mode"
-    [[ $(counts) == "200 0 0" ]] || fail "after restart: $(counts)"
+    [[ $(counts) == "199 0 1" ]] || fail "after restart: $(counts), expected B's live session Connected"
     case $mode in
         tcx) [[ $(tcx_links) == 2 ]] || fail "expected 2 tcx links after restart, found $(tcx_links)" ;;
         clsact) [[ $(clsact_filters) == 2 ]] || fail "expected 2 clsact filters after restart, found $(clsact_filters)" ;;
     esac
-    pass "$mode: restart with -c: all 200 Idle, exactly one ingress and one egress program"
+    pass "$mode: restart with -c: 199 Idle, B's live session Connected, exactly one ingress and one egress program"
     ping_check "$REMOTE_V4"
     udp_burst_check "$REMOTE_V6"
     kill9_agent
 
     # Restart by adopting (no -c): the idle peers' endpoints come from the state file.
     start_agent --adopt --attach "$mode"
-    [[ $(counts) == "200 0 0" ]] || fail "adopt after crash: $(counts)"
+    [[ $(counts) == "199 0 1" ]] || fail "adopt after crash: $(counts), expected B's live session Connected"
     ping_check "$REMOTE_V4"
-    pass "$mode: adopt after SIGKILL: 200 Idle, B wakes on the first ping"
+    pass "$mode: adopt after SIGKILL: 199 Idle, B (live session) Connected and answering"
     stop_agent
     [[ $(tcx_links) == 0 && $(clsact_filters) == 0 ]] || fail "$mode: programs left after a clean stop"
     eps=$(in_a wg show "$WG_A" endpoints | awk '$2 != "(none)"' | wc -l)

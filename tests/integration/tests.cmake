@@ -19,7 +19,7 @@ endif()
 # thresholds). Lab names carry the test's pid, so two labs never collide. Tests that
 # count BPF objects host-wide run alone (tcx links: bpftool 7.1 cannot tell their device,
 # so another agent's links would count).
-set(NB_INTEGRATION_WAITERS groups)
+set(NB_INTEGRATION_WAITERS groups stale_sessions)
 set(NB_INTEGRATION_ALONE crash_recovery eager_mode)
 foreach(script ${NB_INTEGRATION_SCRIPTS})
   get_filename_component(name ${script} NAME_WE)

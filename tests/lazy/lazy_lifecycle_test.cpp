@@ -542,25 +542,45 @@ TEST_F(LazyLifecycleTest, InactivePeersGoIdleHoldingFirstAndKeepingTheirRoutes) 
     EXPECT_EQ(last_reason(1), "inactive for 1m");
     EXPECT_EQ(state(2), PeerState::Connected);
     EXPECT_EQ(state(4), PeerState::Connected);
-    // Hold first, then WireGuard forgets the session.
-    int h = log.find("dp hold 0"), rm = log.find("wg remove");
+    // Hold first; WireGuard keeps the session (the remote may still use its copy), and
+    // only the keepalive goes.
+    int h = log.find("dp hold 0"), upd = log.find("wg ");
     ASSERT_GE(h, 0);
-    ASSERT_GE(rm, 0);
-    EXPECT_LT(h, rm);
+    ASSERT_GE(upd, 0);
+    EXPECT_LT(h, upd);
+    EXPECT_EQ(log.find("wg remove"), -1);
     ASSERT_EQ(wg.updates.size(), updates + 1);
-    const auto& ops = wg.updates.back().peers;
-    ASSERT_EQ(ops.size(), 2u);
-    EXPECT_TRUE(ops[0].remove);
-    EXPECT_EQ(ops[1].public_key, key(1));
-    EXPECT_EQ(ops[1].allowed_ips, spec(1, nullptr).wg.allowed_ips);  // routes kept
-    EXPECT_FALSE(ops[1].endpoint.has_value());
-    EXPECT_EQ(ops[1].persistent_keepalive.value_or(0), 0);
-    EXPECT_EQ(hold.routes.at("10.0.0.1/32"), 0u);
+    {
+        const auto& ops = wg.updates.back().peers;
+        ASSERT_EQ(ops.size(), 1u);
+        EXPECT_FALSE(ops[0].remove);
+        EXPECT_TRUE(ops[0].update_only);
+        EXPECT_EQ(ops[0].persistent_keepalive, std::optional<uint16_t>(0));
+        EXPECT_FALSE(ops[0].endpoint.has_value());
+    }
     EXPECT_EQ(hold.mode[0], SlotMode::Hold);
     EXPECT_EQ(st(1).last_error, "");
     EXPECT_EQ(st(1).failures, 0u);
 
-    mgr->tick(t + 200 * kSec);  // peer 2's traffic is old now too
+    // Once the remote's copy must have expired (kSessionLifetime), WireGuard forgets it:
+    // removed and re-added, without endpoint, with its allowed IPs (and routes).
+    mgr->tick(t + 61 * kSec + 100 * kSec);
+    EXPECT_EQ(log.find("wg remove"), -1);
+    mgr->tick(t + 61 * kSec + 186 * kSec);
+    ASSERT_GE(log.find("wg remove"), 0);
+    {
+        const auto& ops = wg.updates.back().peers;
+        ASSERT_EQ(ops.size(), 2u);
+        EXPECT_TRUE(ops[0].remove);
+        EXPECT_EQ(ops[1].public_key, key(1));
+        EXPECT_EQ(ops[1].allowed_ips, spec(1, nullptr).wg.allowed_ips);  // routes kept
+        EXPECT_FALSE(ops[1].endpoint.has_value());
+        EXPECT_EQ(ops[1].persistent_keepalive.value_or(0), 0);
+    }
+    EXPECT_EQ(hold.routes.at("10.0.0.1/32"), 0u);
+    EXPECT_EQ(state(1), PeerState::Idle);
+
+    mgr->tick(t + 250 * kSec);  // peer 2's traffic is old now too
     EXPECT_EQ(state(2), PeerState::Idle);
     EXPECT_EQ(state(4), PeerState::Connected);  // never lazy
     EXPECT_EQ(wg.ops_for(key(4)).size(), ops4);
@@ -680,7 +700,13 @@ TEST_F(LazyLifecycleTest, AGroupStaysConnectedWhileOneMemberIsActiveAndIdlesToge
     mgr->tick(t + 200 * kSec);
     EXPECT_EQ(state(1), PeerState::Idle);
     EXPECT_EQ(state(2), PeerState::Idle);
-    ASSERT_EQ(wg.updates.size(), updates + 1);  // together, in one update
+    EXPECT_EQ(wg.updates.size(), updates);  // sessions kept; no keepalive to switch off
+    // Peer 3 went first; 1 and 2 are forgotten together, in one update.
+    mgr->tick(t + 61 * kSec + 186 * kSec);
+    ASSERT_EQ(wg.updates.size(), updates + 1);
+    EXPECT_EQ(wg.updates.back().peers.size(), 2u);
+    mgr->tick(t + 200 * kSec + 186 * kSec);
+    ASSERT_EQ(wg.updates.size(), updates + 2);
     EXPECT_EQ(wg.updates.back().peers.size(), 4u);
 }
 
@@ -797,7 +823,8 @@ TEST_F(LazyLifecycleTest, GroupMemberThatTalksWhileTheGroupIdlesWakesTheGroup) {
     ASSERT_EQ(mgr->status(false).connected, 2u);
     flip_to_pass_after_first_set_mode(0);
     mgr->tick(monotonic_ns() + 61 * kSec);
-    EXPECT_EQ(state(1), PeerState::Connecting);
+    // Its session was kept, so the remote that talked is simply Connected again.
+    EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_EQ(last_reason(1), "remote");
     EXPECT_EQ(state(2), PeerState::Connecting);
     EXPECT_EQ(last_reason(2), "group ha");

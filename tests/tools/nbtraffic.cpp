@@ -1,6 +1,6 @@
 // nbtraffic: the traffic the integration tests send through the lab, with a verdict.
 //
-//   udp-recv   --bind ADDR --port P --count N --timeout-ms T [--order-any 1]
+//   udp-recv   --bind ADDR --port P --count N --timeout-ms T [--order-any 1] [--max-gap-ms G]
 //   udp-burst  --dst ADDR --port P --count N --within-ms T [--size BYTES]
 //   udp-sweep  --from ADDR --hosts N --port P --within-ms T   (one datagram per address)
 //   tcp-listen --bind ADDR --port P [--count K] [--timeout-ms T]
@@ -178,6 +178,8 @@ int udp_recv(Args& args) {
     auto timeout = std::chrono::milliseconds(args.num("timeout-ms", 3'600'000));
     // any: reordering is reported but not a failure (what WireGuard alone guarantees).
     std::string order = args.num_or("order-any", 1, 0) ? "any" : "strict";
+    // A steady stream must never stall longer than this between two datagrams (0: any).
+    const uint64_t max_gap_ms = args.num_or("max-gap-ms", 3'600'000, 0);
     args.finish();
 
     Fd fd(::socket(bind_ep.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
@@ -194,6 +196,9 @@ int udp_recv(Args& args) {
     uint64_t received = 0;
     uint64_t expected_next = 0;
     bool in_order = true;
+    double max_gap = 0, last_at = -1;
+    uint64_t gap_after = 0;  // the sequence number before the longest gap
+    uint64_t last_seq = 0;
     while (received < count) {
         if (!wait_for(fd.get(), POLLIN, deadline)) break;
         unsigned char buf[65536];
@@ -203,6 +208,12 @@ int udp_recv(Args& args) {
             throw UsageError(errno_text("recv"));
         }
         ++received;
+        const double at = ms_since(start);
+        if (last_at >= 0 && at - last_at > max_gap) {
+            max_gap = at - last_at;
+            gap_after = last_seq;
+        }
+        last_at = at;
         if (n < 4) {
             problems.push_back("datagram #" + std::to_string(received) + " has only " +
                                std::to_string(n) + " bytes, no sequence number");
@@ -229,7 +240,15 @@ int udp_recv(Args& args) {
             in_order = false;
         }
         expected_next = seq + 1;
+        last_seq = seq;
     }
+    if (max_gap_ms && max_gap > static_cast<double>(max_gap_ms))
+        problems.push_back("a gap of " + std::to_string(static_cast<long long>(max_gap)) +
+                           " ms after datagram " + std::to_string(gap_after) + " (limit " +
+                           std::to_string(max_gap_ms) + " ms)");
+    if (max_gap_ms)
+        std::printf("longest gap: %.1f ms after datagram %llu\n", max_gap,
+                    static_cast<unsigned long long>(gap_after));
 
     std::string missing = missing_ranges(seen);
     if (!missing.empty()) problems.push_back("missing: " + missing);
@@ -414,6 +433,7 @@ int usage() {
     std::fputs(
         "usage:\n"
         "  nbtraffic udp-recv --bind ADDR --port P --count N --timeout-ms T [--order-any 1]\n"
+        "                     [--max-gap-ms G]\n"
         "  nbtraffic udp-burst --dst ADDR --port P --count N --within-ms T [--size BYTES]\n"
         "  nbtraffic udp-sweep --from ADDR --hosts N --port P --within-ms T\n"
         "  nbtraffic tcp-listen --bind ADDR --port P [--count K] [--timeout-ms T]\n"
