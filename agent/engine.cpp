@@ -18,6 +18,7 @@
 
 #include "agent/activity/bpf_activity.hpp"
 #include "agent/activity/bpf_ports.hpp"
+#include "agent/activity/order_watch.hpp"
 #include "agent/activity/packet_injector.hpp"
 #include "agent/activity/udp_trigger.hpp"
 #include "agent/common/memory.hpp"
@@ -220,6 +221,7 @@ class Agent {
     bool created_ = false;
     std::unique_ptr<WgControl> wg_;
     std::unique_ptr<Datapath> dp_;
+    std::unique_ptr<OrderWatch> order_;  // reads dp_: declared after it, destroyed first
     std::unique_ptr<BpfHold> hold_;
     std::unique_ptr<InjectorSink> sink_;
     std::unique_ptr<ConnectPool> pool_;
@@ -276,6 +278,7 @@ void Agent::attach_datapath(int ifindex) {
     sink_ = std::make_unique<InjectorSink>(ifindex);
     dp_->set_replay_cookie(sink_->cookie());
     dp_->attach(ifindex, attach_mode_from_string(opts_.attach_mode));
+    order_ = std::make_unique<OrderWatch>(*dp_, opts_.interface, monotonic_ns());
     base_status_.trigger = "bpf";
     base_status_.attach_mode = to_string(dp_->attach_mode());
 }
@@ -355,6 +358,7 @@ void Agent::drop_trigger() {
     udp_.reset();
     sink_.reset();
     hold_.reset();
+    order_.reset();
     if (dp_) dp_->detach();
     dp_.reset();
     base_status_.trigger.clear();
@@ -474,6 +478,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         activity_.reset();
         mgr_.reset();
         udp_.reset();
+        order_.reset();
         dp_.reset();
         if (created_) {
             // Nothing half-applied: the interface this run made goes away again.
@@ -525,6 +530,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         st.trigger = base_status_.trigger;
         st.attach_mode = base_status_.attach_mode;
         st.trigger_reason = base_status_.trigger_reason;
+        if (order_) st.datapath_order = order_->status();
         if (!get_bool("detail", false)) return ControlReply::raw(status_reply_text(st));
         return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
     }
@@ -774,6 +780,8 @@ int Agent::loop() {
                     [[maybe_unused]] ssize_t r =
                         read(tfd_.get(), &expirations, sizeof(expirations));
                     mgr_->tick(monotonic_ns());
+                    // Another tool may attach ahead of our programs at any time.
+                    if (order_) order_->tick(monotonic_ns());
                 } else if (activity_ && fd == activity_->fd()) {
                     activity_->consume();
                 } else if (udp_ && fd == udp_->fd()) {
@@ -804,6 +812,7 @@ void Agent::shutdown(int& exit_code) {
         exit_code = 1;
     }
     activity_.reset();
+    order_.reset();
     if (dp_) dp_->detach();
     spdlog::info("nbagent on {} stopped", opts_.interface);
 }

@@ -70,6 +70,68 @@ void append_printable(std::string& out, std::string_view text) {
     }
 }
 
+void append_program(std::string& out, const ProgramAheadStatus& p) {
+    if (p.hook == "clsact") {
+        char handle[16];
+        std::snprintf(handle, sizeof handle, "0x%x", p.handle);
+        out += "clsact pref " + std::to_string(p.priority) + " handle " + handle;
+        if (p.id) out += ", id " + std::to_string(p.id);
+    } else {
+        append_printable(out, p.hook);
+        out += " id " + std::to_string(p.id);
+    }
+    if (!p.name.empty()) {
+        out += ", name ";
+        append_printable(out, p.name);
+    }
+}
+
+// Whether another program on the device sees packets before ours: one that passes them
+// lets idle peers' packets reach WireGuard unheld.
+void write_datapath_order(const DatapathOrderStatus& o, std::string& out) {
+    constexpr std::string_view kLabel = "datapath:   ";
+    if (!o.checked) {
+        if (o.error.empty()) return;  // no tc programs (UDP trigger, eager), or an old agent
+        out += kLabel;
+        out += "order unknown: ";
+        append_printable(out, o.error);
+        out += '\n';
+        return;
+    }
+    if (o.ahead.empty()) {
+        out += std::string(kLabel) + "first on ingress and egress\n";
+        return;
+    }
+    bool labelled = false;
+    auto line_start = [&] {
+        out += labelled ? std::string(kLabel.size(), ' ') : std::string(kLabel);
+        labelled = true;
+    };
+    std::string clean;  // a direction where ours runs first
+    for (const char* dir : {"ingress", "egress"}) {
+        std::vector<const ProgramAheadStatus*> here;
+        for (const auto& p : o.ahead)
+            if (p.direction == dir) here.push_back(&p);
+        if (here.empty()) {
+            clean = dir;
+            continue;
+        }
+        line_start();
+        out += "warning: " + std::to_string(here.size()) +
+               (here.size() == 1 ? " program runs" : " programs run") + " before ours on " + dir +
+               " (";
+        for (size_t i = 0; i < here.size(); ++i) {
+            if (i) out += "; ";
+            append_program(out, *here[i]);
+        }
+        out += ")\n";
+    }
+    if (!clean.empty()) {
+        line_start();
+        out += "first on " + clean + "\n";
+    }
+}
+
 }  // namespace
 
 std::string format_relative(int64_t then_ms, int64_t now_ms) {
@@ -89,6 +151,7 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     if (!s.attach_mode.empty()) out += " (" + s.attach_mode + ")";
     if (!s.trigger_reason.empty()) out += " (fallback: " + s.trigger_reason + ")";
     out += "\n";
+    write_datapath_order(s.datapath_order, out);
     out += std::string("lazy:       ") + (s.lazy ? "on" : "off");
     // 0: an agent from before the threshold was reported; say nothing rather than "0s".
     if (s.inactivity_threshold_ms > 0) {

@@ -189,6 +189,13 @@ AttachMode Datapath::attach_mode() const {
     return attachment_ ? attachment_->mode() : AttachMode::Auto;
 }
 
+TcOrder Datapath::tc_order() const {
+    if (attachment_) return attachment_->order();
+    TcOrder o;
+    o.error = "not attached";
+    return o;
+}
+
 namespace {
 
 // Offset of a host route in the dense IPv4 range, if it falls in it.

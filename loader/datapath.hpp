@@ -12,6 +12,7 @@
 #include "agent/net/ip.hpp"
 #include "bpf/lazy_peer_kern_user.h"
 #include "loader/tc_attach.hpp"
+#include "loader/tc_order.hpp"
 
 struct lazy_peer;  // the skeleton
 
@@ -62,6 +63,8 @@ class Datapath {
     void attach(int ifindex, AttachMode mode);
     void detach();
     AttachMode attach_mode() const;
+    // Who runs before our programs on the device now; unchecked while not attached.
+    TcOrder tc_order() const;
 
     // Routes map an allowed IP to a peer id; /32 and /128 go to the hash map.
     void add_route(const IpPrefix& p, uint32_t peer_id);

@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <cstring>
 
+#include "loader/tcx.hpp"
+
 namespace nb {
 
 namespace {
-
-constexpr int kBpfTcxIngress = 46;  // not in Debian 12's uapi headers; fixed kernel ABI
 
 std::string errno_text(int err) {
     err = err < 0 ? -err : err;
@@ -61,15 +61,13 @@ BpfFeatures probe_bpf_features() {
             from_libbpf(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_LPM_TRIE, nullptr), "LPM trie");
         // Querying tcx on loopback attaches nothing; kernels without tcx reject the
         // attach type with EINVAL.
-        uint32_t count = 0;
-        int rc = bpf_prog_query(1, static_cast<bpf_attach_type>(kBpfTcxIngress), 0, nullptr,
-                                nullptr, &count);
-        if (rc == 0)
+        const int err = tcx::query(1, tcx::kIngress).error;
+        if (err == 0)
             f.tcx = {true, "yes"};
-        else if (errno == EINVAL)
+        else if (err == EINVAL)
             f.tcx = {false, "no (kernel < 6.6): clsact is used"};
         else
-            f.tcx = {false, errno_text(errno)};
+            f.tcx = {false, errno_text(err)};
     }
     f.btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0
                 ? Probe{true, "yes"}

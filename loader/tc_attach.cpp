@@ -12,18 +12,18 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "agent/net/rtnl.hpp"
+#include "loader/tc_order.hpp"
+#include "loader/tcx.hpp"
+
 namespace nb {
 
 namespace {
 
-// Debian 12's uapi headers predate tcx; the values are fixed kernel ABI.
-constexpr int kBpfTcxIngress = 46;
-constexpr int kBpfTcxEgress = 47;
-
 // Our clsact filters carry this handle ("nb") and priority, so a restart can find and
 // replace exactly them and nothing of anyone else's. Priority 1 runs first: a filter
 // before us that returns TC_ACT_OK would end the chain and let idle peers' packets
-// reach WireGuard.
+// reach WireGuard. (0 asks the kernel to choose, and it chooses one after ours.)
 constexpr uint32_t kFilterHandle = 0x6e62;
 constexpr uint32_t kFilterPriority = 1;
 
@@ -87,7 +87,10 @@ AttachMode attach_mode_from_string(const std::string& s) {
 }
 
 TcAttachment::TcAttachment(int ifindex, int ingress_fd, int egress_fd, AttachMode mode)
-    : ifindex_(ifindex), mode_(mode) {
+    : ifindex_(ifindex),
+      mode_(mode),
+      ingress_id_(bpf_prog_id(ingress_fd)),
+      egress_id_(bpf_prog_id(egress_fd)) {
     if (mode == AttachMode::Tcx || mode == AttachMode::Auto) {
         try {
             attach_tcx(ingress_fd, egress_fd);
@@ -107,11 +110,12 @@ TcAttachment::~TcAttachment() {
 }
 
 void TcAttachment::attach_tcx(int ingress_fd, int egress_fd) {
-    int in = bpf_link_create(ingress_fd, ifindex_, static_cast<bpf_attach_type>(kBpfTcxIngress),
-                             nullptr);
+    // First in the chain (BPF_F_BEFORE, relative to no program): a tcx program before
+    // ours that returns TCX_PASS ends the chain, and an idle peer's packet would reach
+    // WireGuard unheld. Without the flag the kernel appends, after everyone else.
+    int in = tcx::link_create(ingress_fd, ifindex_, tcx::kIngress, tcx::kFlagBefore);
     if (in < 0) throw AttachError("tcx ingress link: " + err_text(in));
-    int out =
-        bpf_link_create(egress_fd, ifindex_, static_cast<bpf_attach_type>(kBpfTcxEgress), nullptr);
+    int out = tcx::link_create(egress_fd, ifindex_, tcx::kEgress, tcx::kFlagBefore);
     if (out < 0) {
         ::close(in);
         throw AttachError("tcx egress link: " + err_text(out));
@@ -139,6 +143,17 @@ void TcAttachment::attach_clsact(int ingress_fd, int egress_fd) {
         // REPLACE: a filter left by a killed agent is taken over, never duplicated.
         opts.flags = BPF_TC_F_REPLACE;
         err = bpf_tc_attach(&h, &opts);
+        // Replacing keeps a stale filter's place, and a filter someone added at our
+        // priority since runs before it (cls_bpf puts new filters first): start over.
+        if (!err && foreign_filter_first(point == BPF_TC_INGRESS)) {
+            bpf_tc_opts del = make_opts(0);
+            bpf_tc_detach(&h, &del);
+            opts = make_opts(fd);
+            err = bpf_tc_attach(&h, &opts);
+            if (!err)
+                spdlog::info("clsact {}: our filter re-added ahead of another at priority {}",
+                             point == BPF_TC_INGRESS ? "ingress" : "egress", kFilterPriority);
+        }
         if (err) {
             remove_stale_clsact_filters(ifindex_);
             throw AttachError(std::string("attaching clsact ") +
@@ -147,6 +162,22 @@ void TcAttachment::attach_clsact(int ingress_fd, int egress_fd) {
         }
     }
     clsact_attached_ = true;
+}
+
+bool TcAttachment::foreign_filter_first(bool ingress) const {
+    try {
+        const uint32_t ours = ingress ? ingress_id_ : egress_id_;
+        auto filters = tc_filter_list(ifindex_, ingress);
+        return !filters.empty() && filters.front().bpf_id != ours &&
+               filters.front().priority == kFilterPriority;
+    } catch (const std::exception& e) {
+        spdlog::debug("listing clsact filters: {}", e.what());
+        return false;  // the order check reports what cannot be read
+    }
+}
+
+TcOrder TcAttachment::order() const {
+    return query_tc_order(ifindex_, mode_, ingress_id_, egress_id_);
 }
 
 void TcAttachment::detach() {

@@ -2,10 +2,13 @@
 // clsact + cls_bpf (direct action) below. Only our own filters are ever removed.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
 namespace nb {
+
+struct TcOrder;
 
 struct AttachError : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -15,7 +18,8 @@ enum class AttachMode { Auto, Tcx, Clsact };
 const char* to_string(AttachMode m);
 AttachMode attach_mode_from_string(const std::string& s);  // throws std::invalid_argument
 
-// One attached (ingress, egress) pair. Detaches in the destructor.
+// One attached (ingress, egress) pair, first in the device's chains: tcx links go before
+// every other tcx program, clsact filters at priority 1. Detaches in the destructor.
 class TcAttachment {
   public:
     // Auto tries tcx first and falls back to clsact when the kernel refuses the
@@ -27,13 +31,17 @@ class TcAttachment {
 
     AttachMode mode() const { return mode_; }
     void detach();
+    // Who runs before our programs now (others can attach ahead of us later).
+    TcOrder order() const;
 
   private:
     void attach_tcx(int ingress_fd, int egress_fd);
     void attach_clsact(int ingress_fd, int egress_fd);
+    bool foreign_filter_first(bool ingress) const;
 
     int ifindex_;
     AttachMode mode_;
+    uint32_t ingress_id_, egress_id_;  // our programs' kernel ids
     int ingress_link_ = -1;
     int egress_link_ = -1;
     bool clsact_attached_ = false;

@@ -47,6 +47,18 @@ nlohmann::json to_json(const PeerStatus& p) {
                           {"last_error", p.last_error}};
 }
 
+nlohmann::json to_json(const DatapathOrderStatus& o) {
+    nlohmann::json ahead = nlohmann::json::array();
+    for (const auto& p : o.ahead)
+        ahead.push_back(nlohmann::json{{"direction", p.direction},
+                                       {"hook", p.hook},
+                                       {"id", p.id},
+                                       {"name", p.name},
+                                       {"priority", p.priority},
+                                       {"handle", p.handle}});
+    return nlohmann::json{{"checked", o.checked}, {"error", o.error}, {"ahead", std::move(ahead)}};
+}
+
 nlohmann::json to_json(const AgentStatus& s) {
     nlohmann::json peers = nlohmann::json::array();
     for (const auto& p : s.peers) peers.push_back(to_json(p));
@@ -61,6 +73,7 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"counts", {{"idle", s.idle}, {"connecting", s.connecting}, {"connected", s.connected}}},
         {"lost_reports", s.lost_reports},
         {"lost_recovered", s.lost_recovered},
+        {"datapath_order", to_json(s.datapath_order)},
         {"peers", std::move(peers)}};
 }
 
@@ -228,6 +241,31 @@ void write_peer(Writer& w, const PeerStatus& p) {
     w.raw("}");
 }
 
+void write_order(Writer& w, const DatapathOrderStatus& o) {
+    w.raw("{\"ahead\":[");
+    for (size_t i = 0; i < o.ahead.size(); ++i) {
+        const ProgramAheadStatus& p = o.ahead[i];
+        w.raw(i ? ",{\"direction\":" : "{\"direction\":");
+        w.str(p.direction);
+        w.raw(",\"handle\":");
+        w.integer(p.handle);
+        w.raw(",\"hook\":");
+        w.str(p.hook);
+        w.raw(",\"id\":");
+        w.integer(p.id);
+        w.raw(",\"name\":");
+        w.str(p.name);
+        w.raw(",\"priority\":");
+        w.integer(p.priority);
+        w.raw("}");
+    }
+    w.raw("],\"checked\":");
+    w.raw(o.checked ? "true" : "false");
+    w.raw(",\"error\":");
+    w.str(o.error);
+    w.raw("}");
+}
+
 void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next) {
     w.raw("{\"attach_mode\":");
     w.str(s.attach_mode);
@@ -237,7 +275,9 @@ void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next)
     w.integer(s.connecting);
     w.raw(",\"idle\":");
     w.integer(s.idle);
-    w.raw("},\"inactivity_threshold_ms\":");
+    w.raw("},\"datapath_order\":");
+    write_order(w, s.datapath_order);
+    w.raw(",\"inactivity_threshold_ms\":");
     w.integer(s.inactivity_threshold_ms);
     w.raw(",\"interface\":");
     w.str(s.interface);
@@ -337,6 +377,34 @@ int64_t get_i64(const Json& obj, const std::string& prefix, const char* key) {
     return as_i64(member(obj, prefix, key), prefix, key);
 }
 
+uint32_t get_u32(const Json& obj, const std::string& prefix, const char* key) {
+    const uint64_t v = get_u64(obj, prefix, key);
+    if (v > UINT32_MAX) bad_field(prefix + key, "a uint32");
+    return static_cast<uint32_t>(v);
+}
+
+DatapathOrderStatus order_from_json(const Json& j) {
+    if (!j.is_object()) bad_field("datapath_order", "an object");
+    DatapathOrderStatus o;
+    o.checked = as_bool(member(j, "datapath_order.", "checked"), "datapath_order.", "checked");
+    o.error = get_string(j, "datapath_order.", "error");
+    const auto& ahead = member(j, "datapath_order.", "ahead");
+    if (!ahead.is_array()) bad_field("datapath_order.ahead", "an array");
+    for (size_t i = 0; i < ahead.size(); ++i) {
+        const std::string prefix = "datapath_order.ahead[" + std::to_string(i) + "].";
+        if (!ahead[i].is_object()) bad_field(prefix.substr(0, prefix.size() - 1), "an object");
+        ProgramAheadStatus p;
+        p.direction = get_string(ahead[i], prefix, "direction");
+        p.hook = get_string(ahead[i], prefix, "hook");
+        p.id = get_u32(ahead[i], prefix, "id");
+        p.name = get_string(ahead[i], prefix, "name");
+        p.priority = get_u32(ahead[i], prefix, "priority");
+        p.handle = get_u32(ahead[i], prefix, "handle");
+        o.ahead.push_back(std::move(p));
+    }
+    return o;
+}
+
 PeerStatus peer_from_json(const Json& j, size_t index) {
     const std::string prefix = "peers[" + std::to_string(index) + "].";
     if (!j.is_object()) bad_field("peers[" + std::to_string(index) + "]", "an object");
@@ -419,6 +487,8 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     // Optional: agents from before overrun recovery do not send them.
     if (optional_member(j, "lost_reports")) s.lost_reports = get_u64(j, "", "lost_reports");
     if (optional_member(j, "lost_recovered")) s.lost_recovered = get_u64(j, "", "lost_recovered");
+    // Optional: agents from before the order check do not send it.
+    if (auto* v = optional_member(j, "datapath_order")) s.datapath_order = order_from_json(*v);
     const auto& peers = member(j, "", "peers");
     if (!peers.is_array()) bad_field("peers", "an array");
     s.peers.reserve(peers.size());

@@ -50,6 +50,24 @@ struct PeerStatus {
     std::string last_error;           // why the last wake failed, "" if it did not
 };
 
+// A program on the WireGuard device that sees packets before ours: one that passes a
+// packet ends the chain, so an idle peer's packet would reach WireGuard unheld.
+struct ProgramAheadStatus {
+    std::string direction;  // "ingress" | "egress"
+    std::string hook;       // "tcx" | "clsact"
+    uint32_t id = 0;        // BPF program id; 0 for a classifier that is not BPF
+    std::string name;       // the program's name (a classifier's kind when not BPF)
+    uint32_t priority = 0;  // clsact: the filter's priority ("pref") and handle
+    uint32_t handle = 0;
+};
+
+// Whether our programs run first on the device (checked at attach and every 5 s).
+struct DatapathOrderStatus {
+    bool checked = false;  // false: no tc programs, or the order could not be read (error)
+    std::string error;
+    std::vector<ProgramAheadStatus> ahead;  // empty and checked: first on both hooks
+};
+
 struct AgentStatus {
     std::string interface;
     std::string wg_backend;      // "userspace" | "kernel"
@@ -62,10 +80,12 @@ struct AgentStatus {
     // Reports the BPF ring buffer could not take (the agent fell behind), and the peers
     // the agent woke or confirmed from the marks the programs left instead.
     uint64_t lost_reports = 0, lost_recovered = 0;
+    DatapathOrderStatus datapath_order;
     std::vector<PeerStatus> peers;  // only with detail
 };
 
 nlohmann::json to_json(const PeerStatus& p);
+nlohmann::json to_json(const DatapathOrderStatus& o);
 nlohmann::json to_json(const AgentStatus& s);
 // The whole reply line (without newline) {"ok":true,"status":<to_json(s)>}, byte for byte
 // what nlohmann's dump() writes, but serialized directly: building a JSON DOM for 100k

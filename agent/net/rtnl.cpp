@@ -4,9 +4,12 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netlink.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
 #include <net/if.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -499,6 +502,70 @@ std::vector<LinkRoute> route_list(const std::string& name, uint32_t table) {
         }
     }
     return out;
+}
+
+std::vector<TcFilter> tc_filter_list(int ifindex, bool ingress) {
+    const std::string what = std::string("listing tc ") + (ingress ? "ingress" : "egress") +
+                             " filters of ifindex " + std::to_string(ifindex);
+    Request req(RTM_GETTFILTER, NLM_F_DUMP);
+    auto* tcm = static_cast<tcmsg*>(mnl_nlmsg_put_extra_header(req.nlh, sizeof(tcmsg)));
+    tcm->tcm_family = AF_UNSPEC;
+    tcm->tcm_ifindex = ifindex;
+    tcm->tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+
+    std::vector<TcFilter> out;
+    auto on_filter = [&](const nlmsghdr* nlh) {
+        if (nlh->nlmsg_type != RTM_NEWTFILTER || mnl_nlmsg_get_payload_len(nlh) < sizeof(tcmsg))
+            throw NetlinkError("rtnetlink: " + what + ": malformed filter message", 0);
+        const auto* msg = static_cast<const tcmsg*>(mnl_nlmsg_get_payload(nlh));
+        // Handle 0 is the line the kernel sends for each priority before its filters.
+        if (msg->tcm_handle == 0) return;
+        TcFilter f;
+        f.priority = static_cast<uint16_t>(TC_H_MAJ(msg->tcm_info) >> 16);
+        f.protocol = ntohs(static_cast<uint16_t>(TC_H_MIN(msg->tcm_info)));
+        f.handle = msg->tcm_handle;
+        uint32_t chain = 0;
+        for_each_attr(nlh, sizeof(tcmsg), [&](const nlattr* attr) {
+            switch (mnl_attr_get_type(attr)) {
+                case TCA_KIND:
+                    if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
+                        f.kind = mnl_attr_get_str(attr);
+                    break;
+                case TCA_CHAIN:
+                    if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0) chain = mnl_attr_get_u32(attr);
+                    break;
+                case TCA_OPTIONS:
+                    if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0) break;
+                    for_each_nested(attr, [&](const nlattr* opt) {
+                        // Only cls_bpf's options are read; other kinds number theirs alike.
+                        if (mnl_attr_get_type(opt) == TCA_BPF_ID &&
+                            mnl_attr_validate(opt, MNL_TYPE_U32) == 0)
+                            f.bpf_id = mnl_attr_get_u32(opt);
+                        if (mnl_attr_get_type(opt) == TCA_BPF_NAME &&
+                            mnl_attr_validate(opt, MNL_TYPE_NUL_STRING) == 0)
+                            f.bpf_name = mnl_attr_get_str(opt);
+                    });
+                    break;
+                default:
+                    break;
+            }
+        });
+        if (f.kind != "bpf") {
+            f.bpf_id = 0;
+            f.bpf_name.clear();
+        }
+        // Other chains are entered only from a filter's goto_chain: not before ours.
+        if (chain == 0) out.push_back(std::move(f));
+    };
+    for (int attempt = 1;; ++attempt) {
+        try {
+            out.clear();
+            RtnlSocket(what).run(req.nlh, on_filter, {EINVAL, ENOENT});
+            return out;
+        } catch (const NetlinkError& e) {
+            if (e.error_code != EINTR || attempt == 3) throw;
+        }
+    }
 }
 
 }  // namespace nb

@@ -1,5 +1,5 @@
-// Links, addresses and routes over rtnetlink (NETLINK_ROUTE, via libmnl). Every call
-// opens its own socket in the calling thread's network namespace.
+// Links, addresses, routes and tc filters over rtnetlink (NETLINK_ROUTE, via libmnl).
+// Every call opens its own socket in the calling thread's network namespace.
 #pragma once
 
 #include <linux/rtnetlink.h>
@@ -49,5 +49,18 @@ struct LinkRoute {
 };
 // The unicast routes of `table` whose only output is the link (IPv4 and IPv6).
 std::vector<LinkRoute> route_list(const std::string& name, uint32_t table = RT_TABLE_MAIN);
+
+// A filter on a clsact hook, as the kernel lists it.
+struct TcFilter {
+    uint16_t priority = 0;
+    uint16_t protocol = 0;  // ETH_P_*, host byte order
+    uint32_t handle = 0;
+    std::string kind;      // "bpf", "u32", "matchall"...
+    uint32_t bpf_id = 0;   // cls_bpf: its program's id
+    std::string bpf_name;  // cls_bpf: the name tc gave it ("file.o:[sec]")
+};
+// The filters of chain 0 (the one packets enter) on the device's clsact ingress or
+// egress hook, in the order the kernel runs them; none without a clsact qdisc.
+std::vector<TcFilter> tc_filter_list(int ifindex, bool ingress);
 
 }  // namespace nb

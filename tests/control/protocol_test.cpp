@@ -22,6 +22,9 @@ AgentStatus sample_status() {
     s.connected = 3;
     s.lost_reports = 17;
     s.lost_recovered = 5;
+    s.datapath_order.checked = true;
+    s.datapath_order.ahead = {{"egress", "tcx", 123, "foreign_pass", 0, 0},
+                              {"ingress", "clsact", 0, "u32 \"odd\"", 1, 0x10001}};
     PeerStatus a;
     a.public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
     a.allowed_ips = {"10.0.0.2/32", "fd00::2/128"};
@@ -59,9 +62,18 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     const auto j = to_json(sample_status());
     std::set<std::string> keys;
     for (const auto& [k, v] : j.items()) keys.insert(k);
-    EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
-                                           "attach_mode", "lazy", "inactivity_threshold_ms",
-                                           "counts", "lost_reports", "lost_recovered", "peers"}));
+    EXPECT_EQ(keys,
+              (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
+                                     "attach_mode", "lazy", "inactivity_threshold_ms", "counts",
+                                     "lost_reports", "lost_recovered", "datapath_order", "peers"}));
+    EXPECT_EQ(j["datapath_order"]["checked"], true);
+    EXPECT_EQ(j["datapath_order"]["error"], "");
+    EXPECT_EQ(j["datapath_order"]["ahead"][0], (nlohmann::json{{"direction", "egress"},
+                                                               {"hook", "tcx"},
+                                                               {"id", 123},
+                                                               {"name", "foreign_pass"},
+                                                               {"priority", 0},
+                                                               {"handle", 0}}));
     EXPECT_EQ(j["inactivity_threshold_ms"], 900'000);
     EXPECT_EQ(j["counts"], (nlohmann::json{{"idle", 1}, {"connecting", 2}, {"connected", 3}}));
     std::set<std::string> peer_keys;
@@ -94,6 +106,11 @@ TEST(Protocol, RoundTripThroughText) {
     EXPECT_EQ(parsed.inactivity_threshold_ms, 900'000);
     EXPECT_EQ(parsed.lost_reports, 17u);
     EXPECT_EQ(parsed.lost_recovered, 5u);
+    EXPECT_TRUE(parsed.datapath_order.checked);
+    ASSERT_EQ(parsed.datapath_order.ahead.size(), 2u);
+    EXPECT_EQ(parsed.datapath_order.ahead[0].id, 123u);
+    EXPECT_EQ(parsed.datapath_order.ahead[1].name, "u32 \"odd\"");
+    EXPECT_EQ(parsed.datapath_order.ahead[1].handle, 0x10001u);
     EXPECT_FALSE(parsed.peers[0].lazy);
     EXPECT_TRUE(parsed.peers[1].lazy);
     EXPECT_EQ(parsed.peers[0].groups, s.peers[0].groups);
@@ -119,6 +136,7 @@ TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
     j.erase("inactivity_threshold_ms");
     j.erase("lost_reports");
     j.erase("lost_recovered");
+    j.erase("datapath_order");
     for (auto& p : j["peers"]) {
         for (const char* k : {"lazy", "groups", "failures", "retry_in_ms", "last_error"})
             p.erase(k);
@@ -126,6 +144,8 @@ TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
     const AgentStatus parsed = agent_status_from_json(j);
     EXPECT_EQ(parsed.inactivity_threshold_ms, 0);
     EXPECT_EQ(parsed.lost_reports, 0u);
+    EXPECT_FALSE(parsed.datapath_order.checked);
+    EXPECT_TRUE(parsed.datapath_order.ahead.empty());
     ASSERT_EQ(parsed.peers.size(), 3u);
     for (const auto& p : parsed.peers) {
         EXPECT_TRUE(p.lazy);
@@ -167,8 +187,12 @@ TEST(Protocol, FastReplyTextMatchesNlohmannByteForByte) {
     s.peers[2].last_error = std::string("nul\0inside", 10);
     s.peers[2].groups = {""};
     s.inactivity_threshold_ms = 1;
+    s.datapath_order.ahead[1].id = UINT32_MAX;
+    s.datapath_order.error = "tab\there";
     const std::string expected = nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump();
     EXPECT_EQ(status_reply_text(s), expected);
+    s.datapath_order = {};  // unchecked, nothing ahead
+    EXPECT_EQ(status_reply_text(s), (nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump()));
     s.peers.clear();
     EXPECT_EQ(status_reply_text(s), (nlohmann::json{{"ok", true}, {"status", to_json(s)}}.dump()));
 }
@@ -276,6 +300,21 @@ TEST(Protocol, ValidationOfNewFields) {
     j = good;
     j["peers"][2]["last_error"] = nullptr;
     expect_rejected(j, "peers[2].last_error");
+    j = good;
+    j["datapath_order"] = true;
+    expect_rejected(j, "datapath_order");
+    j = good;
+    j["datapath_order"].erase("checked");
+    expect_rejected(j, "datapath_order.checked");
+    j = good;
+    j["datapath_order"]["ahead"][1]["id"] = -1;
+    expect_rejected(j, "datapath_order.ahead[1].id");
+    j = good;
+    j["datapath_order"]["ahead"][0]["priority"] = uint64_t{1} << 32;
+    expect_rejected(j, "datapath_order.ahead[0].priority");
+    j = good;
+    j["datapath_order"]["ahead"][0] = "tcx";
+    expect_rejected(j, "datapath_order.ahead[0]");
 }
 
 TEST(Protocol, SocketPath) {

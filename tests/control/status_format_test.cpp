@@ -1,4 +1,5 @@
-// `nbagent status` text output for the never-lazy, group, back-off and threshold fields.
+// `nbagent status` text output for the never-lazy, group, back-off, threshold and
+// datapath-order fields.
 // (The basic summary and table layout is covered in cli_test.cpp.)
 #include <gtest/gtest.h>
 
@@ -134,9 +135,52 @@ TEST(StatusFormat, WakeErrorsListedBelowTheTable) {
     EXPECT_EQ(table.find("wake errors"), std::string::npos);
 }
 
+TEST(StatusFormat, DatapathOrderSaysWhoRunsBeforeOurs) {
+    AgentStatus s = three_peers();
+    std::string out;
+    write_status_summary(s, out);  // unchecked, no error: an old agent, or no tc programs
+    EXPECT_EQ(out.find("datapath:"), std::string::npos) << out;
+
+    s.datapath_order.checked = true;
+    out.clear();
+    write_status_summary(s, out);
+    EXPECT_NE(out.find("\ndatapath:   first on ingress and egress\n"), std::string::npos) << out;
+
+    s.datapath_order.ahead = {{"egress", "tcx", 123, "foreign_pass", 0, 0}};
+    out.clear();
+    write_status_summary(s, out);
+    EXPECT_NE(out.find("\ndatapath:   warning: 1 program runs before ours on egress (tcx id 123, "
+                       "name foreign_pass)\n            first on ingress\n"),
+              std::string::npos)
+        << out;
+
+    s.datapath_order.ahead.push_back({"egress", "clsact", 0, "u32\n", 1, 0x800});
+    s.datapath_order.ahead.push_back({"ingress", "clsact", 45, "other", 1, 1});
+    out.clear();
+    write_status_summary(s, out);
+    EXPECT_NE(
+        out.find("\ndatapath:   warning: 1 program runs before ours on ingress (clsact pref 1 "
+                 "handle 0x1, id 45, name other)\n"
+                 "            warning: 2 programs run before ours on egress (tcx id 123, name "
+                 "foreign_pass; clsact pref 1 handle 0x800, name u32 )\n"),
+        std::string::npos)
+        << out;
+    EXPECT_EQ(out.find("first on"), std::string::npos) << out;
+
+    s.datapath_order = {};
+    s.datapath_order.error = "our tcx egress program is not attached";
+    out.clear();
+    write_status_summary(s, out);
+    EXPECT_NE(out.find("\ndatapath:   order unknown: our tcx egress program is not attached\n"),
+              std::string::npos)
+        << out;
+}
+
 TEST(StatusFormat, NewFieldsSurviveTheWireIntoTheTable) {
     // What `status -d` does with a reply: the fast serializer, parse, format.
-    const AgentStatus s = three_peers();
+    AgentStatus s = three_peers();
+    s.datapath_order.checked = true;
+    s.datapath_order.ahead = {{"ingress", "tcx", 9, "early", 0, 0}};
     const auto reply = nlohmann::json::parse(status_reply_text(s));
     const AgentStatus got = agent_status_from_json(reply.at("status"));
     std::string text;
@@ -146,6 +190,9 @@ TEST(StatusFormat, NewFieldsSurviveTheWireIntoTheTable) {
     EXPECT_NE(text.find("Connected (never lazy)"), std::string::npos) << text;
     EXPECT_NE(text.find("db,ops"), std::string::npos) << text;
     EXPECT_NE(text.find(kKeyB + ": wake hook exited 1"), std::string::npos) << text;
+    EXPECT_NE(text.find("warning: 1 program runs before ours on ingress (tcx id 9, name early)"),
+              std::string::npos)
+        << text;
 }
 
 }  // namespace

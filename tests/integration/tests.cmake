@@ -9,6 +9,10 @@ set(NB_INTEGRATION_ENV NBTRAFFIC=$<TARGET_FILE:nbtraffic> NB_NO_BPF=$<TARGET_FIL
 if(NB_SANITIZE)
   list(APPEND NB_INTEGRATION_ENV NB_SANITIZED=1)
 endif()
+# A foreign tcx program for the ordering test (tests/tools: built with the loader).
+if(TARGET nb_loader)
+  list(APPEND NB_INTEGRATION_ENV NB_TCX_HOLD=$<TARGET_FILE:tcx_hold>)
+endif()
 # Before the agent exists the tests that need it skip, so configuring must not need it.
 if(TARGET nbagent)
   list(APPEND NB_INTEGRATION_ENV NBAGENT=$<TARGET_FILE:nbagent>)

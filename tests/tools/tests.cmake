@@ -13,3 +13,9 @@ add_custom_command(
   DEPENDS ${CMAKE_CURRENT_LIST_DIR}/tc_pass.bpf.c
   VERBATIM)
 add_custom_target(tc_pass_bpf ALL DEPENDS ${CMAKE_BINARY_DIR}/tests/tc_pass.bpf.o)
+# Another tcx user of the device, first or last in the chain (bpftool 7.1 has no tcx).
+if(TARGET nb_loader)
+  add_executable(tcx_hold ${CMAKE_CURRENT_LIST_DIR}/tcx_hold.cpp)
+  target_link_libraries(tcx_hold PRIVATE nb_loader)
+  target_include_directories(tcx_hold PRIVATE ${CMAKE_SOURCE_DIR})
+endif()

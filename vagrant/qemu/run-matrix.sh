@@ -27,7 +27,9 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # scenario runs on one row (the cheapest that balances the rows). Kernel-dependent:
 #  - BPF load and the verifier: smoke (bpftool loads our object), bpf_prog_test;
 #  - tcx and clsact attach, and living beside other tc filters: lazy_e2e in both attach
-#    modes on both WireGuards, tc_coexist;
+#    modes on both WireGuards, tc_coexist, and tc_coexist_order in both modes (ours run
+#    first; a program ahead is reported). Its tcx entry is n/a below 6.6 (no tcx), and
+#    its clsact entry says there that no tcx program can run ahead;
 #  - the kernel WireGuard netlink path: netlink_kernel_test, lab_kernel_eager;
 #  - hold and replay on kernel WireGuard: lazy_e2e (kernel);
 #  - the BPF ring buffer running full (overrun), and pinned maps and links adopted after
@@ -45,6 +47,8 @@ SCENARIOS=(
     'all lazy_e2e:kernel:tcx:bash tests/integration/lazy_e2e.sh'
     'all crash_recovery:kernel:-:bash tests/integration/crash_recovery.sh'
     'all tc_coexist:kernel:-:bash tests/integration/tc_coexist.sh'
+    'all tc_coexist_order:kernel:tcx:bash tests/integration/tc_coexist_order.sh'
+    'all tc_coexist_order:kernel:clsact:bash tests/integration/tc_coexist_order.sh'
     '6.12 bad_input:kernel:-:bash tests/integration/bad_input.sh'
     '6.1 eager_mode:kernel:-:bash tests/integration/eager_mode.sh'
     'all netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
@@ -56,6 +60,8 @@ SCENARIOS=(
     '6.1 lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
     '6.12 lazy_e2e_udp:kernel:-:bash tests/integration/lazy_e2e_udp.sh'
     'all overrun:kernel:-:bash tests/integration/overrun.sh'
+    '6.12 stale_sessions:kernel:-:bash tests/integration/stale_sessions.sh'
+    '6.1 routes:kernel:-:bash tests/integration/routes.sh'
 )
 # Long runs: scale versions of a scenario above, too slow for CI under emulation. Only
 # --full runs them (a long run is a command you run and record, not a CI step).
