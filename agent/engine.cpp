@@ -215,6 +215,8 @@ class Agent {
     // `add`, and deletes what nbagent made (kNbRouteProtocol) or what routed a prefix of
     // `old_map` (a peer just removed, e.g. a wg-quick route of an adopted interface) that
     // is no longer wanted. Failures are logged: the map is applied either way.
+    // Writes the state file, or throws naming it and `consequence` (what is refused).
+    void store_endpoints(const std::vector<PeerSpec>& specs, const std::string& consequence);
     void sync_routes(const std::vector<IpPrefix>& old_map, const std::vector<IpPrefix>& want,
                      bool add);
     std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
@@ -462,7 +464,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
                                                      srv->publish_trace(ev);
                                              });
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
-        if (opts_.lazy) save_peer_state(state_path_, specs);
+        if (opts_.lazy) store_endpoints(specs, "not starting");
         mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
         current.reset();
         if (cfg) apply_interface_config(opts_, cfg->iface, routes);
@@ -623,12 +625,22 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
             // A crash in the middle must not lose endpoints of idle peers.
             std::vector<PeerSpec> all = mgr_->specs();
             all.insert(all.end(), specs.begin(), specs.end());
-            save_peer_state(state_path_, all);
+            store_endpoints(all, "the map was not applied");
         }
     }
     MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
     if (!dry_run) {
-        if (mgr_->has_datapath()) save_peer_state(state_path_, mgr_->specs());
+        if (mgr_->has_datapath()) {
+            // The file already holds every endpoint of the old and the new map: a failure
+            // now loses nothing, so the applied map stands.
+            try {
+                save_peer_state(state_path_, mgr_->specs());
+            } catch (const std::exception& e) {
+                spdlog::warn("state file not trimmed to the new map: {} (it still holds every "
+                             "endpoint)",
+                             e.what());
+            }
+        }
         if (update_changes_source) tell_udp_wireguard_source();
         // Routes through the interface follow the peers' allowed IPs, as at start.
         sync_routes(before, after, true);
@@ -721,6 +733,8 @@ void Agent::reload() {
 }
 
 void Agent::set_lazy(bool lazy) {
+    // Before anything changes: lazy peers lose their endpoints in WireGuard.
+    if (lazy && !mgr_->lazy()) store_endpoints(mgr_->specs(), "lazy mode stays off");
     if (lazy && !mgr_->has_datapath()) {
         // Started eager: load and attach the programs now, sized for what we have.
         try {
@@ -734,8 +748,18 @@ void Agent::set_lazy(bool lazy) {
         }
         watch_activity();
     }
-    if (lazy) save_peer_state(state_path_, mgr_->specs());
     mgr_->set_lazy(lazy);
+}
+
+void Agent::store_endpoints(const std::vector<PeerSpec>& specs, const std::string& consequence) {
+    try {
+        save_peer_state(state_path_, specs);
+    } catch (const std::exception& e) {
+        // No peer may lose its endpoint in WireGuard unless a restart can bring it back.
+        throw std::runtime_error("cannot store the peers' endpoints (" + std::string(e.what()) +
+                                 "); " + consequence + ": no endpoint may be forgotten that "
+                                 "is not safely stored");
+    }
 }
 
 void Agent::arm_tick() {

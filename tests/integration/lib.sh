@@ -11,6 +11,8 @@ NB_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 NB_LAB_SH="$NB_REPO_ROOT/scripts/lab.sh"
 NB_TEST_NAME=$(basename "${0%.sh}")
 NB_BG_PIDS=()
+# Shell commands nb_cleanup runs before the lab goes (e.g. unmounting what a test mounted).
+NB_CLEANUP_CMDS=()
 NB_SHOW_ON_FAILURE=() # files whose last lines help explain a failure
 NB_LAB_NAME=""
 AGENT_PID=""
@@ -131,6 +133,10 @@ nb_cleanup() {
     local pid
     for pid in "${NB_BG_PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
+    done
+    local cmd
+    for cmd in "${NB_CLEANUP_CMDS[@]}"; do
+        eval "$cmd"
     done
     if [[ -n $NB_LAB_NAME ]]; then
         bash "$NB_LAB_SH" down "$NB_LAB_NAME" --dir "$LAB_DIR" >/dev/null 2>&1
