@@ -531,6 +531,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         st.wg_backend = base_status_.wg_backend;
         st.trigger = base_status_.trigger;
         st.attach_mode = base_status_.attach_mode;
+        if (activity_) st.ring_reports = activity_->records();
         st.trigger_reason = base_status_.trigger_reason;
         if (order_) st.datapath_order = order_->status();
         if (!get_bool("detail", false)) return ControlReply::raw(status_reply_text(st));

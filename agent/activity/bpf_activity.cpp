@@ -26,7 +26,9 @@ int BpfActivitySource::fd() const {
 }
 
 int BpfActivitySource::consume() {
-    return ring_buffer__consume(rb_);
+    const int n = ring_buffer__consume(rb_);
+    if (n > 0) records_ += static_cast<uint64_t>(n);
+    return n;
 }
 
 int BpfActivitySource::on_record(void* ctx, void* data, size_t size) {

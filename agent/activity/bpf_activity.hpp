@@ -32,6 +32,7 @@ class BpfActivitySource {
     // Handles every waiting record. Returns how many.
     int consume();
     uint64_t malformed_records() const { return malformed_; }
+    uint64_t records() const { return records_; }  // handled since the start
 
   private:
     static int on_record(void* ctx, void* data, size_t size);
@@ -40,6 +41,7 @@ class BpfActivitySource {
     Callbacks cb_;
     ring_buffer* rb_ = nullptr;
     uint64_t malformed_ = 0;
+    uint64_t records_ = 0;
 };
 
 }  // namespace nb

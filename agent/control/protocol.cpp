@@ -73,6 +73,7 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"counts", {{"idle", s.idle}, {"connecting", s.connecting}, {"connected", s.connected}}},
         {"lost_reports", s.lost_reports},
         {"lost_recovered", s.lost_recovered},
+        {"ring_reports", s.ring_reports},
         {"datapath_order", to_json(s.datapath_order)},
         {"peers", std::move(peers)}};
 }
@@ -293,7 +294,9 @@ void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next)
         if (!first) w.raw(",");
         write_peer(w, p);
     }
-    w.raw("],\"trigger\":");
+    w.raw("],\"ring_reports\":");
+    w.integer(s.ring_reports);
+    w.raw(",\"trigger\":");
     w.str(s.trigger);
     w.raw(",\"trigger_reason\":");
     w.str(s.trigger_reason);
@@ -486,6 +489,7 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     s.connected = get_u64(counts, "counts.", "connected");
     // Optional: agents from before overrun recovery do not send them.
     if (optional_member(j, "lost_reports")) s.lost_reports = get_u64(j, "", "lost_reports");
+    if (optional_member(j, "ring_reports")) s.ring_reports = get_u64(j, "", "ring_reports");
     if (optional_member(j, "lost_recovered")) s.lost_recovered = get_u64(j, "", "lost_recovered");
     // Optional: agents from before the order check do not send it.
     if (auto* v = optional_member(j, "datapath_order")) s.datapath_order = order_from_json(*v);

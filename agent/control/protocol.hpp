@@ -80,6 +80,9 @@ struct AgentStatus {
     // Reports the BPF ring buffer could not take (the agent fell behind), and the peers
     // the agent woke or confirmed from the marks the programs left instead.
     uint64_t lost_reports = 0, lost_recovered = 0;
+    // Reports the agent took from the programs (held packets, remotes talking): traffic
+    // to addresses of no peer makes none, which this shows.
+    uint64_t ring_reports = 0;
     DatapathOrderStatus datapath_order;
     std::vector<PeerStatus> peers;  // only with detail
 };

@@ -65,7 +65,8 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     EXPECT_EQ(keys,
               (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
                                      "attach_mode", "lazy", "inactivity_threshold_ms", "counts",
-                                     "lost_reports", "lost_recovered", "datapath_order", "peers"}));
+                                     "lost_reports", "lost_recovered", "ring_reports", "datapath_order",
+                                     "peers"}));
     EXPECT_EQ(j["datapath_order"]["checked"], true);
     EXPECT_EQ(j["datapath_order"]["error"], "");
     EXPECT_EQ(j["datapath_order"]["ahead"][0], (nlohmann::json{{"direction", "egress"},

@@ -4,7 +4,7 @@
 #  a. Two lazy agents facing each other, A idling after 1 minute, B after 15. Once A has
 #     idled B, B's WireGuard still holds a valid session. Its next data must not be
 #     dropped as unknown until B re-handshakes (~15 s): a burst of 30 datagrams from B
-#     arrives whole within 1 s, and A shows B Connected again (reason remote).
+#     arrives whole at once, and A shows B Connected again (reason remote).
 #  b. A steady stream from B (20 datagrams/s) through restarts of A's agent: stopped,
 #     started adopting the interface, stopped, started with -c. A peer with a live
 #     session at start is adopted Connected and left alone: every datagram arrives, in
@@ -42,12 +42,15 @@ pass "A idled B after 1 minute; B's agent still has A Connected"
 
 nb_next_port
 out="$LAB_DIR/udp.$NB_PORT.out"
+# The window opens when the listener is ready, before the sender is even spawned (that
+# alone takes most of a second under emulation; the host measures ~110 ms from ready to
+# the last datagram). Without kept sessions nothing arrives for ~15 s.
 nb_start_listener "$out" in_a "$NBTRAFFIC" udp-recv --bind "$A_V4" --port "$NB_PORT" \
-    --count 30 --timeout-ms 1000
+    --count 30 --timeout-ms 3000
 in_b "$NBTRAFFIC" udp-burst --dst "$A_V4" --port "$NB_PORT" --count 30 --within-ms 10 ||
     fail "udp burst sender on B failed"
-nb_finish_listener "$out" || fail "B's burst to A after A idled B did not arrive whole within 1 s"
-pass "B's 30 datagrams after A idled it arrived whole within 1 s"
+nb_finish_listener "$out" || fail "B's burst to A after A idled B did not arrive whole"
+pass "B's 30 datagrams after A idled it arrived whole: $(grep -m1 '^received' "$out")"
 wait_for 5 "B Connected on A again" state_is a "$B_PUBKEY" Connected
 last=$(nb_trace_events "$TRACE" "$B_PUBKEY" '.event == "transition" and .to == "Connected"' | jq -r '.[-1].reason')
 [[ $last == remote ]] || fail "B Connected again on A with reason '$last', expected remote"
