@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "agent/wg/netlink_control.hpp"
+#include "tests/support/fuzz_seed.hpp"
 #include "tests/support/net_values.hpp"
 #include "tests/wgnl/wgnl_util.hpp"
 
@@ -344,6 +345,7 @@ void expect_same(const WgPeer& a, const WgPeer& b) {
 }
 
 WgDevice parse(const std::vector<std::vector<uint8_t>>& dgrams) {
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams(dgrams));
     return parse_get_device_messages(dgrams, kFamily, kSeq, kPort);
 }
 
