@@ -441,37 +441,10 @@ uint16_t resolve_family(mnl_socket* nl, uint32_t portid, uint32_t seq, std::vect
     mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
     send_message(nl, nlh, nlh->nlmsg_len, what);
 
-    Reader r(what);
-    uint16_t id = 0;
-    bool answered = false;
-    while (!answered) {
+    while (true) {
         std::size_t n = receive_into(nl, buf, what);
-        r.messages({buf.data(), n}, seq, portid, [&](const nlmsghdr* m) {
-            answered = true;
-            if (m->nlmsg_type == NLMSG_ERROR) {
-                try {
-                    r.error_message(m);
-                } catch (const WgError&) {
-                    const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-                    if (err->error == -ENOENT)
-                        throw WgError(
-                            "kernel WireGuard is not available (no 'wireguard' generic "
-                            "netlink family)");
-                    throw;
-                }
-                r.malformed("an ack instead of the family");
-            }
-            if (m->nlmsg_type != GENL_ID_CTRL) r.malformed("unexpected message type");
-            auto attrs = r.genl_attrs(m, CTRL_CMD_NEWFAMILY);
-            r.walk(attrs.data(), attrs.size(), "the family reply", [&](const nlattr* a) {
-                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID)
-                    id = r.get<uint16_t>(a, "CTRL_ATTR_FAMILY_ID");
-            });
-            return false;
-        });
+        if (auto id = decode_family_reply({buf.data(), n}, seq, portid)) return *id;
     }
-    if (id == 0) r.malformed("no CTRL_ATTR_FAMILY_ID");
-    return id;
 }
 
 }  // namespace
@@ -657,6 +630,52 @@ WgDevice parse_get_device_messages(std::span<const std::vector<uint8_t>> datagra
     return d.take();
 }
 
+std::optional<uint16_t> decode_family_reply(std::span<const uint8_t> datagram, uint32_t seq,
+                                            uint32_t portid) {
+    Reader r("resolving the generic netlink family");
+    std::optional<uint16_t> id;
+    r.messages(datagram, seq, portid, [&](const nlmsghdr* m) {
+        if (m->nlmsg_type == NLMSG_ERROR) {
+            try {
+                r.error_message(m);
+            } catch (const WgError&) {
+                const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
+                if (err->error == -ENOENT)
+                    throw WgError(
+                        "kernel WireGuard is not available (no 'wireguard' generic "
+                        "netlink family)");
+                throw;
+            }
+            r.malformed("an ack instead of the family");
+        }
+        if (m->nlmsg_type != GENL_ID_CTRL) r.malformed("unexpected message type");
+        auto attrs = r.genl_attrs(m, CTRL_CMD_NEWFAMILY);
+        uint16_t found = 0;
+        r.walk(attrs.data(), attrs.size(), "the family reply", [&](const nlattr* a) {
+            if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID)
+                found = r.get<uint16_t>(a, "CTRL_ATTR_FAMILY_ID");
+        });
+        if (found == 0) r.malformed("no CTRL_ATTR_FAMILY_ID");
+        id = found;
+        return false;
+    });
+    return id;
+}
+
+bool decode_ack(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid,
+                const std::string& what) {
+    Reader r(what);
+    bool acked = false;
+    r.messages(datagram, seq, portid, [&](const nlmsghdr* m) {
+        if (m->nlmsg_type != NLMSG_ERROR)
+            r.malformed("message type " + std::to_string(m->nlmsg_type) + " instead of the ack");
+        r.error_message(m);
+        acked = true;
+        return false;
+    });
+    return acked;
+}
+
 // --- Encoding ---
 
 std::vector<std::vector<uint8_t>> build_set_device_messages(std::string_view ifname,
@@ -778,18 +797,7 @@ void NetlinkControl::transact_ack(const std::vector<uint8_t>& msg, const std::st
     send_message(nl_.get(), msg.data(), msg.size(), what);
     nlmsghdr hdr;
     std::memcpy(&hdr, msg.data(), sizeof hdr);
-    Reader r(what);
-    bool acked = false;
-    while (!acked) {
-        std::size_t n = receive(what);
-        r.messages({buf_.data(), n}, hdr.nlmsg_seq, portid_, [&](const nlmsghdr* m) {
-            if (m->nlmsg_type != NLMSG_ERROR)
-                r.malformed("message type " + std::to_string(m->nlmsg_type) +
-                            " instead of the ack");
-            r.error_message(m);
-            acked = true;
-            return false;
-        });
+    while (!decode_ack({buf_.data(), receive(what)}, hdr.nlmsg_seq, portid_, what)) {
     }
 }
 

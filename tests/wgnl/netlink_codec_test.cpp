@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -639,6 +640,81 @@ TEST(NetlinkGetDecoding, MalformedRepliesNameTheProblem) {
             << c.name << ": expected '" << c.expect << "' in: " << err;
         EXPECT_EQ(err.rfind("kernel WireGuard: ", 0), 0u) << c.name << ": " << err;
     }
+}
+
+// --- The family reply and the ack ---
+
+std::vector<uint8_t> family_reply(std::optional<uint16_t> id, uint8_t cmd = CTRL_CMD_NEWFAMILY) {
+    DumpMsg d(GENL_ID_CTRL, 0);
+    static_cast<genlmsghdr*>(mnl_nlmsg_get_payload(d.nlh()))->cmd = cmd;
+    mnl_attr_put_strz(d.nlh(), CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+    if (id) mnl_attr_put_u16(d.nlh(), CTRL_ATTR_FAMILY_ID, *id);
+    return d.bytes();
+}
+
+std::vector<uint8_t> noop_msg() {
+    return DumpMsg(NLMSG_NOOP, 0).bytes();
+}
+
+std::optional<uint16_t> family(const std::vector<uint8_t>& dgram) {
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams({dgram}));
+    return decode_family_reply(dgram, kSeq, kPort);
+}
+
+bool ack(const std::vector<uint8_t>& dgram) {
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams({dgram}));
+    return decode_ack(dgram, kSeq, kPort, "setting device wg0");
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const WgError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+TEST(NetlinkFamilyReply, GivesTheIdOrNamesTheProblem) {
+    EXPECT_EQ(family(family_reply(kFamily)), std::optional<uint16_t>(kFamily));
+    EXPECT_EQ(family(concat({noop_msg(), family_reply(kFamily)})),
+              std::optional<uint16_t>(kFamily));
+    EXPECT_EQ(family(noop_msg()), std::nullopt);  // no answer yet: read on
+    struct Case {
+        const char* name;
+        std::vector<uint8_t> dgram;
+        const char* expect;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"no family", error_msg(-ENOENT), "kernel WireGuard is not available"},
+             {"other error", error_msg(-EPERM, "denied"),
+              "Operation not permitted (kernel: denied)"},
+             {"an ack", error_msg(0), "an ack instead of the family"},
+             {"no id", family_reply(std::nullopt), "no CTRL_ATTR_FAMILY_ID"},
+             {"wrong command", family_reply(kFamily, CTRL_CMD_GETFAMILY), "command 3, expected 1"},
+             {"wrong type", DumpMsg(kFamily, 0).bytes(), "unexpected message type"},
+             {"wrong seq", DumpMsg(GENL_ID_CTRL, 0, kSeq + 1).bytes(), "sequence number 4243"},
+         }) {
+        std::string err = error_of([&] { family(c.dgram); });
+        EXPECT_NE(err.find(c.expect), std::string::npos) << c.name << ": " << err;
+    }
+}
+
+TEST(NetlinkAck, AcksOrNamesTheProblem) {
+    EXPECT_TRUE(ack(error_msg(0)));
+    EXPECT_TRUE(ack(concat({noop_msg(), error_msg(0)})));
+    EXPECT_FALSE(ack(noop_msg()));
+    EXPECT_NE(error_of([] {
+                  ack(error_msg(-EINVAL, "bad peer"));
+              }).find("setting device wg0: Invalid argument (kernel: bad peer)"),
+              std::string::npos);
+    EXPECT_NE(error_of([] { ack(DumpMsg().bytes()); }).find("message type 29 instead of the ack"),
+              std::string::npos);
+    EXPECT_NE(error_of([] {
+                  ack(DumpMsg(NLMSG_ERROR, 0, kSeq - 1).bytes());
+              }).find("sequence number 4241, expected 4242"),
+              std::string::npos);
 }
 
 TEST(NetlinkGetDecoding, RoundTripOfManyPeersOverManyMessages) {
