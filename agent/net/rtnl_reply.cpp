@@ -7,10 +7,13 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
 #include <vector>
+
+#include "agent/net/netlink_checks.hpp"
 
 namespace nb {
 
@@ -36,7 +39,9 @@ int error_cb(const nlmsghdr* nlh, void* data) {
     }
     const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
     if (err->error == 0) return MNL_CB_STOP;  // the ack
-    info->error = err->error < 0 ? -err->error : err->error;
+    // A status no kernel sends is as malformed as a short message.
+    info->error = netlink_errno(err->error);
+    if (info->error == 0) info->error = EBADMSG;
     if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
         // The TLVs follow the echoed request, which is only its header when capped.
         std::size_t offset = sizeof(nlmsgerr);
@@ -56,7 +61,8 @@ int done_cb(const nlmsghdr* nlh, void* data) {
         int e = 0;
         std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof e);
         if (e < 0) {
-            static_cast<ErrorInfo*>(data)->error = -e;
+            int error = netlink_errno(e);
+            static_cast<ErrorInfo*>(data)->error = error != 0 ? error : EBADMSG;
             return MNL_CB_ERROR;
         }
     }
@@ -143,6 +149,14 @@ RtnlReplyStatus decode_rtnl_reply(std::span<const uint8_t> datagram, uint32_t se
         aligned.assign(datagram.begin(), datagram.end());
         data = aligned.data();
     }
+    // Only whole messages go to libmnl, whose own walk trusts mnl_nlmsg_ok(); bytes after
+    // them fail the reply below, as a truncated message, unless it ended before them.
+    std::size_t whole = 0;
+    while (whole < datagram.size()) {
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(static_cast<const char*>(data) + whole);
+        if (!nlmsg_fits(nlh, static_cast<int>(datagram.size() - whole))) break;
+        whole += std::min<std::size_t>(MNL_ALIGN(nlh->nlmsg_len), datagram.size() - whole);
+    }
     Context ctx;
     ctx.on_data = &on_data;
     mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
@@ -151,14 +165,19 @@ RtnlReplyStatus decode_rtnl_reply(std::span<const uint8_t> datagram, uint32_t se
     ctl[NLMSG_DONE] = ctl_done_cb;
     ctl[NLMSG_OVERRUN] = ctl_overrun_cb;
     errno = 0;
-    int r = mnl_cb_run2(data, datagram.size(), seq, portid, data_cb, &ctx, ctl, NLMSG_MIN_TYPE);
+    int r = mnl_cb_run2(data, whole, seq, portid, data_cb, &ctx, ctl, NLMSG_MIN_TYPE);
     int run_errno = errno;
     RtnlReplyStatus st;
     if (r == MNL_CB_STOP) {
         st.state = RtnlReplyStatus::State::Done;
         return st;
     }
-    if (r == MNL_CB_OK) return st;
+    if (r == MNL_CB_OK && whole == datagram.size()) return st;
+    if (r == MNL_CB_OK) {
+        st.state = RtnlReplyStatus::State::Failed;
+        st.error = EBADMSG;
+        return st;
+    }
     if (ctx.failure) std::rethrow_exception(ctx.failure);
     st.state = RtnlReplyStatus::State::Failed;
     st.from_kernel = ctx.info.error != 0;

@@ -25,9 +25,9 @@ struct RtnlReplyStatus {
     };
     State state = State::More;
     int error = 0;             // Failed: a positive errno
-    bool from_kernel = false;  // Failed: the kernel's error, else libmnl's own check (a
+    bool from_kernel = false;  // Failed: the kernel's error, else a check on our side: a
                                // wrong sequence number or port, EINTR for an interrupted
-                               // dump)
+                               // dump, EBADMSG for a truncated message
     std::string kernel_text;   // the kernel's extended-ack message, if any
 };
 

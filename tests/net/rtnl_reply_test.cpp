@@ -10,6 +10,7 @@
 #include <linux/rtnetlink.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -189,6 +190,60 @@ TEST(RtnlReply, LibmnlChecksFailWithoutTheKernel) {
     o = run({link_msg("dummy", NLM_F_MULTI | NLM_F_DUMP_INTR)});
     EXPECT_FALSE(o.status.from_kernel);
     EXPECT_EQ(o.status.error, EINTR);
+}
+
+// Found by fuzz_rtnl_replies: an empty datagram at an address not aligned for nlmsghdr
+// was "copied" to an empty vector, memcpy to a null pointer, which is undefined (UBSan
+// stopped there).
+TEST(RtnlReply, EmptyDatagramAtAnOddAddress) {
+    Bytes ack = ack_msg();
+    Bytes buf(ack.size() + 1);
+    std::memcpy(buf.data() + 1, ack.data(), ack.size());
+    test::fuzz_seed("rtnl_replies", test::frame_datagrams({{}, ack}));
+    auto ignore = [](const nlmsghdr*) {};
+    EXPECT_EQ(decode_rtnl_reply({buf.data() + 1, 0}, kSeq, kPort, ignore).state, State::More);
+    // A misaligned datagram is still read.
+    EXPECT_EQ(decode_rtnl_reply({buf.data() + 1, ack.size()}, kSeq, kPort, ignore).state,
+              State::Done);
+}
+
+// Found by fuzz_rtnl_replies: a message claiming 2 GiB or more passed libmnl's
+// mnl_nlmsg_ok() (it compares the length as an int), whose walk then read gigabytes past
+// the datagram (SEGV). It, and any bytes after the last whole message, are a truncated
+// message now.
+TEST(RtnlReply, MessageLongerThanItsDatagramIsTruncated) {
+    for (uint32_t claimed : {0xfa000024u, 0x80000000u, 0xffffffffu, 200u}) {
+        Bytes bad = link_msg("dummy");
+        reinterpret_cast<nlmsghdr*>(bad.data())->nlmsg_len = claimed;
+        Outcome o = run({concat({link_msg("wireguard"), bad, done_msg()})});
+        EXPECT_EQ(o.status.state, State::Failed) << claimed;
+        EXPECT_FALSE(o.status.from_kernel);
+        EXPECT_EQ(o.status.error, EBADMSG);
+        EXPECT_EQ(o.kinds, std::vector<std::string>{"wireguard"});  // read up to it
+    }
+    Outcome o = run({concat({ack_msg(), Bytes{1, 2, 3}})});
+    EXPECT_EQ(o.status.state, State::Done);  // the ack ends the reply before the junk
+    o = run({concat({link_msg("dummy"), Bytes{1, 2, 3}})});
+    EXPECT_EQ(o.status.state, State::Failed);
+    EXPECT_EQ(o.status.error, EBADMSG);
+}
+
+// Found by fuzz_rtnl_replies: the kernel's status was negated as an int, undefined for
+// INT_MIN (UBSan stopped there). A status beyond any errno is a malformed reply now.
+TEST(RtnlReply, StatusBeyondAnyErrnoIsABadMessage) {
+    for (int status : {INT_MIN, -4096, 4096, INT_MAX}) {
+        for (const Bytes& reply : {ack_msg(status), done_msg(status)}) {
+            Outcome o = run({reply});
+            if (reply == done_msg(status) && status > 0) {
+                EXPECT_EQ(o.status.state, State::Done) << status;  // only < 0 is an error
+                continue;
+            }
+            EXPECT_EQ(o.status.state, State::Failed) << status;
+            EXPECT_EQ(o.status.error, EBADMSG) << status;
+        }
+    }
+    EXPECT_EQ(run({ack_msg(-4095)}).status.error, 4095);
+    EXPECT_EQ(run({ack_msg(EPERM)}).status.error, EPERM);  // either sign is read
 }
 
 TEST(RtnlReply, LinkKind) {

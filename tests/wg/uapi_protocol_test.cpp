@@ -209,6 +209,8 @@ TEST(UapiProtocol, MalformedRepliesNameTheLine) {
         {"listen_port=1\n\n", "no errno line"},
         {"listen_port=1\nerrno=zero\n\n", "bad errno value"},
         {"errno=-22\n\n", "errno=-22 (Invalid argument)"},
+        // Its magnitude was taken by negating an int64_t, undefined for this one.
+        {"errno=-9223372036854775808\n\n", "UAPI get failed: errno=-9223372036854775808"},
         {"listen_port=1\n\nerrno=0\n\n", "data after the end of the reply"},
         {"listen_port=1\nerrno=0\n", "truncated"},
         {"listen_port=1\nerr", "truncated: connection closed after 17 bytes"},

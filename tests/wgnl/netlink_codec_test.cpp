@@ -7,10 +7,13 @@
 #include <linux/time_types.h>
 #include <linux/wireguard.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -420,6 +423,22 @@ TEST(NetlinkGetDecoding, InterruptedDumpIsReported) {
     EXPECT_NE(parse_error({m.bytes(), done_msg()}).find("NLM_F_DUMP_INTR"), std::string::npos);
 }
 
+// Found by fuzz_wg_netlink_replies: an empty datagram at an address not aligned for
+// nlmsghdr was "copied" to an empty vector, memcpy to a null pointer, which is undefined
+// (UBSan stopped there). Datagrams split out of a larger buffer land at any address.
+TEST(NetlinkGetDecoding, EmptyDatagramAtAnOddAddress) {
+    std::vector<uint8_t> done = done_msg();
+    std::vector<uint8_t> buf(done.size() + 1);
+    std::memcpy(buf.data() + 1, done.data(), done.size());
+    std::span<const uint8_t> empty(buf.data() + 1, 0), odd(buf.data() + 1, done.size());
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams({{}, done}));
+    GetDeviceDecoder dec(kFamily, kSeq, kPort);
+    EXPECT_FALSE(dec.feed(empty));
+    EXPECT_TRUE(dec.feed(odd));  // a misaligned datagram is still read
+    EXPECT_EQ(decode_family_reply(empty, kSeq, kPort), std::nullopt);
+    EXPECT_FALSE(decode_ack(empty, kSeq, kPort, "setting device wg0"));
+}
+
 // Each malformed reply must name what is wrong.
 struct Malformed {
     const char* name;
@@ -590,6 +609,18 @@ TEST(NetlinkGetDecoding, MalformedRepliesNameTheProblem) {
              return std::vector<std::vector<uint8_t>>{bytes, done_msg()};
          },
          "truncated netlink message"},
+        // Found by fuzz_wg_netlink_replies: libmnl's mnl_nlmsg_ok() compares the length
+        // as an int, so a message claiming 2 GiB or more "fitted", and the walk then read
+        // gigabytes past the datagram (SEGV).
+        {"message claiming 2 GiB or more",
+         [] {
+             DumpMsg m;
+             m.device(1, 2, std::nullopt);
+             auto bytes = m.bytes();
+             reinterpret_cast<nlmsghdr*>(bytes.data())->nlmsg_len = 0xfa000024u;
+             return std::vector<std::vector<uint8_t>>{bytes, done_msg()};
+         },
+         "truncated netlink message"},
         {"wrong sequence number",
          [] {
              DumpMsg m(kFamily, NLM_F_MULTI, kSeq + 1);
@@ -620,6 +651,17 @@ TEST(NetlinkGetDecoding, MalformedRepliesNameTheProblem) {
              return std::vector<std::vector<uint8_t>>{m.bytes(), done_msg(-EMSGSIZE)};
          },
          "Message too long"},
+        // The status was negated as an int, undefined for INT_MIN: found in the rtnetlink
+        // decoder by fuzz_rtnl_replies, and the same code was here.
+        {"error beyond any errno",
+         [] { return std::vector<std::vector<uint8_t>>{error_msg(INT_MIN)}; },
+         "NLMSG_ERROR carries -2147483648, not an errno"},
+        {"dump status beyond any errno",
+         [] {
+             DumpMsg m;
+             return std::vector<std::vector<uint8_t>>{m.bytes(), done_msg(INT_MIN)};
+         },
+         "NLMSG_DONE carries -2147483648, not an errno"},
         {"short error message",
          [] {
              DumpMsg d(NLMSG_ERROR, 0);
@@ -654,6 +696,16 @@ std::vector<uint8_t> family_reply(std::optional<uint16_t> id, uint8_t cmd = CTRL
 
 std::vector<uint8_t> noop_msg() {
     return DumpMsg(NLMSG_NOOP, 0).bytes();
+}
+
+// An NLMSG_ERROR with `n` bytes of payload (-ENOENT's first ones), less than nlmsgerr,
+// in a vector of exactly its size: ASan sees a read past it.
+std::vector<uint8_t> short_error(std::size_t n) {
+    DumpMsg d(NLMSG_ERROR, 0);
+    int e = -ENOENT;
+    auto* p = static_cast<uint8_t*>(mnl_nlmsg_put_extra_header(d.nlh(), n));
+    std::memcpy(p, &e, std::min(n, sizeof e));
+    return d.bytes();
 }
 
 std::optional<uint16_t> family(const std::vector<uint8_t>& dgram) {
@@ -695,6 +747,11 @@ TEST(NetlinkFamilyReply, GivesTheIdOrNamesTheProblem) {
              {"wrong command", family_reply(kFamily, CTRL_CMD_GETFAMILY), "command 3, expected 1"},
              {"wrong type", DumpMsg(kFamily, 0).bytes(), "unexpected message type"},
              {"wrong seq", DumpMsg(GENL_ID_CTRL, 0, kSeq + 1).bytes(), "sequence number 4243"},
+             // Found by fuzz_wg_netlink_replies: the error of a short NLMSG_ERROR was read
+             // (for ENOENT) after the check that rejects it, past the end of the message.
+             {"short error", short_error(0), "NLMSG_ERROR shorter than struct nlmsgerr"},
+             {"short error, 3 bytes", short_error(3), "NLMSG_ERROR shorter than struct nlmsgerr"},
+             {"short error, 16 bytes", short_error(16), "NLMSG_ERROR shorter than struct nlmsgerr"},
          }) {
         std::string err = error_of([&] { family(c.dgram); });
         EXPECT_NE(err.find(c.expect), std::string::npos) << c.name << ": " << err;
