@@ -18,7 +18,8 @@ NB_PKGS_TEST=(
     wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat
     gdb # tests/integration/cycles.sh reads the agent's heap in use through it
 )
-# scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime.
-NB_PKGS_SANITIZE=(libclang-rt-14-dev)
+# scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime,
+# and libFuzzer for the fuzz targets it builds (NB_FUZZ, tests/fuzz).
+NB_PKGS_SANITIZE=(libclang-rt-14-dev libfuzzer-14-dev)
 # The qemu kernel matrix (vagrant/qemu): VMs, their initramfs, the kernels' modules.
 NB_PKGS_MATRIX=(qemu-system-x86 busybox-static cpio kmod xz-utils)

@@ -7,8 +7,9 @@
 # Stages, each timed:
 #   setup          packages, bpffs, ccache (scripts/setup.sh --no-build)
 #   build          build/: GCC, RelWithDebInfo; the tested tree, also the matrix's
-#   build-asan     build-asan/: clang 14, ASan+UBSan: the agent, unit tests and test
-#                  tools (no benchmarks: they measure speed, which sanitizers change)
+#   build-asan     build-asan/: clang 14, ASan+UBSan: the agent, unit tests, test tools
+#                  and fuzz targets (no benchmarks: they measure speed, which sanitizers
+#                  change)
 #   build-pkg      build-pkg/: what a packager builds: Release (-O3) with Debian's
 #                  dpkg-buildflags hardening, the shipped binary only
 #   ctest build, ctest build-asan, and one stage per kernel matrix row.
@@ -23,7 +24,7 @@ tier=ci
 case ${1:-} in
     "") ;;
     --full) tier=full ;;
-    -h | --help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "usage: scripts/test.sh [--full]" >&2; exit 2 ;;
 esac
 [[ $(id -u) -eq 0 ]] || {
@@ -93,11 +94,12 @@ timed "build build/" bash "$ROOT/scripts/build.sh" "$ROOT/build" -DCMAKE_BUILD_T
     fail_stage "the build of build/"
 
 # clang 14: it builds this tree with the sanitizers in half GCC's time (4 min against
-# 8.5 min here), and CI then compiles everything with both compilers.
-step "build-asan/ (clang 14, ASan+UBSan; no benchmarks)"
+# 8.5 min here), and CI then compiles everything with both compilers. It also builds the
+# libFuzzer targets (NB_FUZZ, tests/fuzz), which its ctest runs for a few seconds each.
+step "build-asan/ (clang 14, ASan+UBSan, fuzz targets; no benchmarks)"
 timed "build build-asan/" bash "$ROOT/scripts/build.sh" "$ROOT/build-asan" \
     -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_SANITIZE=ON -DNB_BUILD_BENCH=OFF ||
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_SANITIZE=ON -DNB_BUILD_BENCH=OFF -DNB_FUZZ=ON ||
     fail_stage "the sanitizer build"
 
 # A packager's build: Debian's flags (as debhelper passes them: CPPFLAGS joined to the

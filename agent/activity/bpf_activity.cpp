@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "agent/activity/ring_record.hpp"
 #include "loader/datapath.hpp"
 
 namespace nb {
@@ -33,34 +34,16 @@ int BpfActivitySource::consume() {
 
 int BpfActivitySource::on_record(void* ctx, void* data, size_t size) {
     auto* self = static_cast<BpfActivitySource*>(ctx);
-    nb_event ev;
-    // The kernel is trusted less than it could be: a record that does not match
-    // its own header is counted and skipped, never read past.
-    if (size < sizeof(ev)) {
+    // A record that does not match its own header is counted and skipped, never read past.
+    auto ev = decode_ring_record({static_cast<const uint8_t*>(data), size}, self->dp_.max_peers());
+    if (!ev) {
         ++self->malformed_;
         return 0;
     }
-    std::memcpy(&ev, data, sizeof(ev));
-    if (ev.peer_id >= self->dp_.max_peers()) {
-        ++self->malformed_;
-        return 0;
-    }
-    switch (ev.type) {
-        case NB_EV_HELD: {
-            if (ev.cap_len != size - sizeof(ev) || ev.cap_len == 0) {
-                ++self->malformed_;
-                return 0;
-            }
-            auto* p = static_cast<const uint8_t*>(data) + sizeof(ev);
-            self->cb_.held(ev.peer_id, std::span<const uint8_t>(p, ev.cap_len), ev.ts_ns);
-            break;
-        }
-        case NB_EV_RX_WAKE:
-            self->cb_.rx_wake(ev.peer_id, ev.ts_ns);
-            break;
-        default:
-            ++self->malformed_;
-    }
+    if (ev->kind == RingEvent::Kind::Held)
+        self->cb_.held(ev->peer_id, ev->packet, ev->ts_ns);
+    else
+        self->cb_.rx_wake(ev->peer_id, ev->ts_ns);
     return 0;
 }
 

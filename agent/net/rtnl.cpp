@@ -13,9 +13,10 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
-#include <exception>
 #include <functional>
 #include <vector>
+
+#include "agent/net/rtnl_reply.hpp"
 
 namespace nb {
 
@@ -23,90 +24,6 @@ namespace {
 
 // Dump replies come in skbs of up to 32 KiB; a larger buffer never truncates one.
 constexpr std::size_t kRecvBuffer = 65536;
-
-struct ErrorInfo {
-    int error = 0;     // positive errno from NLMSG_ERROR / NLMSG_DONE
-    std::string text;  // kernel extended-ack message, if any
-};
-
-int extack_attr_cb(const nlattr* attr, void* data) {
-    if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
-        mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
-        static_cast<ErrorInfo*>(data)->text = mnl_attr_get_str(attr);
-    return MNL_CB_OK;
-}
-
-int error_cb(const nlmsghdr* nlh, void* data) {
-    auto* info = static_cast<ErrorInfo*>(data);
-    if (mnl_nlmsg_get_payload_len(nlh) < sizeof(nlmsgerr)) {
-        info->error = EBADMSG;
-        return MNL_CB_ERROR;
-    }
-    const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-    if (err->error == 0) return MNL_CB_STOP;  // the ack
-    info->error = err->error < 0 ? -err->error : err->error;
-    if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
-        // The TLVs follow the echoed request, which is only its header when capped.
-        std::size_t offset = sizeof(nlmsgerr);
-        if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
-            std::size_t echoed = err->msg.nlmsg_len;
-            offset += echoed > sizeof(nlmsghdr) ? echoed - sizeof(nlmsghdr) : 0;
-        }
-        if (offset <= mnl_nlmsg_get_payload_len(nlh))
-            mnl_attr_parse(nlh, static_cast<unsigned>(offset), extack_attr_cb, info);
-    }
-    return MNL_CB_ERROR;
-}
-
-int done_cb(const nlmsghdr* nlh, void* data) {
-    // A dump that failed part-way ends with NLMSG_DONE carrying the negative errno.
-    if (mnl_nlmsg_get_payload_len(nlh) >= sizeof(int)) {
-        int e = 0;
-        std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof e);
-        if (e < 0) {
-            static_cast<ErrorInfo*>(data)->error = -e;
-            return MNL_CB_ERROR;
-        }
-    }
-    return MNL_CB_STOP;
-}
-
-int noop_cb(const nlmsghdr*, void*) {
-    return MNL_CB_OK;
-}
-
-int overrun_cb(const nlmsghdr*, void* data) {
-    static_cast<ErrorInfo*>(data)->error = ENOBUFS;
-    return MNL_CB_ERROR;
-}
-
-// What each data message is handed to; libmnl's C callbacks carry one void*.
-struct Context {
-    ErrorInfo info;
-    std::function<void(const nlmsghdr*)> on_data;
-    std::exception_ptr failure;  // thrown by on_data; must not unwind through libmnl
-};
-
-int data_cb(const nlmsghdr* nlh, void* data) {
-    auto* ctx = static_cast<Context*>(data);
-    try {
-        if (ctx->on_data) ctx->on_data(nlh);
-    } catch (...) {
-        ctx->failure = std::current_exception();
-        return MNL_CB_ERROR;
-    }
-    return MNL_CB_OK;
-}
-
-int ctl_error_cb(const nlmsghdr* nlh, void* data) {
-    return error_cb(nlh, &static_cast<Context*>(data)->info);
-}
-int ctl_done_cb(const nlmsghdr* nlh, void* data) {
-    return done_cb(nlh, &static_cast<Context*>(data)->info);
-}
-int ctl_overrun_cb(const nlmsghdr* nlh, void* data) {
-    return overrun_cb(nlh, &static_cast<Context*>(data)->info);
-}
 
 std::string hint_for(int error) {
     switch (error) {
@@ -150,34 +67,24 @@ class RtnlSocket {
         nlh->nlmsg_seq = ++seq_ + static_cast<uint32_t>(std::time(nullptr));
         if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) fail_errno("sending", errno);
 
-        Context ctx;
-        ctx.on_data = std::move(on_data);
-        mnl_cb_t ctl[NLMSG_MIN_TYPE] = {};
-        ctl[NLMSG_NOOP] = noop_cb;
-        ctl[NLMSG_ERROR] = ctl_error_cb;
-        ctl[NLMSG_DONE] = ctl_done_cb;
-        ctl[NLMSG_OVERRUN] = ctl_overrun_cb;
-        std::vector<char> buf(kRecvBuffer);
+        std::vector<uint8_t> buf(kRecvBuffer);
         while (true) {
             ssize_t n = mnl_socket_recvfrom(nl_, buf.data(), buf.size());
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 fail_errno("waiting for the kernel's reply", ETIMEDOUT);
             if (n < 0) fail_errno("receiving", errno);
-            int r = mnl_cb_run2(buf.data(), static_cast<std::size_t>(n), nlh->nlmsg_seq, portid_,
-                                data_cb, &ctx, ctl, NLMSG_MIN_TYPE);
-            int run_errno = errno;
-            if (r == MNL_CB_STOP) return 0;
-            if (r == MNL_CB_OK) continue;
-            if (ctx.failure) std::rethrow_exception(ctx.failure);
-            int e = ctx.info.error;
-            // libmnl's own checks: wrong seq/port, truncated message, interrupted dump.
-            if (e == 0) fail_errno("processing the reply", run_errno);
+            RtnlReplyStatus st = decode_rtnl_reply({buf.data(), static_cast<std::size_t>(n)},
+                                                   nlh->nlmsg_seq, portid_, on_data);
+            if (st.state == RtnlReplyStatus::State::Done) return 0;
+            if (st.state == RtnlReplyStatus::State::More) continue;
+            if (!st.from_kernel) fail_errno("processing the reply", st.error);
             for (int t : tolerated)
-                if (t == e) return e;
-            std::string msg = "rtnetlink: " + what_ + ": " + std::strerror(e) + hint_for(e);
-            if (!ctx.info.text.empty()) msg += " (kernel: " + ctx.info.text + ")";
-            throw NetlinkError(msg, e);
+                if (t == st.error) return st.error;
+            std::string msg =
+                "rtnetlink: " + what_ + ": " + std::strerror(st.error) + hint_for(st.error);
+            if (!st.kernel_text.empty()) msg += " (kernel: " + st.kernel_text + ")";
+            throw NetlinkError(msg, st.error);
         }
     }
 
@@ -191,32 +98,6 @@ class RtnlSocket {
     unsigned portid_ = 0;
     uint32_t seq_ = 0;
 };
-
-// libmnl's iteration macros do not compile as C++ (void* conversions); same walk, with
-// mnl_attr_ok bounding every attribute by what is left of its container.
-template <typename Fn>
-void for_each_in(const void* start, std::size_t len, Fn&& fn) {
-    const auto* attr = static_cast<const nlattr*>(start);
-    int remaining = static_cast<int>(len);
-    while (mnl_attr_ok(attr, remaining)) {
-        fn(attr);
-        remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
-        attr = mnl_attr_next(attr);
-    }
-}
-
-template <typename Fn>
-void for_each_attr(const nlmsghdr* nlh, std::size_t header_len, Fn&& fn) {
-    std::size_t skip = MNL_ALIGN(header_len);
-    std::size_t payload = mnl_nlmsg_get_payload_len(nlh);
-    if (payload <= skip) return;
-    for_each_in(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + skip, payload - skip, fn);
-}
-
-template <typename Fn>
-void for_each_nested(const nlattr* nest, Fn&& fn) {
-    for_each_in(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), fn);
-}
 
 int require_index(const std::string& name, const std::string& what) {
     auto idx = link_index(name);
@@ -344,19 +225,7 @@ std::string link_kind(const std::string& name) {
 
     std::string kind;
     RtnlSocket(what).run(req.nlh, [&](const nlmsghdr* nlh) {
-        if (nlh->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(nlh) < sizeof(ifinfomsg))
-            throw NetlinkError("rtnetlink: " + what + ": malformed link message", 0);
-        for_each_attr(nlh, sizeof(ifinfomsg), [&](const nlattr* attr) {
-            if (mnl_attr_get_type(attr) != IFLA_LINKINFO) return;
-            if (mnl_attr_validate(attr, MNL_TYPE_NESTED) < 0)
-                throw NetlinkError("rtnetlink: " + what + ": malformed IFLA_LINKINFO", 0);
-            for_each_nested(attr, [&](const nlattr* inner) {
-                if (mnl_attr_get_type(inner) != IFLA_INFO_KIND) return;
-                if (mnl_attr_validate(inner, MNL_TYPE_NUL_STRING) < 0)
-                    throw NetlinkError("rtnetlink: " + what + ": malformed IFLA_INFO_KIND", 0);
-                kind = mnl_attr_get_str(inner);
-            });
-        });
+        if (auto k = decode_link_kind(nlh, what)) kind = std::move(*k);
     });
     return kind;
 }
@@ -386,32 +255,7 @@ std::vector<IpPrefix> addr_list(const std::string& name) {
 
     std::vector<IpPrefix> out;
     auto on_addr = [&](const nlmsghdr* nlh) {
-        if (nlh->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(nlh) < sizeof(ifaddrmsg))
-            throw NetlinkError("rtnetlink: " + what + ": malformed address message", 0);
-        const auto* msg = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
-        if (static_cast<int>(msg->ifa_index) != idx) return;
-        if (msg->ifa_family != AF_INET && msg->ifa_family != AF_INET6) return;
-        const std::size_t len = addr_bytes(msg->ifa_family);
-        const nlattr* local = nullptr;
-        const nlattr* address = nullptr;
-        for_each_attr(nlh, sizeof(ifaddrmsg), [&](const nlattr* attr) {
-            uint16_t type = mnl_attr_get_type(attr);
-            if (type != IFA_LOCAL && type != IFA_ADDRESS) return;
-            if (mnl_attr_validate2(attr, MNL_TYPE_BINARY, len) < 0)
-                throw NetlinkError("rtnetlink: " + what + ": address attribute of wrong size", 0);
-            (type == IFA_LOCAL ? local : address) = attr;
-        });
-        // IFA_LOCAL is the interface's own address (IFA_ADDRESS is the peer on
-        // point-to-point links); IPv6 sends only IFA_ADDRESS.
-        const nlattr* chosen = local ? local : address;
-        if (!chosen) return;
-        IpPrefix p;
-        p.addr.family = msg->ifa_family;
-        std::memcpy(p.addr.bytes.data(), mnl_attr_get_payload(chosen), len);
-        if (msg->ifa_prefixlen > p.addr.max_prefix())
-            throw NetlinkError("rtnetlink: " + what + ": prefix length out of range", 0);
-        p.len = msg->ifa_prefixlen;
-        out.push_back(p);
+        if (auto p = decode_addr_message(nlh, idx, what)) out.push_back(*p);
     };
     // A dump is restarted by the kernel's request when addresses change during it.
     for (int attempt = 1;; ++attempt) {

@@ -19,6 +19,8 @@
 #include <cstring>
 #include <exception>
 
+#include "agent/net/netlink_checks.hpp"
+
 namespace nb {
 
 namespace {
@@ -103,6 +105,9 @@ class Reader {
         nlmsgerr err;
         std::memcpy(&err, mnl_nlmsg_get_payload(nlh), sizeof err);
         if (err.error == 0) return;
+        const int error = netlink_errno(err.error);
+        if (error == 0)
+            malformed("NLMSG_ERROR carries " + std::to_string(err.error) + ", not an errno");
         std::string text;
         if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
             // The TLVs follow the echoed request, which is only its header when capped.
@@ -111,7 +116,7 @@ class Reader {
                 offset += MNL_ALIGN(err.msg.nlmsg_len - sizeof(nlmsghdr));
             if (offset < payload) text = extack_text(nlh, offset);
         }
-        kernel_error(err.error < 0 ? -err.error : err.error, text);
+        kernel_error(error, text);
     }
     // NLMSG_DONE carries 0, or the negative errno of a dump that failed part-way.
     void done_message(const nlmsghdr* nlh) const {
@@ -120,27 +125,31 @@ class Reader {
         int status;
         std::memcpy(&status, mnl_nlmsg_get_payload(nlh), sizeof status);
         if (status == 0) return;
+        const int error = netlink_errno(status);
+        if (error == 0)
+            malformed("NLMSG_DONE carries " + std::to_string(status) + ", not an errno");
         std::string text;
         if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && payload > MNL_ALIGN(sizeof(int)))
             text = extack_text(nlh, MNL_ALIGN(sizeof(int)));
-        kernel_error(status < 0 ? -status : status, text);
+        kernel_error(error, text);
     }
 
     // Calls fn for each message of a datagram after checking its sequence number and
     // port; fn returns false to stop (end of the reply).
     template <typename Fn>
     void messages(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid, Fn&& fn) const {
-        // nlmsghdr fields are read in place: copy a misaligned datagram first.
-        std::vector<uint32_t> aligned;
+        // nlmsghdr fields are read in place: a misaligned datagram is copied first, to operator
+        // new's storage (aligned for any fundamental type); not an empty one, whose copy's
+        // data would be a null pointer.
+        std::vector<uint8_t> aligned;
         const void* data = datagram.data();
-        if (reinterpret_cast<std::uintptr_t>(data) % alignof(nlmsghdr) != 0) {
-            aligned.resize((datagram.size() + 3) / 4);
-            std::memcpy(aligned.data(), datagram.data(), datagram.size());
+        if (!datagram.empty() && reinterpret_cast<std::uintptr_t>(data) % alignof(nlmsghdr) != 0) {
+            aligned.assign(datagram.begin(), datagram.end());
             data = aligned.data();
         }
         const auto* nlh = static_cast<const nlmsghdr*>(data);
         int remaining = static_cast<int>(datagram.size());
-        while (mnl_nlmsg_ok(nlh, remaining)) {
+        while (nlmsg_fits(nlh, remaining)) {
             if (seq != 0 && nlh->nlmsg_seq != seq)
                 malformed("message with sequence number " + std::to_string(nlh->nlmsg_seq) +
                           ", expected " + std::to_string(seq));
@@ -441,37 +450,10 @@ uint16_t resolve_family(mnl_socket* nl, uint32_t portid, uint32_t seq, std::vect
     mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
     send_message(nl, nlh, nlh->nlmsg_len, what);
 
-    Reader r(what);
-    uint16_t id = 0;
-    bool answered = false;
-    while (!answered) {
+    while (true) {
         std::size_t n = receive_into(nl, buf, what);
-        r.messages({buf.data(), n}, seq, portid, [&](const nlmsghdr* m) {
-            answered = true;
-            if (m->nlmsg_type == NLMSG_ERROR) {
-                try {
-                    r.error_message(m);
-                } catch (const WgError&) {
-                    const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(m));
-                    if (err->error == -ENOENT)
-                        throw WgError(
-                            "kernel WireGuard is not available (no 'wireguard' generic "
-                            "netlink family)");
-                    throw;
-                }
-                r.malformed("an ack instead of the family");
-            }
-            if (m->nlmsg_type != GENL_ID_CTRL) r.malformed("unexpected message type");
-            auto attrs = r.genl_attrs(m, CTRL_CMD_NEWFAMILY);
-            r.walk(attrs.data(), attrs.size(), "the family reply", [&](const nlattr* a) {
-                if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID)
-                    id = r.get<uint16_t>(a, "CTRL_ATTR_FAMILY_ID");
-            });
-            return false;
-        });
+        if (auto id = decode_family_reply({buf.data(), n}, seq, portid)) return *id;
     }
-    if (id == 0) r.malformed("no CTRL_ATTR_FAMILY_ID");
-    return id;
 }
 
 }  // namespace
@@ -657,6 +639,53 @@ WgDevice parse_get_device_messages(std::span<const std::vector<uint8_t>> datagra
     return d.take();
 }
 
+std::optional<uint16_t> decode_family_reply(std::span<const uint8_t> datagram, uint32_t seq,
+                                            uint32_t portid) {
+    Reader r("resolving the generic netlink family");
+    std::optional<uint16_t> id;
+    r.messages(datagram, seq, portid, [&](const nlmsghdr* m) {
+        if (m->nlmsg_type == NLMSG_ERROR) {
+            // ENOENT: the kernel has no such family. Read only from a whole nlmsgerr;
+            // error_message() names a shorter one.
+            nlmsgerr err;
+            if (mnl_nlmsg_get_payload_len(m) >= sizeof err) {
+                std::memcpy(&err, mnl_nlmsg_get_payload(m), sizeof err);
+                if (err.error == -ENOENT)
+                    throw WgError(
+                        "kernel WireGuard is not available (no 'wireguard' generic netlink "
+                        "family)");
+            }
+            r.error_message(m);
+            r.malformed("an ack instead of the family");
+        }
+        if (m->nlmsg_type != GENL_ID_CTRL) r.malformed("unexpected message type");
+        auto attrs = r.genl_attrs(m, CTRL_CMD_NEWFAMILY);
+        uint16_t found = 0;
+        r.walk(attrs.data(), attrs.size(), "the family reply", [&](const nlattr* a) {
+            if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID)
+                found = r.get<uint16_t>(a, "CTRL_ATTR_FAMILY_ID");
+        });
+        if (found == 0) r.malformed("no CTRL_ATTR_FAMILY_ID");
+        id = found;
+        return false;
+    });
+    return id;
+}
+
+bool decode_ack(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid,
+                const std::string& what) {
+    Reader r(what);
+    bool acked = false;
+    r.messages(datagram, seq, portid, [&](const nlmsghdr* m) {
+        if (m->nlmsg_type != NLMSG_ERROR)
+            r.malformed("message type " + std::to_string(m->nlmsg_type) + " instead of the ack");
+        r.error_message(m);
+        acked = true;
+        return false;
+    });
+    return acked;
+}
+
 // --- Encoding ---
 
 std::vector<std::vector<uint8_t>> build_set_device_messages(std::string_view ifname,
@@ -778,18 +807,7 @@ void NetlinkControl::transact_ack(const std::vector<uint8_t>& msg, const std::st
     send_message(nl_.get(), msg.data(), msg.size(), what);
     nlmsghdr hdr;
     std::memcpy(&hdr, msg.data(), sizeof hdr);
-    Reader r(what);
-    bool acked = false;
-    while (!acked) {
-        std::size_t n = receive(what);
-        r.messages({buf_.data(), n}, hdr.nlmsg_seq, portid_, [&](const nlmsghdr* m) {
-            if (m->nlmsg_type != NLMSG_ERROR)
-                r.malformed("message type " + std::to_string(m->nlmsg_type) +
-                            " instead of the ack");
-            r.error_message(m);
-            acked = true;
-            return false;
-        });
+    while (!decode_ack({buf_.data(), receive(what)}, hdr.nlmsg_seq, portid_, what)) {
     }
 }
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -131,5 +132,17 @@ class GetDeviceDecoder {
 // or was interrupted.
 WgDevice parse_get_device_messages(std::span<const std::vector<uint8_t>> datagrams,
                                    uint16_t family_id, uint32_t seq = 0, uint32_t portid = 0);
+
+// The two other replies NetlinkControl reads. The "wireguard" family id from a datagram
+// of the reply to CTRL_CMD_GETFAMILY, nullopt while it held no message but NLMSG_NOOP;
+// throws WgError "kernel WireGuard is not available (...)" where the kernel has no such
+// family, and WgError for any other error or a malformed reply.
+std::optional<uint16_t> decode_family_reply(std::span<const uint8_t> datagram, uint32_t seq,
+                                            uint32_t portid);
+// True once a datagram carried the ack of request `seq`, false while it held no message
+// but NLMSG_NOOP; throws WgError with the kernel's error (and its extended-ack text), or
+// for a malformed reply. `what` names the request in the messages.
+bool decode_ack(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid,
+                const std::string& what);
 
 }  // namespace nb

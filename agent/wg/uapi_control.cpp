@@ -41,8 +41,9 @@ bool parse_int(std::string_view s, T& out) {
 }
 
 // errno=N carries a negated errno in wireguard-go; show the text for either sign.
+// Unsigned: the negation of INT64_MIN does not fit an int64_t.
 std::string describe_errno(int64_t code) {
-    int64_t mag = code < 0 ? -code : code;
+    uint64_t mag = code < 0 ? 0 - static_cast<uint64_t>(code) : static_cast<uint64_t>(code);
     std::string text = "errno=" + std::to_string(code);
     if (mag > 0 && mag < 4096) text += " (" + errno_text(static_cast<int>(mag)) + ")";
     return text;

@@ -16,6 +16,7 @@
 #include "loader/datapath.hpp"
 #include "loader/test_run_opts.hpp"
 #include "tests/support/frames.hpp"
+#include "tests/support/fuzz_seed.hpp"
 #include "tests/support/privileged.hpp"
 
 namespace nb {
@@ -74,6 +75,12 @@ class LazyPeerProgBase : public ::testing::Test {
 
     static int on_event(void* ctx, void* data, size_t size) {
         auto* self = static_cast<LazyPeerProgBase*>(ctx);
+        // The kernel's own records seed the fuzzers of their decoder and of the packet.
+        auto* bytes = static_cast<const uint8_t*>(data);
+        test::fuzz_seed("ring_record", std::span<const uint8_t>(bytes, size));
+        if (size > sizeof(nb_event))
+            test::fuzz_seed("packet_summary", std::span<const uint8_t>(bytes + sizeof(nb_event),
+                                                                       size - sizeof(nb_event)));
         Event e{};
         std::memcpy(&e.hdr, data, sizeof(nb_event));
         auto* p = static_cast<uint8_t*>(data) + sizeof(nb_event);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/support/fuzz_seed.hpp"
+
 namespace nb {
 namespace {
 
@@ -16,6 +18,7 @@ constexpr const char* kPub2 = "MIs9ddeUrmfsGGKqvxMgo7vh4etWTMZGodd077oyO2A=";
 constexpr const char* kPsk = "GM+wtP8U5MWCJMtqO8TIB0e5/+xRgBo0iBAWtJMvakk=";
 
 WgQuickConfig parse(const std::string& text) {
+    test::fuzz_seed("wg_quick_config", text);
     return parse_wg_quick(text, "t.conf");
 }
 

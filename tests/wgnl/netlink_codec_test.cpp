@@ -7,13 +7,18 @@
 #include <linux/time_types.h>
 #include <linux/wireguard.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <functional>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "agent/wg/netlink_control.hpp"
+#include "tests/support/fuzz_seed.hpp"
 #include "tests/support/net_values.hpp"
 #include "tests/wgnl/wgnl_util.hpp"
 
@@ -344,6 +349,7 @@ void expect_same(const WgPeer& a, const WgPeer& b) {
 }
 
 WgDevice parse(const std::vector<std::vector<uint8_t>>& dgrams) {
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams(dgrams));
     return parse_get_device_messages(dgrams, kFamily, kSeq, kPort);
 }
 
@@ -415,6 +421,22 @@ TEST(NetlinkGetDecoding, InterruptedDumpIsReported) {
     EXPECT_TRUE(dec.feed(done_msg()));
     EXPECT_TRUE(dec.interrupted());
     EXPECT_NE(parse_error({m.bytes(), done_msg()}).find("NLM_F_DUMP_INTR"), std::string::npos);
+}
+
+// Found by fuzz_wg_netlink_replies: an empty datagram at an address not aligned for
+// nlmsghdr was "copied" to an empty vector, memcpy to a null pointer, which is undefined
+// (UBSan stopped there). Datagrams split out of a larger buffer land at any address.
+TEST(NetlinkGetDecoding, EmptyDatagramAtAnOddAddress) {
+    std::vector<uint8_t> done = done_msg();
+    std::vector<uint8_t> buf(done.size() + 1);
+    std::memcpy(buf.data() + 1, done.data(), done.size());
+    std::span<const uint8_t> empty(buf.data() + 1, 0), odd(buf.data() + 1, done.size());
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams({{}, done}));
+    GetDeviceDecoder dec(kFamily, kSeq, kPort);
+    EXPECT_FALSE(dec.feed(empty));
+    EXPECT_TRUE(dec.feed(odd));  // a misaligned datagram is still read
+    EXPECT_EQ(decode_family_reply(empty, kSeq, kPort), std::nullopt);
+    EXPECT_FALSE(decode_ack(empty, kSeq, kPort, "setting device wg0"));
 }
 
 // Each malformed reply must name what is wrong.
@@ -587,6 +609,18 @@ TEST(NetlinkGetDecoding, MalformedRepliesNameTheProblem) {
              return std::vector<std::vector<uint8_t>>{bytes, done_msg()};
          },
          "truncated netlink message"},
+        // Found by fuzz_wg_netlink_replies: libmnl's mnl_nlmsg_ok() compares the length
+        // as an int, so a message claiming 2 GiB or more "fitted", and the walk then read
+        // gigabytes past the datagram (SEGV).
+        {"message claiming 2 GiB or more",
+         [] {
+             DumpMsg m;
+             m.device(1, 2, std::nullopt);
+             auto bytes = m.bytes();
+             reinterpret_cast<nlmsghdr*>(bytes.data())->nlmsg_len = 0xfa000024u;
+             return std::vector<std::vector<uint8_t>>{bytes, done_msg()};
+         },
+         "truncated netlink message"},
         {"wrong sequence number",
          [] {
              DumpMsg m(kFamily, NLM_F_MULTI, kSeq + 1);
@@ -617,6 +651,17 @@ TEST(NetlinkGetDecoding, MalformedRepliesNameTheProblem) {
              return std::vector<std::vector<uint8_t>>{m.bytes(), done_msg(-EMSGSIZE)};
          },
          "Message too long"},
+        // The status was negated as an int, undefined for INT_MIN: found in the rtnetlink
+        // decoder by fuzz_rtnl_replies, and the same code was here.
+        {"error beyond any errno",
+         [] { return std::vector<std::vector<uint8_t>>{error_msg(INT_MIN)}; },
+         "NLMSG_ERROR carries -2147483648, not an errno"},
+        {"dump status beyond any errno",
+         [] {
+             DumpMsg m;
+             return std::vector<std::vector<uint8_t>>{m.bytes(), done_msg(INT_MIN)};
+         },
+         "NLMSG_DONE carries -2147483648, not an errno"},
         {"short error message",
          [] {
              DumpMsg d(NLMSG_ERROR, 0);
@@ -637,6 +682,96 @@ TEST(NetlinkGetDecoding, MalformedRepliesNameTheProblem) {
             << c.name << ": expected '" << c.expect << "' in: " << err;
         EXPECT_EQ(err.rfind("kernel WireGuard: ", 0), 0u) << c.name << ": " << err;
     }
+}
+
+// --- The family reply and the ack ---
+
+std::vector<uint8_t> family_reply(std::optional<uint16_t> id, uint8_t cmd = CTRL_CMD_NEWFAMILY) {
+    DumpMsg d(GENL_ID_CTRL, 0);
+    static_cast<genlmsghdr*>(mnl_nlmsg_get_payload(d.nlh()))->cmd = cmd;
+    mnl_attr_put_strz(d.nlh(), CTRL_ATTR_FAMILY_NAME, WG_GENL_NAME);
+    if (id) mnl_attr_put_u16(d.nlh(), CTRL_ATTR_FAMILY_ID, *id);
+    return d.bytes();
+}
+
+std::vector<uint8_t> noop_msg() {
+    return DumpMsg(NLMSG_NOOP, 0).bytes();
+}
+
+// An NLMSG_ERROR with `n` bytes of payload (-ENOENT's first ones), less than nlmsgerr,
+// in a vector of exactly its size: ASan sees a read past it.
+std::vector<uint8_t> short_error(std::size_t n) {
+    DumpMsg d(NLMSG_ERROR, 0);
+    int e = -ENOENT;
+    auto* p = static_cast<uint8_t*>(mnl_nlmsg_put_extra_header(d.nlh(), n));
+    std::memcpy(p, &e, std::min(n, sizeof e));
+    return d.bytes();
+}
+
+std::optional<uint16_t> family(const std::vector<uint8_t>& dgram) {
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams({dgram}));
+    return decode_family_reply(dgram, kSeq, kPort);
+}
+
+bool ack(const std::vector<uint8_t>& dgram) {
+    test::fuzz_seed("wg_netlink_replies", test::frame_datagrams({dgram}));
+    return decode_ack(dgram, kSeq, kPort, "setting device wg0");
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+    try {
+        f();
+    } catch (const WgError& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
+
+TEST(NetlinkFamilyReply, GivesTheIdOrNamesTheProblem) {
+    EXPECT_EQ(family(family_reply(kFamily)), std::optional<uint16_t>(kFamily));
+    EXPECT_EQ(family(concat({noop_msg(), family_reply(kFamily)})),
+              std::optional<uint16_t>(kFamily));
+    EXPECT_EQ(family(noop_msg()), std::nullopt);  // no answer yet: read on
+    struct Case {
+        const char* name;
+        std::vector<uint8_t> dgram;
+        const char* expect;
+    };
+    for (const Case& c : std::vector<Case>{
+             {"no family", error_msg(-ENOENT), "kernel WireGuard is not available"},
+             {"other error", error_msg(-EPERM, "denied"),
+              "Operation not permitted (kernel: denied)"},
+             {"an ack", error_msg(0), "an ack instead of the family"},
+             {"no id", family_reply(std::nullopt), "no CTRL_ATTR_FAMILY_ID"},
+             {"wrong command", family_reply(kFamily, CTRL_CMD_GETFAMILY), "command 3, expected 1"},
+             {"wrong type", DumpMsg(kFamily, 0).bytes(), "unexpected message type"},
+             {"wrong seq", DumpMsg(GENL_ID_CTRL, 0, kSeq + 1).bytes(), "sequence number 4243"},
+             // Found by fuzz_wg_netlink_replies: the error of a short NLMSG_ERROR was read
+             // (for ENOENT) after the check that rejects it, past the end of the message.
+             {"short error", short_error(0), "NLMSG_ERROR shorter than struct nlmsgerr"},
+             {"short error, 3 bytes", short_error(3), "NLMSG_ERROR shorter than struct nlmsgerr"},
+             {"short error, 16 bytes", short_error(16), "NLMSG_ERROR shorter than struct nlmsgerr"},
+         }) {
+        std::string err = error_of([&] { family(c.dgram); });
+        EXPECT_NE(err.find(c.expect), std::string::npos) << c.name << ": " << err;
+    }
+}
+
+TEST(NetlinkAck, AcksOrNamesTheProblem) {
+    EXPECT_TRUE(ack(error_msg(0)));
+    EXPECT_TRUE(ack(concat({noop_msg(), error_msg(0)})));
+    EXPECT_FALSE(ack(noop_msg()));
+    EXPECT_NE(error_of([] {
+                  ack(error_msg(-EINVAL, "bad peer"));
+              }).find("setting device wg0: Invalid argument (kernel: bad peer)"),
+              std::string::npos);
+    EXPECT_NE(error_of([] { ack(DumpMsg().bytes()); }).find("message type 29 instead of the ack"),
+              std::string::npos);
+    EXPECT_NE(error_of([] {
+                  ack(DumpMsg(NLMSG_ERROR, 0, kSeq - 1).bytes());
+              }).find("sequence number 4241, expected 4242"),
+              std::string::npos);
 }
 
 TEST(NetlinkGetDecoding, RoundTripOfManyPeersOverManyMessages) {
