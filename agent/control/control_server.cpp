@@ -16,8 +16,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "agent/common/printable.hpp"
 #include "agent/control/protocol.hpp"
+#include "agent/control/request.hpp"
 
 namespace nb {
 
@@ -82,33 +82,6 @@ bool socket_answers(const std::string& path) {
     if (err == ECONNREFUSED || err == ENOENT) return false;
     throw std::runtime_error("cannot probe existing control socket " + path + ": " +
                              errno_text(err));
-}
-
-// Whether a request line begins {"cmd":"apply" (JSON whitespace allowed), judged from
-// its first bytes only: the rest may not have arrived yet.
-bool starts_as_apply(std::string_view line) {
-    size_t i = 0;
-    auto skip_ws = [&] {
-        while (i < line.size() &&
-               (line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == '\n'))
-            ++i;
-    };
-    auto take = [&](std::string_view token) {
-        skip_ws();
-        if (line.substr(i, token.size()) != token) return false;
-        i += token.size();
-        return true;
-    };
-    return take("{") && take("\"cmd\"") && take(":") && take("\"apply\"");
-}
-
-std::string_view strip_nlohmann_prefix(std::string_view what) {
-    // "[json.exception.parse_error.101] parse error at ..." -> "parse error at ..."
-    if (!what.empty() && what.front() == '[') {
-        auto end = what.find("] ");
-        if (end != std::string_view::npos) what.remove_prefix(end + 2);
-    }
-    return what;
 }
 
 }  // namespace
@@ -326,24 +299,10 @@ void ControlServer::process_lines(ClientId id) {
 }
 
 std::string ControlServer::handle_line(std::string_view line, ClientId id) {
-    nlohmann::json req;
+    ParsedRequest parsed = parse_request(line);
+    if (!parsed.error.empty()) return error_line(parsed.error);
     try {
-        req = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-        return error_line("invalid JSON: " + std::string(strip_nlohmann_prefix(e.what())));
-    }
-    if (!req.is_object()) return error_line("invalid request: expected a JSON object");
-    auto cmd = req.find("cmd");
-    if (cmd == req.end()) return error_line("invalid request: missing \"cmd\"");
-    if (!cmd->is_string()) return error_line("invalid request: \"cmd\" must be a string");
-    const auto& name = cmd->get_ref<const std::string&>();
-    if (name != "status" && name != "trace" && name != "peer_idle" && name != "apply" &&
-        name != "set_lazy") {
-        return error_line("unknown command \"" + printable(name, 64) +
-                          "\" (expected status, trace, peer_idle, apply or set_lazy)");
-    }
-    try {
-        return handler_(req, id).take_text();
+        return handler_(parsed.request, id).take_text();
     } catch (const std::exception& e) {
         return error_line(e.what());
     }

@@ -1,5 +1,7 @@
 #include "agent/net/rtnl.hpp"
 
+#include "agent/net/nl_attrs.hpp"
+
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>

@@ -1,5 +1,7 @@
 #include "agent/net/rtnl_reply.hpp"
 
+#include "agent/net/nl_attrs.hpp"
+
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
@@ -104,32 +106,6 @@ int ctl_done_cb(const nlmsghdr* nlh, void* data) {
 }
 int ctl_overrun_cb(const nlmsghdr* nlh, void* data) {
     return overrun_cb(nlh, &static_cast<Context*>(data)->info);
-}
-
-// libmnl's iteration macros do not compile as C++ (void* conversions); same walk, with
-// mnl_attr_ok bounding every attribute by what is left of its container.
-template <typename Fn>
-void for_each_in(const void* start, std::size_t len, Fn&& fn) {
-    const auto* attr = static_cast<const nlattr*>(start);
-    int remaining = static_cast<int>(len);
-    while (mnl_attr_ok(attr, remaining)) {
-        fn(attr);
-        remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
-        attr = mnl_attr_next(attr);
-    }
-}
-
-template <typename Fn>
-void for_each_attr(const nlmsghdr* nlh, std::size_t header_len, Fn&& fn) {
-    std::size_t skip = MNL_ALIGN(header_len);
-    std::size_t payload = mnl_nlmsg_get_payload_len(nlh);
-    if (payload <= skip) return;
-    for_each_in(static_cast<const char*>(mnl_nlmsg_get_payload(nlh)) + skip, payload - skip, fn);
-}
-
-template <typename Fn>
-void for_each_nested(const nlattr* nest, Fn&& fn) {
-    for_each_in(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), fn);
 }
 
 std::size_t addr_bytes(int family) {
