@@ -301,6 +301,11 @@ void ControlServer::process_lines(ClientId id) {
 std::string ControlServer::handle_line(std::string_view line, ClientId id) {
     ParsedRequest parsed = parse_request(line);
     if (!parsed.error.empty()) return error_line(parsed.error);
+    // A long line got in as apply ({"cmd":"apply" first): a second "cmd" later, which
+    // JSON lets win, must not make it another command.
+    if (line.size() > max_request_line_ && parsed.request["cmd"] != "apply")
+        return error_line("request line too long (limit " + std::to_string(max_request_line_) +
+                          " bytes; only an apply request may be longer)");
     try {
         return handler_(parsed.request, id).take_text();
     } catch (const std::exception& e) {

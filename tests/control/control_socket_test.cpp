@@ -219,6 +219,16 @@ TEST_F(ControlSocket, LongLinesAreForApplyOnly) {
         EXPECT_EQ(nlohmann::json::parse(*l)["ok"], true) << l->substr(0, 200);
         EXPECT_EQ(calls.load(), 1);
     }
+    {
+        // A second "cmd" (JSON lets the last win) does not make a long line a status.
+        RawConn raw(path());
+        raw.send_all("{\"cmd\":\"apply\",\"pad\":\"" + pad + "\",\"cmd\":\"status\"}\n");
+        auto l = raw.line();
+        ASSERT_TRUE(l);
+        EXPECT_NE(error_of(*l).find("only an apply request may be longer"), std::string::npos)
+            << *l;
+        EXPECT_EQ(calls.load(), 1);
+    }
     loop.call([&] {
         loop.server().set_max_apply_line(100 * 1024);
         return 0;

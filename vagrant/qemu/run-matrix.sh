@@ -62,6 +62,7 @@ SCENARIOS=(
     'all overrun:kernel:-:bash tests/integration/overrun.sh'
     '6.12 stale_sessions:kernel:-:bash tests/integration/stale_sessions.sh'
     '6.1 routes:kernel:-:bash tests/integration/routes.sh'
+    '6.12 flood_no_peer:kernel:-:bash tests/integration/flood_no_peer.sh'
 )
 # Long runs: scale versions of a scenario above, too slow for CI under emulation. Only
 # --full runs them (a long run is a command you run and record, not a CI step).
