@@ -62,11 +62,10 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     const auto j = to_json(sample_status());
     std::set<std::string> keys;
     for (const auto& [k, v] : j.items()) keys.insert(k);
-    EXPECT_EQ(keys,
-              (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
-                                     "attach_mode", "lazy", "inactivity_threshold_ms", "counts",
-                                     "lost_reports", "lost_recovered", "ring_reports", "datapath_order",
-                                     "peers"}));
+    EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
+                                           "attach_mode", "lazy", "inactivity_threshold_ms",
+                                           "counts", "lost_reports", "lost_recovered",
+                                           "ring_reports", "datapath_order", "peers"}));
     EXPECT_EQ(j["datapath_order"]["checked"], true);
     EXPECT_EQ(j["datapath_order"]["error"], "");
     EXPECT_EQ(j["datapath_order"]["ahead"][0], (nlohmann::json{{"direction", "egress"},
@@ -204,13 +203,9 @@ TEST(Protocol, InvalidUtf8BecomesReplacementCharacter) {
     AgentStatus s = sample_status();
     s.peers.resize(1);
     const char* bad[] = {"\xff\xfe",
-                         "a\xc0\xaf"
-                         "b",
-                         "\xed\xa0\x80",
-                         "\xf4\x90\x80\x80",
-                         "tail \xf0\x9f\x98",
-                         "\x80",
-                         "ok \xe2\x82\xac \xe2\x28"};
+                         "a\xc0\xaf\x62",  // \x62: 'b' after an overlong '/'
+                         "\xed\xa0\x80",  "\xf4\x90\x80\x80",        "tail \xf0\x9f\x98",
+                         "\x80",          "ok \xe2\x82\xac \xe2\x28"};
     for (const char* b : bad) {
         s.peers[0].last_error = b;
         s.peers[0].public_key = std::string(b) + "0123456789abcdef";  // the fast path's words

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Hostile sweep: a local process sends to every address of N idle peers, round after
+# round at full speed, for D seconds (the peers' endpoints answer nobody, so every wake
+# fails and backs off). Meanwhile a real peer (B) is made idle and pinged now and then.
+#
+#   bench/sweep.sh [--peers N] [--seconds D] [--round-ms T]   (as root)
+#
+# Prints: the agent's CPU time over the sweep (and per second), its RSS sampled every
+# 5 s (first and last sample), the most wakes any swept peer had (per-peer backoff: at
+# most ~log2(D / --connect-backoff) + 1), and B's first-ping latency during the sweep
+# against its p99 when quiet (target: within 10x). wireguard-go holds at most 65,000
+# peers; 100k need kernel WireGuard.
+set -euo pipefail
+PEERS=10000
+SECONDS_TOTAL=60
+ROUND_MS=200
+while (($#)); do
+    case $1 in
+        --peers) PEERS=$2; shift 2 ;;
+        --seconds) SECONDS_TOTAL=$2; shift 2 ;;
+        --round-ms) ROUND_MS=$2; shift 2 ;;
+        *) echo "usage: bench/sweep.sh [--peers N] [--seconds D] [--round-ms T]" >&2; exit 2 ;;
+    esac
+done
+[[ $PEERS =~ ^[0-9]+$ && $PEERS -ge 1 && $PEERS -le 65000 ]] || { echo "--peers: 1..65000 (wireguard-go)" >&2; exit 2; }
+# shellcheck source=lab_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
+export NB_AGENT_START_TIMEOUT=600 NB_AGENT_STOP_TIMEOUT=600
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$AGENT_PID/stat"; }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status"; }
+state_of() { nb_cli status -d --json | jq -r --arg k "$B_PUBKEY" '.peers[] | select(.public_key == $k) | .state'; }
+b_idle_then_ping() {
+    nb_cli peer idle "$B_PUBKEY" >/dev/null
+    wait_for 10 "B Idle" eval '[[ $(state_of) == Idle ]]'
+    ping_ms
+}
+
+lab_up --peers $((PEERS + 1)) >/dev/null
+# As in storm.sh: the dummies' endpoints are routed via B, which drops them.
+net=${UNDERLAY_B%.*}
+for p in 100/30 104/29 112/28 128/26 192/29; do
+    in_a ip route add "$net.$p" via "$UNDERLAY_B"
+done
+hz=$(getconf CLK_TCK)
+start_agent --trigger bpf --connect-timeout 5s >/dev/null
+wait_for 600 "all peers Idle" eval '[[ $(idle_count) == $((PEERS + 1)) ]]'
+
+quiet=()
+for _ in $(seq 20); do quiet+=("$(b_idle_then_ping)"); done
+quiet_p99=$(p99 "${quiet[@]}")
+
+c0=$(cpu_ticks)
+rss0=$(rss_kb)
+t0=$(now_ms)
+(
+    while (($(now_ms) - t0 < SECONDS_TOTAL * 1000)); do
+        ip netns exec "$NS_A" "$NBTRAFFIC" udp-sweep --from 10.101.0.1 --hosts "$PEERS" --port 9 \
+            --within-ms "$ROUND_MS" >/dev/null 2>&1 || true
+    done
+) &
+sweeper=$!
+NB_BG_PIDS+=("$sweeper")
+rss=() during=()
+next_sample=0
+while kill -0 "$sweeper" 2>/dev/null; do
+    el=$(($(now_ms) - t0))
+    if ((el >= next_sample)); then
+        rss+=("$(rss_kb)")
+        next_sample=$((next_sample + 5000))
+    fi
+    # B's wakes while the sweep runs, from the 10th second on.
+    if ((el > 10000 && ${#during[@]} < 10)); then during+=("$(b_idle_then_ping)"); fi
+    sleep 0.5
+done
+c1=$(cpu_ticks)
+elapsed=$(($(now_ms) - t0))
+cpu_ms=$(((c1 - c0) * 1000 / hz))
+detail=$(nb_cli status -d --json)
+max_wakes=$(jq --arg b "$B_PUBKEY" '[.peers[] | select(.public_key != $b) | .wakes] | max' <<<"$detail")
+woken=$(jq --arg b "$B_PUBKEY" '[.peers[] | select(.public_key != $b and .wakes > 0)] | length' <<<"$detail")
+worst=$(printf '%s\n' "${during[@]}" | sort -g | tail -n1)
+stop_agent >/dev/null
+lab_down
+
+cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+echo
+echo "hostile sweep: $PEERS idle peers, a sweep every $ROUND_MS ms for ${SECONDS_TOTAL} s, wireguard-go, kernel $(uname -r), $(nproc) cores ($cpu)"
+echo "| agent CPU ms (per s) | RSS KiB at start, first sample, last sample | peers woken | most wakes of one peer | B first ping quiet p99 ms | B first ping during the sweep, worst of ${#during[@]} ms | ratio |"
+echo "|---:|---|---:|---:|---:|---:|---:|"
+ratio=$(awk -v w="$worst" -v q="$quiet_p99" 'BEGIN {printf "%.1f", w / q}')
+echo "| $cpu_ms ($((cpu_ms * 1000 / elapsed))) | $rss0, ${rss[0]}, ${rss[-1]} | $woken | $max_wakes | $quiet_p99 | $worst | $ratio |"
+echo "RESULT sweep peers=$PEERS seconds=$SECONDS_TOTAL cpu_ms=$cpu_ms rss_first=${rss[0]} rss_last=${rss[-1]} max_wakes=$max_wakes quiet_p99=$quiet_p99 worst=$worst ratio=$ratio"
