@@ -21,6 +21,7 @@
 #include "agent/activity/order_watch.hpp"
 #include "agent/activity/packet_injector.hpp"
 #include "agent/activity/udp_trigger.hpp"
+#include "agent/common/fault_point.hpp"
 #include "agent/common/memory.hpp"
 #include "agent/common/printable.hpp"
 #include "agent/common/unique_fd.hpp"
@@ -627,24 +628,28 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
             std::vector<PeerSpec> all = mgr_->specs();
             all.insert(all.end(), specs.begin(), specs.end());
             store_endpoints(all, "the map was not applied");
+            fault_point("apply:stored");
         }
     }
     MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
     if (!dry_run) {
+        fault_point("apply:wireguard");
         if (mgr_->has_datapath()) {
             // The file already holds every endpoint of the old and the new map: a failure
             // now loses nothing, so the applied map stands.
             try {
                 save_peer_state(state_path_, mgr_->specs());
             } catch (const std::exception& e) {
-                spdlog::warn("state file not trimmed to the new map: {} (it still holds every "
-                             "endpoint)",
-                             e.what());
+                spdlog::warn(
+                    "state file not trimmed to the new map: {} (it still holds every "
+                    "endpoint)",
+                    e.what());
             }
         }
         if (update_changes_source) tell_udp_wireguard_source();
         // Routes through the interface follow the peers' allowed IPs, as at start.
         sync_routes(before, after, true);
+        fault_point("apply:routes");
         for (const auto& a : cfg.iface.addresses) {
             if (old &&
                 std::find(old->addresses.begin(), old->addresses.end(), a) != old->addresses.end())
@@ -758,7 +763,8 @@ void Agent::store_endpoints(const std::vector<PeerSpec>& specs, const std::strin
     } catch (const std::exception& e) {
         // No peer may lose its endpoint in WireGuard unless a restart can bring it back.
         throw std::runtime_error("cannot store the peers' endpoints (" + std::string(e.what()) +
-                                 "); " + consequence + ": no endpoint may be forgotten that "
+                                 "); " + consequence +
+                                 ": no endpoint may be forgotten that "
                                  "is not safely stored");
     }
 }

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "agent/activity/packet_summary.hpp"
+#include "agent/common/fault_point.hpp"
 #include "agent/common/memory.hpp"
 
 namespace nb {
@@ -449,6 +450,7 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         for (const auto& [id, i] : changed)
             dp_->add_routes(id, minus(specs[i].wg.allowed_ips, peers_[id].allowed_ips));
     }
+    fault_point("apply:datapath");
     if (!update.peers.empty() || update.private_key || update.listen_port || update.fwmark) {
         try {
             wg_.set_device(update);
