@@ -62,6 +62,12 @@ struct AgentStatus {
     // Reports the BPF ring buffer could not take (the agent fell behind), and the peers
     // the agent woke or confirmed from the marks the programs left instead.
     uint64_t lost_reports = 0, lost_recovered = 0;
+    // Whether WireGuard answers: "ok", "not answering" or "lost", since when (RFC 3339 UTC)
+    // and what the failing request said ("" while ok); "unchecked" where the agent does
+    // not watch it (kernel WireGuard), "" from an agent that does not say.
+    std::string wireguard;
+    std::string wireguard_since;
+    std::string wireguard_error;
     std::vector<PeerStatus> peers;  // only with detail
 };
 
