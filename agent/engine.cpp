@@ -34,6 +34,7 @@
 #include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wg_health.hpp"
 #include "agent/wg/wireguard_go.hpp"
 #include "loader/datapath.hpp"
 
@@ -97,6 +98,29 @@ std::vector<PeerSpec> specs_from_device(const WgDevice& dev) {
     return out;
 }
 
+// wireguard-go behind a health check (agent/wg/wg_health.hpp); one the agent started
+// itself it starts again when it dies.
+std::unique_ptr<WgControl> userspace_control(const RunOptions& opts, bool started_here) {
+    WgHealth::Options o;
+    o.interface = opts.interface;
+    o.timeout = opts.wg_timeout;
+    o.restart = started_here;
+    return std::make_unique<WgHealth>(o);
+}
+
+// The interface settings of an adopted interface, to put back on a new device.
+InterfaceConfig interface_as_it_is(const std::string& name, const WgDevice& dev) {
+    InterfaceConfig ic;
+    ic.private_key = dev.private_key;
+    if (dev.listen_port) ic.listen_port = dev.listen_port;
+    if (dev.fwmark) ic.fwmark = dev.fwmark;
+    ic.addresses = addr_list(name);
+    std::ifstream f("/sys/class/net/" + name + "/mtu");
+    uint32_t mtu = 0;
+    if (f >> mtu) ic.mtu = mtu;
+    return ic;
+}
+
 // Makes sure the interface exists and returns its control backend; sets `created`
 // when this run made it (so a failed start can remove it again).
 std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_create, bool& created) {
@@ -114,7 +138,7 @@ std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_creat
         if (!uapi_socket_exists(name))
             throw std::runtime_error(name + " exists but is not a WireGuard interface (no " +
                                      "kernel WireGuard, no wireguard-go UAPI socket)");
-        return std::make_unique<UapiControl>(name);
+        return userspace_control(opts, false);
     }
     if (!can_create)
         throw std::runtime_error("interface " + name +
@@ -132,7 +156,7 @@ std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_creat
                                  wireguard_go_program() + " not found (install wireguard-go)");
     start_wireguard_go(name);
     created = true;
-    return std::make_unique<UapiControl>(name);
+    return userspace_control(opts, true);
 }
 
 void apply_interface_config(const RunOptions& opts, const InterfaceConfig& iface,
@@ -204,6 +228,10 @@ class Agent {
     void epoll_watch(int fd);
     void widen_tun_queue(size_t peers);
     void arm_tick();
+    // WireGuard lost or answering again (WgHealth's events).
+    void on_wg_events();
+    void wg_lost(const std::string& reason);
+    void wg_answering(const WgHealthEvent& ev);
 
     RunOptions opts_;
     std::string state_path_;
@@ -223,6 +251,9 @@ class Agent {
     std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
     bool created_ = false;
     std::unique_ptr<WgControl> wg_;
+    WgHealth* health_ = nullptr;     // wg_ when it is wireguard-go
+    bool wg_lost_ = false;           // peers made Idle, programs detached: re-adopt when back
+    InterfaceConfig adopted_iface_;  // without a config: the interface as adopted
     std::unique_ptr<Datapath> dp_;
     std::unique_ptr<OrderWatch> order_;  // reads dp_: declared after it, destroyed first
     std::unique_ptr<BpfHold> hold_;
@@ -423,6 +454,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         wg_ = opts_.wg_standin ? opts_.wg_standin(opts_.interface)
                                : open_interface(opts_, cfg.has_value(), created_);
         base_status_.wg_backend = wg_->backend_name();
+        health_ = dynamic_cast<WgHealth*>(wg_.get());
 
         // What WireGuard has when this run did not make the interface: its live sessions
         // are kept (a restart must cost the remotes nothing).
@@ -438,6 +470,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
             if (update.fwmark && current->fwmark == *update.fwmark) update.fwmark.reset();
         }
         if (!cfg) {
+            adopted_iface_ = interface_as_it_is(opts_.interface, *current);
             specs = specs_from_device(*current);
             // After a crash, idle peers have no endpoint in WireGuard: the state file of
             // the previous run has them.
@@ -483,6 +516,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         udp_.reset();
         order_.reset();
         dp_.reset();
+        if (health_) health_->stop();  // it must not start wireguard-go again
         if (created_) {
             // Nothing half-applied: the interface this run made goes away again.
             try {
@@ -512,6 +546,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     epoll_watch(sfd_.get());
     epoll_watch(tfd_.get());
     epoll_watch(pool_->event_fd());
+    if (health_) epoll_watch(health_->event_fd());
     watch_activity();
     server_->register_with(ep_.get());
     return true;
@@ -535,6 +570,14 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         if (activity_) st.ring_reports = activity_->records();
         st.trigger_reason = base_status_.trigger_reason;
         if (order_) st.datapath_order = order_->status();
+        if (health_) {
+            WgHealthStatus h = health_->status();
+            st.wireguard = to_string(h.state);
+            st.wireguard_since = h.since;
+            st.wireguard_error = h.error;
+        } else {
+            st.wireguard = "unchecked";  // kernel WireGuard: nothing to stop, device not watched
+        }
         if (!get_bool("detail", false)) return ControlReply::raw(status_reply_text(st));
         return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
     }
@@ -819,6 +862,8 @@ int Agent::loop() {
                     udp_->consume();
                 } else if (fd == pool_->event_fd()) {
                     mgr_->on_connect_batch(pool_->drain());
+                } else if (health_ && fd == health_->event_fd()) {
+                    on_wg_events();
                 } else if (server_->owns(fd)) {
                     server_->handle_event(fd, evs[i].events);
                 }
@@ -833,19 +878,106 @@ int Agent::loop() {
 }
 
 void Agent::shutdown(int& exit_code) {
+    if (health_) health_->stop();  // no wireguard-go started again from here on
     // Clean exit: endpoints back, last held packets out, then the programs go.
+    bool restored = false;
     try {
-        mgr_->restore_all();
-        remove_peer_state(state_path_);
+        if (wg_->available()) {
+            mgr_->restore_all();
+            restored = true;
+            remove_peer_state(state_path_);
+        }
         if (activity_) activity_->consume();
     } catch (const std::exception& e) {
-        spdlog::error("restoring endpoints: {}", e.what());
-        exit_code = 1;
+        if (wg_->available()) {
+            spdlog::error("restoring endpoints: {}", e.what());
+            exit_code = 1;
+        }
     }
+    // Not the agent's failure: the state file lets the next start give them back.
+    if (!restored && !wg_->available())
+        spdlog::warn("{}: endpoints not restored; {} keeps them for the next start",
+                     wg_->unavailable_reason(), state_path_);
     activity_.reset();
     order_.reset();
     if (dp_) dp_->detach();
     spdlog::info("nbagent on {} stopped", opts_.interface);
+}
+
+void Agent::on_wg_events() {
+    for (const WgHealthEvent& ev : health_->take_events()) {
+        if (ev.kind == WgHealthEvent::Kind::Lost)
+            wg_lost(ev.reason);
+        else
+            wg_answering(ev);
+    }
+}
+
+void Agent::wg_lost(const std::string& reason) {
+    if (wg_lost_) return;
+    wg_lost_ = true;
+    spdlog::error("WireGuard on {} lost: {}; every peer is Idle until it is back ({})",
+                  opts_.interface, reason,
+                  created_ ? "the agent starts wireguard-go again"
+                           : "start it again and the agent takes it over");
+    mgr_->wireguard_lost(reason);
+    // The links went dead with the device; closing them leaves nothing behind.
+    if (dp_) dp_->detach();
+    server_->publish_trace(
+        {{"event", "wireguard"}, {"ts", rfc3339_now()}, {"state", "lost"}, {"error", reason}});
+}
+
+void Agent::wg_answering(const WgHealthEvent& ev) {
+    // A device replaced under us is a loss too: none of its peers is what we left.
+    if (ev.ifindex != ifindex_)
+        wg_lost("device replaced (ifindex " + std::to_string(ifindex_) + ", now " +
+                std::to_string(ev.ifindex) + ")");
+    const InterfaceConfig& ic = iface_ ? *iface_ : adopted_iface_;
+    if (wg_lost_) {
+        // A new device: the programs and the interface's settings go on it first, so the
+        // peers hold before WireGuard has them, as at start.
+        ifindex_ = ev.ifindex;
+        try {
+            if (dp_) {
+                dp_->attach(ifindex_, attach_mode_from_string(base_status_.attach_mode));
+                sink_->rebind(ifindex_);
+                dp_->set_replay_cookie(sink_->cookie());
+            }
+            if (udp_) widen_tun_queue(mgr_->size());
+            // Routes follow the map (marked as ours), adopted interface or not.
+            apply_interface_config(opts_, ic, routed_prefixes(mgr_->allowed_ips(), false, ""));
+        } catch (const std::exception& e) {
+            spdlog::error("taking over the new {}: {}", opts_.interface, e.what());
+        }
+    }
+    DeviceUpdate device;
+    device.private_key = ic.private_key;
+    device.listen_port = ic.listen_port;
+    device.fwmark = ic.fwmark;
+    health_->resume(ev.ifindex);
+    try {
+        ReconcileCounts n = mgr_->reconcile(ev.device, std::move(device));
+        tell_udp_wireguard_source();
+        const bool was_lost = wg_lost_;
+        wg_lost_ = false;
+        spdlog::info(
+            "WireGuard on {} answers again{}: {} peers added, {} set right, {} removed{} (its "
+            "dump took {})",
+            opts_.interface, was_lost ? " on a new device" : "", n.added, n.fixed, n.removed,
+            n.device ? ", device settings set again" : "", format_duration(ev.took));
+        if (ev.took > opts_.wg_timeout)
+            spdlog::warn("a dump of {} takes longer than --wg-timeout ({}): raise it",
+                         opts_.interface, format_duration(opts_.wg_timeout));
+        server_->publish_trace({{"event", "wireguard"},
+                                {"ts", rfc3339_now()},
+                                {"state", "ok"},
+                                {"added", n.added},
+                                {"fixed", n.fixed},
+                                {"removed", n.removed}});
+    } catch (const std::exception& e) {
+        // Not answering again: the probe reports when it does, and this runs again.
+        spdlog::error("making WireGuard on {} agree with the agent: {}", opts_.interface, e.what());
+    }
 }
 
 }  // namespace

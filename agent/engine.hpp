@@ -39,6 +39,9 @@ struct RunOptions {
     uint32_t ring_buffer_bytes = NB_DEFAULT_RINGBUF_BYTES;
     bool udp_forward_handshake = true;  // see UdpTrigger::Options::forward_initiation
     std::chrono::milliseconds exec_timeout{5000};
+    // wireguard-go: how long the event loop waits for an answer before WireGuard counts as
+    // not answering (its requests then fail at once until a probe sees it answer again).
+    std::chrono::milliseconds wg_timeout{500};
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact
     TriggerMode trigger = TriggerMode::Auto;

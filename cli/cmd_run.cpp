@@ -143,6 +143,12 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--exec-timeout", a.exec_timeout, "Limit for a connector command")
         ->check(duration_validator())
         ->capture_default_str();
+    run->add_option("--wg-timeout", a.wg_timeout,
+                    "wireguard-go: wait this long for an answer before WireGuard counts as "
+                    "not answering (requests then fail at once until it answers again); raise "
+                    "it if a dump of a very large device takes longer")
+        ->check(duration_validator())
+        ->capture_default_str();
     run->add_option("--run-dir", a.run_dir, "Directory of the control socket")
         ->capture_default_str();
     run->add_option("--trigger", a.trigger,
@@ -175,6 +181,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.ring_buffer_bytes = a.ring_buffer_kib * 1024u;
     o.udp_forward_handshake = parse_switch(a.udp_forward_handshake).value_or(true);
     o.exec_timeout = parse_duration(a.exec_timeout);
+    o.wg_timeout = parse_duration(a.wg_timeout);
     o.run_dir = a.run_dir;
     o.attach_mode = a.attach;
     o.trigger = a.trigger == "bpf"   ? TriggerMode::Bpf

@@ -147,6 +147,16 @@ std::string format_relative(int64_t then_ms, int64_t now_ms) {
 void write_status_summary(const AgentStatus& s, std::string& out) {
     out += "interface:  " + s.interface + "\n";
     out += "backend:    " + s.wg_backend + "\n";
+    if (!s.wireguard.empty()) {
+        out += "wireguard:  " + s.wireguard;
+        if (!s.wireguard_since.empty()) out += " since " + s.wireguard_since;
+        if (!s.wireguard_error.empty()) {
+            out += " (";
+            append_printable(out, s.wireguard_error);
+            out += ")";
+        }
+        out += "\n";
+    }
     out += "trigger:    " + s.trigger;
     if (!s.attach_mode.empty()) out += " (" + s.attach_mode + ")";
     if (!s.trigger_reason.empty()) out += " (fallback: " + s.trigger_reason + ")";

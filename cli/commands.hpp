@@ -95,6 +95,7 @@ struct RunArgs {
     uint32_t ring_buffer_kib = NB_DEFAULT_RINGBUF_BYTES / 1024;
     std::string udp_forward_handshake = "on";
     std::string exec_timeout = "5s";
+    std::string wg_timeout = "500ms";
     std::string run_dir = kDefaultRunDir;
     std::string attach = "auto";
     std::string trigger = "auto";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <system_error>
@@ -77,11 +78,13 @@ class BpfHold : public HoldDatapath {
 
 class InjectorSink : public PacketSink {
   public:
-    explicit InjectorSink(int ifindex) : inj_(ifindex) {}
-    uint64_t cookie() const { return inj_.socket_cookie(); }
+    explicit InjectorSink(int ifindex) : inj_(std::make_unique<PacketInjector>(ifindex)) {}
+    uint64_t cookie() const { return inj_->socket_cookie(); }
+    // A new device (WireGuard came back): a new socket, so a new cookie for the programs.
+    void rebind(int ifindex) { inj_ = std::make_unique<PacketInjector>(ifindex); }
     bool inject(std::span<const uint8_t> packet) override {
         try {
-            inj_.inject(packet);
+            inj_->inject(packet);
             return true;
         } catch (const std::system_error& e) {
             spdlog::warn("re-injection failed: {}", e.what());
@@ -93,7 +96,7 @@ class InjectorSink : public PacketSink {
     }
 
   private:
-    PacketInjector inj_;
+    std::unique_ptr<PacketInjector> inj_;
 };
 
 }  // namespace nb

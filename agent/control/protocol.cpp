@@ -75,6 +75,8 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"lost_recovered", s.lost_recovered},
         {"ring_reports", s.ring_reports},
         {"datapath_order", to_json(s.datapath_order)},
+        {"wireguard",
+         {{"state", s.wireguard}, {"since", s.wireguard_since}, {"error", s.wireguard_error}}},
         {"peers", std::move(peers)}};
 }
 
@@ -302,7 +304,13 @@ void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next)
     w.str(s.trigger_reason);
     w.raw(",\"wg_backend\":");
     w.str(s.wg_backend);
-    w.raw("}");
+    w.raw(",\"wireguard\":{\"error\":");
+    w.str(s.wireguard_error);
+    w.raw(",\"since\":");
+    w.str(s.wireguard_since);
+    w.raw(",\"state\":");
+    w.str(s.wireguard);
+    w.raw("}}");
 }
 
 [[noreturn]] void bad_field(const std::string& field, const char* expected) {
@@ -493,6 +501,13 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     if (optional_member(j, "lost_recovered")) s.lost_recovered = get_u64(j, "", "lost_recovered");
     // Optional: agents from before the order check do not send it.
     if (auto* v = optional_member(j, "datapath_order")) s.datapath_order = order_from_json(*v);
+    // Optional: agents from before WireGuard's health was reported.
+    if (auto* v = optional_member(j, "wireguard")) {
+        if (!v->is_object()) bad_field("wireguard", "an object");
+        s.wireguard = get_string(*v, "wireguard.", "state");
+        s.wireguard_since = get_string(*v, "wireguard.", "since");
+        s.wireguard_error = get_string(*v, "wireguard.", "error");
+    }
     const auto& peers = member(j, "", "peers");
     if (!peers.is_array()) bad_field("peers", "an array");
     s.peers.reserve(peers.size());

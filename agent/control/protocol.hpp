@@ -84,6 +84,12 @@ struct AgentStatus {
     // to addresses of no peer makes none, which this shows.
     uint64_t ring_reports = 0;
     DatapathOrderStatus datapath_order;
+    // Whether WireGuard answers: "ok", "not answering" or "lost", since when (RFC 3339 UTC)
+    // and what the failing request said ("" while ok); "unchecked" where the agent does
+    // not watch it (kernel WireGuard), "" from an agent that does not say.
+    std::string wireguard;
+    std::string wireguard_since;
+    std::string wireguard_error;
     std::vector<PeerStatus> peers;  // only with detail
 };
 

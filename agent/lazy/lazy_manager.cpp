@@ -537,6 +537,21 @@ size_t LazyManager::table_bytes() const {
 
 bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigger_fields) {
     uint64_t now = monotonic_ns();
+    if (!wg_.available()) {
+        // Nothing to wake it with. Not a failure of the peer: no backoff to outlast it.
+        ++p.agent_dropped;
+        WakeState& w = p.w_mut();
+        w.last_error = wg_.unavailable_reason();
+        if (now - w.backoff_trace_ns >= 1000000000ull) {
+            w.backoff_trace_ns = now;
+            trace_({{"event", "drop"},
+                    {"ts", rfc3339_now()},
+                    {"peer", p.key.base64()},
+                    {"reason", "wireguard"},
+                    {"error", w.last_error}});
+        }
+        return false;
+    }
     if (now < p.w().retry_after_ns) {
         // Backing off after failed wakes: do not hammer the control plane.
         ++p.agent_dropped;
@@ -898,11 +913,16 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         try {
             wg_.set_device(u);
         } catch (...) {
-            if (dp_) {
-                for (uint32_t id : ids)
-                    if (peers_[id].state == PeerState::Connected) dp_->set_mode(id, SlotMode::Pass);
+            // WireGuard not answering or gone: the peers are Idle all the same (the
+            // datapath holds them), and WireGuard is made to agree when it is back.
+            if (wg_.available()) {
+                if (dp_) {
+                    for (uint32_t id : ids)
+                        if (peers_[id].state == PeerState::Connected)
+                            dp_->set_mode(id, SlotMode::Pass);
+                }
+                throw;
             }
-            throw;
         }
     }
     uint64_t now = monotonic_ns();
@@ -960,9 +980,11 @@ void LazyManager::tick(uint64_t now_ns) {
         if (!p || p->state != PeerState::Connecting) continue;
         if (now_ns >= p->w().deadline_ns) {
             std::string limit = format_duration(opts_.connect_timeout);
-            note_failure(*p, p->w().awaiting_handshake
-                                 ? "no handshake within " + limit
-                                 : "connector gave no answer within " + limit);
+            std::string error = p->w().awaiting_handshake
+                                    ? "no handshake within " + limit
+                                    : "connector gave no answer within " + limit;
+            if (!wg_.available()) error += " (" + wg_.unavailable_reason() + ")";
+            note_failure(*p, error);
             expired.push_back(id);
             continue;
         }
@@ -1032,6 +1054,7 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     }
     fast_poll_ = urgent;
     if (waiting.empty() || now_ns < (urgent ? next_fast_poll_ns_ : next_poll_ns_)) return;
+    if (!wg_.available()) return;  // the wakes' deadlines end them
     uint64_t start = monotonic_ns();
     WgDevice dev;
     try {
@@ -1090,6 +1113,8 @@ uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
 }
 
 void LazyManager::scan_inactivity(uint64_t now_ns) {
+    // WireGuard not there: connected peers stay as WireGuard has them, nobody connects.
+    if (!wg_.available()) return;
     // Peers that must be connected (never-lazy, or lazy mode off) and are not: retry
     // once their backoff allows. Only with an endpoint or connector to try.
     for (auto& p : peers_) {
@@ -1176,6 +1201,7 @@ void LazyManager::make_idle(const WgKey& key, const std::string& reason) {
     if (!p.lazy)
         throw std::invalid_argument("peer " + key.base64() + " is never lazy (Lazy = off)");
     if (p.state == PeerState::Idle) return;
+    if (!wg_.available()) throw std::runtime_error(wg_.unavailable_reason());
     idle_peers({p.id}, reason, false);
 }
 

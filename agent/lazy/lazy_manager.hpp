@@ -48,6 +48,14 @@ struct MapDiff {
     uint64_t added = 0, removed = 0, changed = 0, unchanged = 0;
 };
 
+// What reconcile() changed in WireGuard.
+struct ReconcileCounts {
+    uint64_t added = 0;    // peers WireGuard lacked (a new device lacks them all)
+    uint64_t fixed = 0;    // peers it had otherwise than the agent
+    uint64_t removed = 0;  // peers it had that the agent does not manage
+    bool device = false;   // private key, listen port or fwmark set again
+};
+
 // Peer ids looked up by public key through the peer table: the index holds 4-byte ids
 // in one flat array, where a node-based map costs about 70 bytes per peer.
 struct PeerKeyHash {
@@ -127,6 +135,14 @@ class LazyManager {
     // For a clean exit: every peer gets its endpoint and keepalive back, so the
     // interface keeps working without the agent.
     void restore_all();
+
+    // WireGuard (the daemon or the device) is gone, and its peers with it: every peer is
+    // Idle from now on, without a word to WireGuard (agent/lazy/wg_recovery.cpp).
+    void wireguard_lost(const std::string& reason);
+    // WireGuard answers again, and `dev` is what it has: makes it agree with the agent
+    // (peers added, removed, made idle again or given their endpoint, allowed IPs, keys;
+    // the device settings in `update` where they differ) in one request. Throws WgError.
+    ReconcileCounts reconcile(const WgDevice& dev, DeviceUpdate update);
 
     AgentStatus status(bool detail) const;
     // Every peer's status, one after the other into a reused object (for a big

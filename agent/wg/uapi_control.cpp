@@ -1,24 +1,16 @@
 #include "agent/wg/uapi_control.hpp"
 
-#include "agent/common/unique_fd.hpp"
-
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <utility>
+
+#include "agent/wg/uapi_exchange.hpp"
 
 namespace nb {
 
 namespace {
-
-// A whole device dump of 2^16 peers (wireguard-go's maximum) with a few allowed IPs
-// each is tens of MiB; anything far beyond that is a broken daemon, not data.
-constexpr std::size_t kMaxReplyBytes = 256u << 20;
 
 std::string errno_text(int err) {
     return std::strerror(err);
@@ -248,65 +240,26 @@ UapiControl::UapiControl(std::string interface, std::string socket_dir)
 
 std::string UapiControl::transact(std::string_view request) const {
     const std::string where = "wireguard-go UAPI socket " + path_;
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    if (path_.size() >= sizeof(sun.sun_path)) throw WgError(where + ": path too long");
-    std::memcpy(sun.sun_path, path_.c_str(), path_.size() + 1);
-
-    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (fd.get() < 0) throw WgError(where + ": socket: " + errno_text(errno));
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
-    // For AF_UNIX the send timeout also bounds connect().
-    if (::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
-        ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) != 0)
-        throw WgError(where + ": setsockopt: " + errno_text(errno));
-    int rc;
-    do {
-        rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun);
-    } while (rc != 0 && errno == EINTR);
-    if (rc != 0) throw WgError(where + ": " + errno_text(errno));
-
-    const std::string timeout_text = std::to_string(timeout_.count()) + " ms";
-    int send_error = 0;
-    for (std::size_t off = 0; off < request.size();) {
-        ssize_t n = ::send(fd.get(), request.data() + off, request.size() - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            throw WgError(where + ": daemon stopped reading for " + timeout_text);
-        if (n < 0) {
-            // wireguard-go answers a bad line at once and closes; its reply says why.
-            send_error = errno;
+    std::unique_ptr<UapiExchange> ex;
+    try {
+        ex = std::make_unique<UapiExchange>(path_, std::string(request), timeout_);
+    } catch (const WgError& e) {
+        throw WgError(where + ": " + e.what(), e.fault);
+    }
+    switch (ex->run(timeout_)) {
+        case UapiExchange::State::Done:
+            return ex->take_reply();
+        case UapiExchange::State::Failed:
+            throw WgError(where + ": " + ex->error(), ex->fault());
+        case UapiExchange::State::Pending:
             break;
-        }
-        off += static_cast<std::size_t>(n);
     }
-
-    std::string reply;
-    char buf[65536];
-    while (true) {
-        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            throw WgError(where + ": no complete reply within " + timeout_text);
-        if (n < 0) throw WgError(where + ": recv: " + errno_text(errno));
-        if (n == 0) {
-            if (send_error != 0 && reply.empty())
-                throw WgError(where + ": send: " + errno_text(send_error));
-            throw WgError(where + ": reply truncated: connection closed after " +
-                          std::to_string(reply.size()) + " bytes");
-        }
-        std::size_t scan_from = reply.empty() ? 0 : reply.size() - 1;
-        reply.append(buf, static_cast<std::size_t>(n));
-        if (reply.size() > kMaxReplyBytes) throw WgError(where + ": reply exceeds 256 MiB");
-        // Keys and values are never empty, so the first blank line ends the reply.
-        std::size_t end = reply.front() == '\n' ? 0 : reply.find("\n\n", scan_from);
-        if (end == std::string::npos) continue;
-        std::size_t len = reply.front() == '\n' ? 1 : end + 2;
-        if (len != reply.size()) throw WgError(where + ": data after the end of the reply");
-        return reply;
-    }
+    const std::string timeout_text = std::to_string(timeout_.count()) + " ms";
+    std::string why = ex->sent_all() ? ": no complete reply within " + timeout_text
+                                     : ": daemon stopped reading for " + timeout_text;
+    // Not closed: wireguard-go may still apply it (see UapiExchange).
+    if (parking_) parking_(std::move(ex));
+    throw WgError(where + why, WgFault::NoAnswer);
 }
 
 WgDevice UapiControl::get_device() {
@@ -322,18 +275,17 @@ void UapiControl::set_device(const DeviceUpdate& update) {
     std::vector<std::string> requests = build_uapi_set_requests(update, max_peers_);
     for (std::size_t i = 0; i < requests.size(); ++i) {
         std::string reply = transact(requests[i]);
-        std::string_view r = reply;
         const std::string part = requests.size() > 1
                                      ? " (request " + std::to_string(i + 1) + " of " +
                                            std::to_string(requests.size()) +
                                            (i > 0 ? ", earlier ones applied)" : ")")
                                      : "";
-        // transact() guarantees the trailing blank line; only "errno=N" may precede it.
-        std::string_view line = r.substr(0, r.size() >= 2 ? r.size() - 2 : 0);
         int64_t code = 0;
-        if (!line.starts_with("errno=") || !parse_int(line.substr(6), code))
-            throw WgError("wireguard-go " + interface_ + ": malformed UAPI set reply " +
-                          quote_line(line) + part);
+        try {
+            code = uapi_set_reply_errno(reply);
+        } catch (const WgError& e) {
+            throw WgError("wireguard-go " + interface_ + ": " + e.what() + part);
+        }
         if (code != 0)
             throw WgError("wireguard-go " + interface_ +
                           ": UAPI set failed: " + describe_errno(code) + part);

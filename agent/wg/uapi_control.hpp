@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +13,8 @@
 #include "agent/wg/wg_control.hpp"
 
 namespace nb {
+
+class UapiExchange;
 
 class UapiControl : public WgControl {
   public:
@@ -28,6 +32,10 @@ class UapiControl : public WgControl {
     void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
     // Peers per set=1 transaction (at least 1); default 2000.
     void set_max_peers_per_request(std::size_t n) { max_peers_ = n == 0 ? 1 : n; }
+    // Who takes a transaction that timed out (WgError with WgFault::NoAnswer) instead of
+    // it being closed: wireguard-go may still apply it (see UapiExchange).
+    using Parking = std::function<void(std::unique_ptr<UapiExchange>)>;
+    void set_parking(Parking parking) { parking_ = std::move(parking); }
 
   private:
     // One connection, one transaction: sends `request`, returns the reply up to and
@@ -38,6 +46,7 @@ class UapiControl : public WgControl {
     std::string path_;
     std::chrono::milliseconds timeout_{10000};
     std::size_t max_peers_ = 2000;
+    Parking parking_;
 };
 
 // The protocol without the socket, exposed for tests and for diagnostics.

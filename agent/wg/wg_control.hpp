@@ -15,9 +15,19 @@
 
 namespace nb {
 
+// How a request to WireGuard failed. Only Rejected means WireGuard saw the request and
+// said no; after NoAnswer it may still apply it later (a stopped daemon resumes).
+enum class WgFault {
+    Rejected,  // an answer: an error code or a malformed reply
+    NoAnswer,  // no answer in time (stopped or swamped daemon)
+    Gone,      // nobody there: no UAPI socket, connection refused, device gone
+};
+
 // Any failure talking to WireGuard, including a malformed reply; the message names it.
 struct WgError : std::runtime_error {
-    using std::runtime_error::runtime_error;
+    explicit WgError(const std::string& what, WgFault f = WgFault::Rejected)
+        : std::runtime_error(what), fault(f) {}
+    WgFault fault;
 };
 
 struct WgPeer {
@@ -65,6 +75,10 @@ class WgControl {
     virtual std::string backend_name() const = 0;  // "userspace" or "kernel"
     virtual WgDevice get_device() = 0;
     virtual void set_device(const DeviceUpdate& update) = 0;
+    // False while WireGuard is known not to answer or to be gone (see WgHealth): calls
+    // then fail at once with that reason, and the caller need not try.
+    virtual bool available() const { return true; }
+    virtual std::string unavailable_reason() const { return {}; }
 };
 
 // Builds the update that clears a peer's endpoint and session: WireGuard has no

@@ -413,6 +413,7 @@ AgentStatus two_peers() {
     AgentStatus s;
     s.interface = "wg0";
     s.wg_backend = "userspace";
+    s.wireguard = "ok";
     s.trigger = "bpf";
     s.attach_mode = "tcx";
     s.idle = 1;
@@ -432,12 +433,26 @@ AgentStatus two_peers() {
     return s;
 }
 
+TEST(CliFormat, SummarySaysSinceWhenWireGuardIsNotThere) {
+    AgentStatus s = two_peers();
+    s.wireguard = "not answering";
+    s.wireguard_since = "2024-05-01T14:02:03.100Z";
+    s.wireguard_error = "wireguard-go UAPI socket /x.sock: no complete reply\nwithin 500 ms";
+    std::string summary;
+    write_status_summary(s, summary);
+    EXPECT_NE(summary.find("wireguard:  not answering since 2024-05-01T14:02:03.100Z "
+                           "(wireguard-go UAPI socket /x.sock: no complete reply within 500 ms)\n"),
+              std::string::npos)
+        << summary;
+}
+
 TEST(CliFormat, SummaryAndTable) {
     const AgentStatus s = two_peers();
     std::string summary;
     write_status_summary(s, summary);
     EXPECT_NE(summary.find("interface:  wg0\n"), std::string::npos) << summary;
     EXPECT_NE(summary.find("backend:    userspace\n"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("wireguard:  ok\n"), std::string::npos) << summary;
     EXPECT_NE(summary.find("trigger:    bpf (tcx)\n"), std::string::npos) << summary;
     EXPECT_NE(summary.find("lazy:       on\n"), std::string::npos) << summary;
     EXPECT_NE(summary.find("2 (Idle 1, Connecting 0, Connected 1)"), std::string::npos) << summary;
@@ -663,7 +678,8 @@ TEST_F(CliAgainstServer, HugeDetailedStatus) {
     ASSERT_EQ(got.peers.size(), kPeers);
     EXPECT_EQ(got.peers.back().wakes, kPeers - 1);
     const std::string table = table_out.str();
-    EXPECT_EQ(static_cast<size_t>(std::count(table.begin(), table.end(), '\n')), kPeers + 7);
+    // The summary (6 lines), a blank line and the header above the peers.
+    EXPECT_EQ(static_cast<size_t>(std::count(table.begin(), table.end(), '\n')), kPeers + 8);
 }
 
 TEST_F(CliAgainstServer, ControlErrorsExitOne) {

@@ -25,6 +25,9 @@ AgentStatus sample_status() {
     s.datapath_order.checked = true;
     s.datapath_order.ahead = {{"egress", "tcx", 123, "foreign_pass", 0, 0},
                               {"ingress", "clsact", 0, "u32 \"odd\"", 1, 0x10001}};
+    s.wireguard = "lost";
+    s.wireguard_since = "2024-05-01T12:00:00.000Z";
+    s.wireguard_error = "device wg0 is gone";
     PeerStatus a;
     a.public_key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
     a.allowed_ips = {"10.0.0.2/32", "fd00::2/128"};
@@ -65,7 +68,8 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
                                            "attach_mode", "lazy", "inactivity_threshold_ms",
                                            "counts", "lost_reports", "lost_recovered",
-                                           "ring_reports", "datapath_order", "peers"}));
+                                           "ring_reports", "datapath_order", "wireguard",
+                                           "peers"}));
     EXPECT_EQ(j["datapath_order"]["checked"], true);
     EXPECT_EQ(j["datapath_order"]["error"], "");
     EXPECT_EQ(j["datapath_order"]["ahead"][0], (nlohmann::json{{"direction", "egress"},
@@ -74,6 +78,9 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
                                                                {"name", "foreign_pass"},
                                                                {"priority", 0},
                                                                {"handle", 0}}));
+    EXPECT_EQ(j["wireguard"], (nlohmann::json{{"state", "lost"},
+                                              {"since", "2024-05-01T12:00:00.000Z"},
+                                              {"error", "device wg0 is gone"}}));
     EXPECT_EQ(j["inactivity_threshold_ms"], 900'000);
     EXPECT_EQ(j["counts"], (nlohmann::json{{"idle", 1}, {"connecting", 2}, {"connected", 3}}));
     std::set<std::string> peer_keys;
@@ -111,6 +118,9 @@ TEST(Protocol, RoundTripThroughText) {
     EXPECT_EQ(parsed.datapath_order.ahead[0].id, 123u);
     EXPECT_EQ(parsed.datapath_order.ahead[1].name, "u32 \"odd\"");
     EXPECT_EQ(parsed.datapath_order.ahead[1].handle, 0x10001u);
+    EXPECT_EQ(parsed.wireguard, "lost");
+    EXPECT_EQ(parsed.wireguard_since, "2024-05-01T12:00:00.000Z");
+    EXPECT_EQ(parsed.wireguard_error, "device wg0 is gone");
     EXPECT_FALSE(parsed.peers[0].lazy);
     EXPECT_TRUE(parsed.peers[1].lazy);
     EXPECT_EQ(parsed.peers[0].groups, s.peers[0].groups);
@@ -137,6 +147,7 @@ TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
     j.erase("lost_reports");
     j.erase("lost_recovered");
     j.erase("datapath_order");
+    j.erase("wireguard");
     for (auto& p : j["peers"]) {
         for (const char* k : {"lazy", "groups", "failures", "retry_in_ms", "last_error"})
             p.erase(k);
@@ -146,6 +157,7 @@ TEST(Protocol, OlderReplyWithoutNewFieldsIsAccepted) {
     EXPECT_EQ(parsed.lost_reports, 0u);
     EXPECT_FALSE(parsed.datapath_order.checked);
     EXPECT_TRUE(parsed.datapath_order.ahead.empty());
+    EXPECT_EQ(parsed.wireguard, "");  // not said: the summary leaves the line out
     ASSERT_EQ(parsed.peers.size(), 3u);
     for (const auto& p : parsed.peers) {
         EXPECT_TRUE(p.lazy);

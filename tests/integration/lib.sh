@@ -21,6 +21,7 @@ AGENT_B_PID="" # a second agent, on side B (start_agent_b)
 AGENT_B_LOG=""
 NB_TRACE_PID="" # the last nb_start_trace
 NB_CHECKS_PASSED=0
+NB_CLEANUP_HOOKS=() # commands nb_cleanup runs first (e.g. SIGCONT to a stopped daemon)
 
 nb_skips_are_failures() { [[ ${CI:-} == true || ${NB_REQUIRE_PRIVILEGED:-} == 1 ]]; }
 
@@ -114,6 +115,8 @@ nb_reap_stale_labs() {
 nb_cleanup() {
     local rc=$?
     set +e
+    local hook
+    for hook in "${NB_CLEANUP_HOOKS[@]}"; do eval "$hook"; done
     if [[ -n $AGENT_PID ]] && kill -0 "$AGENT_PID" 2>/dev/null; then
         kill -TERM "$AGENT_PID" 2>/dev/null
         nb_wait_pid "$AGENT_PID" 10 || kill -KILL "$AGENT_PID" 2>/dev/null
@@ -443,3 +446,54 @@ nb_peer_json() {
 # shellcheck disable=SC2016,SC2034 # jq's $c, not the shell's; used by the test scripts
 NB_JQ_TS_MS='def ts_ms: (.ts | capture("^(?<s>[^.]+)\\.(?<ms>[0-9]{3})Z$")) as $c
     | (($c.s + "Z") | fromdateiso8601) * 1000 + ($c.ms | tonumber);'
+
+# wg_go_pid_a: the pid of side A's wireguard-go (whoever started it); fails if none runs.
+wg_go_pid_a() {
+    local pid
+    for pid in $(ip netns pids "$NS_A"); do
+        [[ $(cat /proc/"$pid"/comm 2>/dev/null) == wireguard-go ]] || continue
+        tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null | grep -qw -- "$WG_A" || continue
+        echo "$pid"
+        return 0
+    done
+    return 1
+}
+
+# wg_agrees: side A's agent and its WireGuard tell the same story: an Idle peer has no
+# endpoint (or its UDP listener's) and no handshake, a Connected one has an endpoint, and
+# both list the same peers. Prints each disagreement.
+wg_agrees() {
+    local st eps hs bad
+    st=$(nb_cli status -d --json | jq -r '.peers[] | "S \(.public_key) \(.state)"') || return 1
+    eps=$(in_a wg show "$WG_A" endpoints | sed 's/^/E /') || return 1
+    hs=$(in_a wg show "$WG_A" latest-handshakes | sed 's/^/H /') || return 1
+    bad=$(awk '
+        $1 == "S" { state[$2] = $3; next }
+        $1 == "E" { ep[$2] = $3; next }
+        $1 == "H" { hs[$2] = $3; next }
+        END {
+            for (k in state) {
+                if (!(k in ep)) { print k, state[k], "is not in WireGuard"; continue }
+                idle_ep = ep[k] == "(none)" || ep[k] ~ /^127\.1\./
+                if (state[k] == "Idle" && (!idle_ep || hs[k] != 0))
+                    print k, "Idle, but WireGuard has endpoint", ep[k], "handshake", hs[k]
+                if (state[k] == "Connected" && idle_ep) print k, "Connected, but WireGuard has no endpoint"
+            }
+            for (k in ep) if (!(k in state)) print k, "is in WireGuard only"
+        }' <(printf '%s\n%s\n%s\n' "$st" "$eps" "$hs"))
+    [[ -z $bad ]] || {
+        echo "agent and WireGuard disagree:"
+        echo "$bad"
+        return 1
+    }
+}
+
+# nb_ms COMMAND...: runs COMMAND (output discarded) and prints how long it took in ms;
+# fails as COMMAND does.
+nb_ms() {
+    local t0 rc=0
+    t0=$(date +%s%N)
+    "$@" >/dev/null 2>&1 || rc=$?
+    echo $((($(date +%s%N) - t0) / 1000000))
+    return "$rc"
+}

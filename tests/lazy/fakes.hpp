@@ -52,6 +52,7 @@ class FakeWg : public WgControl {
     std::string backend_name() const override { return "fake"; }
     // Peers in `handshakes` or `transfer`, with those; the others as never shaken.
     WgDevice get_device() override {
+        if (down) throw WgError(unavailable_reason(), WgFault::NoAnswer);
         ++get_device_calls;
         if (dump_delay.count()) std::this_thread::sleep_for(dump_delay);
         WgDevice d;
@@ -77,6 +78,7 @@ class FakeWg : public WgControl {
         return d;
     }
     void set_device(const DeviceUpdate& u) override {
+        if (down) throw WgError(unavailable_reason(), WgFault::NoAnswer);
         if (fail_next) {
             fail_next = false;
             throw WgError("fake failure");
@@ -93,8 +95,14 @@ class FakeWg : public WgControl {
                 if (p.public_key == k) out.push_back(p);
         return out;
     }
+    // As WgHealth while WireGuard does not answer: every call fails at once.
+    bool available() const override { return !down; }
+    std::string unavailable_reason() const override {
+        return down ? "WireGuard not answering: fake" : "";
+    }
     std::vector<DeviceUpdate> updates;
     bool fail_next = false;
+    bool down = false;
     std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;  // last_handshake_sec by key
     std::unordered_map<WgKey, std::pair<uint64_t, uint64_t>, WgKeyHash> transfer;  // rx, tx
     int get_device_calls = 0;

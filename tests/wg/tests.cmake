@@ -7,3 +7,6 @@ nb_gtest(wireguard_go_test ${CMAKE_CURRENT_LIST_DIR}/wireguard_go_test.cpp)
 target_link_libraries(wireguard_go_test PRIVATE nb_wg nb_net)
 nb_gtest(rtnl_test ${CMAKE_CURRENT_LIST_DIR}/rtnl_test.cpp)
 target_link_libraries(rtnl_test PRIVATE nb_net nlohmann_json::nlohmann_json)
+# WgHealth against a stand-in daemon on a UNIX socket, watching "lo" (unprivileged).
+nb_gtest(wg_health_test ${CMAKE_CURRENT_LIST_DIR}/wg_health_test.cpp)
+target_link_libraries(wg_health_test PRIVATE nb_wg nb_net)

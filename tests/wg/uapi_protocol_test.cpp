@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -18,6 +20,7 @@
 
 #include "agent/wg/uapi_control.hpp"
 #include "tests/support/fuzz_seed.hpp"
+#include "agent/wg/uapi_exchange.hpp"
 #include "tests/support/net_values.hpp"
 
 namespace nb {
@@ -36,6 +39,8 @@ using test::prefix;
 struct Canned {
     std::string reply;
     bool hang = false;  // send the reply, then keep the connection open without more
+    std::chrono::milliseconds read_after{0};   // a stopped daemon: reads only after this
+    std::chrono::milliseconds reply_after{0};  // ... or answers only after this
 };
 
 // Accepts one connection per canned reply, in order; records each request.
@@ -77,11 +82,18 @@ class CannedServer {
         return false;
     }
 
+    void pause(std::chrono::milliseconds d) {
+        auto until = std::chrono::steady_clock::now() + d;
+        while (!stop_ && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+
     void serve() {
         for (const Canned& c : replies_) {
             if (!wait_readable(fd_)) return;
             int conn = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
             if (conn < 0) return;
+            pause(c.read_after);
             std::string req;
             char buf[65536];
             while (req.find("\n\n") == std::string::npos && wait_readable(conn)) {
@@ -93,6 +105,7 @@ class CannedServer {
                 std::lock_guard<std::mutex> lock(mu_);
                 requests_.push_back(req);
             }
+            pause(c.reply_after);
             (void)!::write(conn, c.reply.data(), c.reply.size());
             if (c.hang)
                 while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -245,6 +258,7 @@ TEST(UapiProtocol, MissingSocketNamesPath) {
     } catch (const WgError& e) {
         EXPECT_EQ(std::string(e.what()),
                   "wireguard-go UAPI socket " + dir + "/nowhere.sock: No such file or directory");
+        EXPECT_EQ(e.fault, WgFault::Gone);
     }
 }
 
@@ -260,11 +274,14 @@ TEST(UapiProtocol, RefusedConnection) {
     std::strcpy(sun.sun_path, path.c_str());
     ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
     std::string err;
+    WgFault fault = WgFault::Rejected;
     try {
         UapiControl("dead", dir).get_device();
     } catch (const WgError& e) {
         err = e.what();
+        fault = e.fault;
     }
+    EXPECT_EQ(fault, WgFault::Gone);
     ::close(fd);
     std::filesystem::remove_all(dir);
     EXPECT_EQ(err, "wireguard-go UAPI socket " + path + ": Connection refused");
@@ -281,6 +298,7 @@ TEST(UapiProtocol, WedgedDaemonTimesOut) {
     } catch (const WgError& e) {
         EXPECT_NE(std::string(e.what()).find("no complete reply within 200 ms"), std::string::npos)
             << e.what();
+        EXPECT_EQ(e.fault, WgFault::NoAnswer);
     }
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
@@ -405,6 +423,65 @@ TEST(UapiProtocol, MalformedSetReply) {
                 << e.what();
         }
     }
+}
+
+// A request that timed out is handed over, not closed: wireguard-go would apply it later
+// all the same, so whoever takes it drives it to its answer.
+TEST(UapiProtocol, TimedOutRequestIsHandedOverAndFinishes) {
+    CannedServer server({{"errno=0\n\n", false, {}, std::chrono::milliseconds(300)}});
+    UapiControl ctl("wgtest", server.dir());
+    ctl.set_timeout(std::chrono::milliseconds(50));
+    std::unique_ptr<UapiExchange> parked;
+    ctl.set_parking([&](std::unique_ptr<UapiExchange> ex) { parked = std::move(ex); });
+    DeviceUpdate u;
+    u.listen_port = 1;
+    try {
+        ctl.set_device(u);
+        FAIL() << "expected WgError";
+    } catch (const WgError& e) {
+        EXPECT_EQ(e.fault, WgFault::NoAnswer);
+        EXPECT_NE(std::string(e.what()).find("no complete reply within 50 ms"), std::string::npos)
+            << e.what();
+    }
+    ASSERT_TRUE(parked);
+    EXPECT_TRUE(parked->sent_all());
+    EXPECT_EQ(parked->run(std::chrono::seconds(3)), UapiExchange::State::Done);
+    EXPECT_EQ(parked->reply(), "errno=0\n\n");
+    EXPECT_EQ(uapi_set_reply_errno(parked->reply()), 0);
+    EXPECT_EQ(server.requests(), std::vector<std::string>{"set=1\nlisten_port=1\n\n"});
+}
+
+// A daemon that stopped reading gets the rest of a big request once it reads again: a
+// set cut off midway would be applied up to where it ends (a remove without its re-add).
+TEST(UapiProtocol, RequestCutOffBySendTimeoutIsSentInFullLater) {
+    CannedServer server({{"errno=0\n\n", false, std::chrono::milliseconds(300), {}}});
+    UapiControl ctl("wgtest", server.dir());
+    ctl.set_timeout(std::chrono::milliseconds(50));
+    ctl.set_max_peers_per_request(100000);
+    std::unique_ptr<UapiExchange> parked;
+    ctl.set_parking([&](std::unique_ptr<UapiExchange> ex) { parked = std::move(ex); });
+    DeviceUpdate u;
+    for (unsigned i = 0; i < 20000; ++i) {
+        WgKey k;
+        k.bytes.fill(static_cast<uint8_t>(i));
+        k.bytes[0] = static_cast<uint8_t>(i >> 8);
+        u.peers.push_back(PeerUpdate{.public_key = k, .remove = true});
+    }
+    const std::string expected = build_uapi_set_requests(u, 100000).at(0);
+    ASSERT_GT(expected.size(), 1u << 20);  // far more than a socket buffer holds
+    try {
+        ctl.set_device(u);
+        FAIL() << "expected WgError";
+    } catch (const WgError& e) {
+        EXPECT_EQ(e.fault, WgFault::NoAnswer);
+        EXPECT_NE(std::string(e.what()).find("daemon stopped reading for 50 ms"), std::string::npos)
+            << e.what();
+    }
+    ASSERT_TRUE(parked);
+    EXPECT_FALSE(parked->sent_all());
+    EXPECT_EQ(parked->run(std::chrono::seconds(5)), UapiExchange::State::Done);
+    ASSERT_EQ(server.requests().size(), 1u);
+    EXPECT_EQ(server.requests()[0], expected);
 }
 
 }  // namespace
