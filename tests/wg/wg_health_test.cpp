@@ -160,7 +160,12 @@ TEST(WgHealth, StoppedDaemonFailsFastUntilItAnswersAgain) {
     EXPECT_EQ(events[0].ifindex, static_cast<int>(::if_nametoindex("lo")));
     // The probe read WireGuard only once the request that timed out had its answer:
     // what it read already has that request's effect.
+    // The stand-in records a request after its answer has left: give it a moment.
     auto seen = daemon.seen();
+    for (int i = 0; i < 200 && seen.size() < 2; ++i) {
+        std::this_thread::sleep_for(10ms);
+        seen = daemon.seen();
+    }
     ASSERT_EQ(seen.size(), 2u);
     EXPECT_TRUE(seen[0].request.starts_with("set=1"));
     EXPECT_TRUE(seen[1].request.starts_with("get=1"));
