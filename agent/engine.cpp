@@ -455,6 +455,11 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
                                : open_interface(opts_, cfg.has_value(), created_);
         base_status_.wg_backend = wg_->backend_name();
         health_ = dynamic_cast<WgHealth*>(wg_.get());
+        // Reading and installing a whole map takes long (1000 peers under emulation: over
+        // 500 ms): the short limit is for the running loop, not for the start.
+        if (health_)
+            health_->set_call_timeout(
+                std::max<std::chrono::milliseconds>(opts_.wg_timeout, std::chrono::minutes(10)));
 
         // What WireGuard has when this run did not make the interface: its live sessions
         // are kept (a restart must cost the remotes nothing).
@@ -508,6 +513,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         // tells them apart from the operator's).
         sync_routes({}, routed_prefixes(mgr_->allowed_ips(), false, ""), false);
         cfg_path_ = opts_.config_path;
+        if (health_) health_->set_call_timeout(opts_.wg_timeout);
         give_back_memory();
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());

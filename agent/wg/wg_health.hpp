@@ -82,6 +82,8 @@ class WgHealth : public WgControl {
     // The loop took an Answering event and made WireGuard agree: calls go through again
     // (one that fails marks it again). `ifindex` is the device to watch from now on.
     void resume(int ifindex);
+    // The limit of each call from the loop from now on (start: a whole map takes long).
+    void set_call_timeout(std::chrono::milliseconds t) { ctl_.set_timeout(t); }
     WgHealthStatus status() const;
     // Ends the probe thread (before shutdown: it must not start wireguard-go again).
     void stop();
