@@ -9,6 +9,17 @@ require_privileges
 require_agent
 
 now_ms() { date +%s%3N; }
+# The dummies' endpoints (.100-.199 of the underlay /24) are on-link in the lab and
+# nobody answers ARP: every packet to them waits ~3 s in the neighbour queue, charged
+# to wireguard-go's one socket, which then blocks its senders and its UAPI with them.
+# Real endpoints are behind a gateway: route them via B, which drops them (no
+# forwarding), as the Internet drops packets to a host that is gone.
+route_dummy_endpoints_via_b() {
+    local net=${UNDERLAY_B%.*} p
+    for p in 100/30 104/29 112/28 128/26 192/29; do
+        in_a ip route add "$net.$p" via "$UNDERLAY_B"
+    done
+}
 # One ping from A to the remote B; prints its round trip in ms, or fails the run.
 ping_ms() {
     local out

@@ -38,15 +38,7 @@ counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) 
 
 # B plus PEERS dummies (10.101.0.1 onwards, consecutive): the sweep hits every dummy.
 lab_up --peers $((PEERS + 1)) >/dev/null
-# The dummies' endpoints (.100-.199 of the underlay /24) are on-link in the lab and
-# nobody answers ARP: every packet to them waits ~3 s in the neighbour queue, charged
-# to wireguard-go's one socket, which then blocks its senders and its UAPI with them.
-# Real endpoints are behind a gateway: route them via B, which drops them (no
-# forwarding), as the Internet drops packets to a host that is gone.
-net=${UNDERLAY_B%.*}
-for p in 100/30 104/29 112/28 128/26 192/29; do
-    in_a ip route add "$net.$p" via "$UNDERLAY_B"
-done
+route_dummy_endpoints_via_b
 hz=$(getconf CLK_TCK)
 rows=()
 results=()

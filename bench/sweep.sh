@@ -37,11 +37,7 @@ b_idle_then_ping() {
 }
 
 lab_up --peers $((PEERS + 1)) >/dev/null
-# As in storm.sh: the dummies' endpoints are routed via B, which drops them.
-net=${UNDERLAY_B%.*}
-for p in 100/30 104/29 112/28 128/26 192/29; do
-    in_a ip route add "$net.$p" via "$UNDERLAY_B"
-done
+route_dummy_endpoints_via_b
 hz=$(getconf CLK_TCK)
 start_agent --trigger bpf --connect-timeout 5s >/dev/null
 wait_for 600 "all peers Idle" eval '[[ $(idle_count) == $((PEERS + 1)) ]]'

@@ -27,15 +27,6 @@ new_peers=$(grep -c '^\[Peer\]' "$new_conf")
 wg_keys() { in_a wg show "$WG_A" peers | sort; }
 conf_keys() { awk '/^PublicKey/ {print $3}' "$1" | sort; }
 has_route() { in_a ip route show dev "$WG_A" | grep "^$1 " >/dev/null; }
-# clsact: its filters outlive a SIGKILL (tcx links die with the process), so they are
-# what a restart could duplicate; counted on this device only.
-programs() {
-    local dir n=0
-    for dir in ingress egress; do
-        n=$((n + $(in_a tc filter show dev "$WG_A" "$dir" 2>/dev/null | grep -c 'nb_\(egress\|ingress\)' || true)))
-    done
-    echo "$n"
-}
 counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) \(.counts.connected)"'; }
 
 for point in apply:stored apply:datapath apply:wireguard apply:routes; do
@@ -61,7 +52,9 @@ for point in apply:stored apply:datapath apply:wireguard apply:routes; do
         fail "$point: B (live session) is not Connected after the restart"
     has_route 10.252.0.1 || fail "$point: no route for the added peer"
     ! has_route 10.101.0.3 || fail "$point: the removed peer's route 10.101.0.3 is still there"
-    [[ $(programs) == 2 ]] || fail "$point: $(programs) programs on the device, expected ours: 2"
+    # clsact filters outlive a SIGKILL (tcx links die with the process): what a restart
+    # could duplicate.
+    [[ $(nb_clsact_filters) == 2 ]] || fail "$point: $(nb_clsact_filters) programs on the device, expected ours: 2"
     pass "$point: the restart converged: $new_peers peers as the new map ($idle Idle, $connected Connected), routes follow, 2 programs"
     stop_agent
 done

@@ -15,13 +15,6 @@ tcx_links() {
     ids=$(bpftool -j prog show | jq -c '[.[] | select(.name == "nb_egress" or .name == "nb_ingress") | .id]')
     bpftool -j link show | jq --argjson ids "$ids" '[.[] | select(.prog_id as $p | $ids | index($p))] | length'
 }
-clsact_filters() {
-    local dir n=0
-    for dir in ingress egress; do
-        n=$((n + $(in_a tc filter show dev "$WG_A" "$dir" 2>/dev/null | grep -c 'nb_\(egress\|ingress\)' || true)))
-    done
-    echo "$n"
-}
 counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) \(.counts.connected)"'; }
 kill9_agent() {
     kill -KILL "$AGENT_PID"
@@ -42,7 +35,7 @@ for mode in "${modes[@]}"; do
 
     case $mode in
         tcx) [[ $(tcx_links) == 0 ]] || fail "tcx links survived the agent: $(tcx_links)" ;;
-        clsact) [[ $(clsact_filters) == 2 ]] || fail "expected the 2 stale clsact filters, found $(clsact_filters)" ;;
+        clsact) [[ $(nb_clsact_filters) == 2 ]] || fail "expected the 2 stale clsact filters, found $(nb_clsact_filters)" ;;
     esac
     pass "$mode: after SIGKILL the device has what the kernel keeps ($( [[ $mode == tcx ]] && echo "no links" || echo "2 stale filters"))"
 
@@ -52,7 +45,7 @@ for mode in "${modes[@]}"; do
     [[ $(counts) == "199 0 1" ]] || fail "after restart: $(counts), expected B's live session Connected"
     case $mode in
         tcx) [[ $(tcx_links) == 2 ]] || fail "expected 2 tcx links after restart, found $(tcx_links)" ;;
-        clsact) [[ $(clsact_filters) == 2 ]] || fail "expected 2 clsact filters after restart, found $(clsact_filters)" ;;
+        clsact) [[ $(nb_clsact_filters) == 2 ]] || fail "expected 2 clsact filters after restart, found $(nb_clsact_filters)" ;;
     esac
     pass "$mode: restart with -c: 199 Idle, B's live session Connected, exactly one ingress and one egress program"
     ping_check "$REMOTE_V4"
@@ -65,7 +58,7 @@ for mode in "${modes[@]}"; do
     ping_check "$REMOTE_V4"
     pass "$mode: adopt after SIGKILL: 199 Idle, B (live session) Connected and answering"
     stop_agent
-    [[ $(tcx_links) == 0 && $(clsact_filters) == 0 ]] || fail "$mode: programs left after a clean stop"
+    [[ $(tcx_links) == 0 && $(nb_clsact_filters) == 0 ]] || fail "$mode: programs left after a clean stop"
     eps=$(in_a wg show "$WG_A" endpoints | awk '$2 != "(none)"' | wc -l)
     [[ $eps == 200 ]] || fail "$mode: $eps of 200 endpoints restored after the clean stop"
     pass "$mode: clean stop: nothing attached, all 200 endpoints restored"

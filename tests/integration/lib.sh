@@ -437,6 +437,16 @@ nb_trace_events() {
 }
 
 # nb_peer_json KEY: that peer's object from side A's `status -d --json`.
+# nb_clsact_filters: our programs' clsact filters on A's WireGuard device (both hooks);
+# counted on this device only, unlike tcx links (bpftool 7.1 cannot tell their device).
+nb_clsact_filters() {
+    local dir n=0
+    for dir in ingress egress; do
+        n=$((n + $(in_a tc filter show dev "$WG_A" "$dir" 2>/dev/null | grep -c 'nb_\(egress\|ingress\)' || true)))
+    done
+    echo "$n"
+}
+
 nb_peer_json() {
     nb_cli status -d --json | jq -c -e --arg k "$1" '.peers[] | select(.public_key == $k)'
 }
