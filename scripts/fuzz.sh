@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # libFuzzer runs of the fuzz targets in tests/fuzz (docs/reliability.md):
-#   scripts/fuzz.sh TARGET|all [--time SECONDS] [--build DIR]
+#   scripts/fuzz.sh TARGET|all [--time SECONDS] [--parallel] [--build DIR]
 #       runs each target for SECONDS (default 1800: the long run) on a copy of its corpus
 #       tests/fuzz/corpus/TARGET, then prints per target: execs, execs/s, cov and ft
-#       (libFuzzer's final coverage and features), corpus size, seconds and crashes
+#       (libFuzzer's final coverage and features), corpus size, seconds and crashes;
+#       --parallel runs the targets at the same time (niced), sharing the cores
 #   scripts/fuzz.sh seeds [--build DIR]
 #       rewrites tests/fuzz/corpus/ from the unit tests' inputs: runs the tests that call
 #       test::fuzz_seed with NB_FUZZ_SEED_DIR set, then merges what they wrote with the
@@ -17,20 +18,22 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() {
-    echo "usage: scripts/fuzz.sh TARGET|all|seeds [--time SECONDS] [--build DIR]" >&2
+    echo "usage: scripts/fuzz.sh TARGET|all|seeds [--time SECONDS] [--parallel] [--build DIR]" >&2
     exit 2
 }
 [[ $# -ge 1 ]] || usage
-[[ $1 == -h || $1 == --help ]] && { sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0; }
+[[ $1 == -h || $1 == --help ]] && { sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0; }
 what=$1
 shift
 secs=1800
+parallel=0
 build="$ROOT/build-asan"
 while [[ $# -gt 0 ]]; do
     case $1 in
         --time) [[ $# -ge 2 && $2 =~ ^[0-9]+$ ]] || usage; secs=$2; shift 2 ;;
         --build) [[ $# -ge 2 ]] || usage; build=$2; shift 2 ;;
-        -h | --help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --parallel) parallel=1; shift ;;
+        -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) usage ;;
     esac
 done
@@ -98,10 +101,10 @@ if [[ $what == seeds ]]; then
     exit "$status"
 fi
 
-status=0
-rows=()
-for t in "${run[@]}"; do
-    bin=$(fuzzer "$t") || exit 1
+# One target's run; its row of figures goes to $work/row. Returns 1 if it crashed or failed.
+run_target() {
+    local t=$1 bin work t0 rc elapsed log execs rate last cov ft corp crashes result
+    bin=$(fuzzer "$t") || return 1
     work="$build/fuzz-work/$t"
     rm -rf "$work"
     mkdir -p "$work"
@@ -126,18 +129,30 @@ for t in "${run[@]}"; do
     result=ok
     if ((rc != 0 || crashes != 0)); then
         result="FAILED (exit $rc)"
-        status=1
         # What broke and where, with the input, for ctest's --output-on-failure.
         grep -E -A 40 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant broken' "$log" |
             head -n 60
         find "$work" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' \
             -o -name 'oom-*' \) -printf 'input: %p\n'
     fi
-    rows+=("$(printf '%-20s %12s %9s %6s %7s %12s %7s %8s  %s' "$t" "${execs:-?}" "${rate:-?}" \
-        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$elapsed" "$crashes" "$result")")
-done
+    printf '%-20s %12s %9s %6s %7s %12s %7s %8s  %s\n' "$t" "${execs:-?}" "${rate:-?}" \
+        "${cov:-?}" "${ft:-?}" "${corp:-?}" "$elapsed" "$crashes" "$result" >"$work/row"
+    [[ $result == ok ]]
+}
+
+status=0
+if ((parallel)); then
+    pids=()
+    for t in "${run[@]}"; do
+        nice -n 10 bash -c "$(declare -f fuzzer run_target); ROOT='$ROOT' build='$build' secs=$secs run_target $t" &
+        pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p" || status=1; done
+else
+    for t in "${run[@]}"; do run_target "$t" || status=1; done
+fi
 
 printf '%-20s %12s %9s %6s %7s %12s %7s %8s  %s\n' target execs execs/s cov ft corpus seconds \
     crashes result
-for r in "${rows[@]}"; do echo "$r"; done
+for t in "${run[@]}"; do cat "$build/fuzz-work/$t/row" 2>/dev/null || echo "$t: no result"; done
 exit "$status"

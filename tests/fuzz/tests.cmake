@@ -7,7 +7,7 @@ if(NOT NB_FUZZ)
   return()
 endif()
 
-set(NB_FUZZ_SECONDS 10 CACHE STRING "Seconds each fuzz target runs as a ctest test")
+set(NB_FUZZ_SECONDS 5 CACHE STRING "Seconds each fuzz target runs as a ctest test")
 # The targets always run under ASan and UBSan, NB_SANITIZE or not (repeating its flags
 # is harmless): a fuzzer without them finds only crashes.
 set(NB_FUZZ_SANITIZE -fsanitize=address,undefined -fno-sanitize-recover=all
