@@ -116,15 +116,8 @@ std::size_t addr_bytes(int family) {
 
 RtnlReplyStatus decode_rtnl_reply(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid,
                                   const std::function<void(const nlmsghdr*)>& on_data) {
-    // libmnl reads the headers in place: a misaligned datagram is copied first, to operator
-    // new's storage (aligned for any fundamental type); not an empty one, whose copy's
-    // data would be a null pointer.
-    std::vector<uint8_t> aligned;
-    const void* data = datagram.data();
-    if (!datagram.empty() && reinterpret_cast<std::uintptr_t>(data) % alignof(nlmsghdr) != 0) {
-        aligned.assign(datagram.begin(), datagram.end());
-        data = aligned.data();
-    }
+    std::vector<uint8_t> copy;
+    const void* data = mnl_readable(datagram, copy);
     // Only whole messages go to libmnl, whose own walk trusts mnl_nlmsg_ok(); bytes after
     // them fail the reply below, as a truncated message, unless it ended before them.
     std::size_t whole = 0;

@@ -138,15 +138,8 @@ class Reader {
     // port; fn returns false to stop (end of the reply).
     template <typename Fn>
     void messages(std::span<const uint8_t> datagram, uint32_t seq, uint32_t portid, Fn&& fn) const {
-        // nlmsghdr fields are read in place: a misaligned datagram is copied first, to operator
-        // new's storage (aligned for any fundamental type); not an empty one, whose copy's
-        // data would be a null pointer.
-        std::vector<uint8_t> aligned;
-        const void* data = datagram.data();
-        if (!datagram.empty() && reinterpret_cast<std::uintptr_t>(data) % alignof(nlmsghdr) != 0) {
-            aligned.assign(datagram.begin(), datagram.end());
-            data = aligned.data();
-        }
+        std::vector<uint8_t> copy;
+        const void* data = mnl_readable(datagram, copy);
         const auto* nlh = static_cast<const nlmsghdr*>(data);
         int remaining = static_cast<int>(datagram.size());
         while (nlmsg_fits(nlh, remaining)) {

@@ -178,6 +178,26 @@ TEST(RtnlReply, KernelErrorsCarryTheirErrnoAndText) {
     }
 }
 
+// libmnl's attribute walk ends at MNL_ALIGN(nlmsg_len): for a last message whose length
+// is not a multiple of 4 it read up to 3 bytes past the datagram (fuzz_rtnl_replies; the
+// kernel pads, a reply here need not). Here the extack string's last byte lies past the
+// message; the byte after the datagram is not NUL, so a walk that reads it finds no
+// string, and one that reads zero padding finds "ab".
+TEST(RtnlReply, AttributesAreNeverReadPastTheDatagram) {
+    Bytes m = ack_msg(-EINVAL, "ab");
+    auto* nlh = reinterpret_cast<nlmsghdr*>(m.data());
+    auto* attr = reinterpret_cast<nlattr*>(m.data() + sizeof(nlmsghdr) + sizeof(nlmsgerr));
+    ASSERT_EQ(attr->nla_type, NLMSGERR_ATTR_MSG);
+    nlh->nlmsg_len = static_cast<uint32_t>(sizeof(nlmsghdr) + sizeof(nlmsgerr) + sizeof(nlattr) + 2);
+    std::vector<uint8_t> storage(m.begin(), m.begin() + nlh->nlmsg_len);
+    storage.push_back('X');  // just past the datagram
+    const std::span<const uint8_t> datagram(storage.data(), storage.size() - 1);
+    const RtnlReplyStatus st = decode_rtnl_reply(datagram, kSeq, kPort, [](const nlmsghdr*) {});
+    EXPECT_EQ(st.state, RtnlReplyStatus::State::Failed);
+    EXPECT_EQ(st.error, EINVAL);
+    EXPECT_EQ(st.kernel_text, "ab");
+}
+
 TEST(RtnlReply, LibmnlChecksFailWithoutTheKernel) {
     Outcome o = run({Msg(NLMSG_NOOP, 0, kSeq + 1).bytes()});
     EXPECT_EQ(o.status.state, State::Failed);
