@@ -4,7 +4,7 @@
 #       runs each target for SECONDS (default 1800: the long run) on a copy of its corpus
 #       tests/fuzz/corpus/TARGET, then prints per target: execs, execs/s, cov and ft
 #       (libFuzzer's final coverage and features), corpus size, seconds and crashes;
-#       --parallel runs the targets at the same time (niced), sharing the cores
+#       --parallel runs the targets at the same time at nice 19, sharing the cores
 #   scripts/fuzz.sh seeds [--build DIR]
 #       rewrites tests/fuzz/corpus/ from the unit tests' inputs: runs the tests that call
 #       test::fuzz_seed with NB_FUZZ_SEED_DIR set, then merges what they wrote with the
@@ -144,7 +144,8 @@ status=0
 if ((parallel)); then
     pids=()
     for t in "${run[@]}"; do
-        nice -n 10 bash -c "$(declare -f fuzzer run_target); ROOT='$ROOT' build='$build' secs=$secs run_target $t" &
+        # A subshell keeps the functions and variables; nice 19 leaves the cores to other work.
+        (renice -n 19 -p "$BASHPID" >/dev/null && run_target "$t") &
         pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p" || status=1; done
