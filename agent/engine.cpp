@@ -408,9 +408,8 @@ void Agent::watch_activity() {
     if (dp_) {
         activity_ = std::make_unique<BpfActivitySource>(
             *dp_, BpfActivitySource::Callbacks{
-                      [this](uint32_t id, std::span<const uint8_t> pkt, uint64_t ts) {
-                          mgr_->on_held_packet(id, pkt, ts);
-                      },
+                      [this](uint32_t id, std::span<const std::span<const uint8_t>> pkts,
+                             uint64_t ts) { mgr_->on_held_packets(id, pkts, ts); },
                       [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
         epoll_watch(activity_->fd());
     }
@@ -573,7 +572,11 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
         st.wg_backend = base_status_.wg_backend;
         st.trigger = base_status_.trigger;
         st.attach_mode = base_status_.attach_mode;
-        if (activity_) st.ring_reports = activity_->records();
+        if (activity_) {
+            st.ring_reports = activity_->records();
+            st.gso_split = activity_->gso_split();
+            st.gso_unsplit = activity_->gso_unsplit();
+        }
         st.trigger_reason = base_status_.trigger_reason;
         if (order_) st.datapath_order = order_->status();
         if (health_) {

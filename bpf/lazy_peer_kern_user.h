@@ -13,9 +13,11 @@
 #include <linux/types.h>
 #endif
 
-/* Largest packet the egress program copies into the ring buffer; larger ones
- * (jumbo or GSO super-packets) are dropped and counted, and TCP resends them. */
-#define NB_MAX_HELD_PKT_LEN 9216
+/* Largest packet the egress program copies into the ring buffer: a GSO super-packet
+ * (a large TCP write or a UDP_SEGMENT send hands the device one skb of up to 64 KiB,
+ * the kernel's limit without BIG TCP, which WireGuard does not enable). Larger ones
+ * are dropped and counted. A power of two, so a mask can bound lengths. */
+#define NB_MAX_HELD_PKT_LEN 65536
 
 /* Address families as stored in keys (AF_INET/AF_INET6 values, fixed here so
  * the BPF side needs no libc header). */
@@ -87,6 +89,11 @@ struct nb_event {
     __u64 ts_ns;
     __u32 pkt_len;
     __u32 cap_len;
+    /* NB_EV_HELD: payload bytes per segment when the packet is a GSO super-packet that
+     * the device would have cut (skb gso_size), else 0. User space cuts it the same way:
+     * its AF_PACKET socket refuses anything above the MTU. */
+    __u32 gso_size;
+    __u32 reserved;
 };
 
 /* Sizes user space must use when creating the maps at load time. */

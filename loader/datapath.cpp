@@ -76,6 +76,10 @@ void Datapath::load() {
     if (!err) err = bpf_map__set_max_entries(skel_->maps.nb_prefixes, opts_.max_routes);
     if (!err)
         err = bpf_map__set_max_entries(skel_->maps.nb_dense4, std::max(1u, opts_.dense4_size));
+    // One staging entry per CPU the program can run on (bpf/lib/maps.h).
+    const int cpus = libbpf_num_possible_cpus();
+    if (cpus < 0) throw DatapathError("counting possible CPUs: " + err_text(cpus));
+    if (!err) err = bpf_map__set_max_entries(skel_->maps.nb_scratch_map, static_cast<uint32_t>(cpus));
     if (err) throw DatapathError("sizing BPF maps: " + err_text(err));
     err = lazy_peer__load(skel_);
     if (err)
@@ -260,6 +264,10 @@ void Datapath::set_state(uint32_t peer_id, nb_slot_state state) {
 nb_slot_state Datapath::exchange_state(uint32_t peer_id, nb_slot_state state) {
     return static_cast<nb_slot_state>(__atomic_exchange_n(
         &slots_[peer_id].state, static_cast<uint32_t>(state), __ATOMIC_SEQ_CST));
+}
+
+void Datapath::add_pending(uint32_t peer_id, uint32_t n) {
+    __atomic_fetch_add(&slots_[peer_id].pending, n, __ATOMIC_SEQ_CST);
 }
 
 void Datapath::release_pending(uint32_t peer_id, uint32_t n) {

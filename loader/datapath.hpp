@@ -78,6 +78,9 @@ class Datapath {
     // Sets the state and returns the one it replaced (the programs may change it too).
     nb_slot_state exchange_state(uint32_t peer_id, nb_slot_state state);
     void release_pending(uint32_t peer_id, uint32_t n);  // held packets the agent discarded
+    // More packets to release than the program counted: a held GSO super-packet the
+    // agent cut into n + 1 segments, each replayed or discarded on its own.
+    void add_pending(uint32_t peer_id, uint32_t n);
     void reset_slot(uint32_t peer_id, nb_slot_state state);
     nb_slot_state state(uint32_t peer_id) const;
     // Clears the peer's "report lost" mark and returns whether it was set.

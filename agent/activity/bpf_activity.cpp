@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
+#include "agent/activity/gso_segment.hpp"
 #include "agent/activity/ring_record.hpp"
 #include "loader/datapath.hpp"
 
@@ -40,10 +42,23 @@ int BpfActivitySource::on_record(void* ctx, void* data, size_t size) {
         ++self->malformed_;
         return 0;
     }
-    if (ev->kind == RingEvent::Kind::Held)
-        self->cb_.held(ev->peer_id, ev->packet, ev->ts_ns);
-    else
+    if (ev->kind == RingEvent::Kind::RxWake) {
         self->cb_.rx_wake(ev->peer_id, ev->ts_ns);
+        return 0;
+    }
+    // The device would have cut a GSO super-packet; the re-injection socket cannot send
+    // more than the MTU, so cut it here, as the device would.
+    if (ev->gso_size != 0) {
+        if (auto segments = segment_gso(ev->packet, ev->gso_size)) {
+            if (segments->size() > 1) ++self->gso_split_;
+            std::vector<std::span<const uint8_t>> views(segments->begin(), segments->end());
+            self->cb_.held(ev->peer_id, views, ev->ts_ns);
+            return 0;
+        }
+        ++self->gso_unsplit_;
+    }
+    const std::span<const uint8_t> one[] = {ev->packet};
+    self->cb_.held(ev->peer_id, one, ev->ts_ns);
     return 0;
 }
 

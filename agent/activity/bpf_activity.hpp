@@ -15,8 +15,12 @@ class Datapath;
 class BpfActivitySource {
   public:
     struct Callbacks {
-        // A packet to a peer in HOLD; the bytes are only valid during the call.
-        std::function<void(uint32_t peer_id, std::span<const uint8_t> packet, uint64_t ts_ns)> held;
+        // What the program held for a peer in HOLD: one packet, or the segments of a
+        // GSO super-packet (counted once by the program), in order. The bytes are only
+        // valid during the call.
+        std::function<void(uint32_t peer_id, std::span<const std::span<const uint8_t>> packets,
+                           uint64_t ts_ns)>
+            held;
         // The first traffic from a peer in HOLD (the remote side woke it) or in
         // PASS_CONFIRM (our handshake completed); the slot already passes.
         std::function<void(uint32_t peer_id, uint64_t ts_ns)> rx_wake;
@@ -33,6 +37,10 @@ class BpfActivitySource {
     int consume();
     uint64_t malformed_records() const { return malformed_; }
     uint64_t records() const { return records_; }  // handled since the start
+    // Held GSO super-packets cut into segments, and those that could not be cut (handed
+    // on whole: re-injecting one larger than the MTU fails and is counted as a drop).
+    uint64_t gso_split() const { return gso_split_; }
+    uint64_t gso_unsplit() const { return gso_unsplit_; }
 
   private:
     static int on_record(void* ctx, void* data, size_t size);
@@ -42,6 +50,8 @@ class BpfActivitySource {
     ring_buffer* rb_ = nullptr;
     uint64_t malformed_ = 0;
     uint64_t records_ = 0;
+    uint64_t gso_split_ = 0;
+    uint64_t gso_unsplit_ = 0;
 };
 
 }  // namespace nb

@@ -71,6 +71,7 @@ std::optional<std::vector<std::vector<uint8_t>>> segment_gso(std::span<const uin
         return out;
     }
     const size_t count = (payload + gso_size - 1) / gso_size;
+    if (count > kMaxGsoSegments) return std::nullopt;
     out.reserve(count);
     const uint16_t ip_id = version == 4 ? get16(packet, 4) : 0;
     const uint32_t seq = proto == kTcp ? get32(packet, l3 + 4) : 0;

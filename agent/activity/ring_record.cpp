@@ -20,6 +20,7 @@ std::optional<RingEvent> decode_ring_record(std::span<const uint8_t> record, uin
             if (ev.cap_len != record.size() - sizeof(ev) || ev.cap_len == 0) return std::nullopt;
             out.kind = RingEvent::Kind::Held;
             out.packet = record.subspan(sizeof(ev));
+            out.gso_size = ev.gso_size;
             return out;
         case NB_EV_RX_WAKE:
             out.kind = RingEvent::Kind::RxWake;

@@ -15,6 +15,7 @@ struct RingEvent {
     uint32_t peer_id = 0;
     uint64_t ts_ns = 0;
     std::span<const uint8_t> packet;  // Held: the captured bytes, inside the record
+    uint32_t gso_size = 0;  // Held: a GSO super-packet's payload bytes per segment, 0 if none
 };
 
 // nullopt for a record that does not match its header: shorter than the header, a peer

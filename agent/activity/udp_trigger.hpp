@@ -67,6 +67,7 @@ class UdpTrigger : public HoldDatapath {
     void remove_routes(std::span<const IpPrefix>) override {}
     SlotMode set_mode(uint32_t id, SlotMode mode) override;
     void release_pending(uint32_t, uint32_t) override {}
+    void add_pending(uint32_t, uint32_t) override {}
     SlotCounters counters(uint32_t) const override { return {}; }
     uint32_t capacity() const override { return opts_.capacity; }
     std::optional<SockAddr> idle_endpoint(uint32_t id) override;

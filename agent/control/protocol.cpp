@@ -74,6 +74,8 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"lost_reports", s.lost_reports},
         {"lost_recovered", s.lost_recovered},
         {"ring_reports", s.ring_reports},
+        {"gso_split", s.gso_split},
+        {"gso_unsplit", s.gso_unsplit},
         {"datapath_order", to_json(s.datapath_order)},
         {"wireguard",
          {{"state", s.wireguard}, {"since", s.wireguard_since}, {"error", s.wireguard_error}}},
@@ -280,6 +282,10 @@ void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next)
     w.integer(s.idle);
     w.raw("},\"datapath_order\":");
     write_order(w, s.datapath_order);
+    w.raw(",\"gso_split\":");
+    w.integer(s.gso_split);
+    w.raw(",\"gso_unsplit\":");
+    w.integer(s.gso_unsplit);
     w.raw(",\"inactivity_threshold_ms\":");
     w.integer(s.inactivity_threshold_ms);
     w.raw(",\"interface\":");
@@ -498,6 +504,8 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     // Optional: agents from before overrun recovery do not send them.
     if (optional_member(j, "lost_reports")) s.lost_reports = get_u64(j, "", "lost_reports");
     if (optional_member(j, "ring_reports")) s.ring_reports = get_u64(j, "", "ring_reports");
+    if (optional_member(j, "gso_split")) s.gso_split = get_u64(j, "", "gso_split");
+    if (optional_member(j, "gso_unsplit")) s.gso_unsplit = get_u64(j, "", "gso_unsplit");
     if (optional_member(j, "lost_recovered")) s.lost_recovered = get_u64(j, "", "lost_recovered");
     // Optional: agents from before the order check do not send it.
     if (auto* v = optional_member(j, "datapath_order")) s.datapath_order = order_from_json(*v);

@@ -83,6 +83,9 @@ struct AgentStatus {
     // Reports the agent took from the programs (held packets, remotes talking): traffic
     // to addresses of no peer makes none, which this shows.
     uint64_t ring_reports = 0;
+    // Held GSO super-packets the agent cut into segments to re-inject them, and those it
+    // could not cut (re-injecting one fails, and counts as a drop).
+    uint64_t gso_split = 0, gso_unsplit = 0;
     DatapathOrderStatus datapath_order;
     // Whether WireGuard answers: "ok", "not answering" or "lost", since when (RFC 3339 UTC)
     // and what the failing request said ("" while ok); "unchecked" where the agent does

@@ -574,6 +574,16 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigg
     return true;
 }
 
+void LazyManager::on_held_packets(uint32_t id, std::span<const std::span<const uint8_t>> packets,
+                                  uint64_t ts_ns) {
+    // A removed peer: resetting its slot already dropped the count, and raising it now
+    // would leave a fresh slot waiting for packets that never come.
+    if (packets.empty() || !by_id(id)) return;
+    // The program counted one; each packet below is released once, replayed or not.
+    if (packets.size() > 1) dp_->add_pending(id, static_cast<uint32_t>(packets.size() - 1));
+    for (auto packet : packets) on_held_packet(id, packet, ts_ns);
+}
+
 void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns) {
     ManagedPeer* p = by_id(id);
     // A removed peer: resetting its slot already dropped the count.

@@ -108,6 +108,10 @@ class LazyManager {
     size_t table_bytes() const;
 
     void on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns);
+    // One held report that carried several packets (the segments of a GSO super-packet
+    // the program counted once), handled in order as if each had been held alone.
+    void on_held_packets(uint32_t id, std::span<const std::span<const uint8_t>> packets,
+                         uint64_t ts_ns);
     // The UDP engine: WireGuard sent a handshake initiation to an idle peer's listener
     // (it has a packet for the peer and queued it).
     void on_trigger(uint32_t id, uint64_t ts_ns);

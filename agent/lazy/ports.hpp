@@ -38,6 +38,9 @@ class HoldDatapath {
     virtual SlotMode set_mode(uint32_t id, SlotMode mode) = 0;
     // Held packets the agent has re-injected (sent) or discarded.
     virtual void release_pending(uint32_t id, uint32_t n) = 0;
+    // A held report that became n + 1 packets (a GSO super-packet cut into segments):
+    // each is then released on its own.
+    virtual void add_pending(uint32_t id, uint32_t n) = 0;
     virtual SlotCounters counters(uint32_t id) const = 0;
     virtual uint32_t capacity() const = 0;  // peer ids must stay below this
 

@@ -55,13 +55,13 @@ static __always_inline int nb_hold(struct __sk_buff *skb, struct nb_peer_slot *s
                                    __u16 family, __u64 now)
 {
     __u32 len = skb->len - nb_l2_len;
-    __u32 zero = 0;
+    __u32 cpu = bpf_get_smp_processor_id();
 
     /* The agent keeps at most nb_max_held per peer; stop copying earlier. */
     if (slot->pending >= nb_max_held || len == 0 || len > NB_MAX_HELD_PKT_LEN)
         goto drop;
 
-    struct nb_scratch *s = bpf_map_lookup_elem(&nb_scratch_map, &zero);
+    struct nb_scratch *s = bpf_map_lookup_elem(&nb_scratch_map, &cpu);
     if (!s)
         goto drop;
     s->ev.type = NB_EV_HELD;
@@ -70,10 +70,12 @@ static __always_inline int nb_hold(struct __sk_buff *skb, struct nb_peer_slot *s
     s->ev.ts_ns = now;
     s->ev.pkt_len = len;
     s->ev.cap_len = len;
+    s->ev.gso_size = skb->gso_size;
+    s->ev.reserved = 0;
     /* clang tests a copy of len and passes the original, so the verifier
-     * loses the bounds; the mask gives it [1, NB_SCRATCH_LEN] on the register
-     * actually passed (len is already known to be in [1, NB_MAX_HELD_PKT_LEN]). */
-    __u32 n = ((len - 1) & (NB_SCRATCH_LEN - 1)) + 1;
+     * loses the bounds; the mask gives it [1, NB_MAX_HELD_PKT_LEN] on the register
+     * actually passed (len is already known to be in that range). */
+    __u32 n = ((len - 1) & (NB_MAX_HELD_PKT_LEN - 1)) + 1;
     if (bpf_skb_load_bytes(skb, nb_l2_len, s->data, n) < 0)
         goto drop;
 

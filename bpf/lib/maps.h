@@ -53,16 +53,17 @@ struct {
 } nb_events SEC(".maps");
 
 /* Staging area for one held packet: ringbuf_output takes a variable length,
- * reserve does not, so the copy is built here first. */
-/* A power of two >= NB_MAX_HELD_PKT_LEN, so a mask can bound lengths. */
-#define NB_SCRATCH_LEN 16384
+ * reserve does not, so the copy is built here first. Up to 64 KiB does not fit a
+ * per-CPU value (32 KiB at most), so this is a plain array with one entry per possible
+ * CPU, indexed by the current one: tc programs run with bottom halves off, so nothing
+ * else on this CPU uses the entry meanwhile. The loader sets max_entries. */
 struct nb_scratch {
     struct nb_event ev;
-    __u8 data[NB_SCRATCH_LEN];
+    __u8 data[NB_MAX_HELD_PKT_LEN];
 };
 
 struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(type, BPF_MAP_TYPE_ARRAY);
     __type(key, __u32);
     __type(value, struct nb_scratch);
     __uint(max_entries, 1);

@@ -94,6 +94,9 @@ TEST(GsoSegment, WhatCannotBeCutIsRefused) {
     test::put16(truncated, 2, 30);
     EXPECT_FALSE(segment_gso(truncated, 1000)) << "TCP header cut short";
     EXPECT_FALSE(segment_gso(Bytes{}, 1000));
+    // 3000 bytes in 1-byte segments: not a size the kernel uses, and 3000 copies.
+    EXPECT_FALSE(segment_gso(test::ipv4_packet(IPPROTO_TCP, tcp), 1)) << "too many segments";
+    EXPECT_TRUE(segment_gso(test::ipv4_packet(IPPROTO_TCP, tcp), 2)) << "1,490 segments";
 }
 
 }  // namespace

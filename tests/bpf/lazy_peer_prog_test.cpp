@@ -152,8 +152,30 @@ TEST_P(LazyPeerProg, IdlePeerPacketIsHeldAndReportedWithItsBytes) {
     std::vector<uint8_t> ip_packet(f.begin() + ETH_HLEN, f.end());
     EXPECT_EQ(events[0].data, ip_packet);
     EXPECT_EQ(events[0].hdr.pkt_len, ip_packet.size());
+    EXPECT_EQ(events[0].hdr.gso_size, 0u) << "not a GSO packet";
     EXPECT_EQ(dp->slot(3).held, 1u);
     EXPECT_EQ(dp->slot(3).pending, 1u);
+}
+
+// A large TCP write reaches the device as one GSO skb; the agent must learn its segment
+// size to cut it (the test runner caps frames at a page, so this one is small).
+TEST_P(LazyPeerProg, GsoPacketIsHeldWholeWithItsSegmentSize) {
+    add_peer(3, {"10.0.0.2/32"}, NB_SLOT_HOLD);
+    auto f = frame(ip("10.0.0.1"), ip("10.0.0.2"), 3000);
+    __sk_buff ctx{};
+    ctx.gso_size = 1368;
+    ctx.gso_segs = 3;
+    auto opts = nb::test_run_opts(f);
+    opts.ctx_in = &ctx;
+    opts.ctx_size_in = sizeof(ctx);
+    ASSERT_EQ(bpf_prog_test_run_opts(dp->egress_fd(), &opts), 0) << std::strerror(errno);
+    EXPECT_EQ(opts.retval, static_cast<uint32_t>(TC_ACT_REDIRECT));
+    drain();
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].hdr.gso_size, 1368u);
+    EXPECT_EQ(events[0].data, std::vector<uint8_t>(f.begin() + ETH_HLEN, f.end()));
+    EXPECT_EQ(dp->slot(3).held, 1u);
+    EXPECT_EQ(dp->slot(3).dropped, 0u);
 }
 
 TEST_P(LazyPeerProg, ConnectedPeerPassesAndCountsActivity) {

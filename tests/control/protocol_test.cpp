@@ -68,7 +68,8 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
                                            "attach_mode", "lazy", "inactivity_threshold_ms",
                                            "counts", "lost_reports", "lost_recovered",
-                                           "ring_reports", "datapath_order", "wireguard",
+                                           "ring_reports", "gso_split", "gso_unsplit",
+                                           "datapath_order", "wireguard",
                                            "peers"}));
     EXPECT_EQ(j["datapath_order"]["checked"], true);
     EXPECT_EQ(j["datapath_order"]["error"], "");

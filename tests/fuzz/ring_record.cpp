@@ -1,13 +1,16 @@
 // Fuzzes the ring-buffer record decoder (decode_ring_record, agent/activity/ring_record.*)
 // with whatever the tc programs could write: a record is rejected or decoded into an
 // event that agrees with its header and whose packet lies inside the record (ASan sees
-// every byte of it read, as the agent's replay and trace do).
+// every byte of it read, as the agent's replay and trace do). A held packet with a GSO
+// segment size is cut as the agent cuts it (segment_gso): every segment stays within
+// one header plus gso_size, and the payloads add up to the packet's.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <vector>
 
+#include "agent/activity/gso_segment.hpp"
 #include "agent/activity/packet_summary.hpp"
 #include "agent/activity/ring_record.hpp"
 #include "bpf/lazy_peer_kern_user.h"
@@ -40,5 +43,30 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     // The agent keeps a copy for replay and summarizes it for its trace.
     std::vector<uint8_t> copy(ev->packet.begin(), ev->packet.end());
     if (auto s = summarize_packet(ev->packet)) (void)s->str();
+    NB_FUZZ_CHECK(ev->gso_size == hdr.gso_size);
+    if (ev->gso_size == 0) return 0;
+    auto segments = segment_gso(ev->packet, ev->gso_size);
+    if (!segments) return 0;
+    NB_FUZZ_CHECK(!segments->empty());
+    // Headers are the same length in every segment: the packet minus its payload.
+    const size_t first = segments->front().size();
+    if (segments->size() == 1) {
+        NB_FUZZ_CHECK(segments->front() == copy);
+        return 0;
+    }
+    size_t payload = 0, hdr_len = 0;
+    for (size_t i = 0; i < segments->size(); ++i) {
+        const auto& seg = (*segments)[i];
+        if (i + 1 < segments->size()) NB_FUZZ_CHECK(seg.size() == first);
+        NB_FUZZ_CHECK(seg.size() <= first);
+        NB_FUZZ_CHECK(seg.size() <= copy.size());
+        (void)summarize_packet(seg);
+    }
+    hdr_len = first - ev->gso_size;
+    for (const auto& seg : *segments) {
+        NB_FUZZ_CHECK(seg.size() > hdr_len);
+        payload += seg.size() - hdr_len;
+    }
+    NB_FUZZ_CHECK(payload + hdr_len == copy.size());
     return 0;
 }

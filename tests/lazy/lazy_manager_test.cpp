@@ -92,6 +92,27 @@ TEST_F(LazyManagerTest, PacketsBeyondTheLimitAreDroppedAndReleased) {
     EXPECT_EQ(mgr->status(true).peers[1].dropped, 3u);
 }
 
+// A GSO super-packet cut into segments was counted once by the program: the manager
+// raises the count to one per segment before any is released, and replays them in order.
+TEST_F(LazyManagerTest, SegmentsOfOneHeldReportAreCountedAndReplayedInOrder) {
+    make();
+    install3();
+    const std::vector<uint8_t> a = pkt(1), b = pkt(2), c = pkt(3);
+    const std::span<const uint8_t> segments[] = {a, b, c};
+    mgr->on_held_packets(0, segments, monotonic_ns());
+    EXPECT_EQ(hold.added[0], 2u);
+    EXPECT_EQ(queue.jobs.size(), 1u);  // one wake for the three
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    ASSERT_EQ(sink.sent.size(), 3u);
+    for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(sink.sent[i][0], i + 1);
+    EXPECT_EQ(hold.released[0], 3u);  // 1 counted + 2 added, each released once
+
+    // A peer that is gone: its slot was reset, so nothing is added to it.
+    mgr->on_held_packets(7, segments, monotonic_ns());
+    EXPECT_EQ(hold.added.count(7), 0u);
+    EXPECT_EQ(hold.released.count(7), 0u);
+}
+
 TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
     make();
     install3();

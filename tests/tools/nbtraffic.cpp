@@ -5,13 +5,23 @@
 //   udp-sweep  --from ADDR --hosts N --port P --within-ms T   (one datagram per address)
 //   tcp-listen --bind ADDR --port P [--count K] [--timeout-ms T]
 //   tcp-connect --dst ADDR --port P --timeout-ms T
+//   tcp-sink   --bind ADDR --port P --bytes N --timeout-ms T   (one stream, checked)
+//   tcp-write  --dst ADDR --port P --warmup W --bytes N --go-file F --timeout-ms T
+//
+// tcp-write sends W bytes, waits until they are acknowledged and prints "ready"; once F
+// exists it sends N more in one send() (a large write: one GSO super-packet where the
+// window allows) and waits until they are acknowledged. tcp-sink checks every byte of
+// the W + N against the pattern both use.
 //
 // Listeners print "ready" once bound so scripts can wait for them. Exit codes: 0 the
 // check passed, 1 it failed (the reason is printed), 2 bad usage or a setup error.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -429,6 +439,127 @@ int tcp_connect(Args& args) {
     return 0;
 }
 
+// The stream tcp-write sends and tcp-sink checks: byte i of the connection.
+uint8_t stream_byte(uint64_t i) {
+    return static_cast<uint8_t>(i % 251);
+}
+
+int tcp_sink(Args& args) {
+    Endpoint bind_ep = endpoint(args.str("bind"), args.num("port", 65535));
+    const uint64_t bytes = args.num("bytes", 1ULL << 32);
+    auto deadline = Clock::now() + std::chrono::milliseconds(args.num("timeout-ms", 3'600'000));
+    args.finish();
+
+    Fd fd(::socket(bind_ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd.get(), sa(bind_ep), bind_ep.len) != 0) throw UsageError(errno_text("bind"));
+    if (::listen(fd.get(), 1) != 0) throw UsageError(errno_text("listen"));
+    print_ready();
+    if (!wait_for(fd.get(), POLLIN, deadline)) {
+        std::printf("FAIL: no connection in time\n");
+        return 1;
+    }
+    Fd conn(::accept4(fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    std::vector<uint8_t> buf(1 << 16);
+    uint64_t got = 0;
+    while (got < bytes) {
+        if (!wait_for(conn.get(), POLLIN, deadline)) {
+            std::printf("FAIL: received %llu of %llu bytes in time\n",
+                        static_cast<unsigned long long>(got), static_cast<unsigned long long>(bytes));
+            return 1;
+        }
+        ssize_t n = ::recv(conn.get(), buf.data(), buf.size(), 0);
+        if (n <= 0) {
+            std::printf("FAIL: stream ended after %llu of %llu bytes (%s)\n",
+                        static_cast<unsigned long long>(got), static_cast<unsigned long long>(bytes),
+                        n == 0 ? "closed" : std::strerror(errno));
+            return 1;
+        }
+        for (ssize_t i = 0; i < n; ++i) {
+            if (buf[i] != stream_byte(got + i)) {
+                std::printf("FAIL: byte %llu is %u, expected %u\n",
+                            static_cast<unsigned long long>(got + i), buf[i], stream_byte(got + i));
+                return 1;
+            }
+        }
+        got += static_cast<uint64_t>(n);
+    }
+    std::printf("received %llu bytes intact\n", static_cast<unsigned long long>(got));
+    return 0;
+}
+
+// Sends stream bytes [from, from + n) in one send() on a blocking socket.
+bool send_stream(int fd, uint64_t from, uint64_t n) {
+    std::vector<uint8_t> buf(n);
+    for (uint64_t i = 0; i < n; ++i) buf[i] = stream_byte(from + i);
+    if (::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(n)) return true;
+    std::printf("FAIL: send of %llu bytes: %s\n", static_cast<unsigned long long>(n),
+                std::strerror(errno));
+    return false;
+}
+
+// Waits until the peer acknowledged everything sent (the send queue is empty).
+bool all_acked(int fd, Clock::time_point deadline) {
+    for (;;) {
+        int unacked = 0;
+        if (::ioctl(fd, SIOCOUTQ, &unacked) != 0) throw UsageError(errno_text("ioctl(SIOCOUTQ)"));
+        if (unacked == 0) return true;
+        if (Clock::now() >= deadline) return false;
+        ::usleep(1000);
+    }
+}
+
+int tcp_write(Args& args) {
+    Endpoint dst = endpoint(args.str("dst"), args.num("port", 65535));
+    const uint64_t warmup = args.num("warmup", 1ULL << 30);
+    const uint64_t bytes = args.num_or("bytes", 1ULL << 30, 65536);
+    const std::string go_file = args.str("go-file");
+    auto deadline = Clock::now() + std::chrono::milliseconds(args.num("timeout-ms", 3'600'000));
+    args.finish();
+
+    Fd fd(::socket(dst.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
+    // Room for the whole write at once, so one send() hands TCP all of it.
+    int sndbuf = 4 << 20;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    if (::connect(fd.get(), sa(dst), dst.len) != 0) {
+        std::printf("FAIL: connect: %s\n", std::strerror(errno));
+        return 1;
+    }
+    if (!send_stream(fd.get(), 0, warmup)) return 1;
+    if (!all_acked(fd.get(), deadline)) {
+        std::printf("FAIL: the %llu warm-up bytes were not acknowledged in time\n",
+                    static_cast<unsigned long long>(warmup));
+        return 1;
+    }
+    print_ready();
+    struct stat st {};
+    while (::stat(go_file.c_str(), &st) != 0) {
+        if (Clock::now() >= deadline) {
+            std::printf("FAIL: %s never appeared\n", go_file.c_str());
+            return 1;
+        }
+        ::usleep(10'000);
+    }
+    tcp_info before{};
+    socklen_t len = sizeof(before);
+    ::getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &before, &len);
+    auto start = Clock::now();
+    if (!send_stream(fd.get(), warmup, bytes)) return 1;
+    if (!all_acked(fd.get(), deadline)) {
+        std::printf("FAIL: the %llu-byte write was not acknowledged in time\n",
+                    static_cast<unsigned long long>(bytes));
+        return 1;
+    }
+    tcp_info after{};
+    len = sizeof(after);
+    ::getsockopt(fd.get(), IPPROTO_TCP, TCP_INFO, &after, &len);
+    std::printf("wrote %llu bytes in one send, all acknowledged in %.1f ms, %u retransmissions\n",
+                static_cast<unsigned long long>(bytes), ms_since(start),
+                after.tcpi_total_retrans - before.tcpi_total_retrans);
+    return 0;
+}
+
 int usage() {
     std::fputs(
         "usage:\n"
@@ -437,7 +568,10 @@ int usage() {
         "  nbtraffic udp-burst --dst ADDR --port P --count N --within-ms T [--size BYTES]\n"
         "  nbtraffic udp-sweep --from ADDR --hosts N --port P --within-ms T\n"
         "  nbtraffic tcp-listen --bind ADDR --port P [--count K] [--timeout-ms T]\n"
-        "  nbtraffic tcp-connect --dst ADDR --port P --timeout-ms T\n",
+        "  nbtraffic tcp-connect --dst ADDR --port P --timeout-ms T\n"
+        "  nbtraffic tcp-sink --bind ADDR --port P --bytes N --timeout-ms T\n"
+        "  nbtraffic tcp-write --dst ADDR --port P --warmup W [--bytes N] --go-file F\n"
+        "                      --timeout-ms T\n",
         stderr);
     return 2;
 }
@@ -455,6 +589,8 @@ int main(int argc, char** argv) {
         if (cmd == "udp-sweep") return nb::udp_sweep(args);
         if (cmd == "tcp-listen") return nb::tcp_listen(args);
         if (cmd == "tcp-connect") return nb::tcp_connect(args);
+        if (cmd == "tcp-sink") return nb::tcp_sink(args);
+        if (cmd == "tcp-write") return nb::tcp_write(args);
         std::fprintf(stderr, "unknown command '%s'\n", argv[1]);
         return nb::usage();
     } catch (const nb::UsageError& e) {
