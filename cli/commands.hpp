@@ -43,8 +43,10 @@ bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env);
 
 // The lazy-connection inactivity threshold: a duration as parse_duration takes it, except
 // that a bare number is minutes (NetBird's NB_LAZY_CONN_INACTIVITY_THRESHOLD convention).
-// Throws UsageError naming the text when it is malformed or below kMinInactivityThreshold.
-inline constexpr std::chrono::minutes kMinInactivityThreshold{1};
+// Throws UsageError naming the text when it is malformed or below kMinInactivityThreshold:
+// WireGuard's own timers are 5 s (rekey) and 10 s (keepalive), so a shorter threshold
+// only makes peers flap between request and reply.
+inline constexpr std::chrono::seconds kMinInactivityThreshold{10};
 std::chrono::milliseconds parse_inactivity_threshold(std::string_view text);
 // --inactivity-threshold wins; else NB_LAZY_CONN_INACTIVITY_THRESHOLD (empty counts as
 // unset; a bad value throws UsageError naming the variable); else 15m.

@@ -63,7 +63,7 @@ std::chrono::milliseconds parse_inactivity_threshold(std::string_view text) {
                          " (a bare number is minutes; expected e.g. 15, 90s, 2m, 1h30m)");
     }
     if (d < kMinInactivityThreshold) {
-        throw UsageError("inactivity threshold " + quoted + " is below the minimum of 1m");
+        throw UsageError("inactivity threshold " + quoted + " is below the minimum of 10s");
     }
     return d;
 }

@@ -54,7 +54,7 @@ SCENARIOS=(
     'all netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
     '6.1 apply:kernel:-:bash tests/integration/apply.sh'
     '6.12 two_agents:kernel:-:bash tests/integration/two_agents.sh'
-    '6.12 cycles:kernel:-:NB_CYCLES=150 NB_CYCLES_WARMUP=50 bash tests/integration/cycles.sh'
+    '6.12 cycles:kernel:-:NB_CYCLES=60 NB_CYCLES_WARMUP=20 bash tests/integration/cycles.sh'
     '6.12 failures:kernel:-:bash tests/integration/failures.sh'
     '6.1 groups:kernel:-:bash tests/integration/groups.sh'
     '6.1 lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
@@ -63,6 +63,7 @@ SCENARIOS=(
     '6.12 stale_sessions:kernel:-:bash tests/integration/stale_sessions.sh'
     '6.1 routes:kernel:-:bash tests/integration/routes.sh'
     '6.12 flood_no_peer:kernel:-:bash tests/integration/flood_no_peer.sh'
+    '5.10 gso:kernel:-:bash tests/integration/gso.sh'
 )
 # Long runs: scale versions of a scenario above, too slow for CI under emulation. Only
 # --full runs them (a long run is a command you run and record, not a CI step).
