@@ -786,6 +786,7 @@ WgDevice NetlinkControl::get_device() {
             while (!decoder.feed({buf_.data(), receive(what)})) {
             }
             if (!decoder.interrupted()) return decoder.take();
+            ++interrupted_dumps_;
         } catch (...) {
             nl_.reset();
             throw;

@@ -43,6 +43,8 @@ class NetlinkControl : public WgControl {
     // One WG_CMD_GET_DEVICE dump (all peers, with statistics); an interrupted dump (the
     // device changed under it) is retried a few times.
     WgDevice get_device() override;
+    // Dumps the kernel flagged inconsistent (NLM_F_DUMP_INTR) and get_device discarded.
+    uint64_t interrupted_dumps() const { return interrupted_dumps_; }
     // Sent as several WG_CMD_SET_DEVICE messages when large, each acknowledged before the
     // next, so a failure part-way leaves the earlier batches applied; the error says which.
     void set_device(const DeviceUpdate& update) override;
@@ -70,6 +72,7 @@ class NetlinkControl : public WgControl {
     UniqueFd netns_;  // the namespace a replacement socket is opened in
     std::unique_ptr<mnl_socket, SocketCloser> nl_;
     uint32_t portid_ = 0;
+    uint64_t interrupted_dumps_ = 0;
     uint32_t seq_ = 0;
     uint16_t family_id_ = 0;
     std::chrono::milliseconds timeout_{10000};

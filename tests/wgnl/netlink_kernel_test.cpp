@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <thread>
 #include <ctime>
 #include <map>
 #include <sstream>
@@ -186,6 +190,72 @@ TEST_F(KernelWireGuardTest, TenThousandPeers) {
         std::sort(got_ips.begin(), got_ips.end());
         EXPECT_EQ(got_ips, ips) << lines[i];
     }
+}
+
+// WireGuard flags a dump NLM_F_DUMP_INTR when the device changed while it ran; such a
+// dump may hold peers from before and after the change. A writer keeps swapping one peer
+// for another in single requests (the front-most original out, a new one onto the tail,
+// where a running dump still finds it), so every consistent view has exactly 10,000
+// peers and an inconsistent one has 10,001. get_device must return only consistent
+// views, or name the cause when every attempt was interrupted.
+TEST_F(KernelWireGuardTest, DumpsInterruptedByChangesAreRetried) {
+    constexpr uint32_t kPeers = 10000;
+    DeviceUpdate u;
+    u.replace_peers = true;
+    for (uint32_t i = 0; i < kPeers; ++i) u.peers.push_back(nth_peer(i, false));
+    ctl_->set_device(u);
+    std::unique_ptr<NetlinkControl> writer;
+    ns_->run_inside([&] { writer = std::make_unique<NetlinkControl>("wg0"); });
+
+    std::atomic<bool> stop{false};
+    std::atomic<uint32_t> swaps{0};
+    std::exception_ptr writer_failure;
+    std::thread t([&] {
+        try {
+            for (uint32_t i = 0; !stop; ++i) {
+                DeviceUpdate swap;
+                PeerUpdate out;
+                out.public_key = nth_key(i);
+                out.remove = true;
+                swap.peers = {out, nth_peer(kPeers + i, false)};
+                writer->set_device(swap);
+                swaps = i + 1;
+                // Some dumps must get through whole between changes.
+                std::this_thread::sleep_for(std::chrono::milliseconds(i % 2 ? 20 : 150));
+            }
+        } catch (...) {
+            writer_failure = std::current_exception();
+        }
+    });
+    int whole = 0, gave_up = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline &&
+           (whole < 20 || ctl_->interrupted_dumps() < 3)) {
+        try {
+            WgDevice d = ctl_->get_device();
+            ++whole;
+            EXPECT_EQ(d.peers.size(), kPeers) << "an inconsistent dump was returned";
+            if (d.peers.size() != kPeers) break;
+        } catch (const WgError& e) {
+            ++gave_up;
+            EXPECT_NE(std::string(e.what()).find("NLM_F_DUMP_INTR"), std::string::npos) << e.what();
+        }
+    }
+    stop = true;
+    t.join();
+    if (writer_failure) std::rethrow_exception(writer_failure);
+    std::printf("%d whole dumps, %d given up after every attempt was interrupted, %llu "
+                "interrupted dumps discarded, %u swaps\n",
+                whole, gave_up, static_cast<unsigned long long>(ctl_->interrupted_dumps()),
+                swaps.load());
+    EXPECT_GE(whole, 1);
+    EXPECT_GE(ctl_->interrupted_dumps(), 1u) << "no dump was interrupted: nothing was tested";
+    expect_installed(ctl_->get_device(), [&] {
+        std::vector<PeerUpdate> now;
+        for (uint32_t i = swaps; i < kPeers; ++i) now.push_back(nth_peer(i, false));
+        for (uint32_t i = 0; i < swaps; ++i) now.push_back(nth_peer(kPeers + i, false));
+        return now;
+    }());
 }
 
 TEST_F(KernelWireGuardTest, HundredThousandPeers) {
