@@ -330,12 +330,14 @@ void Agent::prepare_trigger(const std::vector<PeerSpec>& specs) {
     }
 }
 
-// The UDP engine's trigger is the initiation wireguard-go builds for the first packet to
-// an idle peer. wireguard-go reads its tun device one packet at a time and builds each
-// initiation inline, so a burst to many idle peers outruns it, and the tun queue
-// (txqueuelen 500) drops packets it never sees: their peers would never wake. One queue
-// slot per peer, at most 16384 (a pointer each while empty). Only raised, never lowered.
-// (The BPF engine holds packets in tc, before the queue.)
+// wireguard-go reads its tun device one packet at a time, and the tun queue (txqueuelen
+// 500) drops what does not fit. The UDP engine's trigger is the initiation wireguard-go
+// builds for the first packet to an idle peer, so a burst to many idle peers outran it
+// and their peers never woke. The BPF engine holds packets in tc, before the queue, but
+// re-injects them into it when wakes complete: under a sweep of idle peers' addresses
+// hundreds complete at once, and a full queue refused the replays (ENOBUFS), a real
+// peer's first packet among them. One queue slot per peer, at most 16384 (a pointer each
+// while empty). Only raised, never lowered.
 void Agent::widen_tun_queue(size_t peers) {
     try {
         if (link_kind(opts_.interface) == "wireguard") return;  // no tun queue to outrun
@@ -345,8 +347,10 @@ void Agent::widen_tun_queue(size_t peers) {
         auto want = static_cast<uint32_t>(std::clamp<size_t>(peers, 1000, 16384));
         if (now >= want) return;
         link_set_txqueuelen(opts_.interface, want);
-        spdlog::info("txqueuelen of {} raised from {} to {} for the UDP trigger engine",
-                     opts_.interface, now, want);
+        spdlog::info(
+            "txqueuelen of {} raised from {} to {} (wireguard-go reads one packet at "
+            "a time; wakes in bulk must not overflow it)",
+            opts_.interface, now, want);
     } catch (const std::exception& e) {
         spdlog::warn("raising the txqueuelen of {}: {}", opts_.interface, e.what());
     }
@@ -373,9 +377,9 @@ void Agent::activate_trigger(int ifindex, size_t peers) {
             fall_back_to_udp(why);
         }
     }
-    if (!want_udp_) return;
     uint32_t capacity = opts_.max_peers ? opts_.max_peers : capacity_for(peers);
     widen_tun_queue(capacity);
+    if (!want_udp_) return;
     // Checked up front: a limit hit halfway would leave some peers without a listener.
     for (const auto& w : check_udp_listener_limits(capacity)) spdlog::info("{}", w);
     UdpTrigger::Options o;
@@ -495,12 +499,14 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         lopts.exec_timeout = opts_.exec_timeout;
         lopts.connect_timeout = opts_.connect_timeout;
         lopts.backoff_base = opts_.connect_backoff;
+        lopts.wake_rate = opts_.wake_rate;
         lopts.inactivity_threshold = opts_.inactivity_threshold;
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
                                              [srv = server_.get()](const nlohmann::json& ev) {
                                                  if (srv->has_trace_subscribers())
                                                      srv->publish_trace(ev);
                                              });
+        mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) store_endpoints(specs, "not starting");
         mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
@@ -952,7 +958,7 @@ void Agent::wg_answering(const WgHealthEvent& ev) {
                 sink_->rebind(ifindex_);
                 dp_->set_replay_cookie(sink_->cookie());
             }
-            if (udp_) widen_tun_queue(mgr_->size());
+            widen_tun_queue(mgr_->size());
             // Routes follow the map (marked as ours), adopted interface or not.
             apply_interface_config(opts_, ic, routed_prefixes(mgr_->allowed_ips(), false, ""));
         } catch (const std::exception& e) {

@@ -31,6 +31,8 @@ struct RunOptions {
     std::chrono::milliseconds connect_timeout{10000};
     // After the n-th failed wake in a row, no new wake for this * 2^(n-1) (at most 5 min).
     std::chrono::milliseconds connect_backoff{2000};
+    // Wakes per second of peers without a proven handshake (LazyOptions::wake_rate).
+    uint32_t wake_rate = 500;
     // A Connected peer with no traffic for this long goes back to Idle (lazy mode only).
     std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
     // Datapath capacity (peers, and allowed IPs of each kind); 0: sized from the first

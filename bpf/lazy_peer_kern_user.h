@@ -70,8 +70,17 @@ struct nb_peer_slot {
      * ring buffer; the agent clears it when it recovers (a plain store: 5.10 has no
      * atomic or, and the flag only ever goes to 1 here). */
     __u32 missed;
-    __u32 reserved;
+    /* In HOLD, while jiffies >> NB_MUTE_SHIFT is below this, the peer's packets are
+     * dropped and counted without a report: the agent would drop them anyway (the peer
+     * backs off after a failed wake, or waits for admission), and under a sweep of many
+     * idle peers' addresses the reports would be most of its work. 0: not muted. The
+     * agent is the authority: a mute ends early rather than late. */
+    __u32 mute_until;
 };
+
+/* Mute times are in units of 2^NB_MUTE_SHIFT jiffies (0.256 s at HZ=1000): 32 bits
+ * then last 34 years, so no wrap needs handling. */
+#define NB_MUTE_SHIFT 8
 
 enum nb_event_type {
     NB_EV_HELD = 1,      /* a packet to a peer in HOLD, its bytes follow */

@@ -119,9 +119,15 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "in a row (at most 5m)")
         ->check(duration_validator())
         ->capture_default_str();
+    run->add_option("--wake-rate", a.wake_rate,
+                    "Wakes per second of peers that have not completed a handshake since their "
+                    "last failed wake; more wait their turn (a few seconds' worth), so a sweep "
+                    "of idle peers' addresses cannot bury a real peer's handshake. 0: no limit")
+        ->check(CLI::Range(0u, 1000000u))
+        ->capture_default_str();
     run->add_option("--inactivity-threshold", a.inactivity_threshold,
                     "Send a connected peer back to Idle after this long without traffic; a "
-                    "bare number is minutes, at least 1m (default: "
+                    "bare number is minutes, at least 10s (default: "
                     "NB_LAZY_CONN_INACTIVITY_THRESHOLD, then 15m)")
         ->check(inactivity_validator());
     run->add_option("--max-peers", a.max_peers,
@@ -176,6 +182,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.max_held_packets = a.max_held_packets;
     o.connect_timeout = parse_duration(a.connect_timeout);
     o.connect_backoff = parse_duration(a.connect_backoff);
+    o.wake_rate = a.wake_rate;
     o.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
     o.max_peers = a.max_peers;
     o.ring_buffer_bytes = a.ring_buffer_kib * 1024u;

@@ -175,6 +175,10 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
         out += "overruns:   " + std::to_string(s.lost_reports) +
                " reports lost by the ring buffer, " + std::to_string(s.lost_recovered) +
                " peers recovered\n";
+    if (s.wakes_deferred)
+        out += "wake queue: " + std::to_string(s.wakes_queued) + " waiting now, " +
+               std::to_string(s.wakes_deferred) + " waited, " + std::to_string(s.wakes_shed) +
+               " refused (--wake-rate)\n";
 }
 
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {

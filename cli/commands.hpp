@@ -92,6 +92,7 @@ struct RunArgs {
     uint32_t max_held_packets = 128;
     std::string connect_timeout = "10s";
     std::string connect_backoff = "2s";
+    uint32_t wake_rate = 500;
     std::optional<std::string> inactivity_threshold;
     uint32_t max_peers = 0;  // 0: auto
     uint32_t ring_buffer_kib = NB_DEFAULT_RINGBUF_BYTES / 1024;

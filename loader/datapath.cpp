@@ -79,7 +79,8 @@ void Datapath::load() {
     // One staging entry per CPU the program can run on (bpf/lib/maps.h).
     const int cpus = libbpf_num_possible_cpus();
     if (cpus < 0) throw DatapathError("counting possible CPUs: " + err_text(cpus));
-    if (!err) err = bpf_map__set_max_entries(skel_->maps.nb_scratch_map, static_cast<uint32_t>(cpus));
+    if (!err)
+        err = bpf_map__set_max_entries(skel_->maps.nb_scratch_map, static_cast<uint32_t>(cpus));
     if (err) throw DatapathError("sizing BPF maps: " + err_text(err));
     err = lazy_peer__load(skel_);
     if (err)
@@ -264,6 +265,15 @@ void Datapath::set_state(uint32_t peer_id, nb_slot_state state) {
 nb_slot_state Datapath::exchange_state(uint32_t peer_id, nb_slot_state state) {
     return static_cast<nb_slot_state>(__atomic_exchange_n(
         &slots_[peer_id].state, static_cast<uint32_t>(state), __ATOMIC_SEQ_CST));
+}
+
+void Datapath::mute(uint32_t peer_id, uint64_t until_ns) {
+    uint32_t units = 0;
+    if (until_ns > ref_ns_ && ns_per_jiffy_) {
+        uint64_t jiffies = ref_jiffies_ + (until_ns - ref_ns_) / ns_per_jiffy_;
+        units = static_cast<uint32_t>(jiffies >> NB_MUTE_SHIFT);
+    }
+    __atomic_store_n(&slots_[peer_id].mute_until, units, __ATOMIC_RELAXED);
 }
 
 void Datapath::add_pending(uint32_t peer_id, uint32_t n) {

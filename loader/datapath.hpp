@@ -83,6 +83,9 @@ class Datapath {
     void add_pending(uint32_t peer_id, uint32_t n);
     void reset_slot(uint32_t peer_id, nb_slot_state state);
     nb_slot_state state(uint32_t peer_id) const;
+    // Until CLOCK_MONOTONIC `until_ns` (rounded down), the programs drop the peer's
+    // packets in HOLD without reporting them; 0 unmutes.
+    void mute(uint32_t peer_id, uint64_t until_ns);
     // Clears the peer's "report lost" mark and returns whether it was set.
     bool take_missed(uint32_t peer_id);
 

@@ -62,6 +62,7 @@ class BpfHold : public HoldDatapath {
     }
     void release_pending(uint32_t id, uint32_t n) override { dp_.release_pending(id, n); }
     void add_pending(uint32_t id, uint32_t n) override { dp_.add_pending(id, n); }
+    void mute(uint32_t id, uint64_t until_ns) override { dp_.mute(id, until_ns); }
     SlotCounters counters(uint32_t id) const override {
         const nb_peer_slot& s = dp_.slot(id);
         auto load = [](const uint64_t& v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); };

@@ -76,6 +76,9 @@ nlohmann::json to_json(const AgentStatus& s) {
         {"ring_reports", s.ring_reports},
         {"gso_split", s.gso_split},
         {"gso_unsplit", s.gso_unsplit},
+        {"wakes_queued", s.wakes_queued},
+        {"wakes_deferred", s.wakes_deferred},
+        {"wakes_shed", s.wakes_shed},
         {"datapath_order", to_json(s.datapath_order)},
         {"wireguard",
          {{"state", s.wireguard}, {"since", s.wireguard_since}, {"error", s.wireguard_error}}},
@@ -308,6 +311,12 @@ void write_status(Writer& w, const AgentStatus& s, const PeerStatusSource& next)
     w.str(s.trigger);
     w.raw(",\"trigger_reason\":");
     w.str(s.trigger_reason);
+    w.raw(",\"wakes_deferred\":");
+    w.integer(s.wakes_deferred);
+    w.raw(",\"wakes_queued\":");
+    w.integer(s.wakes_queued);
+    w.raw(",\"wakes_shed\":");
+    w.integer(s.wakes_shed);
     w.raw(",\"wg_backend\":");
     w.str(s.wg_backend);
     w.raw(",\"wireguard\":{\"error\":");
@@ -506,6 +515,9 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     if (optional_member(j, "ring_reports")) s.ring_reports = get_u64(j, "", "ring_reports");
     if (optional_member(j, "gso_split")) s.gso_split = get_u64(j, "", "gso_split");
     if (optional_member(j, "gso_unsplit")) s.gso_unsplit = get_u64(j, "", "gso_unsplit");
+    if (optional_member(j, "wakes_queued")) s.wakes_queued = get_u64(j, "", "wakes_queued");
+    if (optional_member(j, "wakes_deferred")) s.wakes_deferred = get_u64(j, "", "wakes_deferred");
+    if (optional_member(j, "wakes_shed")) s.wakes_shed = get_u64(j, "", "wakes_shed");
     if (optional_member(j, "lost_recovered")) s.lost_recovered = get_u64(j, "", "lost_recovered");
     // Optional: agents from before the order check do not send it.
     if (auto* v = optional_member(j, "datapath_order")) s.datapath_order = order_from_json(*v);

@@ -86,6 +86,9 @@ struct AgentStatus {
     // Held GSO super-packets the agent cut into segments to re-inject them, and those it
     // could not cut (re-injecting one fails, and counts as a drop).
     uint64_t gso_split = 0, gso_unsplit = 0;
+    // Wakes of unproven peers waiting for admission now, those that ever had to wait,
+    // and those refused because the queue was full (--wake-rate).
+    uint64_t wakes_queued = 0, wakes_deferred = 0, wakes_shed = 0;
     DatapathOrderStatus datapath_order;
     // Whether WireGuard answers: "ok", "not answering" or "lost", since when (RFC 3339 UTC)
     // and what the failing request said ("" while ok); "unchecked" where the agent does

@@ -149,6 +149,7 @@ std::vector<IpPrefix> minus(std::span<const IpPrefix> a, std::span<const IpPrefi
 LazyManager::LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath, PacketSink* sink,
                          ConnectQueue& connects, TraceFn trace)
     : opts_(std::move(opts)),
+      admission_(opts_.wake_rate),
       wg_(wg),
       dp_(datapath),
       sink_(sink),
@@ -475,7 +476,8 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
         if (dp_) dp_->remove_peer(id, {});  // the slot; its routes went above
         jobs_.erase(p.w().job_id);
         transition(p, PeerState::Idle, "removed");  // the slot reset dropped `pending`
-        by_key_.erase(p.key);                       // while the table still has the key
+        admission_.forget(id);
+        by_key_.erase(p.key);  // while the table still has the key
         p = ManagedPeer{};
         p.id = id;
     }
@@ -535,15 +537,27 @@ size_t LazyManager::table_bytes() const {
     return n;
 }
 
-bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigger_fields) {
+void LazyManager::mute(const ManagedPeer& p, uint64_t until_ns) {
+    if (dp_ && opts_.lazy) dp_->mute(p.id, until_ns);
+}
+
+bool LazyManager::drop_trace_due(WakeState& w, uint64_t now_ns) {
+    // Once a second per peer, and only for someone listening: a sweep drops thousands
+    // of packets a second, and building their events would be most of its cost.
+    if (!trace_wanted_() || now_ns - w.backoff_trace_ns < 1000000000ull) return false;
+    w.backoff_trace_ns = now_ns;
+    return true;
+}
+
+bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
+                            const std::function<nlohmann::json()>& trigger_fields) {
     uint64_t now = monotonic_ns();
     if (!wg_.available()) {
         // Nothing to wake it with. Not a failure of the peer: no backoff to outlast it.
         ++p.agent_dropped;
         WakeState& w = p.w_mut();
         w.last_error = wg_.unavailable_reason();
-        if (now - w.backoff_trace_ns >= 1000000000ull) {
-            w.backoff_trace_ns = now;
+        if (drop_trace_due(w, now)) {
             trace_({{"event", "drop"},
                     {"ts", rfc3339_now()},
                     {"peer", p.key.base64()},
@@ -556,8 +570,10 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigg
         // Backing off after failed wakes: do not hammer the control plane.
         ++p.agent_dropped;
         WakeState& w = p.w_mut();
-        if (now - w.backoff_trace_ns >= 1000000000ull) {
-            w.backoff_trace_ns = now;
+        // The first such packet is seen (and traced); the rest of the backoff costs the
+        // agent nothing.
+        mute(p, w.retry_after_ns);
+        if (drop_trace_due(w, now)) {
             trace_({{"event", "drop"},
                     {"ts", rfc3339_now()},
                     {"peer", p.key.base64()},
@@ -567,11 +583,50 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigg
         }
         return false;
     }
+    if (!p.proven) {
+        switch (admission_.request(p.id, now)) {
+            case WakeAdmission::Verdict::Now:
+                break;
+            case WakeAdmission::Verdict::Queued:
+                // Its turn comes in admit_queued_wakes; a few packets wait with it.
+                if (p.w().held.size() < kHeldWhileQueued) return true;
+                ++p.agent_dropped;
+                mute(p, now + kQueuedMuteNs);
+                return false;
+            case WakeAdmission::Verdict::Shed: {
+                ++p.agent_dropped;
+                mute(p, now + kQueuedMuteNs);
+                WakeState& w = p.w_mut();
+                if (drop_trace_due(w, now)) {
+                    trace_({{"event", "drop"},
+                            {"ts", rfc3339_now()},
+                            {"peer", p.key.base64()},
+                            {"reason", "wake queue full"},
+                            {"queued", admission_.queued()}});
+                }
+                return false;
+            }
+        }
+    }
     nlohmann::json ev = {{"event", "trigger"}, {"ts", rfc3339_now()}, {"peer", p.key.base64()}};
-    ev.update(trigger_fields);
+    ev.update(trigger_fields());
     trace_(ev);
     start_connect(p, ts_ns, "packet");
     return true;
+}
+
+void LazyManager::admit_queued_wakes(uint64_t now_ns) {
+    for (uint32_t id : admission_.admit(now_ns)) {
+        ManagedPeer* p = by_id(id);
+        // Woken meanwhile by its remote, or removed and its id reused: nothing to do.
+        if (!p || p->state != PeerState::Idle) continue;
+        if (!wg_.available() || now_ns < p->w().retry_after_ns) continue;
+        trace_({{"event", "trigger"},
+                {"ts", rfc3339_now()},
+                {"peer", p->key.base64()},
+                {"queued", true}});
+        start_connect(*p, now_ns, "packet");
+    }
 }
 
 void LazyManager::on_held_packets(uint32_t id, std::span<const std::span<const uint8_t>> packets,
@@ -606,18 +661,21 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
             break;
         }
         case PeerState::Idle: {
-            nlohmann::json fields = nlohmann::json::object();
-            if (auto s = summarize_packet(packet)) {
-                fields["src"] = s->src.str();
-                fields["dst"] = s->dst.str();
-                const char* name = proto_name(s->proto);
-                fields["proto"] = name ? nlohmann::json(name) : nlohmann::json(s->proto);
-                if (s->sport || s->dport) {
-                    fields["sport"] = s->sport;
-                    fields["dport"] = s->dport;
+            auto fields = [packet] {
+                nlohmann::json f = nlohmann::json::object();
+                if (auto s = summarize_packet(packet)) {
+                    f["src"] = s->src.str();
+                    f["dst"] = s->dst.str();
+                    const char* name = proto_name(s->proto);
+                    f["proto"] = name ? nlohmann::json(name) : nlohmann::json(s->proto);
+                    if (s->sport || s->dport) {
+                        f["sport"] = s->sport;
+                        f["dport"] = s->dport;
+                    }
                 }
-            }
-            if (!wake_idle(*p, ts_ns, std::move(fields))) {
+                return f;
+            };
+            if (!wake_idle(*p, ts_ns, fields)) {
                 dp_->release_pending(id, 1);
                 return;
             }
@@ -637,7 +695,7 @@ void LazyManager::on_trigger(uint32_t id, uint64_t ts_ns) {
     ManagedPeer* p = by_id(id);
     if (!p || p->state != PeerState::Idle) return;  // WireGuard's retries while waking
     // Backing off: WireGuard drops what it queued for the handshake.
-    wake_idle(*p, ts_ns, {{"proto", "wireguard-handshake"}});
+    wake_idle(*p, ts_ns, [] { return nlohmann::json{{"proto", "wireguard-handshake"}}; });
 }
 
 void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
@@ -722,8 +780,10 @@ void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
         // Recursion ends: only Idle members start, and starting makes them Connecting.
         for (uint32_t m : it->second) {
             ManagedPeer& o = peers_[m];
-            if (o.in_use && o.state == PeerState::Idle && now >= o.w().retry_after_ns)
-                start_connect(o, ts_ns, "group " + g);
+            if (!o.in_use || o.state != PeerState::Idle || now < o.w().retry_after_ns) continue;
+            // Groups multiply a sweep's wakes: unproven members wait their turn too.
+            if (!o.proven && admission_.request(o.id, now) != WakeAdmission::Verdict::Now) continue;
+            start_connect(o, ts_ns, "group " + g);
         }
     }
 }
@@ -859,6 +919,7 @@ void LazyManager::note_failure(ManagedPeer& p, const std::string& error) {
     if (w.undo_pending) return;  // counted already; only making it Idle is retried
     w.undo_pending = true;
     ++w.failures;
+    p.proven = false;
     auto backoff = backoff_after(w.failures);
     w.retry_after_ns = monotonic_ns() + ns(backoff);
     w.last_error = error;
@@ -1004,6 +1065,7 @@ void LazyManager::tick(uint64_t now_ns) {
     // All in one WireGuard request. A failed peer that talked meanwhile starts a new
     // wake at once, which appends to connecting_ with its own deadline.
     if (!expired.empty()) fail_peers(expired);
+    admit_queued_wakes(now_ns);
     recover_lost_reports(now_ns);
     poll_handshakes(now_ns);
     if (now_ns >= next_scan_ns_) {
@@ -1034,7 +1096,7 @@ void LazyManager::recover_lost_reports(uint64_t now_ns) {
             on_rx_wake(p.id, now_ns);
             ++woken;
         } else if (p.state == PeerState::Idle && now_ns >= p.w().retry_after_ns) {
-            wake_idle(p, now_ns, {{"lost_report", true}});
+            wake_idle(p, now_ns, [] { return nlohmann::json{{"lost_report", true}}; });
             ++woken;
         }
     }
@@ -1051,17 +1113,26 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     // at once those with packets waiting for the proof.
     std::vector<uint32_t> waiting;
     bool urgent = false;
+    size_t unproven_urgent = 0;
     for (uint32_t id : connecting_) {
         const ManagedPeer& p = peers_[id];
         if (p.state != PeerState::Connecting || !p.w().awaiting_handshake) continue;
         // Without reports of the first reply the handshake time is the only proof.
         if (!p.w().held.empty() || !dp_->sees_traffic()) {
-            urgent = true;
+            if (p.proven)
+                urgent = true;
+            else
+                ++unproven_urgent;
             waiting.push_back(id);
         } else if (now_ns - p.w().endpoint_set_ns >= ns(opts_.handshake_poll)) {
             waiting.push_back(id);
         }
     }
+    // Each poll reads every peer. A crowd of unproven peers waiting at once is what a
+    // sweep of idle peers' addresses makes, and fast polls for it would keep WireGuard
+    // busy dumping (wireguard-go then answered other calls only after 500 ms); they
+    // wait for the normal pace, unless a proven peer waits too.
+    if (unproven_urgent > 0 && unproven_urgent <= kFastPollCrowd) urgent = true;
     fast_poll_ = urgent;
     if (waiting.empty() || now_ns < (urgent ? next_fast_poll_ns_ : next_poll_ns_)) return;
     if (!wg_.available()) return;  // the wakes' deadlines end them
@@ -1293,6 +1364,10 @@ void LazyManager::restore_all() {
 void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& reason) {
     PeerState from = p.state;
     p.state = to;
+    // A handshake (or a live session, or an operator's must-connect) proves the peer
+    // real: its wakes skip the admission queue until one fails.
+    if (to == PeerState::Connected) p.proven = true;
+    if (from == PeerState::Idle && to != PeerState::Idle) mute(p, 0);
     nlohmann::json ev = {{"event", "transition"},   {"ts", rfc3339_now()}, {"peer", p.key.base64()},
                          {"from", to_string(from)}, {"to", to_string(to)}, {"reason", reason}};
     if (to == PeerState::Connected && p.last_wake_ms >= 0) ev["latency_ms"] = wake_ms(p);
@@ -1357,6 +1432,9 @@ AgentStatus LazyManager::status(bool detail) const {
     st.inactivity_threshold_ms = opts_.inactivity_threshold.count();
     st.lost_reports = lost_seen_;
     st.lost_recovered = lost_recovered_;
+    st.wakes_queued = admission_.queued();
+    st.wakes_deferred = admission_.deferred();
+    st.wakes_shed = admission_.shed();
     int64_t now_ms = unix_ms();
     uint64_t now_ns = monotonic_ns();
     if (detail) st.peers.reserve(by_key_.size());

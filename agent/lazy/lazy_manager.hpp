@@ -20,6 +20,7 @@
 
 #include "agent/lazy/peer_state.hpp"
 #include "agent/lazy/ports.hpp"
+#include "agent/lazy/wake_admission.hpp"
 
 namespace nb {
 
@@ -41,6 +42,9 @@ struct LazyOptions {
     // A handshake shows before WireGuard has sent the packets it queued for it; if its
     // byte counter never shows them (dropped in WireGuard), the proof stands after this.
     std::chrono::milliseconds flush_grace{250};
+    // Wakes per second of peers without a proven handshake since their last failure
+    // (agent/lazy/wake_admission.hpp); more wait their turn. 0: no limit.
+    uint32_t wake_rate = 0;
 };
 
 // What a network-map update changes, by peer.
@@ -148,6 +152,10 @@ class LazyManager {
     // the device settings in `update` where they differ) in one request. Throws WgError.
     ReconcileCounts reconcile(const WgDevice& dev, DeviceUpdate update);
 
+    // Whether anyone reads the trace now; without, events that are only for the trace
+    // (drops) are not built. Default: always.
+    void set_trace_wanted(std::function<bool()> wanted) { trace_wanted_ = std::move(wanted); }
+
     AgentStatus status(bool detail) const;
     // Every peer's status, one after the other into a reused object (for a big
     // `status -d` reply, see status_reply_text). Valid until the manager changes.
@@ -165,6 +173,15 @@ class LazyManager {
     // handshake message; and a data message's header and tag around the packet.
     static constexpr uint64_t kMinHandshakeMessage = 92;
     static constexpr uint64_t kDataMessageOverhead = 32;
+    // Packets kept for a peer whose wake waits for admission: a sweep queues thousands
+    // of peers, and each must cost little.
+    static constexpr size_t kHeldWhileQueued = 4;
+    // How long a queued (or refused) peer's further packets are dropped in the datapath
+    // before the manager looks at one again.
+    static constexpr uint64_t kQueuedMuteNs = 1000000000ull;
+    // More unproven peers than this waiting for a handshake proof at once get no fast
+    // handshake polls (poll_handshakes).
+    static constexpr size_t kFastPollCrowd = 64;
 
   private:
     struct Prepared {
@@ -184,7 +201,15 @@ class LazyManager {
     }
     // An Idle peer is woken by its own traffic (held packet, UDP trigger, lost report):
     // unless it backs off, which drops what woke it. False when it backs off.
-    bool wake_idle(ManagedPeer& p, uint64_t ts_ns, nlohmann::json trigger_fields);
+    // Tells the datapath to drop the peer's packets unreported until then (0: no more),
+    // for as long as the manager would drop them itself.
+    void mute(const ManagedPeer& p, uint64_t until_ns);
+    // Whether a "drop" trace event for this peer is due now (and marks it sent).
+    bool drop_trace_due(WakeState& w, uint64_t now_ns);
+    // The trigger's trace fields are built only for a wake that starts: under a sweep
+    // most packets find their peer backing off or queued, and must cost little.
+    bool wake_idle(ManagedPeer& p, uint64_t ts_ns,
+                   const std::function<nlohmann::json()>& trigger_fields);
     // Back to Idle without a failure to remember: the wake state goes.
     void forget_wake(ManagedPeer& p);
     void queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
@@ -195,6 +220,8 @@ class LazyManager {
     uint32_t allocate_id();
     ManagedPeer* by_id(uint32_t id);
     void start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason);
+    // Wakes the queue lets through now (agent/lazy/wake_admission.hpp).
+    void admit_queued_wakes(uint64_t now_ns);
     void index_peer(const ManagedPeer& p) { by_key_.insert(p.id); }
     void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
     void set_endpoint(ManagedPeer& p, const SockAddr& ep);
@@ -237,11 +264,13 @@ class LazyManager {
     uint64_t last_activity_ns(const ManagedPeer& p) const;
 
     LazyOptions opts_;
+    WakeAdmission admission_;
     WgControl& wg_;
     HoldDatapath* dp_;
     PacketSink* sink_;
     ConnectQueue& connects_;
     TraceFn trace_;
+    std::function<bool()> trace_wanted_ = [] { return true; };
     std::vector<ManagedPeer> peers_;  // index = peer id
     std::vector<uint32_t> free_ids_;
     absl::flat_hash_set<uint32_t, PeerKeyHash, PeerKeyEq> by_key_{0, PeerKeyHash{&peers_},

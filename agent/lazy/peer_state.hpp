@@ -131,6 +131,8 @@ struct ManagedPeer {
     PeerState state = PeerState::Idle;
     bool in_use = false;  // false: a free id, left by a removed peer
     bool lazy = true;     // false: never-lazy, kept connected
+    // Connected since its last failed wake: its wakes never wait for admission.
+    bool proven = false;
 
     // Reads see a default WakeState when there is none.
     const WakeState& w() const { return wake ? *wake : kNoWake; }

@@ -41,6 +41,10 @@ class HoldDatapath {
     // A held report that became n + 1 packets (a GSO super-packet cut into segments):
     // each is then released on its own.
     virtual void add_pending(uint32_t id, uint32_t n) = 0;
+    // Until CLOCK_MONOTONIC `until_ns` the peer's packets may be dropped (and counted)
+    // without a report: the manager would drop them anyway. 0 ends it. A hint: engines
+    // that cannot do it report as before.
+    virtual void mute(uint32_t /*id*/, uint64_t /*until_ns*/) {}
     virtual SlotCounters counters(uint32_t id) const = 0;
     virtual uint32_t capacity() const = 0;  // peer ids must stay below this
 

@@ -60,6 +60,10 @@ static __always_inline int nb_hold(struct __sk_buff *skb, struct nb_peer_slot *s
     /* The agent keeps at most nb_max_held per peer; stop copying earlier. */
     if (slot->pending >= nb_max_held || len == 0 || len > NB_MAX_HELD_PKT_LEN)
         goto drop;
+    /* Muted by the agent: it would drop the packet too, so it costs no report. */
+    __u32 mute = slot->mute_until;
+    if (mute && slot->state == NB_SLOT_HOLD && (bpf_jiffies64() >> NB_MUTE_SHIFT) < mute)
+        goto drop;
 
     struct nb_scratch *s = bpf_map_lookup_elem(&nb_scratch_map, &cpu);
     if (!s)

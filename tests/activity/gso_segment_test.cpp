@@ -36,7 +36,8 @@ TEST(GsoSegment, TcpIpv4IsCutAsTsoCutsIt) {
         ASSERT_EQ(s.size(), 40 + len) << i;
         EXPECT_EQ(get16(s, 2), 40 + len) << "IPv4 total length of " << i;
         EXPECT_EQ(get16(s, 4), 0xbeef + i) << "IPv4 id of " << i;
-        EXPECT_EQ(test::reference_checksum(Bytes(s.begin(), s.begin() + 20)), 0) << "header checksum of " << i;
+        EXPECT_EQ(test::reference_checksum(Bytes(s.begin(), s.begin() + 20)), 0)
+            << "header checksum of " << i;
         EXPECT_EQ(get32(s, 24), 0x12340000u + i * 1368) << "sequence of " << i;
         const uint8_t flags = s[33];
         EXPECT_EQ((flags & 0x80) != 0, i == 0) << "CWR on the first only";

@@ -204,6 +204,39 @@ TEST_P(LazyPeerProg, HoldLimitDropsAndCounts) {
     EXPECT_EQ(dp->slot(4).held, 5u);
 }
 
+// A peer the agent would drop packets for anyway (backing off, waiting for admission) is
+// muted: its packets are dropped and counted without a report, until the mute ends.
+TEST_P(LazyPeerProg, MutedPeerIsDroppedWithoutAReport) {
+    add_peer(6, {"10.0.0.6/32"}, NB_SLOT_HOLD);
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t now = static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+    dp->mute(6, now + 60'000'000'000ull);
+    EXPECT_NE(dp->slot(6).mute_until, 0u);
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(egress("10.0.0.1", "10.0.0.6"), TC_ACT_REDIRECT);
+    drain();
+    EXPECT_TRUE(events.empty());
+    EXPECT_EQ(dp->slot(6).dropped, 3u);
+    EXPECT_EQ(dp->slot(6).held, 0u);
+    EXPECT_EQ(dp->slot(6).pending, 0u);
+    // Only HOLD is muted: a waking peer's packets are held and reported.
+    dp->set_state(6, NB_SLOT_PASS_CONFIRM);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.6"), TC_ACT_REDIRECT);
+    drain();
+    EXPECT_EQ(events.size(), 1u);
+    dp->release_pending(6, 1);
+    // A mute that has ended (or is cleared) reports again.
+    dp->set_state(6, NB_SLOT_HOLD);
+    dp->mute(6, now - 1'000'000'000ull);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.6"), TC_ACT_REDIRECT);
+    dp->mute(6, 0);
+    EXPECT_EQ(dp->slot(6).mute_until, 0u);
+    EXPECT_EQ(egress("10.0.0.1", "10.0.0.6"), TC_ACT_REDIRECT);
+    drain();
+    EXPECT_EQ(events.size(), 2u);
+    EXPECT_EQ(dp->slot(6).dropped, 3u);
+}
+
 TEST_P(LazyPeerProg, ConnectedWithUnreplayedPacketsKeepsHoldingForOrder) {
     add_peer(5, {"10.0.0.5/32"}, NB_SLOT_HOLD);
     EXPECT_EQ(egress("10.0.0.1", "10.0.0.5"), TC_ACT_REDIRECT);

@@ -155,8 +155,7 @@ TEST(CliInactivity, Precedence) {
         FAIL();
     } catch (const UsageError& e) {
         const std::string what = e.what();
-        EXPECT_NE(what.find("NB_LAZY_CONN_INACTIVITY_THRESHOLD=\"5s\""), std::string::npos)
-            << what;
+        EXPECT_NE(what.find("NB_LAZY_CONN_INACTIVITY_THRESHOLD=\"5s\""), std::string::npos) << what;
         EXPECT_NE(what.find("minimum of 10s"), std::string::npos) << what;
     }
 }

@@ -65,12 +65,12 @@ TEST(Protocol, StatusJsonHasDocumentedKeys) {
     const auto j = to_json(sample_status());
     std::set<std::string> keys;
     for (const auto& [k, v] : j.items()) keys.insert(k);
-    EXPECT_EQ(keys, (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
-                                           "attach_mode", "lazy", "inactivity_threshold_ms",
-                                           "counts", "lost_reports", "lost_recovered",
-                                           "ring_reports", "gso_split", "gso_unsplit",
-                                           "datapath_order", "wireguard",
-                                           "peers"}));
+    EXPECT_EQ(keys,
+              (std::set<std::string>{"interface", "wg_backend", "trigger", "trigger_reason",
+                                     "attach_mode", "lazy", "inactivity_threshold_ms", "counts",
+                                     "lost_reports", "lost_recovered", "ring_reports", "gso_split",
+                                     "gso_unsplit", "datapath_order", "wireguard", "wakes_queued",
+                                     "wakes_deferred", "wakes_shed", "peers"}));
     EXPECT_EQ(j["datapath_order"]["checked"], true);
     EXPECT_EQ(j["datapath_order"]["error"], "");
     EXPECT_EQ(j["datapath_order"]["ahead"][0], (nlohmann::json{{"direction", "egress"},

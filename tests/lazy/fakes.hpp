@@ -141,6 +141,7 @@ class FakeHold : public HoldDatapath {
     }
     void release_pending(uint32_t id, uint32_t n) override { released[id] += n; }
     void add_pending(uint32_t id, uint32_t n) override { added[id] += n; }
+    void mute(uint32_t id, uint64_t until_ns) override { muted[id] = until_ns; }
     SlotCounters counters(uint32_t id) const override {
         auto it = slots.find(id);
         return it == slots.end() ? SlotCounters{} : it->second;
@@ -172,7 +173,8 @@ class FakeHold : public HoldDatapath {
     std::map<uint32_t, SlotMode> mode;
     std::map<std::string, uint32_t> routes;  // prefix -> peer id
     std::map<uint32_t, uint32_t> released;
-    std::map<uint32_t, uint32_t> added;  // add_pending: segments beyond the first
+    std::map<uint32_t, uint32_t> added;      // add_pending: segments beyond the first
+    std::map<uint32_t, uint64_t> muted;      // mute: until when (0: not muted)
     std::map<uint32_t, SlotCounters> slots;  // what the programs counted (last_tx_ns, ...)
     uint32_t cap = 1u << 20;
     std::function<void(uint32_t)> on_set_mode;  // lets a test act like the ingress program

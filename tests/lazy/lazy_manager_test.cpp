@@ -113,6 +113,45 @@ TEST_F(LazyManagerTest, SegmentsOfOneHeldReportAreCountedAndReplayedInOrder) {
     EXPECT_EQ(hold.released.count(7), 0u);
 }
 
+// Wakes of unproven peers wait for admission (--wake-rate); a peer proven by a handshake
+// never waits. Queued peers keep a few packets and are muted beyond them.
+TEST_F(LazyManagerTest, UnprovenWakesWaitTheirTurnProvenOnesDoNot) {
+    LazyOptions o = options();
+    o.wake_rate = 1;
+    make(o);
+    install3();
+    const uint64_t t = monotonic_ns();
+    mgr->on_held_packet(0, pkt(1), t);  // the bucket's one token
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
+    mgr->on_held_packet(1, pkt(2), t);
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Idle) << "waits for admission";
+    EXPECT_EQ(queue.jobs.size(), 1u);
+    EXPECT_EQ(mgr->status(false).wakes_queued, 1u);
+    for (uint8_t i = 0; i < 6; ++i) mgr->on_held_packet(1, pkt(3), t);
+    EXPECT_EQ(hold.released[1], 3u) << "4 packets kept while queued, the rest dropped";
+    EXPECT_GT(hold.muted[1], t) << "muted beyond them";
+
+    // Its turn comes with the next token; it wakes with the packets it kept.
+    mgr->tick(monotonic_ns() + 2'000'000'000ull);
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connecting);
+    EXPECT_EQ(hold.muted[1], 0u) << "no longer muted once it wakes";
+    ASSERT_EQ(queue.jobs.size(), 2u);
+    mgr->on_connect_done(ok(queue.jobs[1].job_id, "192.0.2.2:51820"));
+    EXPECT_EQ(mgr->find(key(2))->w().replayed, 4u) << "the 4 packets it kept";
+
+    // Peer 1 completes its handshake: proven. Idle again, it wakes at once although
+    // the bucket is empty.
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    mgr->on_rx_wake(0, monotonic_ns());
+    ASSERT_EQ(mgr->find(key(1))->state, PeerState::Connected);
+    EXPECT_TRUE(mgr->find(key(1))->proven);
+    mgr->make_idle(key(1), "operator");
+    mgr->on_held_packet(2, pkt(4), monotonic_ns());  // unproven, no token: queued
+    EXPECT_EQ(mgr->find(key(3))->state, PeerState::Idle);
+    mgr->on_held_packet(0, pkt(5), monotonic_ns());
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting) << "proven: no waiting";
+}
+
 TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
     make();
     install3();

@@ -16,13 +16,13 @@
 // Listeners print "ready" once bound so scripts can wait for them. Exit codes: 0 the
 // check passed, 1 it failed (the reason is printed), 2 bad usage or a setup error.
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <linux/sockios.h>
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -466,13 +466,15 @@ int tcp_sink(Args& args) {
     while (got < bytes) {
         if (!wait_for(conn.get(), POLLIN, deadline)) {
             std::printf("FAIL: received %llu of %llu bytes in time\n",
-                        static_cast<unsigned long long>(got), static_cast<unsigned long long>(bytes));
+                        static_cast<unsigned long long>(got),
+                        static_cast<unsigned long long>(bytes));
             return 1;
         }
         ssize_t n = ::recv(conn.get(), buf.data(), buf.size(), 0);
         if (n <= 0) {
             std::printf("FAIL: stream ended after %llu of %llu bytes (%s)\n",
-                        static_cast<unsigned long long>(got), static_cast<unsigned long long>(bytes),
+                        static_cast<unsigned long long>(got),
+                        static_cast<unsigned long long>(bytes),
                         n == 0 ? "closed" : std::strerror(errno));
             return 1;
         }

@@ -10,10 +10,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <thread>
 #include <ctime>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
@@ -244,10 +244,10 @@ TEST_F(KernelWireGuardTest, DumpsInterruptedByChangesAreRetried) {
     stop = true;
     t.join();
     if (writer_failure) std::rethrow_exception(writer_failure);
-    std::printf("%d whole dumps, %d given up after every attempt was interrupted, %llu "
-                "interrupted dumps discarded, %u swaps\n",
-                whole, gave_up, static_cast<unsigned long long>(ctl_->interrupted_dumps()),
-                swaps.load());
+    std::printf(
+        "%d whole dumps, %d given up after every attempt was interrupted, %llu "
+        "interrupted dumps discarded, %u swaps\n",
+        whole, gave_up, static_cast<unsigned long long>(ctl_->interrupted_dumps()), swaps.load());
     EXPECT_GE(whole, 1);
     EXPECT_GE(ctl_->interrupted_dumps(), 1u) << "no dump was interrupted: nothing was tested";
     expect_installed(ctl_->get_device(), [&] {
