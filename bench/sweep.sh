@@ -124,6 +124,8 @@ echo "|---:|---|---:|---:|---:|---:|---:|---:|"
 ratio=$(awk -v w="${worst:-0}" -v q="$quiet_p99" 'BEGIN {printf "%.1f", w / q}')
 echo "| $cpu_ms ($((cpu_ms * 1000 / elapsed))) | $rss0, ${rss[0]}, ${rss[-1]} | $woken | $max_wakes | $quiet_p99 | ${worst:--} | $lost | $ratio |"
 echo "agent counters: $counters"
+# Flat means: after the first seconds of the sweep, the samples stop growing.
+echo "RSS KiB every 5 s of the sweep: ${rss[*]}"
 echo "agent warnings (count, kind):"
 echo "${warnings:-  none}"
 echo "RESULT sweep wg=$WG wake_rate=$WAKE_RATE peers=$PEERS seconds=$SECONDS_TOTAL cpu_ms=$cpu_ms rss_first=${rss[0]} rss_last=${rss[-1]} max_wakes=$max_wakes quiet_p99=$quiet_p99 worst=$worst lost=$lost ratio=$ratio"
