@@ -351,6 +351,15 @@ int udp_sweep(Args& args) {
     return failed ? 1 : 0;
 }
 
+// Binds and listens on `fd`, then prints "ready" for the script waiting on it.
+void listen_ready(const Fd& fd, const Endpoint& ep, int backlog) {
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd.get(), sa(ep), ep.len) != 0) throw UsageError(errno_text("bind"));
+    if (::listen(fd.get(), backlog) != 0) throw UsageError(errno_text("listen"));
+    print_ready();
+}
+
 int tcp_listen(Args& args) {
     Endpoint bind_ep = endpoint(args.str("bind"), args.num("port", 65535));
     uint64_t count = args.num_or("count", 1'000'000, 1);
@@ -358,11 +367,7 @@ int tcp_listen(Args& args) {
     args.finish();
 
     Fd fd(::socket(bind_ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int one = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(fd.get(), sa(bind_ep), bind_ep.len) != 0) throw UsageError(errno_text("bind"));
-    if (::listen(fd.get(), 128) != 0) throw UsageError(errno_text("listen"));
-    print_ready();
+    listen_ready(fd, bind_ep, 128);
 
     auto deadline = Clock::now() + timeout;
     for (uint64_t accepted = 0; accepted < count;) {
@@ -451,11 +456,7 @@ int tcp_sink(Args& args) {
     args.finish();
 
     Fd fd(::socket(bind_ep.family(), SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int one = 1;
-    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (::bind(fd.get(), sa(bind_ep), bind_ep.len) != 0) throw UsageError(errno_text("bind"));
-    if (::listen(fd.get(), 1) != 0) throw UsageError(errno_text("listen"));
-    print_ready();
+    listen_ready(fd, bind_ep, 1);
     if (!wait_for(fd.get(), POLLIN, deadline)) {
         std::printf("FAIL: no connection in time\n");
         return 1;
