@@ -541,12 +541,17 @@ void LazyManager::mute(const ManagedPeer& p, uint64_t until_ns) {
     if (dp_ && opts_.lazy) dp_->mute(p.id, until_ns);
 }
 
-bool LazyManager::drop_trace_due(WakeState& w, uint64_t now_ns) {
+void LazyManager::trace_drop(ManagedPeer& p, uint64_t now_ns, const char* reason,
+                             const std::function<void(nlohmann::json&)>& more) {
     // Once a second per peer, and only for someone listening: a sweep drops thousands
     // of packets a second, and building their events would be most of its cost.
-    if (!trace_wanted_() || now_ns - w.backoff_trace_ns < 1000000000ull) return false;
+    WakeState& w = p.w_mut();
+    if (!trace_wanted_() || now_ns - w.backoff_trace_ns < 1000000000ull) return;
     w.backoff_trace_ns = now_ns;
-    return true;
+    nlohmann::json ev = {
+        {"event", "drop"}, {"ts", rfc3339_now()}, {"peer", p.key.base64()}, {"reason", reason}};
+    more(ev);
+    trace_(ev);
 }
 
 bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
@@ -557,13 +562,7 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
         ++p.agent_dropped;
         WakeState& w = p.w_mut();
         w.last_error = wg_.unavailable_reason();
-        if (drop_trace_due(w, now)) {
-            trace_({{"event", "drop"},
-                    {"ts", rfc3339_now()},
-                    {"peer", p.key.base64()},
-                    {"reason", "wireguard"},
-                    {"error", w.last_error}});
-        }
+        trace_drop(p, now, "wireguard", [&w](nlohmann::json& ev) { ev["error"] = w.last_error; });
         return false;
     }
     if (now < p.w().retry_after_ns) {
@@ -573,14 +572,10 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
         // The first such packet is seen (and traced); the rest of the backoff costs the
         // agent nothing.
         mute(p, w.retry_after_ns);
-        if (drop_trace_due(w, now)) {
-            trace_({{"event", "drop"},
-                    {"ts", rfc3339_now()},
-                    {"peer", p.key.base64()},
-                    {"reason", "backoff"},
-                    {"retry_in_ms", (w.retry_after_ns - now) / 1000000},
-                    {"error", w.last_error}});
-        }
+        trace_drop(p, now, "backoff", [&w, now](nlohmann::json& ev) {
+            ev["retry_in_ms"] = (w.retry_after_ns - now) / 1000000;
+            ev["error"] = w.last_error;
+        });
         return false;
     }
     if (!p.proven) {
@@ -596,14 +591,8 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
             case WakeAdmission::Verdict::Shed: {
                 ++p.agent_dropped;
                 mute(p, now + kQueuedMuteNs);
-                WakeState& w = p.w_mut();
-                if (drop_trace_due(w, now)) {
-                    trace_({{"event", "drop"},
-                            {"ts", rfc3339_now()},
-                            {"peer", p.key.base64()},
-                            {"reason", "wake queue full"},
-                            {"queued", admission_.queued()}});
-                }
+                trace_drop(p, now, "wake queue full",
+                           [this](nlohmann::json& ev) { ev["queued"] = admission_.queued(); });
                 return false;
             }
         }

@@ -204,8 +204,10 @@ class LazyManager {
     // Tells the datapath to drop the peer's packets unreported until then (0: no more),
     // for as long as the manager would drop them itself.
     void mute(const ManagedPeer& p, uint64_t until_ns);
-    // Whether a "drop" trace event for this peer is due now (and marks it sent).
-    bool drop_trace_due(WakeState& w, uint64_t now_ns);
+    // A "drop" trace event for the peer (with `more` fields), if one is due: once a second
+    // per peer, and only while someone reads the trace.
+    void trace_drop(ManagedPeer& p, uint64_t now_ns, const char* reason,
+                    const std::function<void(nlohmann::json&)>& more);
     // The trigger's trace fields are built only for a wake that starts: under a sweep
     // most packets find their peer backing off or queued, and must cost little.
     bool wake_idle(ManagedPeer& p, uint64_t ts_ns,
