@@ -32,6 +32,7 @@
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/net/rtnl.hpp"
+#include "agent/wg/device_reader.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wg_health.hpp"
@@ -251,7 +252,8 @@ class Agent {
     std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
     bool created_ = false;
     std::unique_ptr<WgControl> wg_;
-    WgHealth* health_ = nullptr;     // wg_ when it is wireguard-go
+    WgHealth* health_ = nullptr;            // wg_ when it is wireguard-go
+    std::unique_ptr<DeviceReader> reader_;  // kernel WireGuard: handshake polls off the loop
     bool wg_lost_ = false;           // peers made Idle, programs detached: re-adopt when back
     InterfaceConfig adopted_iface_;  // without a config: the interface as adopted
     std::unique_ptr<Datapath> dp_;
@@ -507,6 +509,12 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
                                                      srv->publish_trace(ev);
                                              });
         mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
+        if (wg_->backend_name() == "kernel") {
+            reader_ = std::make_unique<DeviceReader>([name = opts_.interface] {
+                return std::unique_ptr<WgControl>(std::make_unique<NetlinkControl>(name));
+            });
+            mgr_->set_background_read([r = reader_.get()] { return r->start(); });
+        }
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) store_endpoints(specs, "not starting");
         mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
@@ -558,6 +566,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     epoll_watch(tfd_.get());
     epoll_watch(pool_->event_fd());
     if (health_) epoll_watch(health_->event_fd());
+    if (reader_) epoll_watch(reader_->event_fd());
     watch_activity();
     server_->register_with(ep_.get());
     return true;
@@ -879,6 +888,10 @@ int Agent::loop() {
                     mgr_->on_connect_batch(pool_->drain());
                 } else if (health_ && fd == health_->event_fd()) {
                     on_wg_events();
+                } else if (reader_ && fd == reader_->event_fd()) {
+                    if (auto r = reader_->take())
+                        mgr_->on_device_read(std::move(r->device), r->error, r->took_ns,
+                                             monotonic_ns());
                 } else if (server_->owns(fd)) {
                     server_->handle_event(fd, evs[i].events);
                 }

@@ -51,6 +51,9 @@ b_idle_then_ping() {
     local err
     sleep 0.1
     err=$(nb_cli peer idle "$B_PUBKEY" 2>&1 >/dev/null) || fail "peer idle B: $err"
+    # The agent answers `peer idle` between two pieces of work, often just after a long
+    # one: a ping sent at once would miss the stalls. A random pause samples them fairly.
+    sleep "$(printf '0.%03d' $((RANDOM % 1000)))"
     ping_ms
 }
 

@@ -609,7 +609,12 @@ void LazyManager::admit_queued_wakes(uint64_t now_ns) {
         ManagedPeer* p = by_id(id);
         // Woken meanwhile by its remote, or removed and its id reused: nothing to do.
         if (!p || p->state != PeerState::Idle) continue;
-        if (!wg_.available() || now_ns < p->w().retry_after_ns) continue;
+        if (!wg_.available() || now_ns < p->w().retry_after_ns) {
+            // Its turn came and went: what it kept would otherwise wait for its next
+            // wake, maybe minutes later, and keep its slot holding.
+            drop_held(*p);
+            continue;
+        }
         trace_({{"event", "trigger"},
                 {"ts", rfc3339_now()},
                 {"peer", p->key.base64()},
@@ -1097,11 +1102,11 @@ void LazyManager::recover_lost_reports(uint64_t now_ns) {
     trace_({{"event", "overrun"}, {"ts", rfc3339_now()}, {"lost", delta}, {"recovered", woken}});
 }
 
-void LazyManager::poll_handshakes(uint64_t now_ns) {
+std::vector<uint32_t> LazyManager::awaiting_proof(uint64_t now_ns, bool& urgent) const {
     // Peers that had a second to answer with data and did not (one-way traffic), and
     // at once those with packets waiting for the proof.
     std::vector<uint32_t> waiting;
-    bool urgent = false;
+    urgent = false;
     size_t unproven_urgent = 0;
     for (uint32_t id : connecting_) {
         const ManagedPeer& p = peers_[id];
@@ -1122,9 +1127,20 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     // busy dumping (wireguard-go then answered other calls only after 500 ms); they
     // wait for the normal pace, unless a proven peer waits too.
     if (unproven_urgent > 0 && unproven_urgent <= kFastPollCrowd) urgent = true;
+    return waiting;
+}
+
+void LazyManager::poll_handshakes(uint64_t now_ns) {
+    bool urgent = false;
+    std::vector<uint32_t> waiting = awaiting_proof(now_ns, urgent);
     fast_poll_ = urgent;
     if (waiting.empty() || now_ns < (urgent ? next_fast_poll_ns_ : next_poll_ns_)) return;
     if (!wg_.available()) return;  // the wakes' deadlines end them
+    if (background_read_) {
+        // The answer comes through on_device_read; until then the loop goes on.
+        if (!read_in_flight_) read_in_flight_ = background_read_();
+        return;
+    }
     uint64_t start = monotonic_ns();
     WgDevice dev;
     try {
@@ -1134,7 +1150,25 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
         next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
         return;
     }
-    uint64_t took = monotonic_ns() - start;
+    take_handshakes(std::move(dev), waiting, now_ns, monotonic_ns() - start);
+}
+
+void LazyManager::on_device_read(std::optional<WgDevice> dev, const std::string& error,
+                                 uint64_t took_ns, uint64_t now_ns) {
+    read_in_flight_ = false;
+    if (!dev) {
+        spdlog::warn("reading handshake times: {}", error);
+        next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
+        return;
+    }
+    // Who waits now: the wakes that ended or began during the read are sorted out here.
+    bool urgent = false;
+    std::vector<uint32_t> waiting = awaiting_proof(now_ns, urgent);
+    take_handshakes(std::move(*dev), waiting, now_ns, took_ns);
+}
+
+void LazyManager::take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting,
+                                  uint64_t now_ns, uint64_t took) {
     next_poll_ns_ = next_read_ns(now_ns, opts_.handshake_poll, took);
     next_fast_poll_ns_ = next_read_ns(now_ns, opts_.handshake_poll_fast, took);
     std::unordered_map<WgKey, uint64_t, WgKeyHash> shaken;  // tx_bytes of peers with one

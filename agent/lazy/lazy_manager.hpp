@@ -156,6 +156,14 @@ class LazyManager {
     // (drops) are not built. Default: always.
     void set_trace_wanted(std::function<bool()> wanted) { trace_wanted_ = std::move(wanted); }
 
+    // Handshake polls read WireGuard off the loop: `start` begins a read (false: one is
+    // still running) whose result the caller hands to on_device_read. Without it, polls
+    // read on the spot (see agent/wg/device_reader.hpp for when each fits).
+    void set_background_read(std::function<bool()> start) { background_read_ = std::move(start); }
+    // `dev` none: the read failed with `error`.
+    void on_device_read(std::optional<WgDevice> dev, const std::string& error, uint64_t took_ns,
+                        uint64_t now_ns);
+
     AgentStatus status(bool detail) const;
     // Every peer's status, one after the other into a reused object (for a big
     // `status -d` reply, see status_reply_text). Valid until the manager changes.
@@ -257,6 +265,10 @@ class LazyManager {
     void replay(ManagedPeer& p, std::span<const uint8_t> packet);
     void transition(ManagedPeer& p, PeerState to, const std::string& reason);
     void poll_handshakes(uint64_t now_ns);
+    // Connecting peers whose handshake a read of WireGuard must prove; `urgent`: soon.
+    std::vector<uint32_t> awaiting_proof(uint64_t now_ns, bool& urgent) const;
+    void take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting, uint64_t now_ns,
+                         uint64_t took);
     void scan_inactivity(uint64_t now_ns);
     void read_wireguard_activity(uint64_t now_ns);
     void recover_lost_reports(uint64_t now_ns);
@@ -287,7 +299,9 @@ class LazyManager {
     uint64_t next_fast_poll_ns_ = 0;
     uint64_t next_slow_tick_ns_ = 0;
     uint64_t last_wg_read_ns_ = 0;
-    bool fast_poll_ = false;  // packets wait for a handshake proof: tick fast
+    bool fast_poll_ = false;                 // packets wait for a handshake proof: tick fast
+    std::function<bool()> background_read_;  // see set_background_read
+    bool read_in_flight_ = false;
     uint64_t next_scan_ns_ = 0;
     uint64_t lost_seen_ = 0;       // the datapath's lost-report count at the last recovery
     uint64_t lost_recovered_ = 0;  // peers woken or confirmed by recovery

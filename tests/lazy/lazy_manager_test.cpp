@@ -152,6 +152,28 @@ TEST_F(LazyManagerTest, UnprovenWakesWaitTheirTurnProvenOnesDoNot) {
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting) << "proven: no waiting";
 }
 
+// A queued peer whose turn comes while WireGuard does not answer is not woken; the
+// packets it kept are dropped then (counted), not left in its slot for a later wake.
+TEST_F(LazyManagerTest, AQueuedPeerThatCannotWakeOnItsTurnDropsWhatItKept) {
+    LazyOptions o = options();
+    o.wake_rate = 1;
+    make(o);
+    install3();
+    const uint64_t t = monotonic_ns();
+    mgr->on_held_packet(0, pkt(1), t);  // the bucket's one token
+    mgr->on_held_packet(1, pkt(2), t);
+    mgr->on_held_packet(1, pkt(3), t);
+    ASSERT_EQ(mgr->status(false).wakes_queued, 1u);
+    EXPECT_EQ(hold.released[1], 0u);
+    wg.down = true;
+    mgr->tick(monotonic_ns() + 2'000'000'000ull);
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Idle);
+    EXPECT_EQ(mgr->status(false).wakes_queued, 0u);
+    EXPECT_EQ(hold.released[1], 2u) << "both kept packets released from the slot";
+    EXPECT_TRUE(mgr->find(key(2))->w().held.empty());
+    EXPECT_EQ(mgr->find(key(2))->agent_dropped, 2u);
+}
+
 TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
     make();
     install3();

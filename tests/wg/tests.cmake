@@ -10,3 +10,6 @@ target_link_libraries(rtnl_test PRIVATE nb_net nlohmann_json::nlohmann_json)
 # WgHealth against a stand-in daemon on a UNIX socket, watching "lo" (unprivileged).
 nb_gtest(wg_health_test ${CMAKE_CURRENT_LIST_DIR}/wg_health_test.cpp)
 target_link_libraries(wg_health_test PRIVATE nb_wg nb_net)
+# DeviceReader's thread hand-over (unprivileged).
+nb_gtest(device_reader_test ${CMAKE_CURRENT_LIST_DIR}/device_reader_test.cpp)
+target_link_libraries(device_reader_test PRIVATE nb_wg)
