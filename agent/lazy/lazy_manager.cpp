@@ -605,7 +605,10 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
 }
 
 void LazyManager::admit_queued_wakes(uint64_t now_ns) {
-    for (uint32_t id : admission_.admit(now_ns)) {
+    std::vector<uint32_t> turn = admission_.admit(now_ns, bulk_chunk_);
+    // A full chunk: more may be due; the next tick comes soon for them.
+    if (turn.size() == bulk_chunk_) backlog_ = true;
+    for (uint32_t id : turn) {
         ManagedPeer* p = by_id(id);
         // Woken meanwhile by its remote, or removed and its id reused: nothing to do.
         if (!p || p->state != PeerState::Idle) continue;
@@ -806,6 +809,15 @@ void LazyManager::on_connect_batch(std::span<const ConnectPool::Completion> done
     std::vector<std::pair<uint32_t, SockAddr>> ready;
     for (const auto& d : done)
         if (ManagedPeer* p = connect_result(d)) ready.emplace_back(p->id, *d.result.endpoint);
+    // Proven peers first, in a request of their own: a real peer's endpoint must not wait
+    // for a crowd of wakes that may never answer (a sweep's).
+    auto unproven = std::stable_partition(ready.begin(), ready.end(),
+                                          [this](const auto& r) { return peers_[r.first].proven; });
+    set_endpoints({ready.begin(), unproven});
+    set_endpoints({unproven, ready.end()});
+}
+
+void LazyManager::set_endpoints(std::span<const std::pair<uint32_t, SockAddr>> ready) {
     if (ready.size() == 1) set_endpoint(peers_[ready[0].first], ready[0].second);
     if (ready.size() <= 1) return;
     // One request for all: a daemon busy with a storm of wakes answers each request
@@ -1026,16 +1038,29 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
 
 std::chrono::milliseconds LazyManager::tick_interval() const {
     // Packets wait for a handshake only polling can prove (one-way traffic): poll often.
-    return fast_poll_ ? opts_.handshake_poll_fast : std::chrono::milliseconds(250);
+    // Bulk work left for later turns of the loop goes on soon too.
+    return fast_poll_ || backlog_ ? opts_.handshake_poll_fast : std::chrono::milliseconds(250);
+}
+
+void LazyManager::learn_bulk_cost(size_t peers, uint64_t took_ns) {
+    // As many peers per chunk as fit the budget at the cost just seen (halfway there,
+    // so one slow request does not swing it): kernel WireGuard's remove waits for an RCU
+    // grace period, a few ms under emulation, and wireguard-go's cost varies with load.
+    if (!peers) return;
+    uint64_t per_peer = std::max<uint64_t>(took_ns / peers, 1);
+    uint64_t fit = ns(opts_.bulk_budget) / per_peer;
+    uint64_t next = (bulk_chunk_ + fit) / 2;
+    bulk_chunk_ = std::clamp<size_t>(next, kMinBulkChunk, kMaxBulkChunk);
 }
 
 void LazyManager::tick(uint64_t now_ns) {
     // Fast ticks are for the handshake poll; the rest keeps its pace.
-    if (fast_poll_ && now_ns < next_slow_tick_ns_) {
+    if (!backlog_ && fast_poll_ && now_ns < next_slow_tick_ns_) {
         poll_handshakes(now_ns);
         return;
     }
     next_slow_tick_ns_ = now_ns + ns(std::chrono::milliseconds(250));
+    backlog_ = false;
     // Deadlines of wakes in progress. The list may hold ids that moved on or repeat.
     std::sort(connecting_.begin(), connecting_.end());
     connecting_.erase(std::unique(connecting_.begin(), connecting_.end()), connecting_.end());
@@ -1044,6 +1069,13 @@ void LazyManager::tick(uint64_t now_ns) {
         ManagedPeer* p = by_id(id);
         if (!p || p->state != PeerState::Connecting) continue;
         if (now_ns >= p->w().deadline_ns) {
+            if (expired.size() >= bulk_chunk_) {
+                // Failing a peer costs WireGuard a remove and a re-add; a chunk per turn
+                // of the loop, so a real peer's event does not wait for all of them.
+                backlog_ = true;
+                still.push_back(id);
+                continue;
+            }
             std::string limit = format_duration(opts_.connect_timeout);
             std::string error = p->w().awaiting_handshake
                                     ? "no handshake within " + limit
@@ -1058,7 +1090,11 @@ void LazyManager::tick(uint64_t now_ns) {
     connecting_.swap(still);
     // All in one WireGuard request. A failed peer that talked meanwhile starts a new
     // wake at once, which appends to connecting_ with its own deadline.
-    if (!expired.empty()) fail_peers(expired);
+    if (!expired.empty()) {
+        uint64_t start = monotonic_ns();
+        fail_peers(expired);
+        learn_bulk_cost(expired.size(), monotonic_ns() - start);
+    }
     admit_queued_wakes(now_ns);
     recover_lost_reports(now_ns);
     poll_handshakes(now_ns);

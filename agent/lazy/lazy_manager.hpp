@@ -39,6 +39,9 @@ struct LazyOptions {
     std::chrono::milliseconds handshake_poll{1000};
     // ... and this often while packets wait for the proof (within a fifth of the time).
     std::chrono::milliseconds handshake_poll_fast{5};
+    // Bulk WireGuard work (failing expired wakes, admitting queued ones) is cut into
+    // chunks that take about this long, one per turn of the event loop.
+    std::chrono::milliseconds bulk_budget{10};
     // A handshake shows before WireGuard has sent the packets it queued for it; if its
     // byte counter never shows them (dropped in WireGuard), the proof stands after this.
     std::chrono::milliseconds flush_grace{250};
@@ -265,6 +268,8 @@ class LazyManager {
     void replay(ManagedPeer& p, std::span<const uint8_t> packet);
     void transition(ManagedPeer& p, PeerState to, const std::string& reason);
     void poll_handshakes(uint64_t now_ns);
+    void set_endpoints(std::span<const std::pair<uint32_t, SockAddr>> ready);
+    void learn_bulk_cost(size_t peers, uint64_t took_ns);
     // Connecting peers whose handshake a read of WireGuard must prove; `urgent`: soon.
     std::vector<uint32_t> awaiting_proof(uint64_t now_ns, bool& urgent) const;
     void take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting, uint64_t now_ns,
@@ -302,6 +307,9 @@ class LazyManager {
     bool fast_poll_ = false;                 // packets wait for a handshake proof: tick fast
     std::function<bool()> background_read_;  // see set_background_read
     bool read_in_flight_ = false;
+    static constexpr size_t kMinBulkChunk = 4, kMaxBulkChunk = 1024;
+    size_t bulk_chunk_ = 32;  // peers per chunk of bulk work (learn_bulk_cost)
+    bool backlog_ = false;    // bulk work left for the next tick
     uint64_t next_scan_ns_ = 0;
     uint64_t lost_seen_ = 0;       // the datapath's lost-report count at the last recovery
     uint64_t lost_recovered_ = 0;  // peers woken or confirmed by recovery

@@ -43,11 +43,12 @@ WakeAdmission::Verdict WakeAdmission::request(uint32_t id, uint64_t now_ns) {
     return Verdict::Queued;
 }
 
-std::vector<uint32_t> WakeAdmission::admit(uint64_t now_ns) {
+std::vector<uint32_t> WakeAdmission::admit(uint64_t now_ns, size_t max) {
     std::vector<uint32_t> out;
     if (!rate_) return out;
     refill(now_ns);
-    while (!order_.empty() && (tokens_ >= 1 || !queued_.contains(order_.front()))) {
+    while (!order_.empty() && out.size() < max &&
+           (tokens_ >= 1 || !queued_.contains(order_.front()))) {
         uint32_t id = order_.front();
         order_.pop_front();
         if (queued_.erase(id) == 0) continue;  // forgotten meanwhile

@@ -30,8 +30,9 @@ class WakeAdmission {
     // A wake of peer `id` is asked for. Queued: it starts when admit() returns it (asking
     // again meanwhile answers Queued and changes nothing).
     Verdict request(uint32_t id, uint64_t now_ns);
-    // The queued peers whose turn has come, oldest first.
-    std::vector<uint32_t> admit(uint64_t now_ns);
+    // The queued peers whose turn has come, oldest first; at most `max` (the rest keep
+    // their place and tokens).
+    std::vector<uint32_t> admit(uint64_t now_ns, size_t max = SIZE_MAX);
     // The peer no longer waits (removed, or woken another way).
     void forget(uint32_t id) { queued_.erase(id); }
     bool is_queued(uint32_t id) const { return queued_.contains(id); }

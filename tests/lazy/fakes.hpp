@@ -83,6 +83,8 @@ class FakeWg : public WgControl {
             fail_next = false;
             throw WgError("fake failure");
         }
+        if (set_delay_per_peer.count())
+            std::this_thread::sleep_for(set_delay_per_peer * static_cast<int>(u.peers.size()));
         updates.push_back(u);
         for (const auto& p : u.peers)
             log_.add(std::string("wg ") + (p.remove ? "remove" : p.endpoint ? "endpoint" : "add"));
@@ -106,7 +108,8 @@ class FakeWg : public WgControl {
     std::unordered_map<WgKey, int64_t, WgKeyHash> handshakes;  // last_handshake_sec by key
     std::unordered_map<WgKey, std::pair<uint64_t, uint64_t>, WgKeyHash> transfer;  // rx, tx
     int get_device_calls = 0;
-    std::chrono::milliseconds dump_delay{0};  // how long a dump takes, as with many peers
+    std::chrono::milliseconds dump_delay{0};          // how long a dump takes, as with many peers
+    std::chrono::microseconds set_delay_per_peer{0};  // what each op of a set costs
 
   private:
     Log& log_;

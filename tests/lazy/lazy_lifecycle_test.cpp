@@ -188,45 +188,6 @@ TEST_F(LazyLifecycleTest, PacketsAfterTheEndpointWaitForTheProofAndKeepTheirOrde
     EXPECT_EQ(e.back(), "inject 3");
 }
 
-// Kernel WireGuard: the poll's dump runs off the loop (agent/wg/device_reader.hpp). The
-// tick only starts it, one at a time, and the answer proves who waits when it comes.
-TEST_F(LazyLifecycleTest, BackgroundReadsProveHandshakesWithoutBlockingTheTick) {
-    awaiting_proof(2);
-    int started = 0;
-    bool accept = true;
-    mgr->set_background_read([&] {
-        ++started;
-        return accept;
-    });
-    uint64_t t = monotonic_ns();
-    mgr->tick(t);
-    EXPECT_EQ(started, 1);
-    EXPECT_EQ(wg.get_device_calls, 0);  // not on the loop
-    mgr->tick(t + 100 * kMs);           // still running: no second read
-    EXPECT_EQ(started, 1);
-    EXPECT_EQ(state(1), PeerState::Connecting);
-
-    // A failed read is logged, and the next poll after the normal pace tries again.
-    mgr->on_device_read(std::nullopt, "boom", kMs, t + 200 * kMs);
-    EXPECT_EQ(state(1), PeerState::Connecting);
-    mgr->tick(t + 300 * kMs);
-    EXPECT_EQ(started, 1);
-    mgr->tick(t + 1300 * kMs);
-    EXPECT_EQ(started, 2);
-
-    WgDevice dev;
-    WgPeer wp;
-    wp.public_key = key(1);
-    wp.last_handshake_sec = 1700000000;
-    wp.tx_bytes = sent_after_handshake(1);
-    dev.peers.push_back(wp);
-    mgr->on_device_read(dev, "", kMs, t + 1400 * kMs);
-    EXPECT_EQ(state(1), PeerState::Connected);
-    ASSERT_EQ(sink.sent.size(), 2u);
-    EXPECT_EQ(sink.sent[1][0], 2);
-    EXPECT_EQ(wg.get_device_calls, 0);
-}
-
 TEST_F(LazyLifecycleTest, HandshakeTimeProvesOneWayTrafficAndReleasesWhatWaited) {
     awaiting_proof(2);
     wg.handshakes[key(1)] = 1700000000;

@@ -60,5 +60,14 @@ TEST(WakeAdmission, ForgottenPeersAreSkipped) {
     EXPECT_EQ(a.queued(), 0u);
 }
 
+TEST(WakeAdmission, AdmitsAtMostAChunkAndTheRestKeepTheirPlaceAndTokens) {
+    WakeAdmission a(4, 8);
+    const uint64_t t0 = 10 * kSec;
+    for (uint32_t id = 0; id < 4; ++id) EXPECT_EQ(a.request(id, t0), V::Now);
+    for (uint32_t id = 4; id < 8; ++id) EXPECT_EQ(a.request(id, t0), V::Queued);
+    EXPECT_EQ(a.admit(t0 + kSec, 3), (std::vector<uint32_t>{4, 5, 6}));
+    EXPECT_EQ(a.admit(t0 + kSec, 3), (std::vector<uint32_t>{7})) << "its token was kept";
+}
+
 }  // namespace
 }  // namespace nb

@@ -54,7 +54,7 @@ SCENARIOS=(
     'all netlink_kernel_test:kernel:-:"$BUILD"/tests/netlink_kernel_test'
     '6.1 apply:kernel:-:bash tests/integration/apply.sh'
     '6.12 two_agents:kernel:-:bash tests/integration/two_agents.sh'
-    '6.12 cycles:kernel:-:NB_CYCLES=60 NB_CYCLES_WARMUP=20 bash tests/integration/cycles.sh'
+    '6.12 cycles:kernel:-:NB_CYCLES=40 NB_CYCLES_WARMUP=15 bash tests/integration/cycles.sh'
     '6.12 failures:kernel:-:bash tests/integration/failures.sh'
     '6.1 groups:kernel:-:bash tests/integration/groups.sh'
     '6.1 lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
