@@ -1182,8 +1182,7 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     try {
         dev = wg_.get_device();
     } catch (const WgError& e) {
-        spdlog::warn("reading handshake times: {}", e.what());
-        next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
+        handshake_read_failed(e.what(), now_ns);
         return;
     }
     take_handshakes(std::move(dev), waiting, now_ns, monotonic_ns() - start);
@@ -1193,14 +1192,18 @@ void LazyManager::on_device_read(std::optional<WgDevice> dev, const std::string&
                                  uint64_t took_ns, uint64_t now_ns) {
     read_in_flight_ = false;
     if (!dev) {
-        spdlog::warn("reading handshake times: {}", error);
-        next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
+        handshake_read_failed(error, now_ns);
         return;
     }
     // Who waits now: the wakes that ended or began during the read are sorted out here.
     bool urgent = false;
     std::vector<uint32_t> waiting = awaiting_proof(now_ns, urgent);
     take_handshakes(std::move(*dev), waiting, now_ns, took_ns);
+}
+
+void LazyManager::handshake_read_failed(const std::string& error, uint64_t now_ns) {
+    spdlog::warn("reading handshake times: {}", error);
+    next_poll_ns_ = next_fast_poll_ns_ = now_ns + ns(opts_.handshake_poll);
 }
 
 void LazyManager::take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting,

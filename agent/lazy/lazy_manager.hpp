@@ -272,6 +272,7 @@ class LazyManager {
     void learn_bulk_cost(size_t peers, uint64_t took_ns);
     // Connecting peers whose handshake a read of WireGuard must prove; `urgent`: soon.
     std::vector<uint32_t> awaiting_proof(uint64_t now_ns, bool& urgent) const;
+    void handshake_read_failed(const std::string& error, uint64_t now_ns);  // try later
     void take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting, uint64_t now_ns,
                          uint64_t took);
     void scan_inactivity(uint64_t now_ns);

@@ -13,7 +13,19 @@ namespace {
 
 using namespace test;  // the fakes and key()/spec()
 
-class LazyManagerTest : public LazyFixture {};
+class LazyManagerTest : public LazyFixture {
+  protected:
+    // Admission at one wake a second, and peer 1 took the bucket's one token at `t`.
+    uint64_t bucket_spent() {
+        LazyOptions o = options();
+        o.wake_rate = 1;
+        make(o);
+        install3();
+        const uint64_t t = monotonic_ns();
+        mgr->on_held_packet(0, pkt(1), t);
+        return t;
+    }
+};
 
 TEST_F(LazyManagerTest, InstallsEveryPeerIdleWithoutEndpointOrKeepalive) {
     make();
@@ -116,12 +128,7 @@ TEST_F(LazyManagerTest, SegmentsOfOneHeldReportAreCountedAndReplayedInOrder) {
 // Wakes of unproven peers wait for admission (--wake-rate); a peer proven by a handshake
 // never waits. Queued peers keep a few packets and are muted beyond them.
 TEST_F(LazyManagerTest, UnprovenWakesWaitTheirTurnProvenOnesDoNot) {
-    LazyOptions o = options();
-    o.wake_rate = 1;
-    make(o);
-    install3();
-    const uint64_t t = monotonic_ns();
-    mgr->on_held_packet(0, pkt(1), t);  // the bucket's one token
+    const uint64_t t = bucket_spent();
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
     mgr->on_held_packet(1, pkt(2), t);
     EXPECT_EQ(mgr->find(key(2))->state, PeerState::Idle) << "waits for admission";
@@ -155,12 +162,7 @@ TEST_F(LazyManagerTest, UnprovenWakesWaitTheirTurnProvenOnesDoNot) {
 // A queued peer whose turn comes while WireGuard does not answer is not woken; the
 // packets it kept are dropped then (counted), not left in its slot for a later wake.
 TEST_F(LazyManagerTest, AQueuedPeerThatCannotWakeOnItsTurnDropsWhatItKept) {
-    LazyOptions o = options();
-    o.wake_rate = 1;
-    make(o);
-    install3();
-    const uint64_t t = monotonic_ns();
-    mgr->on_held_packet(0, pkt(1), t);  // the bucket's one token
+    const uint64_t t = bucket_spent();
     mgr->on_held_packet(1, pkt(2), t);
     mgr->on_held_packet(1, pkt(3), t);
     ASSERT_EQ(mgr->status(false).wakes_queued, 1u);
