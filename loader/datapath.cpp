@@ -9,7 +9,6 @@
 #include <cstring>
 #include <fstream>
 #include <optional>
-#include <tuple>
 
 #include "lazy_peer.skel.h"
 #include "loader/test_run_opts.hpp"
@@ -121,45 +120,27 @@ std::pair<uint64_t, uint64_t> Datapath::clock_sample() const {
 }
 
 void Datapath::calibrate_clock() {
-    // The tick length from jiffy edge to jiffy edge over at least 100 ms: one jiffy alone
-    // can be stretched by a late tick (a busy or virtualized machine measured 5.8 ms for a
-    // 4 ms jiffy), over 25 or more the error stays a few percent. The kernel's tick is
-    // (1e9 + HZ/2) / HZ for HZ 100, 250, 300 or 1000, so the nearest of those is exact.
-    constexpr uint64_t kWindowNs = 100'000'000, kGiveUpNs = 3'000'000'000;
+    // Edges until the fit is sure (jiffy_clock.hpp): 100 ms on a quiet machine, up to 1 s
+    // where ticks come late (a busy or emulated one measured 5.8 ms for a 4 ms jiffy).
+    constexpr uint64_t kGiveUpNs = 3'000'000'000;
     const uint64_t start = clock_sample().second;
     // The first sample after jiffies moved past `j`.
     auto next_edge = [&](uint64_t j) {
         for (;;) {
-            auto s = clock_sample();
-            if (s.first != j) return s;
-            if (s.second - start > kGiveUpNs) throw DatapathError("jiffies did not advance in 3 s");
+            auto [jiffies, ns] = clock_sample();
+            if (jiffies != j) return JiffyEdge{jiffies, ns};
+            if (ns - start > kGiveUpNs) throw DatapathError("jiffies did not advance in 3 s");
         }
     };
-    const auto [j1, t1] = next_edge(clock_sample().first);
-    auto [j2, t2] = next_edge(j1);
-    while (t2 - t1 < kWindowNs) std::tie(j2, t2) = next_edge(j2);
-    const uint64_t measured = (t2 - t1) / (j2 - j1);
-    ns_per_jiffy_ = measured;
-    uint64_t best = UINT64_MAX;
-    for (uint64_t hz : {100, 250, 300, 1000}) {
-        uint64_t tick = (1'000'000'000ull + hz / 2) / hz;
-        uint64_t d = tick > measured ? tick - measured : measured - tick;
-        // Within 8 %: 250 and 300 Hz are 20 % apart.
-        if (d < best && d * 12 < tick) {
-            best = d;
-            ns_per_jiffy_ = tick;
-        }
-    }
-    ref_jiffies_ = j2;
-    ref_ns_ = t2;
+    std::vector<JiffyEdge> edges{next_edge(clock_sample().first)};
+    do {
+        edges.push_back(next_edge(edges.back().jiffies));
+    } while (!jiffy_edges_enough(edges));
+    clock_ = fit_jiffy_clock(edges);
 }
 
 uint64_t Datapath::jiffies_to_ns(uint64_t jiffies) const {
-    if (jiffies == 0) return 0;
-    // Jiffies follow CLOCK_MONOTONIC tick by tick, so one reference pair serves forever.
-    int64_t dj = static_cast<int64_t>(jiffies - ref_jiffies_);
-    int64_t ns = static_cast<int64_t>(ref_ns_) + dj * static_cast<int64_t>(ns_per_jiffy_);
-    return ns > 0 ? static_cast<uint64_t>(ns) : 1;
+    return clock_.to_ns(jiffies);
 }
 
 Dense4Range dense4_range_for(const V4HostBounds& v4_hosts, uint32_t capacity) {
@@ -269,8 +250,8 @@ nb_slot_state Datapath::exchange_state(uint32_t peer_id, nb_slot_state state) {
 
 void Datapath::mute(uint32_t peer_id, uint64_t until_ns) {
     uint32_t units = 0;
-    if (until_ns > ref_ns_ && ns_per_jiffy_) {
-        uint64_t jiffies = ref_jiffies_ + (until_ns - ref_ns_) / ns_per_jiffy_;
+    if (until_ns > clock_.ref_ns && clock_.ns_per_jiffy) {
+        uint64_t jiffies = clock_.ref_jiffies + (until_ns - clock_.ref_ns) / clock_.ns_per_jiffy;
         units = static_cast<uint32_t>(jiffies >> NB_MUTE_SHIFT);
     }
     __atomic_store_n(&slots_[peer_id].mute_until, units, __ATOMIC_RELAXED);

@@ -11,6 +11,7 @@
 
 #include "agent/net/ip.hpp"
 #include "bpf/lazy_peer_kern_user.h"
+#include "loader/jiffy_clock.hpp"
 #include "loader/tc_attach.hpp"
 #include "loader/tc_order.hpp"
 
@@ -91,7 +92,7 @@ class Datapath {
 
     // CLOCK_MONOTONIC ns of a jiffies stamp from a slot (0 stays 0: never).
     uint64_t jiffies_to_ns(uint64_t jiffies) const;
-    uint64_t ns_per_jiffy() const { return ns_per_jiffy_; }
+    uint64_t ns_per_jiffy() const { return clock_.ns_per_jiffy; }
 
     void set_replay_cookie(uint64_t cookie);
     uint64_t ring_full_count() const;  // reports the ring buffer refused, ever
@@ -115,7 +116,7 @@ class Datapath {
     size_t slots_len_ = 0;
     uint64_t* dense4_ = nullptr;  // mmap'd nb_dense4
     size_t dense4_len_ = 0;
-    uint64_t ns_per_jiffy_ = 0, ref_jiffies_ = 0, ref_ns_ = 0;
+    JiffyClock clock_;
     std::unique_ptr<TcAttachment> attachment_;
     uint32_t prefix_count_ = 0;
 };
