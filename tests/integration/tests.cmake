@@ -17,12 +17,13 @@ endif()
 if(TARGET nbagent)
   list(APPEND NB_INTEGRATION_ENV NBAGENT=$<TARGET_FILE:nbagent>)
 endif()
-# One lab test at a time (RESOURCE_LOCK), but beside the unit tests: they share no
-# state. Tests that mostly wait out a timer take a lock of their own, so they overlap one
-# other lab test instead of holding the suite (groups waits out two 1-minute inactivity
-# thresholds). Lab names carry the test's pid, so two labs never collide. Tests that
-# count BPF objects host-wide run alone (tcx links: bpftool 7.1 cannot tell their device,
-# so another agent's links would count).
+# Lab tests run beside each other and beside the unit tests (ctest -j): lab names carry
+# the test's pid, so two labs never collide. Tests that mostly wait out a timer take a
+# lock, so that both never fill ctest's slots while the CPU idles (groups waits out
+# 20 s inactivity thresholds). Tests that count BPF objects host-wide run alone (tcx
+# links: bpftool 7.1 cannot tell their device, so another agent's links would count).
+# A first run has no timings (CTestCostData.txt), so COST starts the labs, which take
+# seconds to a minute, before the unit tests, which then fill the gaps.
 set(NB_INTEGRATION_WAITERS groups stale_sessions)
 set(NB_INTEGRATION_ALONE crash_recovery eager_mode)
 foreach(script ${NB_INTEGRATION_SCRIPTS})
@@ -31,12 +32,11 @@ foreach(script ${NB_INTEGRATION_SCRIPTS})
   set_tests_properties(integration.${name} PROPERTIES
     ENVIRONMENT "${NB_INTEGRATION_ENV}"
     SKIP_RETURN_CODE 77
-    TIMEOUT 300)
+    TIMEOUT 300
+    COST 10)
   if(name IN_LIST NB_INTEGRATION_ALONE)
     set_tests_properties(integration.${name} PROPERTIES RUN_SERIAL TRUE)
   elseif(name IN_LIST NB_INTEGRATION_WAITERS)
-    set_tests_properties(integration.${name} PROPERTIES RESOURCE_LOCK nb_lab_waiter)
-  else()
-    set_tests_properties(integration.${name} PROPERTIES RESOURCE_LOCK nb_lab)
+    set_tests_properties(integration.${name} PROPERTIES RESOURCE_LOCK nb_lab_waiter COST 40)
   endif()
 endforeach()

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -60,9 +61,12 @@ class StandIn {
         std::string request;
         Clock::time_point arrived, answered;
     };
+    // In the order the requests arrived (threads record them as they finish).
     std::vector<Seen> seen() {
         std::lock_guard lock(mu_);
-        return seen_;
+        auto v = seen_;
+        std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.arrived < b.arrived; });
+        return v;
     }
 
   private:
@@ -91,8 +95,10 @@ class StandIn {
         auto until = Clock::now() + delay;
         while (!stop_ && Clock::now() < until) std::this_thread::sleep_for(5ms);
         const std::string reply = req.starts_with("get=1") ? kDump : set_reply;
-        (void)!::write(conn, reply.data(), reply.size());
+        // Stamped before the write: once it is written, the client may send its next
+        // request before this thread runs again.
         s.answered = Clock::now();
+        (void)!::write(conn, reply.data(), reply.size());
         ::close(conn);
         std::lock_guard lock(mu_);
         seen_.push_back(s);

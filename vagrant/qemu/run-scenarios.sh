@@ -10,6 +10,10 @@
 # tcx scenarios are n/a below kernel 6.6 (no tcx there). A COMMAND starting with
 # "min-kernel=X.Y " is n/a below that kernel (scenarios too slow to run on every row under
 # emulation). Exit 1 if any scenario failed.
+# Two more prefixes let a row overlap what mostly waits out timers with what needs the
+# CPU (under emulation every scenario costs minutes): "background " starts the scenario
+# and goes on with the next (its output is printed when it ends); "alone " first waits
+# for every background scenario, for tests that count BPF objects machine-wide.
 set -uo pipefail
 
 kernel="" build="" results=""
@@ -46,29 +50,16 @@ record() {
     echo "$line" >>"$results"
 }
 
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 status=0
-for spec in "$@"; do
-    IFS=: read -r name wg attach cmd <<<"$spec"
-    if [[ -z $name || -z $wg || -z $attach || -z $cmd ]]; then
-        record "${wg:--}" "${attach:--}" "${name:-?}" fail 0 "bad scenario spec '$spec'"
-        status=1
-        continue
-    fi
-    if [[ $cmd =~ ^min-kernel=([0-9]+)\.([0-9]+)[[:space:]]+(.*)$ ]]; then
-        cmd=${BASH_REMATCH[3]}
-        if ! kernel_at_least "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"; then
-            record "$wg" "$attach" "$name" n/a 0 "runs on kernels >= ${BASH_REMATCH[1]}.${BASH_REMATCH[2]} only (time under emulation)"
-            continue
-        fi
-    fi
-    if [[ $attach == tcx ]] && ! tcx_possible; then
-        record "$wg" "$attach" "$name" n/a 0 "kernel $(uname -r) < 6.6 has no tcx"
-        continue
-    fi
+bg_pids=() bg_logs=()
+
+# run_one NAME WG ATTACH COMMAND LOG: runs the scenario, records its result; exit 1 if
+# it failed.
+run_one() {
+    local name=$1 wg=$2 attach=$3 cmd=$4 log=$5 env_args=() start rc secs note
     echo "=== scenario $name (wg $wg, attach $attach) on $(uname -r): $cmd"
-    env_args=()
     [[ $wg != - ]] && env_args+=("NB_TEST_WG=$wg")
     [[ $attach != - ]] && env_args+=("NB_TEST_ATTACH=$attach")
     start=$(date +%s.%N)
@@ -83,8 +74,61 @@ for spec in "$@"; do
         77) record "$wg" "$attach" "$name" skip "$secs" "$note" ;;
         *)
             record "$wg" "$attach" "$name" fail "$secs" "exit $rc${note:+: $note}"
-            status=1
+            return 1
             ;;
     esac
+}
+
+# Waits for the background scenarios, printing each one's output as it is collected.
+join_background() {
+    local i
+    for i in "${!bg_pids[@]}"; do
+        wait "${bg_pids[$i]}" || status=1
+        echo "=== output of background scenario ${bg_logs[$i]##*/}"
+        cat "${bg_logs[$i]}.out"
+    done
+    bg_pids=() bg_logs=()
+}
+
+n=0
+for spec in "$@"; do
+    n=$((n + 1))
+    IFS=: read -r name wg attach cmd <<<"$spec"
+    if [[ -z $name || -z $wg || -z $attach || -z $cmd ]]; then
+        record "${wg:--}" "${attach:--}" "${name:-?}" fail 0 "bad scenario spec '$spec'"
+        status=1
+        continue
+    fi
+    background=0
+    while :; do
+        if [[ $cmd =~ ^min-kernel=([0-9]+)\.([0-9]+)[[:space:]]+(.*)$ ]]; then
+            cmd=${BASH_REMATCH[3]}
+            if ! kernel_at_least "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"; then
+                record "$wg" "$attach" "$name" n/a 0 "runs on kernels >= ${BASH_REMATCH[1]}.${BASH_REMATCH[2]} only (time under emulation)"
+                continue 2
+            fi
+        elif [[ $cmd =~ ^background[[:space:]]+(.*)$ ]]; then
+            cmd=${BASH_REMATCH[1]}
+            background=1
+        elif [[ $cmd =~ ^alone[[:space:]]+(.*)$ ]]; then
+            cmd=${BASH_REMATCH[1]}
+            join_background
+        else
+            break
+        fi
+    done
+    if [[ $attach == tcx ]] && ! tcx_possible; then
+        record "$wg" "$attach" "$name" n/a 0 "kernel $(uname -r) < 6.6 has no tcx"
+        continue
+    fi
+    log="$logs/$n-$name"
+    if ((background)); then
+        echo "=== scenario $name (wg $wg, attach $attach) starts in the background"
+        run_one "$name" "$wg" "$attach" "$cmd" "$log" >"$log.out" 2>&1 &
+        bg_pids+=($!) bg_logs+=("$log")
+    else
+        run_one "$name" "$wg" "$attach" "$cmd" "$log" || status=1
+    fi
 done
+join_background
 exit "$status"
