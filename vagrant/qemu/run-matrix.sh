@@ -68,7 +68,7 @@ SCENARIOS=(
     '6.1 netlink_kernel_scale:kernel:-:"$BUILD"/tests/netlink_kernel_test --gtest_filter='"$NETLINK_SCALE"
     '6.1 apply:kernel:-:bash tests/integration/apply.sh'
     '6.12 two_agents:kernel:-:bash tests/integration/two_agents.sh'
-    '6.12 cycles:kernel:-:NB_CYCLES=40 NB_CYCLES_WARMUP=15 bash tests/integration/cycles.sh'
+    '6.12 cycles:kernel:-:NB_CYCLES=30 NB_CYCLES_WARMUP=10 bash tests/integration/cycles.sh'
     '6.12 failures:kernel:-:bash tests/integration/failures.sh'
     '6.1 lazy_e2e_no_bpf:kernel:-:bash tests/integration/lazy_e2e_no_bpf.sh'
     '6.12 lazy_e2e_udp:kernel:-:bash tests/integration/lazy_e2e_udp.sh'
