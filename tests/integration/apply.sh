@@ -25,13 +25,11 @@ wg_peer_count() { in_a wg show "$WG_A" peers | wc -l; }
 b_handshake() { in_a wg show "$WG_A" latest-handshakes | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
 # Transfer counters start from zero when WireGuard re-creates a peer.
 b_rx_bytes() { in_a wg show "$WG_A" transfer | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
-state_of() { nb_cli status -d --json | jq -r --arg k "$1" '.peers[] | select(.public_key == $k) | .state'; }
-state_is() { [[ $(state_of "$1") == "$2" ]]; }
 
 start_agent
 wait_for 300 "$PEERS peers in WireGuard" bash -c "[[ \$(ip netns exec $NS_A wg show $WG_A peers | wc -l) == $PEERS ]]"
 ping_check "$REMOTE_V4"
-wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 10 "B Connected" nb_state_is "$B_PUBKEY" Connected
 hs_before=$(b_handshake)
 [[ -n $hs_before && $hs_before != 0 ]] || fail "B has no handshake after the first ping"
 rx_before=$(b_rx_bytes)
@@ -93,7 +91,7 @@ if (($(date +%s) - hs_before < 110)); then
     [[ $(b_handshake) == "$hs_before" ]] || fail "B's session was renewed by the update (handshake $hs_before -> $(b_handshake))"
 fi
 pass "B kept its WireGuard peer and session (counters kept growing, no new handshake)"
-state_is "$B_PUBKEY" Connected || fail "B is $(state_of "$B_PUBKEY") after the update"
+nb_state_is "$B_PUBKEY" Connected || fail "B is $(nb_peer_field "$B_PUBKEY" state) after the update"
 
 [[ $(wg_peer_count) == "$PEERS" ]] || fail "WireGuard has $(wg_peer_count) peers, expected $PEERS"
 in_a wg show "$WG_A" peers | grep -x "$added_key" >/dev/null || fail "added peer $added_key missing from WireGuard"
@@ -105,7 +103,7 @@ in_a ip route show dev "$WG_A" | grep '^10\.251\.0\.1 ' >/dev/null || fail "no r
 removed_ip=$(awk -v p="$PEERS" '/^\[Peer\]/ {n++} n == p && /^AllowedIPs/ {sub(/\/.*/, "", $3); print $3}' "$A_CONF")
 ! in_a ip route show dev "$WG_A" | grep "^$removed_ip " >/dev/null || fail "route for removed peer's $removed_ip is still there"
 pass "kernel routes follow the map (added 10.251.0.1, removed $removed_ip)"
-[[ $(state_of "$added_key") == Idle ]] || fail "added peer is $(state_of "$added_key"), expected Idle"
+[[ $(nb_peer_field "$added_key" state) == Idle ]] || fail "added peer is $(nb_peer_field "$added_key" state), expected Idle"
 nb_cli status -d --json | jq -e --arg k "$removed_key" '[.peers[] | select(.public_key == $k)] | length == 0' >/dev/null ||
     fail "removed peer still in status"
 pass "status: added peer Idle, removed peer gone"
@@ -123,7 +121,7 @@ err=$(nb_cli apply -c "$bad" 2>&1) && fail "apply of a broken config succeeded"
 echo "$err"
 grep -q "bad.conf:$line:" <<<"$err" || fail "error does not name bad.conf:$line"
 [[ $(wg_peer_count) == "$PEERS" ]] || fail "a refused apply changed WireGuard"
-state_is "$B_PUBKEY" Connected || fail "a refused apply disturbed B"
+nb_state_is "$B_PUBKEY" Connected || fail "a refused apply disturbed B"
 pass "broken config refused with bad.conf:$line, nothing changed"
 
 # --- a control plane sends the map itself: config_text over the control socket. Here
@@ -138,7 +136,7 @@ jq -e '.ok and .applied and .diff.changed == 1 and .diff.added == 0 and .diff.re
     fail "config_text apply of B's new endpoint: $reply"
 b_ep=$(in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}')
 [[ $b_ep == "[$UNDERLAY_B6]:51820" ]] || fail "B's endpoint is $b_ep after the change, expected [$UNDERLAY_B6]:51820"
-state_is "$B_PUBKEY" Connected || fail "changing B's endpoint disturbed its state"
+nb_state_is "$B_PUBKEY" Connected || fail "changing B's endpoint disturbed its state"
 ping_check "$REMOTE_V4"
 pass "control-plane apply (config_text): B's endpoint changed live to [$UNDERLAY_B6]:51820"
 # Errors name the source the control plane gave.
@@ -159,7 +157,7 @@ kill -HUP "$AGENT_PID"
 wait_for 30 "SIGHUP to apply the changed file" bash -c "ip netns exec $NS_A wg show $WG_A peers | grep -qx '$added_key'"
 kill -0 "$AGENT_PID" || fail "the agent died on SIGHUP"
 grep -q "network map: $churn added, $churn removed, $churn changed" "$AGENT_LOG" || fail "no diff line for SIGHUP in the log"
-state_is "$B_PUBKEY" Connected || fail "SIGHUP disturbed B"
+nb_state_is "$B_PUBKEY" Connected || fail "SIGHUP disturbed B"
 pass "SIGHUP applied the edited file as a diff"
 
 # --- set lazy off connects every peer at once: a storm of handshakes to nowhere at 100k
@@ -176,7 +174,7 @@ grep -q "lazy mode is off" <<<"$err" || fail "peer idle with lazy off: unexpecte
 pass "set lazy off: mode off, peer idle refused"
 nb_cli set lazy on | grep "now on" >/dev/null || fail "set lazy on"
 [[ $(nb_cli status --json | jq .lazy) == true ]] || fail "status says not lazy after set lazy on"
-state_is "$B_PUBKEY" Connected || fail "B is not Connected after set lazy on"
+nb_state_is "$B_PUBKEY" Connected || fail "B is not Connected after set lazy on"
 check "peer idle B after set lazy on" nb_cli peer idle "$B_PUBKEY"
 ping_check "$REMOTE_V4"
 pass "set lazy on: B idled and woke again on the first ping"
@@ -188,9 +186,9 @@ start_agent --lazy-conn=false
 nb_cli set lazy on | grep "now on" >/dev/null || fail "set lazy on (started eager)"
 [[ $(nb_cli status --json | jq -r .trigger) == bpf ]] || fail "set lazy on did not attach the BPF datapath"
 check "peer idle B (started eager, now lazy)" nb_cli peer idle "$B_PUBKEY"
-wait_for 10 "B Idle" state_is "$B_PUBKEY" Idle
+wait_for 10 "B Idle" nb_state_is "$B_PUBKEY" Idle
 ping_check "$REMOTE_V4"
-wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 10 "B Connected" nb_state_is "$B_PUBKEY" Connected
 pass "started eager, set lazy on: B idles and wakes on the first ping"
 stop_agent
 echo "apply: $NB_CHECKS_PASSED checks passed"

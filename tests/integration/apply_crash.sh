@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SIGKILL at each step of an apply (NB_FAULT_POINT, agent/common/fault_point.hpp): after
+# SIGKILL at each step of an apply (NB_FAULT_POINT, base/fault_point.hpp): after
 # the state file was written, after the datapath changed, after WireGuard took the new
 # map, after the routes followed. A restart with the new map converges to it: WireGuard
 # holds exactly the new peers, every peer is in status and none is stuck Connecting, the
@@ -27,7 +27,6 @@ new_peers=$(grep -c '^\[Peer\]' "$new_conf")
 wg_keys() { in_a wg show "$WG_A" peers | sort; }
 conf_keys() { awk '/^PublicKey/ {print $3}' "$1" | sort; }
 has_route() { in_a ip route show dev "$WG_A" | grep "^$1 " >/dev/null; }
-counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) \(.counts.connected)"'; }
 
 for point in apply:stored apply:datapath apply:wireguard apply:routes; do
     echo "=== SIGKILL at $point"
@@ -45,8 +44,8 @@ for point in apply:stored apply:datapath apply:wireguard apply:routes; do
     A_CONF=$new_conf
     NB_FAULT_POINT="" start_agent --attach clsact
     [[ $(wg_keys) == "$(conf_keys "$new_conf")" ]] || fail "$point: WireGuard's peers are not the new map's"
-    wait_for 15 "no peer Connecting" eval '[[ $(counts | cut -d" " -f2) == 0 ]]'
-    read -r idle connecting connected < <(counts)
+    wait_for 15 "no peer Connecting" eval '[[ $(nb_counts | cut -d" " -f2) == 0 ]]'
+    read -r idle connecting connected < <(nb_counts)
     ((idle + connecting + connected == new_peers)) || fail "$point: status has $((idle + connecting + connected)) peers, the map $new_peers"
     [[ $(nb_cli status -d --json | jq -r --arg k "$B_PUBKEY" '.peers[] | select(.public_key == $k) | .state') == Connected ]] ||
         fail "$point: B (live session) is not Connected after the restart"

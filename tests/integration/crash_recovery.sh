@@ -15,7 +15,6 @@ tcx_links() {
     ids=$(bpftool -j prog show | jq -c '[.[] | select(.name == "nb_egress" or .name == "nb_ingress") | .id]')
     bpftool -j link show | jq --argjson ids "$ids" '[.[] | select(.prog_id as $p | $ids | index($p))] | length'
 }
-counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) \(.counts.connected)"'; }
 kill9_agent() {
     kill -KILL "$AGENT_PID"
     wait "$AGENT_PID" 2>/dev/null || true
@@ -42,7 +41,7 @@ for mode in "${modes[@]}"; do
     # Restart from the config: takes over, never duplicates.
     # B answered a ping before the crash: its live session is kept, Connected.
     start_agent --attach "$mode"
-    [[ $(counts) == "199 0 1" ]] || fail "after restart: $(counts), expected B's live session Connected"
+    [[ $(nb_counts) == "199 0 1" ]] || fail "after restart: $(nb_counts), expected B's live session Connected"
     case $mode in
         tcx) [[ $(tcx_links) == 2 ]] || fail "expected 2 tcx links after restart, found $(tcx_links)" ;;
         clsact) [[ $(nb_clsact_filters) == 2 ]] || fail "expected 2 clsact filters after restart, found $(nb_clsact_filters)" ;;
@@ -54,7 +53,7 @@ for mode in "${modes[@]}"; do
 
     # Restart by adopting (no -c): the idle peers' endpoints come from the state file.
     start_agent --adopt --attach "$mode"
-    [[ $(counts) == "199 0 1" ]] || fail "adopt after crash: $(counts), expected B's live session Connected"
+    [[ $(nb_counts) == "199 0 1" ]] || fail "adopt after crash: $(nb_counts), expected B's live session Connected"
     ping_check "$REMOTE_V4"
     pass "$mode: adopt after SIGKILL: 199 Idle, B (live session) Connected and answering"
     stop_agent

@@ -64,24 +64,15 @@ fi
 start_agent
 AGENT_PROC=/proc/$AGENT_PID
 
-# The summary counts IDLE CONNECTING CONNECTED, cheaply: no -d, no jq (two process
-# starts per poll would dominate the cycle).
-counts_are() {
-    local s
-    s=$(nb_cli status --json 2>/dev/null) || return 1
-    [[ $s =~ \"counts\":\{([^}]*)\} ]] || return 1
-    local c=",${BASH_REMATCH[1]},"
-    [[ $c == *',"idle":'"$1"','* && $c == *',"connecting":'"$2"','* && $c == *',"connected":'"$3"','* ]]
-}
 # Like wait_for, with a short poll interval: most states are there at the first look.
 wait_counts() { # IDLE CONNECTING CONNECTED WHAT
     local deadline=$((SECONDS + 10))
-    until counts_are "$1" "$2" "$3"; do
+    until nb_counts_are "$1" "$2" "$3"; do
         ((SECONDS < deadline)) || fail "cycle $cycle: timed out after 10 s waiting for $4 ($(nb_cli status --json | jq -c .counts))"
         sleep 0.01
     done
 }
-wait_for 60 "$PEERS peers Idle" counts_are "$PEERS" 0 0
+wait_for 60 "$PEERS peers Idle" nb_counts_are "$PEERS" 0 0
 pass "$PEERS peers Idle after start"
 
 nb_start_trace "$LAB_DIR/trace.json"

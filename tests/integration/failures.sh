@@ -33,8 +33,6 @@ conf="$LAB_DIR/failures.conf"
 } >"$conf"
 A_CONF=$conf # start_agent runs with it
 
-field() { nb_peer_json "$1" | jq -r --arg f "$2" '.[$f] | values'; }
-state_is() { [[ $(field "$1" state) == "$2" ]]; }
 count_events() { nb_trace_events "$TRACE" "$1" "$2" | jq length; }
 has_events() { (($(count_events "$1" "$2") >= ${3:-1})); }
 to_connecting='.event == "transition" and .from == "Idle" and .to == "Connecting"'
@@ -53,7 +51,7 @@ failed_n_times() {
 # connector's wake, not the connector's own limit.
 start_agent --connect-timeout 2s --connect-backoff 10s --exec-timeout 30s
 nb_start_trace "$TRACE"
-state_is "$DUMMY_KEY" Idle || fail "dummy peer is $(field "$DUMMY_KEY" state) at start"
+nb_state_is "$DUMMY_KEY" Idle || fail "dummy peer is $(nb_peer_field "$DUMMY_KEY" state) at start"
 
 # --- a. handshake timeout -------------------------------------------------------------
 echo "--- ping $DUMMY_V4 (dummy peer: nobody answers its handshake)"
@@ -100,16 +98,16 @@ jq -e '.reason == "backoff" and .retry_in_ms > 0' <<<"$drop_ev" >/dev/null || fa
 pass "during the backoff: no new attempt, dropped $dropped1 -> $(jq .dropped <<<"$snap"), trace $drop_ev"
 
 # The backoff over, a packet starts a second attempt; B wakes normally while it runs.
-backoff_over() { [[ $(field "$DUMMY_KEY" retry_in_ms) == "" || $(field "$DUMMY_KEY" retry_in_ms) == 0 ]]; }
+backoff_over() { [[ $(nb_peer_field "$DUMMY_KEY" retry_in_ms) == "" || $(nb_peer_field "$DUMMY_KEY" retry_in_ms) == 0 ]]; }
 wait_for 25 "the dummy's backoff to end" backoff_over
 in_a ping -c 1 -W 5 "$DUMMY_V4" >/dev/null 2>&1 &
 ping_pid=$!
 NB_BG_PIDS+=("$ping_pid")
 wait_for 5 "a second Idle->Connecting for the dummy" has_events "$DUMMY_KEY" "$to_connecting" 2
 pass "after the backoff a ping starts a second attempt"
-state_is "$B_PUBKEY" Idle || fail "B is $(field "$B_PUBKEY" state) before its ping"
+nb_state_is "$B_PUBKEY" Idle || fail "B is $(nb_peer_field "$B_PUBKEY" state) before its ping"
 ping_check "$REMOTE_V4"
-wait_for 5 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 5 "B Connected" nb_state_is "$B_PUBKEY" Connected
 pass "B woke normally while the dummy was failing"
 wait_for 15 "the dummy's second wake to fail" failed_n_times "$DUMMY_KEY" 2
 snap2=$snap
@@ -124,7 +122,7 @@ wait "$ping_pid" && fail "the dummy answered its second ping"
 
 # --- b. a hung connector and a name that does not resolve block nobody ----------------
 check "peer idle B" nb_cli peer idle "$B_PUBKEY"
-wait_for 10 "B Idle" state_is "$B_PUBKEY" Idle
+wait_for 10 "B Idle" nb_state_is "$B_PUBKEY" Idle
 echo "--- ping $HUNG_V4 (exec:sleep 600) and $DNS_V4 (does-not-exist.invalid) in the background"
 in_a ping -c 1 -W 5 "$HUNG_V4" >/dev/null 2>&1 &
 NB_BG_PIDS+=($!)
@@ -138,7 +136,7 @@ in_a ping -c 1 -W 2 "$REMOTE_V4" || fail "B did not answer its first ping within
 ms=$((($(date +%s%N) - t0) / 1000000))
 ((ms < 2000)) || fail "B's first ping took $ms ms"
 pass "B answered its first ping in $ms ms"
-wait_for 5 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 5 "B Connected" nb_state_is "$B_PUBKEY" Connected
 # B got there before the hung wake gave up: it did not wait for it.
 wait_for 10 "the hung connector's wake to fail" has_events "$HUNG_KEY" "$to_idle"
 b_at=$(nb_trace_events "$TRACE" "$B_PUBKEY" "$to_connected" | jq "$NB_JQ_TS_MS .[-1] | ts_ms")
@@ -155,7 +153,7 @@ jq -e '.reason | contains("cannot resolve '"'"'does-not-exist.invalid'"'"'")' <<
     fail "unresolvable endpoint: reason is not a resolution error"
 pass "unresolvable endpoint failed: $(jq -r .reason <<<"$dns_ev")"
 kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent died"
-state_is "$B_PUBKEY" Connected || fail "B is $(field "$B_PUBKEY" state) after the failures"
+nb_state_is "$B_PUBKEY" Connected || fail "B is $(nb_peer_field "$B_PUBKEY" state) after the failures"
 pass "agent still running, B still Connected"
 
 # --- c. status -d shows the wake errors ---------------------------------------------

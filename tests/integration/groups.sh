@@ -31,11 +31,8 @@ awk '
 A_CONF=$conf # start_agent runs with it
 ((LAB_PEERS == 10)) || fail "expected a lab of 10 peers"
 
-field() { nb_peer_json "$1" | jq -r --arg f "$2" '.[$f] | values'; }
-state_is() { [[ $(field "$1" state) == "$2" ]]; }
 has_events() { (($(nb_trace_events "$TRACE" "$1" "$2" | jq length) >= ${3:-1})); }
 to_idle_inactive='.event == "transition" and .from == "Connected" and .to == "Idle" and .reason == "inactive for 20s"'
-counts() { nb_cli status --json | jq -c '.counts | [.idle, .connecting, .connected]'; }
 routes() { in_a ip -4 route show dev "$WG_A" | sort && in_a ip -6 route show dev "$WG_A" | grep -v '^fe80' | sort; }
 b_allowed_ips() { in_a wg show "$WG_A" allowed-ips | awk -v k="$B_PUBKEY" '$1 == k {$1 = ""; print}' | tr ' ' '\n' | sed '/^$/d' | sort; }
 b_keepalive() { in_a wg show "$WG_A" persistent-keepalive | awk -v k="$B_PUBKEY" '$1 == k {print $2}'; }
@@ -45,17 +42,16 @@ start_agent --inactivity-threshold 20s --connect-timeout 5s
 nb_start_trace "$TRACE"
 
 # --- at start: N Connected, everyone else Idle; N cannot be idled --------------------
-counts_are() { [[ $(counts) == "$1" ]]; }
-wait_for 10 "9 Idle, 1 Connected at start" counts_are "[9,0,1]"
-state_is "$N_KEY" Connected || fail "never-lazy N is $(field "$N_KEY" state) at start"
-[[ $(field "$N_KEY" lazy) == false ]] || fail "status does not show N as never lazy"
+wait_for 10 "9 Idle, 1 Connected at start" nb_counts_are 9 0 1
+nb_state_is "$N_KEY" Connected || fail "never-lazy N is $(nb_peer_field "$N_KEY" state) at start"
+[[ $(nb_peer_field "$N_KEY" lazy) == false ]] || fail "status does not show N as never lazy"
 n_endpoint=$(in_a wg show "$WG_A" endpoints | awk -v k="$N_KEY" '$1 == k {print $2}')
 [[ $n_endpoint != "(none)" && -n $n_endpoint ]] || fail "never-lazy N has no endpoint in WireGuard"
 pass "at start: N Connected (endpoint $n_endpoint), the other 9 Idle"
 err=$(nb_cli peer idle "$N_KEY" 2>&1) && fail "peer idle on never-lazy N succeeded: $err"
 echo "$err"
 grep -q "never lazy" <<<"$err" || fail "peer idle N: error does not say never lazy"
-state_is "$N_KEY" Connected || fail "N is not Connected after the refused peer idle"
+nb_state_is "$N_KEY" Connected || fail "N is not Connected after the refused peer idle"
 pass "peer idle N refused: $err"
 
 routes_at_start=$(routes)
@@ -71,7 +67,7 @@ grep -qx 10.200.0.0/24 <<<"$b_ips_at_start" || fail "B lacks 10.200.0.0/24 in Wi
 
 # --- waking B wakes D (group ha) -----------------------------------------------------
 ping_check "$REMOTE_V4"
-wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 10 "B Connected" nb_state_is "$B_PUBKEY" Connected
 wait_for 5 "D Idle->Connecting with reason 'group ha'" has_events "$D_KEY" \
     '.event == "transition" and .from == "Idle" and .to == "Connecting" and .reason == "group ha"'
 pass "B woke by packet; D started connecting with reason 'group ha'"
@@ -104,9 +100,9 @@ idle_cycle() {
         | $e[$i].t - ([$e[:$i][] | select(.to == "Connected")][-1].t)')
     ((connected_ms >= 19500)) || fail "B went Idle by inactivity after only $connected_ms ms Connected"
     pass "cycle $n: B Idle after $connected_ms ms Connected: reason 'inactive for 20s', keepalive notwithstanding"
-    state_is "$B_PUBKEY" Idle || fail "B is $(field "$B_PUBKEY" state), not Idle"
+    nb_state_is "$B_PUBKEY" Idle || fail "B is $(nb_peer_field "$B_PUBKEY" state), not Idle"
     [[ $(b_keepalive) == off ]] || fail "idle B still has keepalive '$(b_keepalive)'"
-    state_is "$N_KEY" Connected || fail "never-lazy N is $(field "$N_KEY" state) after the inactivity scan"
+    nb_state_is "$N_KEY" Connected || fail "never-lazy N is $(nb_peer_field "$N_KEY" state) after the inactivity scan"
     ! has_events "$N_KEY" '.event == "transition"' || fail "N had transitions: $(nb_trace_events "$TRACE" "$N_KEY" true)"
     pass "cycle $n: never-lazy N still Connected without traffic, no transition"
     local now
@@ -118,7 +114,7 @@ idle_cycle() {
     [[ $(b_allowed_ips) == "$b_ips_at_start" ]] || fail "B's allowed IPs changed: $(b_allowed_ips | tr '\n' ' ')"
     pass "cycle $n: routes (10.200.0.0/24, host routes) and B's allowed IPs intact"
     ping_check "$ROUTED_V4"
-    wait_for 10 "B Connected" state_is "$B_PUBKEY" Connected
+    wait_for 10 "B Connected" nb_state_is "$B_PUBKEY" Connected
     [[ $(b_keepalive) == 1 ]] || fail "B woke without its keepalive ('$(b_keepalive)')"
     wait_for 5 "D woken with B again (group ha)" has_events "$D_KEY" \
         '.event == "transition" and .to == "Connecting" and .reason == "group ha"' $((n + 1))

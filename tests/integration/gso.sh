@@ -19,8 +19,6 @@ lab_up --peers 8
 
 WARMUP=$((1 << 20)) WRITE=65536
 GO="$LAB_DIR/gso.go"
-field() { nb_peer_json "$B_PUBKEY" | jq -r ".$1"; }
-state_is() { [[ $(field state) == "$1" ]]; }
 b_has_no_endpoint() { [[ $(in_a wg show "$WG_A" endpoints | awk -v k="$B_PUBKEY" '$1 == k {print $2}') == "(none)" ]]; }
 
 start_agent
@@ -42,10 +40,10 @@ WRITER_PID=$NB_LISTENER_PID
 pass "connection to B warmed with $WARMUP bytes"
 
 check "peer idle B under the open connection" nb_cli peer idle "$B_PUBKEY"
-wait_for 10 "B to be Idle" state_is Idle
+wait_for 10 "B to be Idle" nb_state_is "$B_PUBKEY" Idle
 wait_for 10 "B's endpoint to be cleared" b_has_no_endpoint
-dropped_before=$(field dropped)
-held_before=$(field held)
+dropped_before=$(nb_peer_field "$B_PUBKEY" dropped)
+held_before=$(nb_peer_field "$B_PUBKEY" held)
 split_before=$(nb_cli status --json | jq .gso_split)
 pass "B is Idle with no endpoint (held $held_before, dropped $dropped_before)"
 

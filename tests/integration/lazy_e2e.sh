@@ -14,15 +14,10 @@ require_agent
 require_privileges
 lab_up --peers 1000
 
-status_json() { nb_cli status -d --json; }
-
-peer_state() {
-    status_json | jq -r --arg k "$1" '.peers[] | select(.public_key == $k) | .state'
-}
-state_is() { [[ $(peer_state "$1") == "$2" ]]; }
-counts_are() { # IDLE CONNECTING CONNECTED, from the summary counts and the peer list alike
+# IDLE CONNECTING CONNECTED, from the summary counts and the peer list alike.
+counts_and_list_are() {
     local s
-    s=$(status_json) || return 1
+    s=$(nb_cli status -d --json) || return 1
     [[ $(jq -c '.counts | [.idle, .connecting, .connected]' <<<"$s") == "[$1,$2,$3]" ]] &&
         [[ $(jq '[.peers[] | select(.state == "Idle")] | length' <<<"$s") == "$1" ]] &&
         [[ $(jq '[.peers[] | select(.state == "Connected")] | length' <<<"$s") == "$3" ]]
@@ -49,7 +44,7 @@ trace_has_transition() { trace_has ".event == \"transition\" and .from == \"$1\"
 # next packet must go through the agent's hold-and-wake path again.
 make_b_idle() {
     check "peer idle $B_PUBKEY" nb_cli peer idle "$B_PUBKEY"
-    wait_for 10 "B to be Idle" state_is "$B_PUBKEY" Idle
+    wait_for 10 "B to be Idle" nb_state_is "$B_PUBKEY" Idle
     wait_for 10 "B's endpoint to be cleared" b_has_no_endpoint
     pass "B is Idle with no endpoint"
 }
@@ -69,7 +64,7 @@ if [[ ${NB_TEST_NO_BPF:-} == 1 ]]; then
 fi
 
 start_agent
-wait_for 30 "1000 peers Idle" counts_are 1000 0 0
+wait_for 30 "1000 peers Idle" counts_and_list_are 1000 0 0
 pass "all 1000 peers Idle after start"
 TRIGGER=$(nb_cli status --json | jq -r .trigger)
 # NB_EXPECT_TRIGGER: the engine the agent must have picked (bpf, or udp without BPF).
@@ -94,8 +89,8 @@ fi
 nb_start_trace "$LAB_DIR/trace.json"
 
 ping_check "$REMOTE_V4"
-wait_for 5 "B Connected, 999 Idle" counts_are 999 0 1
-state_is "$B_PUBKEY" Connected || fail "the connected peer is not B"
+wait_for 5 "B Connected, 999 Idle" counts_and_list_are 999 0 1
+nb_state_is "$B_PUBKEY" Connected || fail "the connected peer is not B"
 pass "B Connected, 999 peers still Idle"
 if [[ $TRIGGER == udp ]]; then
     wait_for 5 "B's listener to close (999 left)" eval '(($(udp_listeners) == 999))'
@@ -143,6 +138,6 @@ ping_check "$REMOTE_V4"
 
 # B just answered that ping: its live session is adopted Connected, the rest Idle.
 start_agent --adopt
-wait_for 30 "999 peers Idle and B Connected after adoption" counts_are 999 0 1
+wait_for 30 "999 peers Idle and B Connected after adoption" counts_and_list_are 999 0 1
 pass "adopted interface: 999 peers Idle, B (live session) Connected"
 stop_agent

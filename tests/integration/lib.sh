@@ -451,6 +451,28 @@ nb_peer_json() {
     nb_cli status -d --json | jq -c -e --arg k "$1" '.peers[] | select(.public_key == $k)'
 }
 
+# Predicates on the agents' status, for wait_for. Side a unless the _on form names it.
+# nb_peer_field_on SIDE(a|b) KEY FIELD: one field of one peer ("" when absent).
+nb_peer_field_on() {
+    local cli=nb_cli
+    [[ $1 == b ]] && cli=nb_cli_b
+    "$cli" status -d --json | jq -r --arg k "$2" --arg f "$3" '.peers[] | select(.public_key == $k) | .[$f] | values'
+}
+nb_peer_field() { nb_peer_field_on a "$@"; }              # KEY FIELD
+nb_state_is_on() { [[ $(nb_peer_field_on "$1" "$2" state) == "$3" ]]; } # SIDE KEY STATE
+nb_state_is() { nb_state_is_on a "$@"; }                   # KEY STATE
+# nb_counts: side a's summary counts "IDLE CONNECTING CONNECTED".
+nb_counts() { nb_cli status --json | jq -r '"\(.counts.idle) \(.counts.connecting) \(.counts.connected)"'; }
+# nb_counts_are IDLE CONNECTING CONNECTED, cheaply: no -d, no jq (two process starts per
+# poll would dominate a loop such as cycles.sh's).
+nb_counts_are() {
+    local s
+    s=$(nb_cli status --json 2>/dev/null) || return 1
+    [[ $s =~ \"counts\":\{([^}]*)\} ]] || return 1
+    local c=",${BASH_REMATCH[1]},"
+    [[ $c == *',"idle":'"$1"','* && $c == *',"connecting":'"$2"','* && $c == *',"connected":'"$3"','* ]]
+}
+
 # A jq definition to prefix to a filter: `ts_ms` turns an event's "ts" (RFC 3339 UTC with
 # milliseconds, as the trace writes it) into milliseconds since the epoch.
 # shellcheck disable=SC2016,SC2034 # jq's $c, not the shell's; used by the test scripts

@@ -17,12 +17,6 @@ require_privileges
 lab_up --peers 4
 
 A_V4=10.100.0.1
-field_on() { # SIDE KEY FIELD
-    local cli=nb_cli
-    [[ $1 == b ]] && cli=nb_cli_b
-    "$cli" status -d --json | jq -r --arg k "$2" --arg f "$3" '.peers[] | select(.public_key == $k) | .[$f]'
-}
-state_is() { [[ $(field_on "$1" "$2" state) == "$3" ]]; }
 TRACE="$LAB_DIR/trace-a.json"
 idled_by_inactivity() {
     nb_trace_events "$TRACE" "$B_PUBKEY" '.event == "transition" and .to == "Idle" and (.reason | startswith("inactive"))' |
@@ -34,10 +28,10 @@ start_agent --inactivity-threshold 20s
 start_agent_b
 nb_start_trace "$TRACE"
 ping_check "$REMOTE_V4"
-wait_for 10 "B Connected on A" state_is a "$B_PUBKEY" Connected
-wait_for 10 "A Connected on B" state_is b "$A_PUBKEY" Connected
+wait_for 10 "B Connected on A" nb_state_is_on a "$B_PUBKEY" Connected
+wait_for 10 "A Connected on B" nb_state_is_on b "$A_PUBKEY" Connected
 wait_for 60 "A to idle B by inactivity" idled_by_inactivity
-state_is b "$A_PUBKEY" Connected || fail "B's agent idled A too (threshold 15m)"
+nb_state_is_on b "$A_PUBKEY" Connected || fail "B's agent idled A too (threshold 15m)"
 pass "A idled B after 20 s; B's agent still has A Connected"
 
 nb_next_port
@@ -51,7 +45,7 @@ in_b "$NBTRAFFIC" udp-burst --dst "$A_V4" --port "$NB_PORT" --count 30 --within-
     fail "udp burst sender on B failed"
 nb_finish_listener "$out" || fail "B's burst to A after A idled B did not arrive whole"
 pass "B's 30 datagrams after A idled it arrived whole: $(grep -m1 '^received' "$out")"
-wait_for 5 "B Connected on A again" state_is a "$B_PUBKEY" Connected
+wait_for 5 "B Connected on A again" nb_state_is_on a "$B_PUBKEY" Connected
 last=$(nb_trace_events "$TRACE" "$B_PUBKEY" '.event == "transition" and .to == "Connected"' | jq -r '.[-1].reason')
 [[ $last == remote ]] || fail "B Connected again on A with reason '$last', expected remote"
 pass "A shows B Connected again (reason remote)"
@@ -61,7 +55,7 @@ stop_agent
 # --- b. a steady stream from B through restarts of A's agent ------------------------------
 start_agent
 ping_check "$REMOTE_V4"
-wait_for 10 "B Connected on A" state_is a "$B_PUBKEY" Connected
+wait_for 10 "B Connected on A" nb_state_is_on a "$B_PUBKEY" Connected
 nb_next_port
 out="$LAB_DIR/udp.$NB_PORT.out"
 # 20 datagrams a second for 16 s.
@@ -75,13 +69,13 @@ sleep 2
 stop_agent
 sleep 1
 start_agent --adopt
-state_is a "$B_PUBKEY" Connected || fail "adopting: B is $(field_on a "$B_PUBKEY" state), expected Connected (live session)"
+nb_state_is_on a "$B_PUBKEY" Connected || fail "adopting: B is $(nb_peer_field_on a "$B_PUBKEY" state), expected Connected (live session)"
 pass "adopted with a live session: B Connected at once"
 sleep 2
 stop_agent
 sleep 1
 start_agent
-state_is a "$B_PUBKEY" Connected || fail "starting with -c: B is $(field_on a "$B_PUBKEY" state), expected Connected (live session)"
+nb_state_is_on a "$B_PUBKEY" Connected || fail "starting with -c: B is $(nb_peer_field_on a "$B_PUBKEY" state), expected Connected (live session)"
 pass "started with -c and a live session: B Connected at once"
 wait "$sender" || fail "stream sender on B failed: $(cat "$LAB_DIR/stream-sender.out")"
 nb_finish_listener "$out" || fail "the stream from B lost datagrams or stalled over 1 s across the restarts"

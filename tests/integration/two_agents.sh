@@ -16,12 +16,6 @@ lab_up --peers 10
 
 A_V4=10.100.0.1
 
-state_on() { # SIDE(a|b) KEY: the peer's state in that side's agent
-    local cli=nb_cli
-    [[ $1 == b ]] && cli=nb_cli_b
-    "$cli" status -d --json | jq -r --arg k "$2" '.peers[] | select(.public_key == $k) | .state'
-}
-state_is() { [[ $(state_on "$1" "$2") == "$3" ]]; }
 endpoint_on() { # SIDE KEY: the peer's endpoint in that side's WireGuard
     local ns=$NS_A dev=$WG_A
     [[ $1 == b ]] && ns=$NS_B dev=$WG_B
@@ -66,7 +60,7 @@ make_idle() { # SIDE KEY
     local side=$1 key=$2 cli=nb_cli
     [[ $side == b ]] && cli=nb_cli_b
     check "peer idle on $side" "$cli" peer idle "$key"
-    wait_for 10 "the peer to be Idle on $side" state_is "$side" "$key" Idle
+    wait_for 10 "the peer to be Idle on $side" nb_state_is_on "$side" "$key" Idle
     [[ $(endpoint_on "$side" "$key") == "(none)" ]] ||
         fail "idle peer on $side still has endpoint $(endpoint_on "$side" "$key") in WireGuard"
     pass "peer Idle on $side with no endpoint"
@@ -83,8 +77,8 @@ wake_across() {
     from_key=$(peer_on "$from")
     to_key=$(peer_on "$to")
     ping_check "$addr" "$from-to-$to"
-    wait_for 10 "$t Connected on $f" state_is "$from" "$from_key" Connected
-    wait_for 10 "$f Connected on $t" state_is "$to" "$to_key" Connected
+    wait_for 10 "$t Connected on $f" nb_state_is_on "$from" "$from_key" Connected
+    wait_for 10 "$f Connected on $t" nb_state_is_on "$to" "$to_key" Connected
     wait_for 5 "$f's trace: $t Connected (reason packet)" transition_to "$from" "$from_key" Connected packet
     wait_for 5 "$t's trace: $f Connected (reason remote)" transition_to "$to" "$to_key" Connected remote
     pass "$f -> $t: $t woken by the packet on $f, $f woken by the remote on $t"
@@ -98,8 +92,8 @@ wake_across() {
 
 start_agent
 start_agent_b
-wait_for 30 "A's 10 peers Idle" state_is a "$B_PUBKEY" Idle
-wait_for 30 "B's peer A Idle" state_is b "$A_PUBKEY" Idle
+wait_for 30 "A's 10 peers Idle" nb_state_is_on a "$B_PUBKEY" Idle
+wait_for 30 "B's peer A Idle" nb_state_is_on b "$A_PUBKEY" Idle
 [[ $(nb_cli_b status --json | jq -c '.counts | [.idle, .connecting, .connected]') == "[1,0,0]" ]] ||
     fail "agent B's counts are not 1 Idle: $(nb_cli_b status --json | jq -c .counts)"
 [[ $(endpoint_on a "$B_PUBKEY") == "(none)" && $(endpoint_on b "$A_PUBKEY") == "(none)" ]] ||
@@ -125,8 +119,8 @@ pass "both agents counted 2 wakes"
 make_idle a "$B_PUBKEY"
 make_idle b "$A_PUBKEY"
 tcp_connect_check "$A_V4" b-to-a
-wait_for 10 "B Connected on A after the TCP connect" state_is a "$B_PUBKEY" Connected
-wait_for 10 "A Connected on B after the TCP connect" state_is b "$A_PUBKEY" Connected
+wait_for 10 "B Connected on A after the TCP connect" nb_state_is_on a "$B_PUBKEY" Connected
+wait_for 10 "A Connected on B after the TCP connect" nb_state_is_on b "$A_PUBKEY" Connected
 pass "B -> A TCP: both sides Connected"
 
 stop_agent_b

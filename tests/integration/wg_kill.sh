@@ -26,8 +26,6 @@ TRACE="$LAB_DIR/trace.json"
 DUMMY_KEY=$(awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF")
 DUMMY_V4=10.101.0.1
 
-field() { nb_peer_json "$1" | jq -r --arg f "$2" '.[$f] | values'; }
-state_is() { [[ $(field "$1" state) == "$2" ]]; }
 wg_state_is() { [[ $(nb_cli status --json | jq -r '.wireguard.state') == "$1" ]]; }
 ifindex_a() { in_a cat "/sys/class/net/$WG_A/ifindex" 2>/dev/null; }
 allowed_ips() { in_a wg show "$WG_A" allowed-ips | awk '{for (i = 2; i <= NF; i++) print $1, $i}' | sort; }
@@ -59,7 +57,7 @@ start_agent --connect-timeout 3s --attach "$mode"
 [[ $(nb_cli status --json | jq -r .trigger) == bpf ]] || mode=none
 nb_start_trace "$TRACE"
 ping_check "$REMOTE_V4"
-wait_for 5 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 5 "B Connected" nb_state_is "$B_PUBKEY" Connected
 ips_before=$(allowed_ips)
 [[ $(wc -l <<<"$ips_before") -ge 50 ]] || fail "WireGuard has only $(wc -l <<<"$ips_before") allowed IPs"
 old_ifindex=$(ifindex_a)
@@ -70,7 +68,7 @@ fi
 WGPID=$(wg_go_pid_a) || fail "no wireguard-go for $WG_A in $NS_A"
 in_a ping -c 1 -W 1 "$DUMMY_V4" >/dev/null 2>&1 &
 NB_BG_PIDS+=($!)
-wait_for 5 "the dummy Connecting" state_is "$DUMMY_KEY" Connecting
+wait_for 5 "the dummy Connecting" nb_state_is "$DUMMY_KEY" Connecting
 kill -KILL "$WGPID"
 pass "wireguard-go (pid $WGPID, started by the agent) killed while the dummy was Connecting"
 wait_for 5 "the loss in the log" grep -q "WireGuard on $WG_A lost" "$AGENT_LOG"
@@ -104,7 +102,7 @@ counts=$(nb_cli status --json | jq -c .counts)
 wg_agrees || fail "agent and the new WireGuard disagree"
 ping_check "$REMOTE_V4"
 ping_check "$ROUTED_V4"
-wait_for 5 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 5 "B Connected" nb_state_is "$B_PUBKEY" Connected
 pass "B and its routed subnet answered the first ping on the new device"
 stop_agent
 

@@ -29,10 +29,8 @@ awk -v k="$B_PUBKEY" '{print} $0 == "PublicKey = " k {print "PersistentKeepalive
 grep -q "^PersistentKeepalive = 25" "$conf" || fail "could not give B a keepalive in $conf"
 A_CONF=$conf
 
-field() { nb_peer_json "$1" | jq -r --arg f "$2" '.[$f] | values'; }
-state_is() { [[ $(field "$1" state) == "$2" ]]; }
 wg_state_is() { [[ $(nb_cli status --json | jq -r '.wireguard.state') == "$1" ]]; }
-error_has() { [[ $(field "$1" last_error) == *"$2"* ]]; }
+error_has() { [[ $(nb_peer_field "$1" last_error) == *"$2"* ]]; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 WGPID=""
 cont_wg() { [[ -z $WGPID ]] || kill -CONT "$WGPID" 2>/dev/null || true; }
@@ -43,14 +41,14 @@ nb_start_trace "$TRACE"
 WGPID=$(wg_go_pid_a) || fail "no wireguard-go for $WG_A in $NS_A"
 pass "wireguard-go of $WG_A is pid $WGPID"
 ping_check "$REMOTE_V4"
-wait_for 5 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 5 "B Connected" nb_state_is "$B_PUBKEY" Connected
 check "peer idle B" nb_cli peer idle "$B_PUBKEY"
-wait_for 5 "B Idle" state_is "$B_PUBKEY" Idle
+wait_for 5 "B Idle" nb_state_is "$B_PUBKEY" Idle
 
 # --- a. stopped during a wake -----------------------------------------------------------
 in_a ping -c 1 -W 1 "$DUMMY_V4" >/dev/null 2>&1 &
 NB_BG_PIDS+=($!)
-wait_for 5 "the dummy Connecting" state_is "$DUMMY_KEY" Connecting
+wait_for 5 "the dummy Connecting" nb_state_is "$DUMMY_KEY" Connecting
 dummy_from=$(now_ms)
 sleep 0.3 # its endpoint is set by now: it waits for a handshake nobody answers
 kill -STOP "$WGPID"
@@ -77,8 +75,8 @@ if [[ $(nb_cli status --json | jq -r .trigger) == udp ]]; then
     echo "UDP engine: no wake of B to fail while wireguard-go is stopped"
 else
     wait_for 5 "B's wake to fail naming WireGuard" error_has "$B_PUBKEY" "WireGuard not answering"
-    pass "B's wake failed: $(field "$B_PUBKEY" last_error)"
-    state_is "$B_PUBKEY" Idle || fail "B is $(field "$B_PUBKEY" state), not Idle, after its wake failed"
+    pass "B's wake failed: $(nb_peer_field "$B_PUBKEY" last_error)"
+    nb_state_is "$B_PUBKEY" Idle || fail "B is $(nb_peer_field "$B_PUBKEY" state), not Idle, after its wake failed"
 fi
 wait_for 2 "status to say WireGuard is not answering" wg_state_is "not answering"
 text=$(nb_cli status) || fail "status failed"
@@ -91,8 +89,8 @@ left=$((4500 - ($(now_ms) - dummy_from)))
 ((left <= 0)) || sleep "$(awk -v ms="$left" 'BEGIN {print ms / 1000}')"
 counts=$(nb_cli status --json | jq -c .counts)
 [[ $(jq .connecting <<<"$counts") == 0 ]] || fail "peers still Connecting 4.5 s after the last wake: $counts"
-state_is "$DUMMY_KEY" Idle || fail "the dummy is $(field "$DUMMY_KEY" state) 4.5 s after its wake started"
-pass "no peer Connecting past its timeout ($counts); the dummy: $(field "$DUMMY_KEY" last_error)"
+nb_state_is "$DUMMY_KEY" Idle || fail "the dummy is $(nb_peer_field "$DUMMY_KEY" state) 4.5 s after its wake started"
+pass "no peer Connecting past its timeout ($counts); the dummy: $(nb_peer_field "$DUMMY_KEY" last_error)"
 jq -s -e '[.[] | select(.event == "transition" and .to == "Connecting")] | length >= 2' "$TRACE" >/dev/null ||
     fail "the trace lacks the two wakes"
 
@@ -109,13 +107,13 @@ sleep 2 # nothing applied later (a request that timed out finished before the re
 wg_agrees || fail "agent and WireGuard disagree 2 s after WireGuard answered again"
 pass "they still agree 2 s later"
 ping_check "$REMOTE_V4"
-wait_for 5 "B Connected" state_is "$B_PUBKEY" Connected
+wait_for 5 "B Connected" nb_state_is "$B_PUBKEY" Connected
 wg_agrees || fail "agent and WireGuard disagree after B woke"
 pass "B woke again after WireGuard came back"
 
 # --- c. SIGTERM while wireguard-go is stopped ---------------------------------------------
 check "peer idle B" nb_cli peer idle "$B_PUBKEY"
-wait_for 5 "B Idle" state_is "$B_PUBKEY" Idle
+wait_for 5 "B Idle" nb_state_is "$B_PUBKEY" Idle
 kill -STOP "$WGPID"
 t0=$(now_ms)
 kill -TERM "$AGENT_PID"
