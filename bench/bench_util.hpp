@@ -8,11 +8,11 @@
 #include <memory>
 #include <string>
 
-#include "agent/net/ip.hpp"
-#include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "base/net/ip.hpp"
+#include "base/net/rtnl.hpp"
 
 namespace nb::bench {
 

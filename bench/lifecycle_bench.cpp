@@ -30,10 +30,10 @@
 
 #include "agent/activity/bpf_ports.hpp"
 #include "agent/lazy/lazy_manager.hpp"
-#include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "base/net/rtnl.hpp"
 #include "bench/bench_util.hpp"
 #include "loader/datapath.hpp"
 
@@ -184,7 +184,8 @@ int run(const Args& a) {
     std::unique_ptr<nb::WgControl> wg = create_interface(a.backend, ifname);
     const int ifindex = *nb::link_index(ifname);
 
-    // Sized the way the agent sizes it (engine.cpp capacity_for): n plus a quarter.
+    // Sized the way the agent sizes it (agent/engine/interface_setup.cpp, capacity_for): n plus a
+    // quarter.
     nb::DatapathOptions dopts;
     dopts.max_peers = std::max<uint32_t>(4096, n + n / 4);
     dopts.max_routes = std::max<uint32_t>(dopts.max_peers, (n + churned) + (n + churned) / 4);

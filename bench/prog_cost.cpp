@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 #include "loader/datapath.hpp"
 #include "loader/test_run_opts.hpp"
 #include "tests/support/frames.hpp"

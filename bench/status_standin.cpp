@@ -32,7 +32,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "agent/engine.hpp"
+#include "agent/engine/engine.hpp"
 #include "agent/wg/wg_control.hpp"
 #include "bench/bench_util.hpp"
 

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "base/net/rtnl.hpp"
 #include "bench/bench_util.hpp"
 
 namespace {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent/control/control_client.hpp"
+#include "base/time.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
@@ -30,28 +31,11 @@ void pad(std::string& out, const std::string& cell, size_t width) {
     if (cell.size() < width) out.append(width - cell.size(), ' ');
 }
 
-// "15m", "1h30m", "90s" -> "1m30s", "250ms": the units `run --inactivity-threshold` takes.
-std::string format_duration_ms(int64_t ms) {
-    if (ms <= 0) return "0s";
-    std::string out;
-    auto part = [&](int64_t unit, const char* name) {
-        if (ms >= unit) {
-            out += std::to_string(ms / unit) + name;
-            ms %= unit;
-        }
-    };
-    part(3'600'000, "h");
-    part(60'000, "m");
-    part(1'000, "s");
-    part(1, "ms");
-    return out;
-}
-
 // A wait shown to a person: whole seconds, rounded up so "retry in 0s" never appears
 // while the back-off is still running.
 std::string format_wait_ms(int64_t ms) {
     if (ms < 1000) return std::to_string(ms) + "ms";
-    return format_duration_ms((ms + 999) / 1000 * 1000);
+    return format_duration(std::chrono::milliseconds((ms + 999) / 1000 * 1000));
 }
 
 void join(std::string& out, const std::vector<std::string>& items) {
@@ -165,7 +149,8 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     out += std::string("lazy:       ") + (s.lazy ? "on" : "off");
     // 0: an agent from before the threshold was reported; say nothing rather than "0s".
     if (s.inactivity_threshold_ms > 0) {
-        out += " (inactivity threshold " + format_duration_ms(s.inactivity_threshold_ms) + ")";
+        out += " (inactivity threshold " +
+               format_duration(std::chrono::milliseconds(s.inactivity_threshold_ms)) + ")";
     }
     out += "\n";
     out += "peers:      " + std::to_string(s.idle + s.connecting + s.connected) + " (Idle " +

@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/control/protocol.hpp"
-#include "agent/engine.hpp"
+#include "agent/engine/engine.hpp"
 
 namespace nb::cli {
 
@@ -95,7 +95,7 @@ struct RunArgs {
     uint32_t wake_rate = 500;
     std::optional<std::string> inactivity_threshold;
     uint32_t max_peers = 0;  // 0: auto
-    uint32_t ring_buffer_kib = NB_DEFAULT_RINGBUF_BYTES / 1024;
+    uint32_t ring_buffer_kib = kDefaultRingBufferBytes / 1024;
     std::string udp_forward_handshake = "on";
     std::string exec_timeout = "5s";
     std::string wg_timeout = "500ms";

@@ -1,6 +1,6 @@
 #include <iostream>
 
-#include "agent/engine.hpp"
+#include "agent/engine/engine.hpp"
 #include "cli/commands.hpp"
 
 int main(int argc, char** argv) {

@@ -10,16 +10,13 @@
 #include <fstream>
 #include <optional>
 
+#include "base/errno_text.hpp"
 #include "lazy_peer.skel.h"
 #include "loader/test_run_opts.hpp"
 
 namespace nb {
 
 namespace {
-
-std::string err_text(int err) {
-    return std::strerror(err < 0 ? -err : err);
-}
 
 uint32_t round_up_pow2(uint32_t v) {
     uint32_t p = 1;
@@ -50,7 +47,7 @@ Datapath::Datapath(const DatapathOptions& opts) : opts_(opts) {
     if (opts_.dense4_size && uint64_t{opts_.dense4_base} + opts_.dense4_size > (1ull << 32))
         throw DatapathError("the dense IPv4 range runs past 255.255.255.255");
     skel_ = lazy_peer__open();
-    if (!skel_) throw DatapathError("opening BPF object: " + err_text(errno));
+    if (!skel_) throw DatapathError("opening BPF object: " + errno_text(errno));
     try {
         load();
     } catch (...) {
@@ -77,13 +74,13 @@ void Datapath::load() {
         err = bpf_map__set_max_entries(skel_->maps.nb_dense4, std::max(1u, opts_.dense4_size));
     // One staging entry per CPU the program can run on (bpf/lib/maps.h).
     const int cpus = libbpf_num_possible_cpus();
-    if (cpus < 0) throw DatapathError("counting possible CPUs: " + err_text(cpus));
+    if (cpus < 0) throw DatapathError("counting possible CPUs: " + errno_text(cpus));
     if (!err)
         err = bpf_map__set_max_entries(skel_->maps.nb_scratch_map, static_cast<uint32_t>(cpus));
-    if (err) throw DatapathError("sizing BPF maps: " + err_text(err));
+    if (err) throw DatapathError("sizing BPF maps: " + errno_text(err));
     err = lazy_peer__load(skel_);
     if (err)
-        throw DatapathError("loading BPF programs: " + err_text(err) +
+        throw DatapathError("loading BPF programs: " + errno_text(err) +
                             " (needs root with CAP_BPF and CAP_NET_ADMIN, and a kernel with "
                             "ring buffer support)");
     auto map_shared = [](int fd, size_t bytes, size_t& len, const char* what) {
@@ -91,7 +88,7 @@ void Datapath::load() {
         len = (bytes + page - 1) / page * page;
         void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED)
-            throw DatapathError(std::string("mapping ") + what + ": " + err_text(errno));
+            throw DatapathError(std::string("mapping ") + what + ": " + errno_text(errno));
         return m;
     };
     slots_ = static_cast<nb_peer_slot*>(map_shared(bpf_map__fd(skel_->maps.nb_slots),
@@ -115,7 +112,7 @@ std::pair<uint64_t, uint64_t> Datapath::clock_sample() const {
     uint8_t frame[64] = {};
     auto o = test_run_opts(frame);
     if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.nb_clock), &o) != 0)
-        throw DatapathError("running the clock program: " + err_text(errno));
+        throw DatapathError("running the clock program: " + errno_text(errno));
     return {skel_->bss->nb_clock_jiffies, skel_->bss->nb_clock_ns};
 }
 
@@ -210,7 +207,7 @@ void Datapath::add_route(const IpPrefix& p, uint32_t peer_id) {
         if (!err && prefix_count_++ == 0) skel_->bss->nb_have_prefixes = 1;
     }
     if (err)
-        throw DatapathError("adding route " + p.str() + ": " + err_text(errno) +
+        throw DatapathError("adding route " + p.str() + ": " + errno_text(errno) +
                             (errno == E2BIG || errno == ENOMEM ? " (route map full)" : ""));
 }
 
@@ -229,7 +226,7 @@ void Datapath::del_route(const IpPrefix& p) {
         if (!err && --prefix_count_ == 0) skel_->bss->nb_have_prefixes = 0;
     }
     if (err && errno != ENOENT)
-        throw DatapathError("removing route " + p.str() + ": " + err_text(errno));
+        throw DatapathError("removing route " + p.str() + ": " + errno_text(errno));
 }
 
 nb_peer_slot& Datapath::slot(uint32_t peer_id) {

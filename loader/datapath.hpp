@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 #include "bpf/lazy_peer_kern_user.h"
 #include "loader/jiffy_clock.hpp"
 #include "loader/tc_attach.hpp"

@@ -7,15 +7,17 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/errno_text.hpp"
 #include "loader/tcx.hpp"
 
 namespace nb {
 
 namespace {
 
-std::string errno_text(int err) {
+// errno_text with what the error usually means for bpf().
+std::string bpf_errno_text(int err) {
     err = err < 0 ? -err : err;
-    std::string s = std::strerror(err);
+    std::string s = errno_text(err);
     if (err == ENOSYS) s += " (no bpf() system call, or blocked by seccomp)";
     if (err == EPERM) s += " (needs root: CAP_BPF and CAP_NET_ADMIN)";
     return s;
@@ -25,7 +27,7 @@ std::string errno_text(int err) {
 Probe from_libbpf(int rc, const char* what) {
     if (rc == 1) return {true, "yes"};
     if (rc == 0) return {false, std::string(what) + " not supported by this kernel"};
-    return {false, errno_text(rc)};
+    return {false, bpf_errno_text(rc)};
 }
 
 }  // namespace
@@ -47,7 +49,7 @@ BpfFeatures probe_bpf_features() {
     };
     int prog_fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "nb_probe", "GPL", insns, 2, nullptr);
     if (prog_fd < 0) {
-        f.bpf = {false, errno_text(errno)};
+        f.bpf = {false, bpf_errno_text(errno)};
     } else {
         close(prog_fd);
         f.bpf = {true, "yes"};
@@ -67,7 +69,7 @@ BpfFeatures probe_bpf_features() {
         else if (err == EINVAL)
             f.tcx = {false, "no (kernel < 6.6): clsact is used"};
         else
-            f.tcx = {false, errno_text(err)};
+            f.tcx = {false, bpf_errno_text(err)};
     }
     f.btf = access("/sys/kernel/btf/vmlinux", R_OK) == 0
                 ? Probe{true, "yes"}

@@ -12,7 +12,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "agent/net/rtnl.hpp"
+#include "base/errno_text.hpp"
+#include "base/net/rtnl.hpp"
 #include "loader/tc_order.hpp"
 #include "loader/tcx.hpp"
 
@@ -26,10 +27,6 @@ namespace {
 // reach WireGuard. (0 asks the kernel to choose, and it chooses one after ours.)
 constexpr uint32_t kFilterHandle = 0x6e62;
 constexpr uint32_t kFilterPriority = 1;
-
-std::string err_text(int err) {
-    return std::strerror(err < 0 ? -err : err);
-}
 
 bpf_tc_hook make_hook(int ifindex, bpf_tc_attach_point point) {
     bpf_tc_hook hook{};
@@ -114,11 +111,11 @@ void TcAttachment::attach_tcx(int ingress_fd, int egress_fd) {
     // ours that returns TCX_PASS ends the chain, and an idle peer's packet would reach
     // WireGuard unheld. Without the flag the kernel appends, after everyone else.
     int in = tcx::link_create(ingress_fd, ifindex_, tcx::kIngress, tcx::kFlagBefore);
-    if (in < 0) throw AttachError("tcx ingress link: " + err_text(in));
+    if (in < 0) throw AttachError("tcx ingress link: " + errno_text(in));
     int out = tcx::link_create(egress_fd, ifindex_, tcx::kEgress, tcx::kFlagBefore);
     if (out < 0) {
         ::close(in);
-        throw AttachError("tcx egress link: " + err_text(out));
+        throw AttachError("tcx egress link: " + errno_text(out));
     }
     ingress_link_ = in;
     egress_link_ = out;
@@ -132,7 +129,7 @@ void TcAttachment::attach_clsact(int ingress_fd, int egress_fd) {
     int err = bpf_tc_hook_create(&hook);
     quiet_libbpf = false;
     // An existing clsact belongs to someone else (or an earlier us): share it.
-    if (err && err != -EEXIST) throw AttachError("creating clsact qdisc: " + err_text(err));
+    if (err && err != -EEXIST) throw AttachError("creating clsact qdisc: " + errno_text(err));
     created_clsact_ = (err == 0);
 
     const std::pair<bpf_tc_attach_point, int> points[] = {{BPF_TC_INGRESS, ingress_fd},
@@ -158,7 +155,7 @@ void TcAttachment::attach_clsact(int ingress_fd, int egress_fd) {
             remove_stale_clsact_filters(ifindex_);
             throw AttachError(std::string("attaching clsact ") +
                               (point == BPF_TC_INGRESS ? "ingress" : "egress") +
-                              " filter: " + err_text(err));
+                              " filter: " + errno_text(err));
         }
     }
     clsact_attached_ = true;

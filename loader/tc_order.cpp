@@ -8,7 +8,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "agent/net/rtnl.hpp"
+#include "base/net/rtnl.hpp"
 #include "loader/tcx.hpp"
 
 namespace nb {

@@ -14,8 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "agent/common/unique_fd.hpp"
 #include "agent/lazy/ports.hpp"
+#include "base/unique_fd.hpp"
 
 namespace nb {
 

@@ -8,9 +8,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "agent/common/printable.hpp"
-#include "agent/common/unique_fd.hpp"
 #include "agent/config/wg_quick.hpp"
+#include "base/printable.hpp"
+#include "base/unique_fd.hpp"
 
 namespace nb {
 

@@ -1,7 +1,8 @@
 #include "agent/config/wg_quick.hpp"
 
-#include "agent/common/printable.hpp"
 #include "agent/config/config_file.hpp"
+#include "base/printable.hpp"
+#include "base/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -64,16 +65,6 @@ constexpr KeyInfo kKeys[] = {
     {"group", Section::Peer, Key::Group},
     {"lazy", Section::Peer, Key::Lazy},
 };
-
-bool is_space(char c) {
-    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
-    return s;
-}
 
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;

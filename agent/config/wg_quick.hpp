@@ -8,8 +8,8 @@
 #include <string_view>
 #include <vector>
 
-#include "agent/net/ip.hpp"
 #include "agent/wg/key.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 

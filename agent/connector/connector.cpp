@@ -1,8 +1,9 @@
 #include "agent/connector/connector.hpp"
 
-#include "agent/common/printable.hpp"
-#include "agent/common/spawn.hpp"
-#include "agent/common/unique_fd.hpp"
+#include "base/printable.hpp"
+#include "base/spawn.hpp"
+#include "base/text.hpp"
+#include "base/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -66,13 +67,6 @@ bool read_available(int fd, std::string& buf, size_t limit = kMaxDrain) {
         throw_errno("read from exec connector");
     }
     return true;
-}
-
-std::string_view trim(std::string_view s) {
-    const char* ws = " \t\r\n";
-    size_t b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    return s.substr(b, s.find_last_not_of(ws) - b + 1);
 }
 
 std::string first_nonempty_line(std::string_view text) {

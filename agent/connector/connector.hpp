@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "agent/net/ip.hpp"
 #include "agent/wg/key.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/common/mapped_buffer.hpp"
+#include "base/mapped_buffer.hpp"
 
 namespace nb {
 

@@ -18,14 +18,11 @@
 
 #include "agent/control/protocol.hpp"
 #include "agent/control/request.hpp"
+#include "base/errno_text.hpp"
 
 namespace nb {
 
 namespace {
-
-std::string errno_text(int err) {
-    return std::strerror(err);
-}
 
 std::string error_line(const std::string& message) {
     return nlohmann::json{{"ok", false}, {"error", message}}.dump(

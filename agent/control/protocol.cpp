@@ -1,7 +1,7 @@
 #include "agent/control/protocol.hpp"
 
-#include "agent/common/memory.hpp"
-#include "agent/common/printable.hpp"
+#include "base/memory.hpp"
+#include "base/printable.hpp"
 
 #include <array>
 #include <charconv>

@@ -1,6 +1,6 @@
 #include "agent/control/request.hpp"
 
-#include "agent/common/printable.hpp"
+#include "base/printable.hpp"
 
 namespace nb {
 

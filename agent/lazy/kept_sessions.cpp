@@ -98,7 +98,7 @@ void LazyManager::idle_keeping_sessions(const std::vector<uint32_t>& ids, const 
             throw;
         }
     }
-    const uint64_t now = monotonic_ns();
+    const uint64_t now = clock_now();
     std::vector<uint32_t> talked_ids;
     for (uint32_t id : ids) {
         ManagedPeer& p = peers_[id];
@@ -172,7 +172,7 @@ void LazyManager::forget_kept_sessions(uint64_t now_ns) {
         return;
     }
     spdlog::debug("{} idle peers' sessions expired: WireGuard forgot them", forget.size());
-    const uint64_t now = monotonic_ns();
+    const uint64_t now = clock_now();
     for (uint32_t id : forget) {
         ManagedPeer& p = peers_[id];
         p.w_mut().forget_at_ns = 0;

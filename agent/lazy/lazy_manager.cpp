@@ -10,38 +10,10 @@
 #include <unordered_set>
 
 #include "agent/activity/packet_summary.hpp"
-#include "agent/common/fault_point.hpp"
-#include "agent/common/memory.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
 
 namespace nb {
-
-uint64_t monotonic_ns() {
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
-    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-std::string rfc3339_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tm t{};
-    gmtime_r(&ts.tv_sec, &t);
-    char buf[40];
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
-    snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
-    return buf;
-}
-
-std::string format_duration(std::chrono::milliseconds d) {
-    int64_t ms = d.count();
-    if (ms < 1000) return std::to_string(ms) + "ms";
-    std::string out;
-    int64_t s = ms / 1000;
-    if (s >= 3600) out += std::to_string(s / 3600) + "h";
-    if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
-    if (s % 60 || out.empty()) out += std::to_string(s % 60) + "s";
-    return out;
-}
 
 const WakeState ManagedPeer::kNoWake{};
 const std::optional<std::string> ManagedPeer::kNoString{};
@@ -273,7 +245,7 @@ void LazyManager::install(std::vector<PeerSpec> specs, DeviceUpdate update,
         }
         throw;
     }
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     adopt_new_peers(fresh, now);
     rebuild_groups();
 }
@@ -470,7 +442,7 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
     }
 
     // Our own books.
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     for (uint32_t id : removed) {
         ManagedPeer& p = peers_[id];
         if (dp_) dp_->remove_peer(id, {});  // the slot; its routes went above
@@ -556,7 +528,7 @@ void LazyManager::trace_drop(ManagedPeer& p, uint64_t now_ns, const char* reason
 
 bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns,
                             const std::function<nlohmann::json()>& trigger_fields) {
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     if (!wg_.available()) {
         // Nothing to wake it with. Not a failure of the peer: no backoff to outlast it.
         ++p.agent_dropped;
@@ -754,7 +726,7 @@ void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::strin
     ++p.wakes;
     w.job_id = next_job_++;
     w.awaiting_handshake = false;
-    w.deadline_ns = monotonic_ns() + ns(opts_.connect_timeout);
+    w.deadline_ns = clock_now() + ns(opts_.connect_timeout);
     jobs_[w.job_id] = p.id;
     connecting_.push_back(p.id);
     transition(p, PeerState::Connecting, reason);
@@ -770,7 +742,7 @@ void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::strin
 
 void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
     if (p.groups().empty()) return;
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     for (const auto& g : p.groups()) {
         auto it = groups_.find(g);
         if (it == groups_.end()) continue;
@@ -864,7 +836,7 @@ void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     // newer ones are held until the first reply or the handshake time proves it, and
     // then the peer counts as Connected.
     w.awaiting_handshake = true;
-    w.endpoint_set_ns = monotonic_ns();
+    w.endpoint_set_ns = clock_now();
     w.replayed = 0;
     w.replayed_bytes = 0;
     w.handshake_seen_ns = 0;
@@ -873,7 +845,7 @@ void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
 }
 
 void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     WakeState& w = p.w_mut();
     w.awaiting_handshake = false;
     w.forget_at_ns = 0;  // a remote that talked to a kept session keeps it
@@ -927,7 +899,7 @@ void LazyManager::note_failure(ManagedPeer& p, const std::string& error) {
     ++w.failures;
     p.proven = false;
     auto backoff = backoff_after(w.failures);
-    w.retry_after_ns = monotonic_ns() + ns(backoff);
+    w.retry_after_ns = clock_now() + ns(backoff);
     w.last_error = error;
     spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
                  p.key.base64(), w.failures, error, format_duration(backoff));
@@ -941,7 +913,7 @@ void LazyManager::fail_peers(const std::vector<uint32_t>& ids) {
         // the peers stay Connecting, holding, and the next tick tries again in one
         // request. An exception here would stop the tick for every other peer.
         spdlog::error("making {} failed peers idle: {}; trying again", ids.size(), e.what());
-        uint64_t again = monotonic_ns() + ns(std::chrono::milliseconds(1000));
+        uint64_t again = clock_now() + ns(std::chrono::milliseconds(1000));
         for (uint32_t id : ids) {
             ManagedPeer& p = peers_[id];
             if (!p.in_use || p.state != PeerState::Connecting) continue;
@@ -1002,7 +974,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
             }
         }
     }
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     std::vector<uint32_t> talked_ids;
     for (uint32_t id : ids) {
         ManagedPeer& p = peers_[id];
@@ -1367,7 +1339,7 @@ void LazyManager::set_lazy(bool lazy) {
     if (lazy == opts_.lazy) return;
     if (lazy && !dp_) throw std::logic_error("lazy mode needs the datapath attached first");
     opts_.lazy = lazy;
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     trace_({{"event", "mode"}, {"ts", rfc3339_now()}, {"lazy", lazy}});
     spdlog::info("lazy connections {}", lazy ? "on" : "off");
     if (lazy) {
@@ -1478,13 +1450,12 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
 }
 
 PeerStatusSource LazyManager::peer_statuses() const {
-    return
-        [this, i = size_t{0}, now_ms = unix_ms(), now_ns = monotonic_ns()](PeerStatus& s) mutable {
-            while (i < peers_.size() && !peers_[i].in_use) ++i;
-            if (i == peers_.size()) return false;
-            fill_peer_status(peers_[i++], now_ms, now_ns, s);
-            return true;
-        };
+    return [this, i = size_t{0}, now_ms = unix_ms(), now_ns = clock_now()](PeerStatus& s) mutable {
+        while (i < peers_.size() && !peers_[i].in_use) ++i;
+        if (i == peers_.size()) return false;
+        fill_peer_status(peers_[i++], now_ms, now_ns, s);
+        return true;
+    };
 }
 
 AgentStatus LazyManager::status(bool detail) const {
@@ -1498,7 +1469,7 @@ AgentStatus LazyManager::status(bool detail) const {
     st.wakes_deferred = admission_.deferred();
     st.wakes_shed = admission_.shed();
     int64_t now_ms = unix_ms();
-    uint64_t now_ns = monotonic_ns();
+    uint64_t now_ns = clock_now();
     if (detail) st.peers.reserve(by_key_.size());
     for (const auto& p : peers_) {
         if (!p.in_use) continue;

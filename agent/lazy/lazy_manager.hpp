@@ -21,6 +21,7 @@
 #include "agent/lazy/peer_state.hpp"
 #include "agent/lazy/ports.hpp"
 #include "agent/lazy/wake_admission.hpp"
+#include "base/time.hpp"
 
 namespace nb {
 
@@ -48,6 +49,10 @@ struct LazyOptions {
     // Wakes per second of peers without a proven handshake since their last failure
     // (agent/lazy/wake_admission.hpp); more wait their turn. 0: no limit.
     uint32_t wake_rate = 0;
+    // The clock the manager reads for "now" (CLOCK_MONOTONIC ns, as the datapath stamps):
+    // tests give it one they move by hand, so they never sleep. Empty: monotonic_ns.
+    // How long WireGuard took to answer is always measured on the real clock.
+    std::function<uint64_t()> clock;
 };
 
 // What a network-map update changes, by peer.
@@ -284,6 +289,7 @@ class LazyManager {
     uint64_t last_activity_ns(const ManagedPeer& p) const;
 
     LazyOptions opts_;
+    uint64_t clock_now() const { return opts_.clock ? opts_.clock() : monotonic_ns(); }
     WakeAdmission admission_;
     WgControl& wg_;
     HoldDatapath* dp_;
@@ -320,9 +326,5 @@ class LazyManager {
 // WireGuard's REJECT_AFTER_TIME (180 s): no side uses a session key longer after its
 // handshake. Plus a margin for the handshake's round trip and the scan's pace.
 inline constexpr std::chrono::seconds kSessionLifetime{185};
-
-uint64_t monotonic_ns();
-std::string rfc3339_now();
-std::string format_duration(std::chrono::milliseconds d);  // "15m", "2s", "1m30s", "250ms"
 
 }  // namespace nb

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "agent/connector/connect_pool.hpp"
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 

@@ -31,7 +31,7 @@ void LazyManager::wireguard_lost(const std::string& reason) {
     // Its peers, endpoints and sessions went with it: nobody is connected, and there is
     // nothing to tell it. When it is back, reconcile() installs every peer Idle.
     const std::string why = "WireGuard lost: " + reason;
-    uint64_t now = monotonic_ns();
+    uint64_t now = clock_now();
     for (auto& p : peers_) {
         if (!p.in_use || p.state == PeerState::Idle) continue;
         if (dp_) dp_->set_mode(p.id, SlotMode::Hold);

@@ -20,8 +20,8 @@
 #include <string>
 #include <thread>
 
-#include "agent/common/unique_fd.hpp"
 #include "agent/wg/wg_control.hpp"
+#include "base/unique_fd.hpp"
 
 namespace nb {
 

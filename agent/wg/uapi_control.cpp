@@ -7,14 +7,11 @@
 #include <utility>
 
 #include "agent/wg/uapi_exchange.hpp"
+#include "base/errno_text.hpp"
 
 namespace nb {
 
 namespace {
-
-std::string errno_text(int err) {
-    return std::strerror(err);
-}
 
 // Shows a reply line in an error message without flooding it.
 std::string quote_line(std::string_view line) {

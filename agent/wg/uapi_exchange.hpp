@@ -13,8 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include "agent/common/unique_fd.hpp"
 #include "agent/wg/wg_control.hpp"
+#include "base/unique_fd.hpp"
 
 namespace nb {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/net/ip.hpp"
 #include "agent/wg/key.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 

@@ -29,9 +29,9 @@
 #include <thread>
 #include <vector>
 
-#include "agent/common/unique_fd.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/uapi_exchange.hpp"
+#include "base/unique_fd.hpp"
 
 namespace nb {
 

@@ -1,7 +1,7 @@
 #include "agent/wg/wireguard_go.hpp"
 
-#include "agent/common/spawn.hpp"
-#include "agent/common/unique_fd.hpp"
+#include "base/spawn.hpp"
+#include "base/unique_fd.hpp"
 
 #include <fcntl.h>
 #include <net/if.h>

@@ -16,7 +16,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/common/spawn.hpp"
+#include "base/spawn.hpp"
 #include "tests/support/privileged.hpp"
 
 namespace nb {

@@ -15,9 +15,9 @@
 #include <future>
 #include <thread>
 
-#include "agent/common/mapped_buffer.hpp"
 #include "agent/control/control_client.hpp"
 #include "agent/control/protocol.hpp"
+#include "base/mapped_buffer.hpp"
 #include "tests/control/server_loop.hpp"
 #include "tests/support/privileged.hpp"
 

@@ -6,7 +6,7 @@
 #include <span>
 #include <string>
 
-#include "agent/common/printable.hpp"
+#include "base/printable.hpp"
 #include "tests/support/fuzz_seed.hpp"
 
 namespace nb {
@@ -45,8 +45,9 @@ TEST(Request, BadLinesNameTheProblem) {
     EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
     // A JSON escape decodes to a control character: escaped, except a tab (found by
     // fuzz_control_request: its check had wrongly refused the tab printable() keeps).
-    EXPECT_EQ(parse(R"({"cmd":"s(\tus\u001b"})").error,
-              "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply or set_lazy)");
+    EXPECT_EQ(
+        parse(R"({"cmd":"s(\tus\u001b"})").error,
+        "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply or set_lazy)");
 }
 
 TEST(Request, OnlyApplyMayStartALongLine) {

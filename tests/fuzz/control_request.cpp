@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "agent/common/printable.hpp"
 #include "agent/control/request.hpp"
+#include "base/printable.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb::fuzz {
 

@@ -1,4 +1,4 @@
-// Fuzzes the rtnetlink reply decoders (agent/net/rtnl_reply.*): the checks every reply
+// Fuzzes the rtnetlink reply decoders (base/net/rtnl_reply.*): the checks every reply
 // datagram goes through, and the link-kind and address messages the agent reads. The
 // input is a run of datagrams (tests/support/fuzz_seed.hpp's framing), fed until the
 // reply ends, as RtnlSocket feeds them. A failed reply carries a positive errno; a
@@ -11,13 +11,13 @@
 
 #include <linux/rtnetlink.h>
 
-#include "agent/net/rtnl_reply.hpp"
+#include "base/net/rtnl_reply.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 #include "tests/support/fuzz_seed.hpp"
 
 namespace {
 
-// The values tests/net/rtnl_reply_test.cpp builds its replies with.
+// The values tests/base/net/rtnl_reply_test.cpp builds its replies with.
 constexpr uint32_t kSeq = 4242;
 constexpr uint32_t kPort = 777;
 constexpr int kIndex = 5;

@@ -34,9 +34,9 @@ class CrowdTest : public LazyFixture {
     void awaiting_proof() {
         make();
         install3();
-        mgr->on_held_packet(0, pkt(1), monotonic_ns());
+        mgr->on_held_packet(0, pkt(1), now());
         mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-        mgr->on_held_packet(0, pkt(2), monotonic_ns());
+        mgr->on_held_packet(0, pkt(2), now());
     }
     size_t count(PeerState s, uint8_t peers) const {
         size_t n = 0;
@@ -55,7 +55,7 @@ TEST_F(CrowdTest, BackgroundReadsProveHandshakesWithoutBlockingTheTick) {
         ++started;
         return accept;
     });
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t);
     EXPECT_EQ(started, 1);
     EXPECT_EQ(wg.get_device_calls, 0);  // not on the loop
@@ -97,7 +97,7 @@ TEST_F(CrowdTest, ExpiredWakesFailInChunksThatShrinkToTheBudget) {
     for (uint8_t n = 1; n <= kPeers; ++n)
         specs.push_back(spec(n, ("192.0.2." + std::to_string(n) + ":51820").c_str()));
     mgr->install(std::move(specs));
-    for (uint32_t id = 0; id < kPeers; ++id) mgr->on_held_packet(id, pkt(1), monotonic_ns());
+    for (uint32_t id = 0; id < kPeers; ++id) mgr->on_held_packet(id, pkt(1), now());
     ASSERT_EQ(queue.jobs.size(), kPeers);
     std::vector<ConnectPool::Completion> done;
     for (uint8_t n = 1; n <= kPeers; ++n)
@@ -107,7 +107,7 @@ TEST_F(CrowdTest, ExpiredWakesFailInChunksThatShrinkToTheBudget) {
     ASSERT_EQ(count(PeerState::Connecting, kPeers), kPeers);
 
     wg.set_delay_per_peer = 500us;  // a remove and a re-add: 1 ms a peer
-    const uint64_t t = monotonic_ns() + 5 * kSec;
+    const uint64_t t = now() + 5 * kSec;
     std::vector<size_t> failed;
     for (int turn = 0; turn < 10 && count(PeerState::Idle, kPeers) < kPeers; ++turn) {
         size_t before = count(PeerState::Idle, kPeers);
@@ -133,14 +133,14 @@ TEST_F(CrowdTest, ExpiredWakesFailInChunksThatShrinkToTheBudget) {
 TEST_F(CrowdTest, ProvenPeersEndpointsGoFirstInARequestOfTheirOwn) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     ASSERT_TRUE(mgr->find(key(1))->proven);
     mgr->make_idle(key(1), "operator");
 
-    mgr->on_held_packet(1, pkt(2), monotonic_ns());  // unproven, asked first
-    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    mgr->on_held_packet(1, pkt(2), now());  // unproven, asked first
+    mgr->on_held_packet(0, pkt(3), now());
     ASSERT_EQ(queue.jobs.size(), 3u);
     size_t before = wg.updates.size();
     std::vector<ConnectPool::Completion> done = {ok(queue.jobs[1].job_id, "192.0.2.2:51820"),

@@ -221,8 +221,15 @@ class LazyFixture : public ::testing::Test {
   protected:
     LazyFixture() : wg(log), hold(log), sink(log) {}
 
-    static LazyOptions options(bool lazy = true, uint32_t max_held = 128) {
+    // The manager's clock, moved only by the test (LazyOptions::clock): nothing sleeps.
+    // It starts where a machine's monotonic clock could be, well after boot.
+    uint64_t clock_ns = 1000ull * 1000000000ull;
+    uint64_t now() const { return clock_ns; }
+    void wait_until(uint64_t t) { clock_ns = std::max(clock_ns, t); }
+
+    LazyOptions options(bool lazy = true, uint32_t max_held = 128) {
         LazyOptions o;
+        o.clock = [this] { return clock_ns; };
         o.interface = "wgt";
         o.lazy = lazy;
         o.max_held = max_held;

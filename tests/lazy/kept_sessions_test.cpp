@@ -24,8 +24,8 @@ class KeptSessionsTest : public LazyFixture {
         o.inactivity_threshold = 60s;
         make(o);
         mgr->install({spec(1, "192.0.2.1:51820", 25)});
-        mgr->on_rx_wake(0, monotonic_ns());
-        const uint64_t t = monotonic_ns();
+        mgr->on_rx_wake(0, now());
+        const uint64_t t = now();
         mgr->tick(t + 61 * kSec);
         EXPECT_EQ(state(), PeerState::Idle);
         installed_removes = 1;
@@ -51,7 +51,7 @@ TEST_F(KeptSessionsTest, RemoteTalkingToAKeptSessionIsConnectedAgainAtOnce) {
     EXPECT_EQ(wg.ops_for(key(1)).back().persistent_keepalive, std::optional<uint16_t>(0));
     EXPECT_EQ(hold.mode[0], SlotMode::Hold);
 
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(), PeerState::Connected);
     EXPECT_EQ(hold.mode[0], SlotMode::Pass);
     EXPECT_EQ(wg.ops_for(key(1)).back().persistent_keepalive, std::optional<uint16_t>(25));
@@ -65,7 +65,7 @@ TEST_F(KeptSessionsTest, RemoteTalkingToAKeptSessionIsConnectedAgainAtOnce) {
 // with a fresh handshake, which is what its proof (and the replay order) relies on.
 TEST_F(KeptSessionsTest, OurPacketWakesAKeptPeerWithAFreshSession) {
     const uint64_t idle_at = connected_then_idle();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     ASSERT_EQ(queue.jobs.size(), 1u);
     const size_t updates = wg.updates.size();
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));

@@ -1,8 +1,8 @@
 // The peer lifecycle beyond the first wake, against the fakes of tests/lazy/fakes.hpp:
 // handshake proof, connect timeouts and backoff, inactivity, groups, remote wakes, the
-// idle race, network-map updates and lazy mode at runtime. Time is what tick() is
-// given: deadlines are driven by passing monotonic_ns() plus an offset, never by
-// sleeping (only the few-ms backoffs below are waited out for real).
+// idle race, network-map updates and lazy mode at runtime. Time is the fixture's clock
+// (LazyFixture::clock_ns, the manager's LazyOptions::clock): deadlines are driven by
+// passing now() plus an offset or moving the clock, never by sleeping.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -39,7 +39,7 @@ class LazyLifecycleTest : public LazyFixture {
         install3();
         packet(0, 1);
         mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-        for (uint8_t i = 2; i <= last; ++i) mgr->on_held_packet(0, pkt(i), monotonic_ns());
+        for (uint8_t i = 2; i <= last; ++i) mgr->on_held_packet(0, pkt(i), now());
     }
     PeerStatus st(uint8_t n) const {
         for (auto& p : mgr->status(true).peers)
@@ -71,7 +71,7 @@ class LazyLifecycleTest : public LazyFixture {
     // A held packet to peer `id`; returns the job it started, 0 if none.
     uint64_t packet(uint32_t id, uint8_t tag = 1) {
         size_t before = queue.jobs.size();
-        mgr->on_held_packet(id, pkt(tag), monotonic_ns());
+        mgr->on_held_packet(id, pkt(tag), now());
         return queue.jobs.size() > before ? queue.jobs.back().job_id : 0;
     }
     uint64_t job_of(uint8_t n) const {
@@ -93,9 +93,6 @@ class LazyLifecycleTest : public LazyFixture {
             hold.mode[id] = SlotMode::Pass;
         };
     }
-    static void wait_until(uint64_t mono_ns) {
-        while (monotonic_ns() < mono_ns) std::this_thread::sleep_for(1ms);
-    }
     static bool contains(const std::string& s, const std::string& part) {
         return s.find(part) != std::string::npos;
     }
@@ -115,7 +112,7 @@ TEST_F(LazyLifecycleTest, EndpointSetWaitsForTheHandshakeAndTheFirstReplyConfirm
     EXPECT_EQ(st(1).state, PeerState::Connecting);
     EXPECT_EQ(mgr->status(false).connecting, 1u);
 
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(p->state, PeerState::Connected);
     EXPECT_FALSE(p->w().awaiting_handshake);
     EXPECT_EQ(hold.mode[0], SlotMode::Pass);
@@ -130,7 +127,7 @@ TEST_F(LazyLifecycleTest, OneWayTrafficIsConfirmedByWireGuardsHandshakeTime) {
     install3();
     packet(0);
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t);  // the endpoint was set just now: too early to ask WireGuard
     EXPECT_EQ(wg.get_device_calls, 0);
 
@@ -158,21 +155,21 @@ TEST_F(LazyLifecycleTest, PacketsAfterTheEndpointWaitForTheProofAndKeepTheirOrde
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     ASSERT_EQ(sink.sent.size(), 1u);  // the trigger starts WireGuard's handshake
     EXPECT_EQ(mgr->tick_interval(), 250ms);
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
-    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    mgr->on_held_packet(0, pkt(2), now());
+    mgr->on_held_packet(0, pkt(3), now());
     EXPECT_EQ(sink.sent.size(), 1u);
     EXPECT_EQ(hold.released[0], 1u);
     // One-way traffic may be waiting: WireGuard's handshake time is read at once and
     // often, not after a second.
     EXPECT_EQ(mgr->tick_interval(), 5ms);
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t);
     EXPECT_EQ(wg.get_device_calls, 1);
     EXPECT_EQ(state(1), PeerState::Connecting);
     mgr->tick(t + 2 * kMs);  // within the fast interval: no second dump
     EXPECT_EQ(wg.get_device_calls, 1);
 
-    mgr->on_rx_wake(0, monotonic_ns());  // the first reply
+    mgr->on_rx_wake(0, now());  // the first reply
     EXPECT_EQ(state(1), PeerState::Connected);
     ASSERT_EQ(sink.sent.size(), 3u);
     for (uint8_t i = 0; i < 3; ++i) EXPECT_EQ(sink.sent[i][0], i + 1);
@@ -192,7 +189,7 @@ TEST_F(LazyLifecycleTest, HandshakeTimeProvesOneWayTrafficAndReleasesWhatWaited)
     awaiting_proof(2);
     wg.handshakes[key(1)] = 1700000000;
     wg.transfer[key(1)] = {92, sent_after_handshake(1)};
-    mgr->tick(monotonic_ns());
+    mgr->tick(now());
     EXPECT_EQ(state(1), PeerState::Connected);
     ASSERT_EQ(sink.sent.size(), 2u);
     EXPECT_EQ(sink.sent[1][0], 2);
@@ -206,7 +203,7 @@ TEST_F(LazyLifecycleTest, PacketsWaitUntilWireGuardHasSentWhatItQueuedForTheHand
     ASSERT_EQ(sink.sent.size(), 1u);
     wg.handshakes[key(1)] = 1700000000;
     wg.transfer[key(1)] = {92, 148};  // the initiation only: the queue is not out yet
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t);
     EXPECT_EQ(state(1), PeerState::Connecting);
     EXPECT_EQ(sink.sent.size(), 1u);
@@ -223,7 +220,7 @@ TEST_F(LazyLifecycleTest, AHandshakeWhoseQueuedPacketsNeverShowStillProvesAfterA
     awaiting_proof(2);
     wg.handshakes[key(1)] = 1700000000;
     wg.transfer[key(1)] = {92, 148};  // WireGuard dropped what it queued
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t);
     mgr->tick(t + 200 * kMs);
     EXPECT_EQ(state(1), PeerState::Connecting);
@@ -258,11 +255,11 @@ TEST_F(LazyLifecycleTest, AGroupWakeWithNothingHeldReplaysTheFirstPacketAtOnce) 
     mgr->on_connect_done(ok(job_of(2), "192.0.2.2:51820"));
     ASSERT_TRUE(mgr->find(key(2))->w().awaiting_handshake);
     EXPECT_TRUE(sink.sent.empty());  // nothing was held for peer 2
-    mgr->on_held_packet(1, pkt(7), monotonic_ns());
+    mgr->on_held_packet(1, pkt(7), now());
     ASSERT_EQ(sink.sent.size(), 1u);  // it starts WireGuard's handshake
-    mgr->on_held_packet(1, pkt(8), monotonic_ns());
+    mgr->on_held_packet(1, pkt(8), now());
     EXPECT_EQ(sink.sent.size(), 1u);  // the next one waits for the proof
-    mgr->on_rx_wake(1, monotonic_ns());
+    mgr->on_rx_wake(1, now());
     ASSERT_EQ(sink.sent.size(), 2u);
     EXPECT_EQ(sink.sent[1][0], 8);
 }
@@ -276,11 +273,11 @@ TEST_F(LazyLifecycleTest, NoHandshakeWithinTheTimeoutGoesBackIdleAndCountsWhatWa
     ASSERT_EQ(sink.sent.size(), 2u);
     // Two replays went to WireGuard, which queues them for a handshake that never comes;
     // three newer packets wait in the agent for the handshake to be proven.
-    mgr->on_held_packet(0, pkt(3), monotonic_ns());
-    mgr->on_held_packet(0, pkt(4), monotonic_ns());
-    mgr->on_held_packet(0, pkt(5), monotonic_ns());
+    mgr->on_held_packet(0, pkt(3), now());
+    mgr->on_held_packet(0, pkt(4), now());
+    mgr->on_held_packet(0, pkt(5), now());
     EXPECT_EQ(sink.sent.size(), 2u);
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t + 9 * kSec);
     EXPECT_EQ(state(1), PeerState::Connecting);
 
@@ -326,11 +323,11 @@ TEST_F(LazyLifecycleTest, HungConnectorTimesOutItsPeerOnlyAndItsLateAnswerIsIgno
     uint64_t other = packet(1, 2);
     ASSERT_NE(other, 0u);
     mgr->on_connect_done(ok(other, "192.0.2.2:51820"));
-    mgr->on_rx_wake(1, monotonic_ns());
+    mgr->on_rx_wake(1, now());
     EXPECT_EQ(state(2), PeerState::Connected);
     EXPECT_EQ(state(1), PeerState::Connecting);
 
-    mgr->tick(monotonic_ns() + 10 * kSec + kMs);
+    mgr->tick(now() + 10 * kSec + kMs);
     EXPECT_EQ(state(1), PeerState::Idle);
     EXPECT_TRUE(contains(last_reason(1), "connector gave no answer within 10s")) << last_reason(1);
     EXPECT_EQ(st(1).last_error, "connector gave no answer within 10s");
@@ -393,7 +390,7 @@ TEST_F(LazyLifecycleTest, ATimeoutThatWireGuardCannotUndoIsRetriedNextTickAndCou
     packet(0, 1);
     packet(1, 2);
     wg.fail_next = true;
-    uint64_t t = monotonic_ns() + 10 * kSec + kMs;
+    uint64_t t = now() + 10 * kSec + kMs;
     EXPECT_NO_THROW(mgr->tick(t));
     EXPECT_EQ(state(1), PeerState::Connecting);
     EXPECT_EQ(state(2), PeerState::Connecting);
@@ -455,9 +452,9 @@ TEST_F(LazyLifecycleTest, BackoffDoublesIsCappedAndASuccessResetsIt) {
     for (uint32_t n = 1; n <= 3; ++n) {
         uint64_t job = packet(2, static_cast<uint8_t>(n));
         ASSERT_NE(job, 0u) << "wake " << n;  // after retry_after, a packet wakes it again
-        uint64_t before = monotonic_ns();
+        uint64_t before = now();
         fail_job(job, "no route");
-        uint64_t after = monotonic_ns();
+        uint64_t after = now();
         const ManagedPeer* p = mgr->find(key(3));
         EXPECT_EQ(p->w().failures, n);
         EXPECT_GE(p->w().retry_after_ns, before + expected_ms[n - 1] * kMs) << n;
@@ -471,7 +468,7 @@ TEST_F(LazyLifecycleTest, BackoffDoublesIsCappedAndASuccessResetsIt) {
     uint64_t job = packet(2, 9);
     ASSERT_NE(job, 0u);
     mgr->on_connect_done(ok(job, "192.0.2.3:51820"));
-    mgr->on_rx_wake(2, monotonic_ns());
+    mgr->on_rx_wake(2, now());
     EXPECT_EQ(state(3), PeerState::Connected);
     PeerStatus s = st(3);
     EXPECT_EQ(s.failures, 0u);
@@ -492,7 +489,7 @@ TEST_F(LazyLifecycleTest, NeverLazyPeerIsRetriedByTheScanWithADoublingCappedBack
     mgr->install({s});
     EXPECT_EQ(state(4), PeerState::Idle);  // nothing to resolve at start
 
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     int64_t previous = 0;
     const int64_t cap_ms[] = {10000, 20000, 25000};
     for (int n = 1; n <= 3; ++n) {
@@ -512,7 +509,7 @@ TEST_F(LazyLifecycleTest, NeverLazyPeerIsRetriedByTheScanWithADoublingCappedBack
     mgr->tick(t + 4 * 3600 * kSec);  // far past the backoff: the scan retries
     EXPECT_EQ(queue.jobs.size(), jobs + 1);
     mgr->on_connect_done(ok(job_of(4), "192.0.2.4:51820"));
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(4), PeerState::Connected);
     EXPECT_EQ(st(4).failures, 0u);
     EXPECT_EQ(st(4).last_error, "");
@@ -530,9 +527,9 @@ TEST_F(LazyLifecycleTest, InactivePeersGoIdleHoldingFirstAndKeepingTheirRoutes) 
         {spec(1, "192.0.2.1:51820", 25), spec(2, "192.0.2.2:51820"), spec(3, nullptr), never});
     EXPECT_EQ(state(4), PeerState::Connected);
     const size_t ops4 = wg.ops_for(key(4)).size();  // the install's
-    mgr->on_rx_wake(0, monotonic_ns());
-    mgr->on_rx_wake(1, monotonic_ns());
-    uint64_t t = monotonic_ns();
+    mgr->on_rx_wake(0, now());
+    mgr->on_rx_wake(1, now());
+    uint64_t t = now();
     hold.slots[1].last_tx_ns = t + 60 * kSec;  // peer 2 keeps sending
 
     log.entries.clear();
@@ -598,9 +595,9 @@ TEST_F(LazyLifecycleTest, LazyOffStopsIdling) {
     o.inactivity_threshold = 60s;
     make(o);
     install3();
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     mgr->set_lazy(false);
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t + 3600 * kSec);
     mgr->tick(t + 7200 * kSec);
     EXPECT_EQ(state(1), PeerState::Connected);
@@ -626,7 +623,7 @@ TEST_F(LazyLifecycleTest, IdlePeersCarryNoWakeStateExceptABackoffToRemember) {
     // Woken, connected, then idle on request: back to no wake state, stats kept.
     packet(0);
     mgr->on_connect_done(ok(queue.jobs.back().job_id, "192.0.2.1:51820"));
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_NE(mgr->find(key(1))->wake, nullptr);
     mgr->make_idle(key(1), "operator");
@@ -683,12 +680,12 @@ TEST_F(LazyLifecycleTest, AGroupStaysConnectedWhileOneMemberIsActiveAndIdlesToge
     make(o);
     mgr->install({in_groups(spec(1, "192.0.2.1:51820"), {"ha"}),
                   in_groups(spec(2, "192.0.2.2:51820"), {"ha"}), spec(3, "192.0.2.3:51820")});
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(2), PeerState::Connecting);  // woken with its group
-    mgr->on_rx_wake(1, monotonic_ns());
-    mgr->on_rx_wake(2, monotonic_ns());
+    mgr->on_rx_wake(1, now());
+    mgr->on_rx_wake(2, now());
     ASSERT_EQ(mgr->status(false).connected, 3u);
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     hold.slots[1].last_rx_ns = t + 60 * kSec;  // only peer 2 is active
 
     mgr->tick(t + 61 * kSec);
@@ -716,7 +713,7 @@ TEST_F(LazyLifecycleTest, RemoteWakeOfAnIdlePeerNeedsNoConnectorAndWakesItsGroup
     make();
     mgr->install({in_groups(spec(1, "192.0.2.1:51820", 25), {"ha"}),
                   in_groups(spec(2, "192.0.2.2:51820"), {"ha"}), spec(3, "192.0.2.3:51820")});
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(1), PeerState::Connected);
     auto* t = find_transition("Idle", "Connected");
     ASSERT_NE(t, nullptr);
@@ -739,7 +736,7 @@ TEST_F(LazyLifecycleTest, RemoteWakeWhileTheConnectorRunsWinsAndItsAnswerIsIgnor
     make();
     install3();
     uint64_t job = packet(0, 7);
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(1), PeerState::Connected);
     auto* t = find_transition("Connecting", "Connected");
     ASSERT_NE(t, nullptr);
@@ -759,13 +756,13 @@ TEST_F(LazyLifecycleTest, RemoteWakeWhileTheConnectorRunsWinsAndItsAnswerIsIgnor
 TEST_F(LazyLifecycleTest, RxWakeFromBeforeTheLastIdleIsIgnored) {
     make();
     install3();
-    mgr->on_rx_wake(0, monotonic_ns());
-    uint64_t before_idle = monotonic_ns() - 1;
+    mgr->on_rx_wake(0, now());
+    uint64_t before_idle = now() - 1;
     mgr->make_idle(key(1), "operator");
     mgr->on_rx_wake(0, before_idle);
     EXPECT_EQ(state(1), PeerState::Idle);
     EXPECT_EQ(hold.mode[0], SlotMode::Hold);
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(state(1), PeerState::Connected);
 }
 
@@ -774,7 +771,7 @@ TEST_F(LazyLifecycleTest, RxWakeFromBeforeTheLastIdleIsIgnored) {
 TEST_F(LazyLifecycleTest, PeerThatTalksWhileMadeIdleEndsIdleAndReconnects) {
     make();
     install3();
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     flip_to_pass_after_first_set_mode(0);
     size_t jobs = queue.jobs.size();
     mgr->make_idle(key(1), "operator");
@@ -797,7 +794,7 @@ TEST_F(LazyLifecycleTest, PeerThatTalksWhileItsFailedWakeIsUndoneKeepsADeadline)
     packet(0);
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     flip_to_pass_after_first_set_mode(0);
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t + 10 * kSec + kMs);
     EXPECT_EQ(state(1), PeerState::Connecting);
     EXPECT_EQ(last_reason(1), "remote");
@@ -818,11 +815,11 @@ TEST_F(LazyLifecycleTest, GroupMemberThatTalksWhileTheGroupIdlesWakesTheGroup) {
     make(o);
     mgr->install({in_groups(spec(1, "192.0.2.1:51820"), {"ha"}),
                   in_groups(spec(2, "192.0.2.2:51820"), {"ha"})});
-    mgr->on_rx_wake(0, monotonic_ns());
-    mgr->on_rx_wake(1, monotonic_ns());
+    mgr->on_rx_wake(0, now());
+    mgr->on_rx_wake(1, now());
     ASSERT_EQ(mgr->status(false).connected, 2u);
     flip_to_pass_after_first_set_mode(0);
-    mgr->tick(monotonic_ns() + 61 * kSec);
+    mgr->tick(now() + 61 * kSec);
     // Its session was kept, so the remote that talked is simply Connected again.
     EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_EQ(last_reason(1), "remote");
@@ -841,8 +838,8 @@ class LazyApplyTest : public LazyLifecycleTest {
         two.wg.allowed_ips.push_back(*IpPrefix::parse("10.2.0.0/24"));
         mgr->install(
             {spec(1, "192.0.2.1:51820", 25), two, spec(3, nullptr), spec(4, "192.0.2.4:51820")});
-        mgr->on_rx_wake(0, monotonic_ns());
-        mgr->on_rx_wake(1, monotonic_ns());
+        mgr->on_rx_wake(0, now());
+        mgr->on_rx_wake(1, now());
     }
     // Peer 1 and 4 as they are; peer 2 routes another subnet; 3 is gone; 5 is new.
     std::vector<PeerSpec> next_map() const {
@@ -1026,7 +1023,7 @@ TEST_F(LazyApplyTest, HundredThousandPeersWithOnePercentChurn) {
     specs.reserve(kPeers);
     for (uint32_t i = 0; i < kPeers; ++i) specs.push_back(big_spec(i));
     mgr->install(specs);
-    for (uint32_t i = 0; i < kPeers; i += 10) mgr->on_rx_wake(i, monotonic_ns());  // 10%
+    for (uint32_t i = 0; i < kPeers; i += 10) mgr->on_rx_wake(i, now());  // 10%
     ASSERT_EQ(mgr->status(false).connected, kPeers / 10);
     trace.clear();
 
@@ -1172,7 +1169,7 @@ TEST_F(LazyLifecycleTest, LazyOnNeedsTheDatapathWhenTheAgentStartedEager) {
     ASSERT_EQ(events("mode"), 1u);
 
     // Connected peers got a whole threshold from now, then idle.
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     mgr->tick(t + 59 * kSec);
     EXPECT_EQ(state(1), PeerState::Connected);
     mgr->tick(t + 65 * kSec);  // the next scan, 3 s (threshold / 20) later

@@ -21,7 +21,7 @@ class LazyManagerTest : public LazyFixture {
         o.wake_rate = 1;
         make(o);
         install3();
-        const uint64_t t = monotonic_ns();
+        const uint64_t t = now();
         mgr->on_held_packet(0, pkt(1), t);
         return t;
     }
@@ -48,9 +48,9 @@ TEST_F(LazyManagerTest, InstallsEveryPeerIdleWithoutEndpointOrKeepalive) {
 TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
-    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
+    mgr->on_held_packet(0, pkt(2), now());
+    mgr->on_held_packet(0, pkt(3), now());
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
     ASSERT_EQ(queue.jobs.size(), 1u);  // one wake, not one per packet
     EXPECT_EQ(queue.jobs[0].req.configured_endpoint.value_or(""), "192.0.2.1:51820");
@@ -78,7 +78,7 @@ TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
     EXPECT_LT(ep, pass);
     EXPECT_LT(pass, inj);
     EXPECT_EQ(find_transition("Connecting", "Connected"), nullptr);
-    mgr->on_rx_wake(0, monotonic_ns());  // the first reply came through
+    mgr->on_rx_wake(0, now());  // the first reply came through
     EXPECT_EQ(p->state, PeerState::Connected);
     EXPECT_EQ(hold.mode[0], SlotMode::Pass);
     auto* t = find_transition("Connecting", "Connected");
@@ -88,7 +88,7 @@ TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
     EXPECT_EQ(p->wakes, 1u);
 
     // Held after Connected (replays still in flight in the datapath): sent at once.
-    mgr->on_held_packet(0, pkt(4), monotonic_ns());
+    mgr->on_held_packet(0, pkt(4), now());
     ASSERT_EQ(sink.sent.size(), 4u);
     EXPECT_EQ(sink.sent[3][0], 4);
 }
@@ -96,7 +96,7 @@ TEST_F(LazyManagerTest, FirstPacketWakesPeerAndReplaysInOrderAfterEndpoint) {
 TEST_F(LazyManagerTest, PacketsBeyondTheLimitAreDroppedAndReleased) {
     make(true, 2);
     install3();
-    for (uint8_t i = 1; i <= 5; ++i) mgr->on_held_packet(1, pkt(i), monotonic_ns());
+    for (uint8_t i = 1; i <= 5; ++i) mgr->on_held_packet(1, pkt(i), now());
     EXPECT_EQ(hold.released[1], 3u);
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.2:51820"));
     ASSERT_EQ(sink.sent.size(), 2u);
@@ -111,7 +111,7 @@ TEST_F(LazyManagerTest, SegmentsOfOneHeldReportAreCountedAndReplayedInOrder) {
     install3();
     const std::vector<uint8_t> a = pkt(1), b = pkt(2), c = pkt(3);
     const std::span<const uint8_t> segments[] = {a, b, c};
-    mgr->on_held_packets(0, segments, monotonic_ns());
+    mgr->on_held_packets(0, segments, now());
     EXPECT_EQ(hold.added[0], 2u);
     EXPECT_EQ(queue.jobs.size(), 1u);  // one wake for the three
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
@@ -120,7 +120,7 @@ TEST_F(LazyManagerTest, SegmentsOfOneHeldReportAreCountedAndReplayedInOrder) {
     EXPECT_EQ(hold.released[0], 3u);  // 1 counted + 2 added, each released once
 
     // A peer that is gone: its slot was reset, so nothing is added to it.
-    mgr->on_held_packets(7, segments, monotonic_ns());
+    mgr->on_held_packets(7, segments, now());
     EXPECT_EQ(hold.added.count(7), 0u);
     EXPECT_EQ(hold.released.count(7), 0u);
 }
@@ -139,7 +139,7 @@ TEST_F(LazyManagerTest, UnprovenWakesWaitTheirTurnProvenOnesDoNot) {
     EXPECT_GT(hold.muted[1], t) << "muted beyond them";
 
     // Its turn comes with the next token; it wakes with the packets it kept.
-    mgr->tick(monotonic_ns() + 2'000'000'000ull);
+    mgr->tick(now() + 2'000'000'000ull);
     EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connecting);
     EXPECT_EQ(hold.muted[1], 0u) << "no longer muted once it wakes";
     ASSERT_EQ(queue.jobs.size(), 2u);
@@ -149,13 +149,13 @@ TEST_F(LazyManagerTest, UnprovenWakesWaitTheirTurnProvenOnesDoNot) {
     // Peer 1 completes its handshake: proven. Idle again, it wakes at once although
     // the bucket is empty.
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     ASSERT_EQ(mgr->find(key(1))->state, PeerState::Connected);
     EXPECT_TRUE(mgr->find(key(1))->proven);
     mgr->make_idle(key(1), "operator");
-    mgr->on_held_packet(2, pkt(4), monotonic_ns());  // unproven, no token: queued
+    mgr->on_held_packet(2, pkt(4), now());  // unproven, no token: queued
     EXPECT_EQ(mgr->find(key(3))->state, PeerState::Idle);
-    mgr->on_held_packet(0, pkt(5), monotonic_ns());
+    mgr->on_held_packet(0, pkt(5), now());
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting) << "proven: no waiting";
 }
 
@@ -168,7 +168,7 @@ TEST_F(LazyManagerTest, AQueuedPeerThatCannotWakeOnItsTurnDropsWhatItKept) {
     ASSERT_EQ(mgr->status(false).wakes_queued, 1u);
     EXPECT_EQ(hold.released[1], 0u);
     wg.down = true;
-    mgr->tick(monotonic_ns() + 2'000'000'000ull);
+    mgr->tick(now() + 2'000'000'000ull);
     EXPECT_EQ(mgr->find(key(2))->state, PeerState::Idle);
     EXPECT_EQ(mgr->status(false).wakes_queued, 0u);
     EXPECT_EQ(hold.released[1], 2u) << "both kept packets released from the slot";
@@ -179,8 +179,8 @@ TEST_F(LazyManagerTest, AQueuedPeerThatCannotWakeOnItsTurnDropsWhatItKept) {
 TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
     make();
     install3();
-    mgr->on_held_packet(2, pkt(1), monotonic_ns());
-    mgr->on_held_packet(2, pkt(2), monotonic_ns());
+    mgr->on_held_packet(2, pkt(1), now());
+    mgr->on_held_packet(2, pkt(2), now());
     ConnectPool::Completion c;
     c.job_id = queue.jobs[0].job_id;
     c.result.error = "peer has no Endpoint in the config";
@@ -198,7 +198,7 @@ TEST_F(LazyManagerTest, FailedConnectGoesBackIdleAndDropsHeldPackets) {
 TEST_F(LazyManagerTest, WireGuardRefusingTheEndpointIsAFailureNotACrash) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     wg.fail_next = true;
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
@@ -208,7 +208,7 @@ TEST_F(LazyManagerTest, WireGuardRefusingTheEndpointIsAFailureNotACrash) {
 TEST_F(LazyManagerTest, MakeIdleHoldsBeforeClearingTheEndpoint) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     log.entries.clear();
     mgr->make_idle(key(1), "operator");
@@ -227,7 +227,7 @@ TEST_F(LazyManagerTest, MakeIdleHoldsBeforeClearingTheEndpoint) {
 TEST_F(LazyManagerTest, CompletionForAPeerMadeIdleMeanwhileIsIgnored) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     uint64_t job = queue.jobs[0].job_id;
     mgr->make_idle(key(1), "operator");
     mgr->on_connect_done(ok(job, "192.0.2.1:51820"));
@@ -238,7 +238,7 @@ TEST_F(LazyManagerTest, CompletionForAPeerMadeIdleMeanwhileIsIgnored) {
 TEST_F(LazyManagerTest, RemoteActivityConnectsWithoutAConnector) {
     make();
     install3();
-    mgr->on_rx_wake(2, monotonic_ns());
+    mgr->on_rx_wake(2, now());
     EXPECT_EQ(mgr->find(key(3))->state, PeerState::Connected);
     EXPECT_TRUE(queue.jobs.empty());
     EXPECT_FALSE(hold.held(2));
@@ -250,17 +250,17 @@ TEST_F(LazyManagerTest, RemoteActivityConnectsWithoutAConnector) {
 TEST_F(LazyManagerTest, ReplaysReleaseTheHoldOnlyAfterTheSend) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
-    mgr->on_held_packet(0, pkt(3), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
+    mgr->on_held_packet(0, pkt(2), now());
+    mgr->on_held_packet(0, pkt(3), now());
     EXPECT_EQ(hold.released[0], 0u);  // still waiting for the endpoint
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     EXPECT_EQ(hold.released[0], 3u);
     EXPECT_EQ(mgr->status(true).peers[0].dropped, 0u);
-    mgr->on_held_packet(0, pkt(4), monotonic_ns());  // waits for the handshake proof
+    mgr->on_held_packet(0, pkt(4), now());  // waits for the handshake proof
     EXPECT_EQ(hold.released[0], 3u);
     sink.reach = false;  // a failed send is dropped, and released all the same
-    mgr->on_rx_wake(0, monotonic_ns());
+    mgr->on_rx_wake(0, now());
     EXPECT_EQ(hold.released[0], 4u);
     EXPECT_EQ(mgr->status(true).peers[0].dropped, 1u);
 }
@@ -312,7 +312,7 @@ TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
     install3();
     // Nothing lost: the marks are not even looked at.
     hold.missed = {0};
-    mgr->tick(monotonic_ns());
+    mgr->tick(now());
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
     EXPECT_EQ(hold.missed.count(0), 1u);
 
@@ -321,7 +321,7 @@ TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
     hold.lost = 3;
     hold.missed = {0, 1};
     hold.mode[1] = SlotMode::Pass;
-    mgr->tick(monotonic_ns());
+    mgr->tick(now());
     EXPECT_TRUE(hold.missed.empty());
     EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connecting);
     ASSERT_EQ(queue.jobs.size(), 1u);  // woken through its connector
@@ -343,7 +343,7 @@ TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
     // A mark on a peer that is already waking changes nothing but is taken.
     hold.lost = 4;
     hold.missed = {0};
-    mgr->tick(monotonic_ns());
+    mgr->tick(now());
     EXPECT_TRUE(hold.missed.empty());
     EXPECT_EQ(queue.jobs.size(), 1u);
     EXPECT_EQ(mgr->status(false).lost_recovered, 2u);
@@ -352,7 +352,7 @@ TEST_F(LazyManagerTest, LostReportsAreRecoveredFromTheMarks) {
 TEST_F(LazyManagerTest, StreamedPeerStatusesMatchTheStatusList) {
     make();
     install3();
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     const AgentStatus st = mgr->status(true);
     ASSERT_EQ(st.peers.size(), 3u);

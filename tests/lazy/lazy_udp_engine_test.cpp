@@ -28,7 +28,7 @@ class LazyUdpEngineTest : public LazyFixture {
     // not go back in time).
     void connect1(uint64_t at) {
         size_t jobs = queue.jobs.size();
-        mgr->on_trigger(0, monotonic_ns());
+        mgr->on_trigger(0, now());
         ASSERT_EQ(queue.jobs.size(), jobs + 1) << "peer 1 did not start a wake";
         mgr->on_connect_done(ok(queue.jobs.back().job_id, "192.0.2.1:51820"));
         wg.handshakes[key(1)] = 1700000000;
@@ -58,8 +58,8 @@ TEST_F(LazyUdpEngineTest, IdlePeersPointAtTheirListeners) {
 TEST_F(LazyUdpEngineTest, TriggerConnectsForwardsAndTheHandshakeTimeConfirms) {
     make_udp();
     install3();
-    mgr->on_trigger(0, monotonic_ns());
-    mgr->on_trigger(0, monotonic_ns());  // WireGuard's retry while waking: one wake
+    mgr->on_trigger(0, now());
+    mgr->on_trigger(0, now());  // WireGuard's retry while waking: one wake
     ASSERT_EQ(queue.jobs.size(), 1u);
     EXPECT_EQ(trace[0]["event"], "trigger");
     EXPECT_EQ(trace[0]["proto"], "wireguard-handshake");
@@ -72,13 +72,13 @@ TEST_F(LazyUdpEngineTest, TriggerConnectsForwardsAndTheHandshakeTimeConfirms) {
     EXPECT_EQ(state(1), PeerState::Connecting);
     // No reply is ever reported: the handshake time is read at once and often.
     EXPECT_EQ(mgr->tick_interval(), 250ms);
-    mgr->tick(monotonic_ns());
+    mgr->tick(now());
     EXPECT_EQ(mgr->tick_interval(), 5ms);
     int calls = wg.get_device_calls;
     EXPECT_GE(calls, 1);
     EXPECT_EQ(state(1), PeerState::Connecting);
     wg.handshakes[key(1)] = 1700000000;
-    mgr->tick(monotonic_ns() + 10 * 1000000ull);
+    mgr->tick(now() + 10 * 1000000ull);
     EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_EQ(hold.mode[0], SlotMode::Pass);  // the engine closes the listener
 }
@@ -86,7 +86,7 @@ TEST_F(LazyUdpEngineTest, TriggerConnectsForwardsAndTheHandshakeTimeConfirms) {
 TEST_F(LazyUdpEngineTest, InactivityComesFromTransferCountersBeyondKeepalives) {
     make_udp(60s);
     install3();  // peer 1 has PersistentKeepalive = 25
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     connect1(t);
     // Keepalives only (32 bytes each way every 25 s) and a rekey: not activity.
     wg.transfer[key(1)] = {32 * 3 + 148, 32 * 3 + 92};
@@ -101,7 +101,7 @@ TEST_F(LazyUdpEngineTest, InactivityComesFromTransferCountersBeyondKeepalives) {
 TEST_F(LazyUdpEngineTest, TrafficBeyondKeepalivesKeepsAPeerConnected) {
     make_udp(60s);
     install3();
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     connect1(t);
     wg.transfer[key(1)] = {20000, 30000};  // real traffic
     mgr->tick(t + 30 * kSec);
@@ -115,7 +115,7 @@ TEST_F(LazyUdpEngineTest, AHandshakeOnAnIdlePeerIsARemoteWake) {
     make_udp(60s);
     install3();
     wg.handshakes[key(2)] = 1700000000;  // the remote started a handshake with us
-    mgr->tick(monotonic_ns() + 31 * kSec);
+    mgr->tick(now() + 31 * kSec);
     EXPECT_EQ(state(2), PeerState::Connected);
     EXPECT_EQ(state(1), PeerState::Idle);
     EXPECT_TRUE(queue.jobs.empty());  // WireGuard took the endpoint from the remote
@@ -130,7 +130,7 @@ TEST_F(LazyUdpEngineTest, ASlowDumpSpacesTheInactivityScans) {
     make_udp(20s);  // a scan every second
     install3();
     wg.dump_delay = 300ms;  // five times that is 1.5 s
-    uint64_t t = monotonic_ns();
+    uint64_t t = now();
     int before = wg.get_device_calls;
     mgr->tick(t);
     EXPECT_EQ(wg.get_device_calls, before + 1);

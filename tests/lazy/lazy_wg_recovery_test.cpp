@@ -44,13 +44,13 @@ class WgRecoveryTest : public LazyFixture {
     }
     // Peer `id` (key id + 1) woken and its endpoint set: Connecting, awaiting the handshake.
     void awaiting(uint32_t id, const char* ep) {
-        mgr->on_held_packet(id, pkt(1), monotonic_ns());
+        mgr->on_held_packet(id, pkt(1), now());
         mgr->on_connect_done(ok(queue.jobs.back().job_id, ep));
         ASSERT_TRUE(mgr->find(key(static_cast<uint8_t>(id + 1)))->w().awaiting_handshake);
     }
     void connected(uint32_t id, const char* ep) {
         awaiting(id, ep);
-        mgr->on_rx_wake(id, monotonic_ns());
+        mgr->on_rx_wake(id, now());
         ASSERT_EQ(state(id), PeerState::Connected);
     }
     PeerState state(uint32_t id) const {
@@ -71,7 +71,7 @@ class WgRecoveryTest : public LazyFixture {
 
 TEST_F(WgRecoveryTest, WakeWhileDownFailsAtOnceWithoutABackoff) {
     wg.down = true;
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     EXPECT_TRUE(queue.jobs.empty());  // no connector: nothing could be done with its answer
     EXPECT_EQ(state(0), PeerState::Idle);
     EXPECT_EQ(hold.released[0], 1u);  // the packet is dropped and the program told so
@@ -83,12 +83,12 @@ TEST_F(WgRecoveryTest, WakeWhileDownFailsAtOnceWithoutABackoff) {
     EXPECT_EQ(drops[0]["reason"], "wireguard");
 
     wg.down = false;  // back: the next packet wakes the peer at once
-    mgr->on_held_packet(0, pkt(2), monotonic_ns());
+    mgr->on_held_packet(0, pkt(2), now());
     EXPECT_EQ(state(0), PeerState::Connecting);
 }
 
 TEST_F(WgRecoveryTest, EndpointThatCannotBeSetEndsTheWake) {
-    mgr->on_held_packet(0, pkt(1), monotonic_ns());
+    mgr->on_held_packet(0, pkt(1), now());
     wg.down = true;
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
     EXPECT_EQ(state(0), PeerState::Idle);
@@ -99,7 +99,7 @@ TEST_F(WgRecoveryTest, EndpointThatCannotBeSetEndsTheWake) {
 TEST_F(WgRecoveryTest, ConnectTimeoutWhileDownStillEndsTheWake) {
     awaiting(0, "192.0.2.1:51820");
     wg.down = true;
-    mgr->tick(monotonic_ns() + 11 * kSec);
+    mgr->tick(now() + 11 * kSec);
     // Idle in the agent's books although WireGuard could not be told: not Connecting for
     // as long as WireGuard stays away.
     EXPECT_EQ(state(0), PeerState::Idle);
@@ -123,7 +123,7 @@ TEST_F(WgRecoveryTest, OperatorIdleWhileDownIsRefused) {
 TEST_F(WgRecoveryTest, NoInactivityOrPollingWhileDown) {
     connected(0, "192.0.2.1:51820");
     wg.down = true;
-    mgr->tick(monotonic_ns() + 3600 * kSec);    // far past the 15 min threshold
+    mgr->tick(now() + 3600 * kSec);             // far past the 15 min threshold
     EXPECT_EQ(state(0), PeerState::Connected);  // WireGuard still has it so
     EXPECT_EQ(wg.get_device_calls, 0);
 }
@@ -133,7 +133,7 @@ TEST_F(WgRecoveryTest, NoInactivityOrPollingWhileDown) {
 TEST_F(WgRecoveryTest, LostMakesEveryPeerIdleWithoutAWordToWireGuard) {
     connected(0, "192.0.2.1:51820");
     awaiting(1, "192.0.2.2:51820");
-    mgr->on_held_packet(1, pkt(7), monotonic_ns());  // held for the handshake
+    mgr->on_held_packet(1, pkt(7), now());  // held for the handshake
     size_t updates = wg.updates.size();
     uint32_t released = hold.released[1];
     wg.down = true;

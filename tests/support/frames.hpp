@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb::test {
 

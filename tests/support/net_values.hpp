@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb::test {
 

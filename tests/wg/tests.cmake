@@ -2,11 +2,9 @@
 nb_gtest(uapi_protocol_test ${CMAKE_CURRENT_LIST_DIR}/uapi_protocol_test.cpp)
 target_link_libraries(uapi_protocol_test PRIVATE nb_wg nb_net)
 
-# Real wireguard-go and rtnetlink in private network namespaces (root; skip otherwise).
+# Real wireguard-go in private network namespaces (root; skip otherwise).
 nb_gtest(wireguard_go_test ${CMAKE_CURRENT_LIST_DIR}/wireguard_go_test.cpp)
 target_link_libraries(wireguard_go_test PRIVATE nb_wg nb_net)
-nb_gtest(rtnl_test ${CMAKE_CURRENT_LIST_DIR}/rtnl_test.cpp)
-target_link_libraries(rtnl_test PRIVATE nb_net nlohmann_json::nlohmann_json)
 # WgHealth against a stand-in daemon on a UNIX socket, watching "lo" (unprivileged).
 nb_gtest(wg_health_test ${CMAKE_CURRENT_LIST_DIR}/wg_health_test.cpp)
 target_link_libraries(wg_health_test PRIVATE nb_wg nb_net)

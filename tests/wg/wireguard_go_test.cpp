@@ -11,9 +11,9 @@
 #include <random>
 #include <thread>
 
-#include "agent/net/rtnl.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "base/net/rtnl.hpp"
 #include "tests/support/privileged.hpp"
 #include "tests/wg/netns_util.hpp"
 

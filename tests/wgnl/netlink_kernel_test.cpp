@@ -15,8 +15,8 @@
 #include <sstream>
 #include <thread>
 
-#include "agent/net/rtnl.hpp"
 #include "agent/wg/netlink_control.hpp"
+#include "base/net/rtnl.hpp"
 #include "tests/support/privileged.hpp"
 #include "tests/wg/netns_util.hpp"
 #include "tests/wgnl/wgnl_util.hpp"

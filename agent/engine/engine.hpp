@@ -10,11 +10,13 @@
 #include <optional>
 #include <string>
 
-#include "bpf/lazy_peer_kern_user.h"
-
 namespace nb {
 
 class WgControl;
+
+// The BPF ring buffer's default size (NB_DEFAULT_RINGBUF_BYTES; trigger_choice.cpp checks they
+// agree), here so that the CLI's options need no BPF header.
+inline constexpr uint32_t kDefaultRingBufferBytes = 8u << 20;
 
 enum class WgMode { Auto, Kernel, Userspace };
 // How idle peers' first packets are noticed: the tc programs, or per-peer UDP listeners
@@ -38,7 +40,7 @@ struct RunOptions {
     // Datapath capacity (peers, and allowed IPs of each kind); 0: sized from the first
     // map with headroom. Later maps (apply, SIGHUP) must fit it.
     uint32_t max_peers = 0;
-    uint32_t ring_buffer_bytes = NB_DEFAULT_RINGBUF_BYTES;
+    uint32_t ring_buffer_bytes = kDefaultRingBufferBytes;
     bool udp_forward_handshake = true;  // see UdpTrigger::Options::forward_initiation
     std::chrono::milliseconds exec_timeout{5000};
     // wireguard-go: how long the event loop waits for an answer before WireGuard counts as

@@ -9,8 +9,8 @@
 #include <span>
 #include <string>
 
-#include "agent/net/ip.hpp"
-#include "agent/net/rtnl.hpp"
+#include "base/net/ip.hpp"
+#include "base/net/rtnl.hpp"
 
 struct nlmsghdr;
 

@@ -1,4 +1,4 @@
-#include "agent/common/printable.hpp"
+#include "base/printable.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-#include "agent/net/rtnl_reply.hpp"
+#include "base/net/rtnl_reply.hpp"
 
-#include "agent/net/nl_attrs.hpp"
+#include "base/net/nl_attrs.hpp"
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
@@ -15,7 +15,7 @@
 #include <exception>
 #include <vector>
 
-#include "agent/net/netlink_checks.hpp"
+#include "base/net/netlink_checks.hpp"
 
 namespace nb {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 

@@ -1,4 +1,4 @@
-#include "agent/net/ip.hpp"
+#include "base/net/ip.hpp"
 
 #include <arpa/inet.h>
 

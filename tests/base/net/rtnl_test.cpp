@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "agent/net/rtnl.hpp"
+#include "base/net/rtnl.hpp"
 #include "tests/support/privileged.hpp"
 #include "tests/wg/netns_util.hpp"
 

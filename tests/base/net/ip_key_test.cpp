@@ -4,9 +4,9 @@
 #include <random>
 #include <string>
 
-#include "agent/net/ip.hpp"
 #include "agent/wg/key.hpp"
 #include "agent/wg/wg_control.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 namespace {

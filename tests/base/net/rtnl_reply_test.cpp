@@ -1,6 +1,6 @@
 // rtnetlink replies without a kernel: canned acks, errors and dumps in the kernel's
 // layout through decode_rtnl_reply, and the link and address messages the agent reads.
-#include "agent/net/rtnl_reply.hpp"
+#include "base/net/rtnl_reply.hpp"
 
 #include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
@@ -188,7 +188,8 @@ TEST(RtnlReply, AttributesAreNeverReadPastTheDatagram) {
     auto* nlh = reinterpret_cast<nlmsghdr*>(m.data());
     auto* attr = reinterpret_cast<nlattr*>(m.data() + sizeof(nlmsghdr) + sizeof(nlmsgerr));
     ASSERT_EQ(attr->nla_type, NLMSGERR_ATTR_MSG);
-    nlh->nlmsg_len = static_cast<uint32_t>(sizeof(nlmsghdr) + sizeof(nlmsgerr) + sizeof(nlattr) + 2);
+    nlh->nlmsg_len =
+        static_cast<uint32_t>(sizeof(nlmsghdr) + sizeof(nlmsgerr) + sizeof(nlattr) + 2);
     std::vector<uint8_t> storage(m.begin(), m.begin() + nlh->nlmsg_len);
     storage.push_back('X');  // just past the datagram
     const std::span<const uint8_t> datagram(storage.data(), storage.size() - 1);

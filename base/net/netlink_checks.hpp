@@ -1,4 +1,4 @@
-// Checks shared by the decoders of received netlink replies (agent/net/rtnl_reply.cpp,
+// Checks shared by the decoders of received netlink replies (base/net/rtnl_reply.cpp,
 // agent/wg/netlink_control.cpp) where libmnl or plain int arithmetic is not enough; both
 // cases were found by fuzzing.
 #pragma once

@@ -9,7 +9,7 @@
 #include <cstddef>
 #include <new>
 
-#include "agent/common/memory.hpp"
+#include "base/memory.hpp"
 
 namespace nb {
 

@@ -1,6 +1,6 @@
-#include "agent/net/rtnl.hpp"
+#include "base/net/rtnl.hpp"
 
-#include "agent/net/nl_attrs.hpp"
+#include "base/net/nl_attrs.hpp"
 
 #include <libmnl/libmnl.h>
 #include <linux/if_addr.h>
@@ -18,7 +18,7 @@
 #include <functional>
 #include <vector>
 
-#include "agent/net/rtnl_reply.hpp"
+#include "base/net/rtnl_reply.hpp"
 
 namespace nb {
 

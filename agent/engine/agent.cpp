@@ -1,0 +1,324 @@
+// The running agent: start, the event loop, shutdown; and run_agent.
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+namespace nb::engine {
+
+void epoll_add(int ep, int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+}
+
+Agent::~Agent() {
+    // The activity source reads the datapath's ring: it goes first.
+    activity_.reset();
+}
+
+void Agent::epoll_watch(int fd) {
+    if (ep_.get() >= 0) epoll_add(ep_.get(), fd);
+}
+
+bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
+    try {
+        // The control socket first: it fails fast if another agent owns the interface,
+        // before anything of that agent's is touched.
+        server_ = std::make_unique<ControlServer>(
+            opts_.run_dir, opts_.interface,
+            [this](const nlohmann::json& req, ControlServer::ClientId client) {
+                return handle(req, client);
+            });
+
+        std::vector<PeerSpec> specs;
+        DeviceUpdate update;
+        std::vector<IpPrefix> routes;
+        if (cfg) {
+            routes = routed_prefixes(allowed_ips_of(*cfg), true, opts_.interface);
+            specs = specs_from_config(std::move(*cfg));
+            update.private_key = cfg->iface.private_key;
+            update.listen_port = cfg->iface.listen_port;
+            update.fwmark = cfg->iface.fwmark;
+            update.replace_peers = true;
+            // Before the interface is touched: a kernel that cannot run the programs
+            // must not leave a half-made interface behind.
+            if (opts_.lazy) prepare_trigger(specs);
+        }
+
+        if (cfg && !cfg->iface.private_key && !link_index(opts_.interface))
+            throw std::runtime_error(*opts_.config_path + ": [Interface] has no PrivateKey");
+        wg_ = opts_.wg_standin ? opts_.wg_standin(opts_.interface)
+                               : open_interface(opts_, cfg.has_value(), created_);
+        base_status_.wg_backend = wg_->backend_name();
+        health_ = dynamic_cast<WgHealth*>(wg_.get());
+        // Reading and installing a whole map takes long (1000 peers under emulation: over
+        // 500 ms): the short limit is for the running loop, not for the start.
+        if (health_)
+            health_->set_call_timeout(
+                std::max<std::chrono::milliseconds>(opts_.wg_timeout, std::chrono::minutes(10)));
+
+        // What WireGuard has when this run did not make the interface: its live sessions
+        // are kept (a restart must cost the remotes nothing).
+        std::optional<WgDevice> current;
+        if (!created_) {
+            current = wg_->get_device();
+            // Settings WireGuard already has are not written again: wireguard-go rebinds
+            // its socket for any listen_port, which would drop what arrives meanwhile.
+            if (update.private_key && current->private_key == update.private_key)
+                update.private_key.reset();
+            if (update.listen_port && current->listen_port == *update.listen_port)
+                update.listen_port.reset();
+            if (update.fwmark && current->fwmark == *update.fwmark) update.fwmark.reset();
+        }
+        if (!cfg) {
+            adopted_iface_ = interface_as_it_is(opts_.interface, *current);
+            specs = specs_from_device(*current);
+            // After a crash, idle peers have no endpoint in WireGuard: the state file of
+            // the previous run has them.
+            merge_saved_state(specs, load_peer_state(state_path_));
+            if (opts_.lazy) prepare_trigger(specs);
+        }
+
+        ifindex_ = *link_index(opts_.interface);
+        if (opts_.lazy) activate_trigger(ifindex_, specs.size());
+        if (udp_ && update.listen_port) udp_->reserve_port(*update.listen_port);
+        if (udp_ && current && current->listen_port) udp_->reserve_port(current->listen_port);
+        pool_ = std::make_unique<ConnectPool>(4, 256);
+        queue_ = std::make_unique<PoolQueue>(*pool_);
+        LazyOptions lopts;
+        lopts.interface = opts_.interface;
+        lopts.lazy = opts_.lazy;
+        lopts.max_held = opts_.max_held_packets;
+        lopts.exec_timeout = opts_.exec_timeout;
+        lopts.connect_timeout = opts_.connect_timeout;
+        lopts.backoff_base = opts_.connect_backoff;
+        lopts.wake_rate = opts_.wake_rate;
+        lopts.inactivity_threshold = opts_.inactivity_threshold;
+        mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
+                                             [srv = server_.get()](const nlohmann::json& ev) {
+                                                 if (srv->has_trace_subscribers())
+                                                     srv->publish_trace(ev);
+                                             });
+        mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
+        if (wg_->backend_name() == "kernel") {
+            reader_ = std::make_unique<DeviceReader>([name = opts_.interface] {
+                return std::unique_ptr<WgControl>(std::make_unique<NetlinkControl>(name));
+            });
+            mgr_->set_background_read([r = reader_.get()] { return r->start(); });
+        }
+        // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
+        if (opts_.lazy) store_endpoints(specs, "not starting");
+        mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
+        current.reset();
+        if (cfg) apply_interface_config(opts_, cfg->iface, routes);
+        tell_udp_wireguard_source();
+        if (cfg) iface_ = cfg->iface;
+        // Routes a crashed or stopped run left for peers that are gone (its mark
+        // tells them apart from the operator's).
+        sync_routes({}, routed_prefixes(mgr_->allowed_ips(), false, ""), false);
+        cfg_path_ = opts_.config_path;
+        if (health_) health_->set_call_timeout(opts_.wg_timeout);
+        give_back_memory();
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        activity_.reset();
+        mgr_.reset();
+        udp_.reset();
+        order_.reset();
+        dp_.reset();
+        if (health_) health_->stop();  // it must not start wireguard-go again
+        if (created_) {
+            // Nothing half-applied: the interface this run made goes away again.
+            try {
+                link_delete(opts_.interface);
+            } catch (const std::exception& de) {
+                spdlog::warn("removing {} after a failed start: {}", opts_.interface, de.what());
+            }
+        }
+        return false;
+    }
+
+    spdlog::info("nbagent on {}: {} peers, {} mode, WireGuard {}, trigger {}{}, inactivity {}",
+                 opts_.interface, mgr_->size(), opts_.lazy ? "lazy" : "eager",
+                 base_status_.wg_backend,
+                 base_status_.trigger.empty() ? "none" : base_status_.trigger,
+                 base_status_.attach_mode.empty() ? "" : " (" + base_status_.attach_mode + ")",
+                 format_duration(opts_.inactivity_threshold));
+
+    ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    sfd_ = UniqueFd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    tfd_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+    if (ep_.get() < 0 || sfd_.get() < 0 || tfd_.get() < 0) {
+        spdlog::error("creating the event loop: {}", std::strerror(errno));
+        return false;
+    }
+    arm_tick();
+    epoll_watch(sfd_.get());
+    epoll_watch(tfd_.get());
+    epoll_watch(pool_->event_fd());
+    if (health_) epoll_watch(health_->event_fd());
+    if (reader_) epoll_watch(reader_->event_fd());
+    watch_activity();
+    server_->register_with(ep_.get());
+    return true;
+}
+
+void Agent::arm_tick() {
+    // The manager ticks faster while packets wait for a handshake it must poll for.
+    auto every = mgr_->tick_interval();
+    if (every == tick_armed_) return;
+    tick_armed_ = every;
+    itimerspec its{};
+    its.it_interval.tv_sec = every.count() / 1000;
+    its.it_interval.tv_nsec = (every.count() % 1000) * 1000000;
+    its.it_value = its.it_interval;
+    timerfd_settime(tfd_.get(), 0, &its, nullptr);
+}
+
+int Agent::loop() {
+    int exit_code = 0;
+    bool running = true;
+    while (running) {
+        epoll_event evs[64];
+        int n = epoll_wait(ep_.get(), evs, 64, -1);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            spdlog::error("epoll_wait: {}", std::strerror(errno));
+            exit_code = 1;
+            break;
+        }
+        for (int i = 0; i < n; ++i) {
+            int fd = evs[i].data.fd;
+            try {
+                if (fd == sfd_.get()) {
+                    signalfd_siginfo si{};
+                    while (read(sfd_.get(), &si, sizeof(si)) == sizeof(si)) {
+                        if (si.ssi_signo == SIGHUP) {
+                            reload();
+                        } else {
+                            spdlog::info("signal {}: shutting down", strsignal(si.ssi_signo));
+                            running = false;
+                        }
+                    }
+                } else if (fd == tfd_.get()) {
+                    uint64_t expirations = 0;
+                    [[maybe_unused]] ssize_t r =
+                        read(tfd_.get(), &expirations, sizeof(expirations));
+                    mgr_->tick(monotonic_ns());
+                    // Another tool may attach ahead of our programs at any time.
+                    if (order_) order_->tick(monotonic_ns());
+                } else if (activity_ && fd == activity_->fd()) {
+                    activity_->consume();
+                } else if (udp_ && fd == udp_->fd()) {
+                    udp_->consume();
+                } else if (fd == pool_->event_fd()) {
+                    mgr_->on_connect_batch(pool_->drain());
+                } else if (health_ && fd == health_->event_fd()) {
+                    on_wg_events();
+                } else if (reader_ && fd == reader_->event_fd()) {
+                    if (auto r = reader_->take())
+                        mgr_->on_device_read(std::move(r->device), r->error, r->took_ns,
+                                             monotonic_ns());
+                } else if (server_->owns(fd)) {
+                    server_->handle_event(fd, evs[i].events);
+                }
+            } catch (const std::exception& e) {
+                // One bad event must not take the agent down with every peer in it.
+                spdlog::error("event handling: {}", e.what());
+            }
+        }
+        arm_tick();
+    }
+    return exit_code;
+}
+
+void Agent::shutdown(int& exit_code) {
+    if (health_) health_->stop();  // no wireguard-go started again from here on
+    // Clean exit: endpoints back, last held packets out, then the programs go.
+    bool restored = false;
+    try {
+        if (wg_->available()) {
+            mgr_->restore_all();
+            restored = true;
+            remove_peer_state(state_path_);
+        }
+        if (activity_) activity_->consume();
+    } catch (const std::exception& e) {
+        if (wg_->available()) {
+            spdlog::error("restoring endpoints: {}", e.what());
+            exit_code = 1;
+        }
+    }
+    // Not the agent's failure: the state file lets the next start give them back.
+    if (!restored && !wg_->available())
+        spdlog::warn("{}: endpoints not restored; {} keeps them for the next start",
+                     wg_->unavailable_reason(), state_path_);
+    activity_.reset();
+    order_.reset();
+    if (dp_) dp_->detach();
+    spdlog::info("nbagent on {} stopped", opts_.interface);
+}
+
+}  // namespace nb::engine
+
+namespace nb {
+
+sigset_t block_agent_signals() {
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &mask, nullptr);
+    return mask;
+}
+
+int run_agent(const RunOptions& opts) {
+    tune_allocator();
+    std::optional<WgQuickConfig> cfg;
+    if (opts.config_path) {
+        try {
+            cfg = load_wg_quick(*opts.config_path);
+        } catch (const ConfigError& e) {
+            spdlog::error("{}", e.what());
+            return 1;
+        }
+        for (const auto& w : cfg->warnings) spdlog::warn("{}", w);
+    }
+
+    // Signals are read from a signalfd so that shutdown runs on the loop, in order.
+    const sigset_t mask = block_agent_signals();
+    signal(SIGPIPE, SIG_IGN);
+
+    engine::Agent agent(opts);
+    if (!agent.start(std::move(cfg), mask)) return 1;
+    int exit_code = agent.loop();
+    agent.shutdown(exit_code);
+    return exit_code;
+}
+
+}  // namespace nb

@@ -1,0 +1,157 @@
+// The engine's own parts, shared by its files (not for the rest of the tree): the
+// running Agent, which wires the folders together around one event loop, and the helpers
+// it is built from. agent/engine/engine.hpp is what the CLI sees.
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "agent/activity/bpf_activity.hpp"
+#include "agent/activity/bpf_ports.hpp"
+#include "agent/activity/order_watch.hpp"
+#include "agent/activity/packet_injector.hpp"
+#include "agent/activity/udp_trigger.hpp"
+#include "agent/config/wg_quick.hpp"
+#include "agent/connector/connect_pool.hpp"
+#include "agent/control/control_server.hpp"
+#include "agent/control/protocol.hpp"
+#include "agent/engine/engine.hpp"
+#include "agent/lazy/lazy_manager.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/device_reader.hpp"
+#include "agent/wg/wg_health.hpp"
+#include "base/unique_fd.hpp"
+#include "loader/datapath.hpp"
+
+namespace nb::engine {
+
+// ---- the real implementations of the manager's ports ----
+
+class PoolQueue : public ConnectQueue {
+  public:
+    explicit PoolQueue(ConnectPool& pool) : pool_(pool) {}
+    void submit(ConnectPool::Job job) override { pool_.submit(std::move(job)); }
+
+  private:
+    ConnectPool& pool_;
+};
+
+void epoll_add(int ep, int fd);
+
+// ---- interface set-up (interface_setup.cpp) ----
+
+// Peers as the config describes them, taken out of it: a million peers' config is not
+// kept twice.
+std::vector<PeerSpec> specs_from_config(WgQuickConfig&& cfg);
+
+// Peers as WireGuard has them now (adopting an interface someone else configured).
+std::vector<PeerSpec> specs_from_device(const WgDevice& dev);
+
+// wireguard-go behind a health check (agent/wg/wg_health.hpp); one the agent started
+// itself it starts again when it dies.
+std::unique_ptr<WgControl> userspace_control(const RunOptions& opts, bool started_here);
+
+// The interface settings of an adopted interface, to put back on a new device.
+InterfaceConfig interface_as_it_is(const std::string& name, const WgDevice& dev);
+
+// Makes sure the interface exists and returns its control backend; sets `created`
+// when this run made it (so a failed start can remove it again).
+std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_create, bool& created);
+
+void apply_interface_config(const RunOptions& opts, const InterfaceConfig& iface,
+                            const std::vector<IpPrefix>& routes);
+
+uint32_t capacity_for(size_t n);
+
+// Every prefix routed through the interface for a config, sorted. Default routes are
+// left out: wg-quick sends them through policy routing and a fwmark, and nbagent does
+// not take over the host's default route.
+std::vector<IpPrefix> routed_prefixes(std::vector<IpPrefix> all, bool warn_default,
+                                      const std::string& name);
+
+std::vector<IpPrefix> allowed_ips_of(const WgQuickConfig& cfg);
+
+// The running agent: everything run_agent sets up, and what the event loop calls.
+class Agent {
+  public:
+    explicit Agent(const RunOptions& opts)
+        : opts_(opts), state_path_(state_file_path(opts.run_dir, opts.interface)) {}
+    ~Agent();
+
+    // Returns false (after logging why) when the agent could not start; nothing it
+    // made is left behind.
+    bool start(std::optional<WgQuickConfig> cfg, const sigset_t& mask);
+    int loop();
+    void shutdown(int& exit_code);
+
+  private:
+    ControlReply handle(const nlohmann::json& req, ControlServer::ClientId client);
+    nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
+    void reload();
+    void set_lazy(bool lazy);
+    void load_datapath(const std::vector<PeerSpec>& specs);
+    void attach_datapath(int ifindex);
+    // The trigger engine in two steps: before the interface is touched (the programs
+    // load, or auto settles on UDP), and once it exists (attach, or the listeners).
+    void prepare_trigger(const std::vector<PeerSpec>& specs);
+    void activate_trigger(int ifindex, size_t peers);
+    void fall_back_to_udp(const std::string& why);
+    void drop_trigger();
+    HoldDatapath* hold_port() const;
+    void watch_activity();
+    void tell_udp_wireguard_source();
+    void epoll_watch(int fd);
+    void widen_tun_queue(size_t peers);
+    void arm_tick();
+    // WireGuard lost or answering again (WgHealth's events).
+    void on_wg_events();
+    void wg_lost(const std::string& reason);
+    void wg_answering(const WgHealthEvent& ev);
+
+    RunOptions opts_;
+    std::string state_path_;
+    // Of the map last applied from a config (if any): what the next one is compared to.
+    // Not the whole config: the peers live in the manager.
+    std::optional<InterfaceConfig> iface_;
+    // Whether the routes through the interface are ours (from a config): then they follow
+    // the peers' allowed IPs. Adopted without a config, they are the operator's.
+    // Makes the routes via the interface match `want` (sorted): adds what is missing if
+    // `add`, and deletes what nbagent made (kNbRouteProtocol) or what routed a prefix of
+    // `old_map` (a peer just removed, e.g. a wg-quick route of an adopted interface) that
+    // is no longer wanted. Failures are logged: the map is applied either way.
+    // Writes the state file, or throws naming it and `consequence` (what is refused).
+    void store_endpoints(const std::vector<PeerSpec>& specs, const std::string& consequence);
+    void sync_routes(const std::vector<IpPrefix>& old_map, const std::vector<IpPrefix>& want,
+                     bool add);
+    std::optional<std::string> cfg_path_;  // what SIGHUP re-reads
+    bool created_ = false;
+    std::unique_ptr<WgControl> wg_;
+    WgHealth* health_ = nullptr;            // wg_ when it is wireguard-go
+    std::unique_ptr<DeviceReader> reader_;  // kernel WireGuard: handshake polls off the loop
+    bool wg_lost_ = false;           // peers made Idle, programs detached: re-adopt when back
+    InterfaceConfig adopted_iface_;  // without a config: the interface as adopted
+    std::unique_ptr<Datapath> dp_;
+    std::unique_ptr<OrderWatch> order_;  // reads dp_: declared after it, destroyed first
+    std::unique_ptr<BpfHold> hold_;
+    std::unique_ptr<InjectorSink> sink_;
+    std::unique_ptr<ConnectPool> pool_;
+    std::unique_ptr<PoolQueue> queue_;
+    std::unique_ptr<LazyManager> mgr_;
+    std::unique_ptr<BpfActivitySource> activity_;
+    std::unique_ptr<UdpTrigger> udp_;
+    bool want_udp_ = false;  // the UDP engine was chosen (forced, or auto fell back)
+    std::unique_ptr<ControlServer> server_;
+    AgentStatus base_status_;
+    UniqueFd ep_, sfd_, tfd_;
+    std::chrono::milliseconds tick_armed_{0};
+    int ifindex_ = 0;
+};
+
+}  // namespace nb::engine

@@ -1,0 +1,244 @@
+// What the control socket asks of the running agent, and SIGHUP: status, trace,
+// peer idle, apply, set lazy.
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
+
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+
+namespace nb::engine {
+
+ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId client) {
+    const std::string cmd = req.at("cmd").get<std::string>();
+    auto get_bool = [&](const char* name, bool fallback) {
+        if (!req.contains(name)) return fallback;
+        if (!req[name].is_boolean())
+            throw std::invalid_argument(std::string("\"") + name + "\" must be true or false");
+        return req[name].get<bool>();
+    };
+    if (cmd == "status") {
+        // The peers go straight from the manager into the reply (big maps: no list of
+        // per-peer objects in between).
+        AgentStatus st = mgr_->status(false);
+        st.wg_backend = base_status_.wg_backend;
+        st.trigger = base_status_.trigger;
+        st.attach_mode = base_status_.attach_mode;
+        if (activity_) {
+            st.ring_reports = activity_->records();
+            st.gso_split = activity_->gso_split();
+            st.gso_unsplit = activity_->gso_unsplit();
+        }
+        st.trigger_reason = base_status_.trigger_reason;
+        if (order_) st.datapath_order = order_->status();
+        if (health_) {
+            WgHealthStatus h = health_->status();
+            st.wireguard = to_string(h.state);
+            st.wireguard_since = h.since;
+            st.wireguard_error = h.error;
+        } else {
+            st.wireguard = "unchecked";  // kernel WireGuard: nothing to stop, device not watched
+        }
+        if (!get_bool("detail", false)) return ControlReply::raw(status_reply_text(st));
+        return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
+    }
+    if (cmd == "trace") {
+        server_->subscribe_trace(client);
+        return nlohmann::json{{"ok", true}};
+    }
+    if (cmd == "peer_idle") {
+        if (!req.contains("public_key") || !req["public_key"].is_string())
+            throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
+        auto key = WgKey::from_base64(req["public_key"].get<std::string>());
+        if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
+        mgr_->make_idle(*key, "operator");
+        return nlohmann::json{{"ok", true}};
+    }
+    if (cmd == "apply") {
+        const bool dry_run = get_bool("dry_run", false);
+        auto str = [&](const char* name) -> std::optional<std::string> {
+            if (!req.contains(name)) return std::nullopt;
+            if (!req[name].is_string())
+                throw std::invalid_argument(std::string("\"") + name + "\" must be a string");
+            return req[name].get<std::string>();
+        };
+        auto path = str("config_path");
+        auto text = str("config_text");
+        // With config_text, the file the client read it from: re-read on SIGHUP.
+        auto file = str("file");
+        if (path.has_value() == text.has_value())
+            throw std::invalid_argument(
+                "apply needs exactly one of \"config_path\" or \"config_text\"");
+        if (path && file)
+            throw std::invalid_argument("\"file\" goes with \"config_text\", not \"config_path\"");
+        if (path) file = std::move(path);
+        if (file && (file->empty() || (*file)[0] != '/'))
+            throw std::invalid_argument("\"file\" and \"config_path\" must be absolute paths");
+        WgQuickConfig cfg;
+        try {
+            // A path the agent reads itself goes through the bounded reader: regular
+            // files only, so a FIFO or /dev/zero is refused without blocking the loop.
+            cfg = text ? parse_wg_quick(*text, printable(str("source").value_or("control")))
+                       : load_wg_quick(*file);
+        } catch (const ConfigError& e) {
+            throw std::invalid_argument(e.what());  // "file:line: problem" as it is
+        }
+        for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
+        nlohmann::json reply = apply_config(std::move(cfg), dry_run);
+        if (file && !dry_run) cfg_path_ = file;
+        return reply;
+    }
+    if (cmd == "set_lazy") {
+        if (!req.contains("lazy"))
+            throw std::invalid_argument("set_lazy needs \"lazy\": true|false");
+        set_lazy(get_bool("lazy", true));
+        return nlohmann::json{{"ok", true}, {"lazy", mgr_->lazy()}};
+    }
+    throw std::invalid_argument("unknown command '" + cmd + "'");
+}
+
+nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
+    const uint64_t start = monotonic_ns();
+    std::vector<IpPrefix> after = routed_prefixes(allowed_ips_of(cfg), false, opts_.interface);
+    // The old map's prefixes: from the peers themselves, not a second copy of every one.
+    std::vector<IpPrefix> before;
+    if (!dry_run) before = routed_prefixes(mgr_->allowed_ips(), false, "");
+    std::vector<PeerSpec> specs = specs_from_config(std::move(cfg));
+    DeviceUpdate update;
+    // Device settings only when they change: WireGuard would keep sessions anyway,
+    // but an unchanged map should be a no-op all the way down.
+    const InterfaceConfig* old = iface_ ? &*iface_ : nullptr;
+    if (cfg.iface.private_key && (!old || old->private_key != cfg.iface.private_key))
+        update.private_key = cfg.iface.private_key;
+    if (cfg.iface.listen_port && (!old || old->listen_port != cfg.iface.listen_port))
+        update.listen_port = cfg.iface.listen_port;
+    if (cfg.iface.fwmark && (!old || old->fwmark != cfg.iface.fwmark))
+        update.fwmark = cfg.iface.fwmark;
+    const bool update_changes_source = update.listen_port || update.fwmark;
+    if (udp_ && update.listen_port) {
+        // WireGuard could not bind it: a listener of an idle peer holds that port.
+        if (udp_->port_in_use(*update.listen_port))
+            throw std::runtime_error("ListenPort " + std::to_string(*update.listen_port) +
+                                     " is held by an idle peer's UDP listener on loopback; "
+                                     "choose another port (nothing was changed)");
+        if (!dry_run) udp_->reserve_port(*update.listen_port);
+    }
+    if (!dry_run) {
+        // Events for peers that are about to change are handled under the old map.
+        if (activity_) activity_->consume();
+        if (udp_) udp_->consume();
+        if (mgr_->lazy() || mgr_->has_datapath()) {
+            // A crash in the middle must not lose endpoints of idle peers.
+            std::vector<PeerSpec> all = mgr_->specs();
+            all.insert(all.end(), specs.begin(), specs.end());
+            store_endpoints(all, "the map was not applied");
+            fault_point("apply:stored");
+        }
+    }
+    MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
+    if (!dry_run) {
+        fault_point("apply:wireguard");
+        if (mgr_->has_datapath()) {
+            // The file already holds every endpoint of the old and the new map: a failure
+            // now loses nothing, so the applied map stands.
+            try {
+                save_peer_state(state_path_, mgr_->specs());
+            } catch (const std::exception& e) {
+                spdlog::warn(
+                    "state file not trimmed to the new map: {} (it still holds every "
+                    "endpoint)",
+                    e.what());
+            }
+        }
+        if (update_changes_source) tell_udp_wireguard_source();
+        // Routes through the interface follow the peers' allowed IPs, as at start.
+        sync_routes(before, after, true);
+        fault_point("apply:routes");
+        for (const auto& a : cfg.iface.addresses) {
+            if (old &&
+                std::find(old->addresses.begin(), old->addresses.end(), a) != old->addresses.end())
+                continue;
+            addr_add(opts_.interface, a);
+        }
+        if (old) {
+            for (const auto& a : old->addresses)
+                if (std::find(cfg.iface.addresses.begin(), cfg.iface.addresses.end(), a) ==
+                    cfg.iface.addresses.end())
+                    spdlog::warn("address {} is no longer in the config; nbagent leaves it on {}",
+                                 a.str(), opts_.interface);
+        }
+        if (cfg.iface.mtu && (!old || old->mtu != cfg.iface.mtu))
+            link_set_mtu(opts_.interface, *cfg.iface.mtu);
+        iface_ = cfg.iface;
+        give_back_memory();
+    }
+    double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
+    spdlog::info("{}network map: {} added, {} removed, {} changed, {} unchanged ({:.1f} ms)",
+                 dry_run ? "dry run of a " : "", d.added, d.removed, d.changed, d.unchanged, ms);
+    return nlohmann::json{{"ok", true},
+                          {"applied", !dry_run},
+                          {"diff",
+                           {{"added", d.added},
+                            {"removed", d.removed},
+                            {"changed", d.changed},
+                            {"unchanged", d.unchanged}}},
+                          {"ms", ms}};
+}
+
+void Agent::reload() {
+    if (!cfg_path_) {
+        spdlog::warn(
+            "SIGHUP: no config file to re-read (started without -c; use nbagent apply -c FILE)");
+        return;
+    }
+    try {
+        WgQuickConfig cfg = load_wg_quick(*cfg_path_);
+        for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
+        apply_config(std::move(cfg), false);
+    } catch (const ConfigError& e) {
+        // The running map stays as it is.
+        spdlog::error("SIGHUP: {} (nothing changed)", e.what());
+    } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: applying {}: {}", *cfg_path_, e.what());
+    }
+}
+
+void Agent::set_lazy(bool lazy) {
+    // Before anything changes: lazy peers lose their endpoints in WireGuard.
+    if (lazy && !mgr_->lazy()) store_endpoints(mgr_->specs(), "lazy mode stays off");
+    if (lazy && !mgr_->has_datapath()) {
+        // Started eager: load and attach the programs now, sized for what we have.
+        try {
+            prepare_trigger(mgr_->specs());
+            activate_trigger(ifindex_, mgr_->size());
+            mgr_->attach_datapath(hold_port(), sink_.get());
+            tell_udp_wireguard_source();
+        } catch (...) {
+            drop_trigger();
+            throw;
+        }
+        watch_activity();
+    }
+    mgr_->set_lazy(lazy);
+}
+
+}  // namespace nb::engine

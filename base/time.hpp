@@ -1,0 +1,18 @@
+// Clocks and durations as the agent and the CLI show them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace nb {
+
+// CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads.
+uint64_t monotonic_ns();
+// Now in UTC, "2026-12-04T12:00:00.123Z".
+std::string rfc3339_now();
+// In the units `run --inactivity-threshold` takes: "15m", "1h30m", "1m30s", "250ms",
+// "1s500ms"; "0s" for zero or less.
+std::string format_duration(std::chrono::milliseconds d);
+
+}  // namespace nb

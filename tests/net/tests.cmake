@@ -1,6 +1,0 @@
-nb_gtest(ip_key_test ${CMAKE_CURRENT_LIST_DIR}/ip_key_test.cpp)
-target_link_libraries(ip_key_test PRIVATE nb_net nb_wg)
-# rtnetlink replies decoded without a kernel (unprivileged; tests/wg/rtnl_test.cpp has the
-# kernel's own).
-nb_gtest(rtnl_reply_test ${CMAKE_CURRENT_LIST_DIR}/rtnl_reply_test.cpp)
-target_link_libraries(rtnl_reply_test PRIVATE nb_net)

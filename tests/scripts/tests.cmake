@@ -1,0 +1,3 @@
+# The layer rule over the tree's own includes, and the check itself on a made-up tree.
+add_test(NAME layers COMMAND bash ${CMAKE_SOURCE_DIR}/scripts/check-layers.sh)
+add_test(NAME layers.check_fails_on_an_upward_include COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/check_layers_test.sh)
