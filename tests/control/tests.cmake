@@ -3,7 +3,3 @@ nb_gtest(nb_control_tests
   ${CMAKE_CURRENT_LIST_DIR}/request_test.cpp
   ${CMAKE_CURRENT_LIST_DIR}/control_socket_test.cpp)
 target_link_libraries(nb_control_tests PRIVATE nb_control Threads::Threads)
-nb_gtest(nb_cli_tests ${CMAKE_CURRENT_LIST_DIR}/cli_test.cpp)
-target_link_libraries(nb_cli_tests PRIVATE nb_cli nb_control Threads::Threads)
-nb_gtest(nb_status_format_tests ${CMAKE_CURRENT_LIST_DIR}/status_format_test.cpp)
-target_link_libraries(nb_status_format_tests PRIVATE nb_cli nb_control)
