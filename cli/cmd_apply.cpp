@@ -3,6 +3,7 @@
 
 #include "agent/config/config_file.hpp"
 #include "agent/control/control_client.hpp"
+#include "agent/control/request.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
@@ -59,11 +60,12 @@ int run_apply(const ApplyArgs& a, std::ostream& out) {
     const std::string path = std::filesystem::absolute(a.config).string();
     std::string text = read_config_file(path);
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
-    nlohmann::json reply = client.request({{"cmd", "apply"},
-                                           {"config_text", std::move(text)},
-                                           {"source", path},
-                                           {"file", path},
-                                           {"dry_run", a.dry_run}});
+    ApplyRequest req;
+    req.config_text = std::move(text);
+    req.source = path;
+    req.file = path;
+    req.dry_run = a.dry_run;
+    nlohmann::json reply = client.request(to_json(req));
     if (a.json) {
         // Like `status --json`: the result without the envelope (errors never get here).
         reply.erase("ok");

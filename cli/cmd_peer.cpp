@@ -1,4 +1,5 @@
 #include "agent/control/control_client.hpp"
+#include "agent/control/request.hpp"
 #include "agent/wg/key.hpp"
 #include "cli/commands.hpp"
 
@@ -21,7 +22,9 @@ CLI::App* add_peer_command(CLI::App& app, PeerArgs& a) {
 
 int run_peer_idle(const PeerArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
-    client.request({{"cmd", "peer_idle"}, {"public_key", a.public_key}});
+    auto key = WgKey::from_base64(a.public_key);
+    if (!key) throw UsageError("not a WireGuard public key: " + a.public_key);
+    client.request(to_json(PeerIdleRequest{*key}));
     out << "peer " << a.public_key << " is now Idle\n";
     return 0;
 }

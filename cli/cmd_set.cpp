@@ -1,4 +1,5 @@
 #include "agent/control/control_client.hpp"
+#include "agent/control/request.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
@@ -20,7 +21,7 @@ int run_set_lazy(const SetArgs& a, std::ostream& out) {
     const std::optional<bool> lazy = parse_switch(a.lazy);
     if (!lazy) throw UsageError("set lazy: expected on or off, got \"" + a.lazy + "\"");
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
-    const nlohmann::json reply = client.request({{"cmd", "set_lazy"}, {"lazy", *lazy}});
+    const nlohmann::json reply = client.request(to_json(SetLazyRequest{*lazy}));
     // Report what the agent says it is now, not what we asked for.
     auto now = reply.find("lazy");
     if (now == reply.end() || !now->is_boolean()) {

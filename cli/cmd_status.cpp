@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent/control/control_client.hpp"
+#include "agent/control/request.hpp"
 #include "base/time.hpp"
 #include "cli/commands.hpp"
 
@@ -245,7 +246,7 @@ CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {
 
 int run_status(const StatusArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
-    const std::string_view line = client.request_text({{"cmd", "status"}, {"detail", a.detail}});
+    const std::string_view line = client.request_text(to_json(StatusRequest{a.detail}));
     if (a.json) {
         // The agent writes this exact envelope (see status_reply_text). Forwarding the
         // object verbatim avoids parsing tens of MB just to print them again.

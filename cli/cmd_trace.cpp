@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "agent/control/control_client.hpp"
+#include "agent/control/request.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
@@ -79,7 +80,7 @@ int run_trace(const TraceArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     uint64_t seen = 0;
     client.stream(
-        {{"cmd", "trace"}},
+        to_json(TraceRequest{}),
         [&](const nlohmann::json& event) {
             // Flushed per line: someone is watching this live, or piping it to a filter.
             out << (a.json ? event.dump() : format_trace_event(event)) << std::endl;

@@ -20,7 +20,7 @@ RANKS=(1 0 2 3 4 5 6 7 8 9 10 11) # base/net before base: longest prefix first
 
 # "FILE -> INCLUDE" arrows that point up today (issue 16 removes them).
 ALLOWED=(
-    'agent/lazy/peer_state.hpp -> agent/control/protocol.hpp' # status, trace leave lazy/
+    'agent/lazy/lazy_manager.hpp -> agent/control/protocol.hpp' # status, trace leave lazy/
     'agent/lazy/lazy_manager.cpp -> agent/activity/packet_summary.hpp' # typed TraceEvent
     'agent/activity/order_watch.hpp -> agent/control/protocol.hpp' # a domain order status
 )

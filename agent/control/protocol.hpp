@@ -25,11 +25,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/lazy/state.hpp"
+
 namespace nb {
 
 inline constexpr const char* kDefaultRunDir = "/run/nbagent";
 
-enum class PeerState { Idle, Connecting, Connected };
+// The wire names of the lazy states ("Idle", "Connecting", "Connected").
 const char* to_string(PeerState s);
 std::optional<PeerState> peer_state_from_string(std::string_view s);
 

@@ -1,5 +1,7 @@
 #include "agent/control/request.hpp"
 
+#include <stdexcept>
+
 #include "base/printable.hpp"
 
 namespace nb {
@@ -19,7 +21,86 @@ ParsedRequest fail(std::string error) {
     return {nlohmann::json(), std::move(error)};
 }
 
+// Typed field readers: absent is nullopt, present with another type is an error.
+std::optional<bool> opt_bool(const nlohmann::json& req, const char* name) {
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    if (!it->is_boolean())
+        throw std::invalid_argument(std::string("\"") + name + "\" must be true or false");
+    return it->get<bool>();
+}
+
+std::optional<std::string> opt_string(const nlohmann::json& req, const char* name) {
+    auto it = req.find(name);
+    if (it == req.end()) return std::nullopt;
+    if (!it->is_string())
+        throw std::invalid_argument(std::string("\"") + name + "\" must be a string");
+    return it->get<std::string>();
+}
+
+ApplyRequest apply_from_json(const nlohmann::json& req) {
+    ApplyRequest a;
+    a.dry_run = opt_bool(req, "dry_run").value_or(false);
+    a.config_path = opt_string(req, "config_path");
+    a.config_text = opt_string(req, "config_text");
+    a.file = opt_string(req, "file");
+    a.source = opt_string(req, "source");
+    if (a.config_path.has_value() == a.config_text.has_value())
+        throw std::invalid_argument(
+            "apply needs exactly one of \"config_path\" or \"config_text\"");
+    if (a.config_path && a.file)
+        throw std::invalid_argument("\"file\" goes with \"config_text\", not \"config_path\"");
+    for (const auto* path : {&a.config_path, &a.file})
+        if (*path && ((*path)->empty() || (**path)[0] != '/'))
+            throw std::invalid_argument("\"file\" and \"config_path\" must be absolute paths");
+    return a;
+}
+
 }  // namespace
+
+ControlRequest request_from_json(const nlohmann::json& req) {
+    const std::string cmd = opt_string(req, "cmd").value_or("");
+    if (cmd == "status") return StatusRequest{opt_bool(req, "detail").value_or(false)};
+    if (cmd == "trace") return TraceRequest{};
+    if (cmd == "peer_idle") {
+        auto text = opt_string(req, "public_key");
+        if (!text) throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
+        auto key = WgKey::from_base64(*text);
+        if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
+        return PeerIdleRequest{*key};
+    }
+    if (cmd == "apply") return apply_from_json(req);
+    if (cmd == "set_lazy") {
+        auto lazy = opt_bool(req, "lazy");
+        if (!lazy) throw std::invalid_argument("set_lazy needs \"lazy\": true|false");
+        return SetLazyRequest{*lazy};
+    }
+    throw std::invalid_argument("unknown command '" + printable(cmd, 64) + "'");
+}
+
+nlohmann::json to_json(const ControlRequest& r) {
+    struct Encode {
+        nlohmann::json operator()(const StatusRequest& s) const {
+            return {{"cmd", "status"}, {"detail", s.detail}};
+        }
+        nlohmann::json operator()(const TraceRequest&) const { return {{"cmd", "trace"}}; }
+        nlohmann::json operator()(const PeerIdleRequest& p) const {
+            return {{"cmd", "peer_idle"}, {"public_key", p.public_key.base64()}};
+        }
+        nlohmann::json operator()(const ApplyRequest& a) const {
+            nlohmann::json j = {{"cmd", "apply"}, {"dry_run", a.dry_run}};
+            if (a.config_path) j["config_path"] = *a.config_path;
+            if (a.config_text) j["config_text"] = *a.config_text;
+            if (a.file) j["file"] = *a.file;
+            if (a.source) j["source"] = *a.source;
+            return j;
+        }
+        nlohmann::json operator()(const SetLazyRequest& s) const {
+            return {{"cmd", "set_lazy"}, {"lazy", s.lazy}};
+        }
+    };
+    return std::visit(Encode{}, r);
+}
 
 ParsedRequest parse_request(std::string_view line) {
     nlohmann::json req;

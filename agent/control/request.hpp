@@ -1,11 +1,16 @@
-// A control request line checked as far as the server checks it before handing it on:
-// a JSON object whose "cmd" is a known command name. Pure, so it can be fuzzed.
+// Control requests: a line checked as far as the server checks it before handing it on
+// (a JSON object whose "cmd" is a known command name), and the typed request it carries,
+// which the agent dispatches on and the CLI builds. Pure, so it can be fuzzed.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <nlohmann/json.hpp>
+
+#include "agent/wg/key.hpp"
 
 namespace nb {
 
@@ -19,5 +24,33 @@ ParsedRequest parse_request(std::string_view line);
 // Whether a line begins {"cmd":"apply" (JSON whitespace allowed), judged from its first
 // bytes only: the rest may not have arrived yet. Only such a line may be long.
 bool starts_as_apply(std::string_view line);
+
+// The requests (the wire format is in protocol.hpp).
+struct StatusRequest {
+    bool detail = false;  // every peer, not only the counts
+};
+struct TraceRequest {};
+struct PeerIdleRequest {
+    WgKey public_key;
+};
+// A new network map: exactly one of a path the agent reads itself (absolute) or the text
+// a client read, with the file it came from (re-read on SIGHUP) and a name for errors.
+struct ApplyRequest {
+    std::optional<std::string> config_path;
+    std::optional<std::string> config_text;
+    std::optional<std::string> file;    // with config_text only
+    std::optional<std::string> source;  // with config_text: "source:line: problem"
+    bool dry_run = false;
+};
+struct SetLazyRequest {
+    bool lazy = true;
+};
+using ControlRequest =
+    std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest, SetLazyRequest>;
+
+// The request an object (one parse_request accepted) describes; throws
+// std::invalid_argument naming the field that is missing or wrong.
+ControlRequest request_from_json(const nlohmann::json& req);
+nlohmann::json to_json(const ControlRequest& r);
 
 }  // namespace nb

@@ -1,14 +1,4 @@
 // The running agent: start, the event loop, shutdown; and run_agent.
-#include "agent/engine/agent.hpp"
-#include "agent/lazy/state_file.hpp"
-#include "agent/wg/netlink_control.hpp"
-#include "agent/wg/uapi_control.hpp"
-#include "agent/wg/wireguard_go.hpp"
-#include "base/fault_point.hpp"
-#include "base/memory.hpp"
-#include "base/net/rtnl.hpp"
-#include "base/printable.hpp"
-
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -24,6 +14,16 @@
 #include <system_error>
 
 #include <spdlog/spdlog.h>
+
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
 
 namespace nb::engine {
 

@@ -22,6 +22,7 @@
 #include "agent/connector/connect_pool.hpp"
 #include "agent/control/control_server.hpp"
 #include "agent/control/protocol.hpp"
+#include "agent/control/request.hpp"
 #include "agent/engine/engine.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
@@ -92,7 +93,10 @@ class Agent {
     void shutdown(int& exit_code);
 
   private:
+    // A control request, dispatched on its type (agent/control/request.hpp).
     ControlReply handle(const nlohmann::json& req, ControlServer::ClientId client);
+    ControlReply status_reply(bool detail);
+    nlohmann::json apply_request(const ApplyRequest& r);
     nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
     void reload();
     void set_lazy(bool lazy);

@@ -1,15 +1,5 @@
 // What the control socket asks of the running agent, and SIGHUP: status, trace,
 // peer idle, apply, set lazy.
-#include "agent/engine/agent.hpp"
-#include "agent/lazy/state_file.hpp"
-#include "agent/wg/netlink_control.hpp"
-#include "agent/wg/uapi_control.hpp"
-#include "agent/wg/wireguard_go.hpp"
-#include "base/fault_point.hpp"
-#include "base/memory.hpp"
-#include "base/net/rtnl.hpp"
-#include "base/printable.hpp"
-
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -26,94 +16,84 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/control/request.hpp"
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
+
 namespace nb::engine {
 
 ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId client) {
-    const std::string cmd = req.at("cmd").get<std::string>();
-    auto get_bool = [&](const char* name, bool fallback) {
-        if (!req.contains(name)) return fallback;
-        if (!req[name].is_boolean())
-            throw std::invalid_argument(std::string("\"") + name + "\" must be true or false");
-        return req[name].get<bool>();
+    struct Dispatch {
+        Agent& a;
+        ControlServer::ClientId client;
+        ControlReply operator()(const StatusRequest& r) const { return a.status_reply(r.detail); }
+        ControlReply operator()(const TraceRequest&) const {
+            a.server_->subscribe_trace(client);
+            return nlohmann::json{{"ok", true}};
+        }
+        ControlReply operator()(const PeerIdleRequest& r) const {
+            a.mgr_->make_idle(r.public_key, "operator");
+            return nlohmann::json{{"ok", true}};
+        }
+        ControlReply operator()(const ApplyRequest& r) const { return a.apply_request(r); }
+        ControlReply operator()(const SetLazyRequest& r) const {
+            a.set_lazy(r.lazy);
+            return nlohmann::json{{"ok", true}, {"lazy", a.mgr_->lazy()}};
+        }
     };
-    if (cmd == "status") {
-        // The peers go straight from the manager into the reply (big maps: no list of
-        // per-peer objects in between).
-        AgentStatus st = mgr_->status(false);
-        st.wg_backend = base_status_.wg_backend;
-        st.trigger = base_status_.trigger;
-        st.attach_mode = base_status_.attach_mode;
-        if (activity_) {
-            st.ring_reports = activity_->records();
-            st.gso_split = activity_->gso_split();
-            st.gso_unsplit = activity_->gso_unsplit();
-        }
-        st.trigger_reason = base_status_.trigger_reason;
-        if (order_) st.datapath_order = order_->status();
-        if (health_) {
-            WgHealthStatus h = health_->status();
-            st.wireguard = to_string(h.state);
-            st.wireguard_since = h.since;
-            st.wireguard_error = h.error;
-        } else {
-            st.wireguard = "unchecked";  // kernel WireGuard: nothing to stop, device not watched
-        }
-        if (!get_bool("detail", false)) return ControlReply::raw(status_reply_text(st));
-        return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
+    return std::visit(Dispatch{*this, client}, request_from_json(req));
+}
+
+ControlReply Agent::status_reply(bool detail) {
+    // The peers go straight from the manager into the reply (big maps: no list of
+    // per-peer objects in between).
+    AgentStatus st = mgr_->status(false);
+    st.wg_backend = base_status_.wg_backend;
+    st.trigger = base_status_.trigger;
+    st.attach_mode = base_status_.attach_mode;
+    if (activity_) {
+        st.ring_reports = activity_->records();
+        st.gso_split = activity_->gso_split();
+        st.gso_unsplit = activity_->gso_unsplit();
     }
-    if (cmd == "trace") {
-        server_->subscribe_trace(client);
-        return nlohmann::json{{"ok", true}};
+    st.trigger_reason = base_status_.trigger_reason;
+    if (order_) st.datapath_order = order_->status();
+    if (health_) {
+        WgHealthStatus h = health_->status();
+        st.wireguard = to_string(h.state);
+        st.wireguard_since = h.since;
+        st.wireguard_error = h.error;
+    } else {
+        st.wireguard = "unchecked";  // kernel WireGuard: nothing to stop, device not watched
     }
-    if (cmd == "peer_idle") {
-        if (!req.contains("public_key") || !req["public_key"].is_string())
-            throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
-        auto key = WgKey::from_base64(req["public_key"].get<std::string>());
-        if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
-        mgr_->make_idle(*key, "operator");
-        return nlohmann::json{{"ok", true}};
+    if (!detail) return ControlReply::raw(status_reply_text(st));
+    return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
+}
+
+nlohmann::json Agent::apply_request(const ApplyRequest& r) {
+    // With config_text, the file the client read it from: re-read on SIGHUP.
+    std::optional<std::string> file = r.config_path ? r.config_path : r.file;
+    WgQuickConfig cfg;
+    try {
+        // A path the agent reads itself goes through the bounded reader: regular
+        // files only, so a FIFO or /dev/zero is refused without blocking the loop.
+        cfg = r.config_text
+                  ? parse_wg_quick(*r.config_text, printable(r.source.value_or("control")))
+                  : load_wg_quick(*r.config_path);
+    } catch (const ConfigError& e) {
+        throw std::invalid_argument(e.what());  // "file:line: problem" as it is
     }
-    if (cmd == "apply") {
-        const bool dry_run = get_bool("dry_run", false);
-        auto str = [&](const char* name) -> std::optional<std::string> {
-            if (!req.contains(name)) return std::nullopt;
-            if (!req[name].is_string())
-                throw std::invalid_argument(std::string("\"") + name + "\" must be a string");
-            return req[name].get<std::string>();
-        };
-        auto path = str("config_path");
-        auto text = str("config_text");
-        // With config_text, the file the client read it from: re-read on SIGHUP.
-        auto file = str("file");
-        if (path.has_value() == text.has_value())
-            throw std::invalid_argument(
-                "apply needs exactly one of \"config_path\" or \"config_text\"");
-        if (path && file)
-            throw std::invalid_argument("\"file\" goes with \"config_text\", not \"config_path\"");
-        if (path) file = std::move(path);
-        if (file && (file->empty() || (*file)[0] != '/'))
-            throw std::invalid_argument("\"file\" and \"config_path\" must be absolute paths");
-        WgQuickConfig cfg;
-        try {
-            // A path the agent reads itself goes through the bounded reader: regular
-            // files only, so a FIFO or /dev/zero is refused without blocking the loop.
-            cfg = text ? parse_wg_quick(*text, printable(str("source").value_or("control")))
-                       : load_wg_quick(*file);
-        } catch (const ConfigError& e) {
-            throw std::invalid_argument(e.what());  // "file:line: problem" as it is
-        }
-        for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
-        nlohmann::json reply = apply_config(std::move(cfg), dry_run);
-        if (file && !dry_run) cfg_path_ = file;
-        return reply;
-    }
-    if (cmd == "set_lazy") {
-        if (!req.contains("lazy"))
-            throw std::invalid_argument("set_lazy needs \"lazy\": true|false");
-        set_lazy(get_bool("lazy", true));
-        return nlohmann::json{{"ok", true}, {"lazy", mgr_->lazy()}};
-    }
-    throw std::invalid_argument("unknown command '" + cmd + "'");
+    for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
+    nlohmann::json reply = apply_config(std::move(cfg), r.dry_run);
+    if (file && !r.dry_run) cfg_path_ = file;
+    return reply;
 }
 
 nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {

@@ -1,15 +1,5 @@
 // Interface set-up: the WireGuard backend, addresses, MTU and routes, the peers as
 // a config or the device has them, and the state file of endpoints.
-#include "agent/engine/agent.hpp"
-#include "agent/lazy/state_file.hpp"
-#include "agent/wg/netlink_control.hpp"
-#include "agent/wg/uapi_control.hpp"
-#include "agent/wg/wireguard_go.hpp"
-#include "base/fault_point.hpp"
-#include "base/memory.hpp"
-#include "base/net/rtnl.hpp"
-#include "base/printable.hpp"
-
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -25,6 +15,16 @@
 #include <system_error>
 
 #include <spdlog/spdlog.h>
+
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
 
 namespace nb::engine {
 

@@ -1,15 +1,5 @@
 // The trigger engine: BPF programs or UDP listeners, and the fall-back from one to
 // the other. The only part of the agent that knows which one runs.
-#include "agent/engine/agent.hpp"
-#include "agent/lazy/state_file.hpp"
-#include "agent/wg/netlink_control.hpp"
-#include "agent/wg/uapi_control.hpp"
-#include "agent/wg/wireguard_go.hpp"
-#include "base/fault_point.hpp"
-#include "base/memory.hpp"
-#include "base/net/rtnl.hpp"
-#include "base/printable.hpp"
-
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -25,6 +15,16 @@
 #include <system_error>
 
 #include <spdlog/spdlog.h>
+
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
 
 namespace nb::engine {
 

@@ -1,15 +1,5 @@
 // WireGuard lost and answering again (WgHealth's events): peers made Idle while it
 // is gone, the device adopted or made again when it is back.
-#include "agent/engine/agent.hpp"
-#include "agent/lazy/state_file.hpp"
-#include "agent/wg/netlink_control.hpp"
-#include "agent/wg/uapi_control.hpp"
-#include "agent/wg/wireguard_go.hpp"
-#include "base/fault_point.hpp"
-#include "base/memory.hpp"
-#include "base/net/rtnl.hpp"
-#include "base/printable.hpp"
-
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -25,6 +15,16 @@
 #include <system_error>
 
 #include <spdlog/spdlog.h>
+
+#include "agent/engine/agent.hpp"
+#include "agent/lazy/state_file.hpp"
+#include "agent/wg/netlink_control.hpp"
+#include "agent/wg/uapi_control.hpp"
+#include "agent/wg/wireguard_go.hpp"
+#include "base/fault_point.hpp"
+#include "base/memory.hpp"
+#include "base/net/rtnl.hpp"
+#include "base/printable.hpp"
 
 namespace nb::engine {
 

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "agent/activity/packet_summary.hpp"
+#include "agent/wg/wire_sizes.hpp"
 #include "base/fault_point.hpp"
 #include "base/memory.hpp"
 
@@ -1211,11 +1212,11 @@ void LazyManager::take_handshakes(WgDevice dev, const std::vector<uint32_t>& wai
 bool LazyManager::staged_sent(const WakeState& w, uint64_t tx_bytes) {
     if (w.replayed == 0) return true;
     // The peer was re-added when it went idle, so its counter starts at 0. A message
-    // costs 32 bytes besides the packet (and padding, left out: a lower bound), and a
-    // completed handshake sent at least one handshake message of 92 bytes or more.
-    // Before the send the counter holds only handshake messages: one initiation (148)
-    // passes only for a single packet under 25 bytes, which IP does not have.
-    return tx_bytes >= kMinHandshakeMessage + kDataMessageOverhead * w.replayed + w.replayed_bytes;
+    // costs its overhead besides the packet (and padding, left out: a lower bound), and a
+    // completed handshake sent at least one handshake message, a response or larger.
+    // Before the send the counter holds only handshake messages: one initiation passes
+    // only for a single packet under 25 bytes, which IP does not have.
+    return tx_bytes >= kWgResponseBytes + kWgDataOverheadBytes * w.replayed + w.replayed_bytes;
 }
 
 uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
@@ -1296,7 +1297,8 @@ void LazyManager::read_wireguard_activity(uint64_t now_ns) {
             w.wg_rx_bytes = wp.rx_bytes;
             w.wg_tx_bytes = wp.tx_bytes;
             uint64_t keepalives = p.keepalive ? since / ns(std::chrono::seconds(p.keepalive)) : 0;
-            uint64_t allowance = 2 * 32 * (keepalives + 2) + 2 * (148 + 92);
+            uint64_t allowance = 2 * kWgKeepaliveBytes * (keepalives + 2) +
+                                 2 * (kWgInitiationBytes + kWgResponseBytes);
             if (moved > allowance) w.wg_active_ns = now_ns;
         }
         // An idle peer was re-added without a session: a handshake now means the remote

@@ -18,6 +18,7 @@
 #include <absl/container/flat_hash_set.h>
 #include <nlohmann/json.hpp>
 
+#include "agent/control/protocol.hpp"
 #include "agent/lazy/peer_state.hpp"
 #include "agent/lazy/ports.hpp"
 #include "agent/lazy/wake_admission.hpp"
@@ -185,10 +186,6 @@ class LazyManager {
 
     // Whether WireGuard's tx counter shows the packets replayed while the handshake ran.
     static bool staged_sent(const WakeState& w, uint64_t tx_bytes);
-    // WireGuard's wire sizes (without UDP/IP): a handshake response, the smallest
-    // handshake message; and a data message's header and tag around the packet.
-    static constexpr uint64_t kMinHandshakeMessage = 92;
-    static constexpr uint64_t kDataMessageOverhead = 32;
     // Packets kept for a peer whose wake waits for admission: a sweep queues thousands
     // of peers, and each must cost little.
     static constexpr size_t kHeldWhileQueued = 4;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "agent/connector/connector.hpp"
-#include "agent/control/protocol.hpp"
+#include "agent/lazy/state.hpp"
 #include "agent/wg/wg_control.hpp"
 
 namespace nb {

@@ -59,5 +59,58 @@ TEST(Request, OnlyApplyMayStartALongLine) {
     parse(R"({"cmd":"apply","cmd":"status"})");  // a seed: a duplicate key after apply
 }
 
+// Typed requests: what the CLI builds the agent reads back as the same request.
+TEST(Request, TypedRequestsRoundTrip) {
+    const WgKey key = *WgKey::from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
+    ApplyRequest apply;
+    apply.config_text = "[Interface]\n";
+    apply.file = "/etc/wireguard/wg0.conf";
+    apply.source = "/etc/wireguard/wg0.conf";
+    apply.dry_run = true;
+    for (const ControlRequest& r : std::initializer_list<ControlRequest>{
+             StatusRequest{true}, TraceRequest{}, PeerIdleRequest{key}, apply,
+             SetLazyRequest{false}}) {
+        const nlohmann::json j = to_json(r);
+        // The server's check passes it, and a long apply line starts as one.
+        ParsedRequest parsed = parse(j.dump());
+        ASSERT_EQ(parsed.error, "") << j.dump();
+        EXPECT_EQ(to_json(request_from_json(parsed.request)), j);
+    }
+    EXPECT_TRUE(starts_as_apply(to_json(apply).dump()));
+    auto back = std::get<ApplyRequest>(request_from_json(to_json(apply)));
+    EXPECT_EQ(back.config_text, apply.config_text);
+    EXPECT_EQ(back.file, apply.file);
+    EXPECT_TRUE(back.dry_run);
+    EXPECT_EQ(
+        std::get<PeerIdleRequest>(request_from_json(to_json(PeerIdleRequest{key}))).public_key,
+        key);
+}
+
+TEST(Request, TypedRequestsNameTheBadField) {
+    auto error = [](const char* line) {
+        try {
+            request_from_json(nlohmann::json::parse(line));
+        } catch (const std::invalid_argument& e) {
+            return std::string(e.what());
+        }
+        return std::string("(accepted)");
+    };
+    EXPECT_EQ(error(R"({"cmd":"status","detail":"yes"})"), "\"detail\" must be true or false");
+    EXPECT_EQ(error(R"({"cmd":"peer_idle"})"), "peer_idle needs \"public_key\" (base64)");
+    EXPECT_EQ(error(R"({"cmd":"peer_idle","public_key":"abc"})"),
+              "\"public_key\" is not a WireGuard key");
+    EXPECT_EQ(error(R"({"cmd":"apply"})"),
+              "apply needs exactly one of \"config_path\" or \"config_text\"");
+    EXPECT_EQ(error(R"({"cmd":"apply","config_path":"/a","config_text":"x"})"),
+              "apply needs exactly one of \"config_path\" or \"config_text\"");
+    EXPECT_EQ(error(R"({"cmd":"apply","config_path":"/a","file":"/b"})"),
+              "\"file\" goes with \"config_text\", not \"config_path\"");
+    EXPECT_EQ(error(R"({"cmd":"apply","config_path":"wg0.conf"})"),
+              "\"file\" and \"config_path\" must be absolute paths");
+    EXPECT_EQ(error(R"({"cmd":"apply","config_text":7})"), "\"config_text\" must be a string");
+    EXPECT_EQ(error(R"({"cmd":"set_lazy"})"), "set_lazy needs \"lazy\": true|false");
+    EXPECT_EQ(error(R"({"cmd":"set_lazy","lazy":true})"), "(accepted)");
+}
+
 }  // namespace
 }  // namespace nb

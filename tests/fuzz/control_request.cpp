@@ -2,9 +2,11 @@
 // line a root client sends. It never throws, accepts only objects with a known string
 // "cmd", and its error text is printable UTF-8 (it goes into a reply and the CLI prints
 // it). starts_as_apply, which decides whether a line may be long, only accepts lines that
-// begin with the apply command.
+// begin with the apply command. A request it accepts is either refused by
+// request_from_json with a reason or becomes a typed request that encodes back to itself.
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -24,6 +26,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
         NB_FUZZ_CHECK_MSG(name == "status" || name == "trace" || name == "peer_idle" ||
                               name == "apply" || name == "set_lazy",
                           name);
+        // The typed request: refused with a reason, or one that encodes back to itself.
+        try {
+            const ControlRequest typed = request_from_json(r.request);
+            const nlohmann::json again = to_json(typed);
+            NB_FUZZ_CHECK(to_json(request_from_json(again)) == again);
+        } catch (const std::invalid_argument& e) {
+            NB_FUZZ_CHECK(std::string_view(e.what()).size() > 0);
+        }
     } else {
         NB_FUZZ_CHECK_MSG(is_valid_utf8(r.error), r.error);
         // printable() keeps tabs (harmless on one line) and escapes every other control.
