@@ -15,9 +15,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <utility>
 
 #include "base/errno_text.hpp"
 #include "base/net/netlink_checks.hpp"
+#include "base/net/nl_attrs.hpp"
 
 namespace nb {
 
@@ -39,19 +41,12 @@ class Reader {
         throw WgError(msg);
     }
 
-    // libmnl's iteration macros do not compile as C++; the same walk, with mnl_attr_ok
-    // bounding every attribute by what is left of its container, and leftover bytes
-    // (a truncated or zero-length attribute) rejected instead of ignored.
+    // base/net's walk, with leftover bytes (a truncated or zero-length attribute)
+    // rejected instead of ignored.
     template <typename Fn>
     void walk(const void* start, std::size_t len, const char* where, Fn&& fn) const {
-        const auto* attr = static_cast<const nlattr*>(start);
-        int remaining = static_cast<int>(len);
-        while (mnl_attr_ok(attr, remaining)) {
-            fn(attr);
-            remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
-            attr = mnl_attr_next(attr);
-        }
-        if (remaining > 0) malformed(std::string("truncated or invalid attribute in ") + where);
+        if (for_each_in(start, len, std::forward<Fn>(fn)) > 0)
+            malformed(std::string("truncated or invalid attribute in ") + where);
     }
     template <typename Fn>
     void walk_nested(const nlattr* nest, const char* name, Fn&& fn) const {

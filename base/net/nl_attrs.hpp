@@ -9,8 +9,10 @@
 
 namespace nb {
 
+// Calls fn for each whole attribute; returns the bytes left over after the last one (a
+// truncated or zero-length attribute), for callers that refuse them.
 template <typename Fn>
-void for_each_in(const void* start, std::size_t len, Fn&& fn) {
+int for_each_in(const void* start, std::size_t len, Fn&& fn) {
     const auto* attr = static_cast<const nlattr*>(start);
     int remaining = static_cast<int>(len);
     while (mnl_attr_ok(attr, remaining)) {
@@ -18,6 +20,7 @@ void for_each_in(const void* start, std::size_t len, Fn&& fn) {
         remaining -= static_cast<int>(MNL_ALIGN(attr->nla_len));
         attr = mnl_attr_next(attr);
     }
+    return remaining;
 }
 
 template <typename Fn>
