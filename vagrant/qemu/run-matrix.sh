@@ -41,10 +41,11 @@ ROOT=$(cd "$HERE/../.." && pwd)
 #    a crash (crash_recovery).
 # The rest exercise the agent's own logic on kernel WireGuard: the same code on every
 # kernel, and the host's ctest runs it on wireguard-go as well.
-# The order is the order of a row. groups and stale_sessions mostly wait out a 20 s
-# inactivity threshold, so they run in the background beside the rest ("background",
+# The order is the order of a row. groups mostly waits out 20 s inactivity thresholds,
+# so it runs in the background beside the rest ("background",
 # run-scenarios.sh); crash_recovery and eager_mode count BPF links machine-wide, so they
-# run first, "alone".
+# run first, "alone". stale_sessions waits too, but counts a stream's gaps across agent
+# restarts: beside the rest under emulation it once lost 1 of 320 datagrams.
 # gtest's filter for netlink_kernel_scale.
 NETLINK_SCALE='KernelWireGuardTest.HundredThousandPeers:KernelWireGuardTest.DumpsInterruptedByChangesAreRetried'
 SCENARIOS=(
@@ -53,7 +54,7 @@ SCENARIOS=(
     'all crash_recovery:kernel:-:alone bash tests/integration/crash_recovery.sh'
     '6.1 eager_mode:kernel:-:alone bash tests/integration/eager_mode.sh'
     '6.1 groups:kernel:-:background bash tests/integration/groups.sh'
-    '6.12 stale_sessions:kernel:-:background bash tests/integration/stale_sessions.sh'
+    '6.12 stale_sessions:kernel:-:bash tests/integration/stale_sessions.sh'
     '6.1 lab_eager:userspace:-:bash tests/integration/lab_eager.sh'
     'all lab_kernel_eager:kernel:-:bash tests/integration/lab_kernel_eager.sh'
     '5.10,6.1 lazy_e2e:userspace:clsact:bash tests/integration/lazy_e2e.sh'
