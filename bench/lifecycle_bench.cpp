@@ -199,7 +199,7 @@ int run(const Args& a) {
     // Real connect_timeout and threshold defaults; the ticks below jump past the latter.
     TimedWg mgr_wg(*wg);
     auto mgr = std::make_unique<nb::LazyManager>(lopts, mgr_wg, &hold, &sink, queue,
-                                                 [](const nlohmann::json&) {});
+                                                 [](const nb::TraceEvent&) {});
 
     std::printf(
         "lifecycle_bench: %s WireGuard, %u peers, wake %u, churn %.2f%% (%u each removed, "
@@ -251,7 +251,7 @@ int run(const Args& a) {
             const nb::ManagedPeer* p = mgr->find(map[i].wg.public_key);
             if (!p || p->state != st)
                 throw std::runtime_error(std::string("after ") + after + ", peer " +
-                                         std::to_string(i) + " is not " + nb::to_string(st));
+                                         std::to_string(i) + " is not " + nb::state_name(st));
         }
     };
     // Idle -> Connecting -> Connected the way the event loop drives it: a held packet (the

@@ -46,25 +46,4 @@ void OrderWatch::check() {
     last_ = std::move(now);
 }
 
-DatapathOrderStatus OrderWatch::status() const {
-    return order_status(last_);
-}
-
-DatapathOrderStatus order_status(const TcOrder& order) {
-    DatapathOrderStatus s;
-    s.checked = order.checked;
-    s.error = order.error;
-    for (const auto& p : order.ahead) {
-        ProgramAheadStatus w;
-        w.direction = to_string(p.direction);
-        w.hook = p.tcx ? "tcx" : "clsact";
-        w.id = p.prog_id;
-        w.name = p.name;
-        w.priority = p.priority;
-        w.handle = p.handle;
-        s.ahead.push_back(std::move(w));
-    }
-    return s;
-}
-
 }  // namespace nb

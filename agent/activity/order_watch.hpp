@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <string>
 
-#include "agent/control/protocol.hpp"
 #include "loader/tc_order.hpp"
 
 namespace nb {
@@ -22,7 +21,8 @@ class OrderWatch {
     // Checks again if kInterval has passed: a few syscalls and, with clsact, two netlink
     // dumps of the device's filters.
     void tick(uint64_t now_ns);
-    DatapathOrderStatus status() const;
+    // The last check (agent/control/status_map.hpp gives its wire form).
+    const TcOrder& last() const { return last_; }
 
     static constexpr uint64_t kInterval = 5'000'000'000;  // ns
 
@@ -35,8 +35,5 @@ class OrderWatch {
     bool checked_once_ = false;
     uint64_t next_ns_ = 0;
 };
-
-// The wire form of an order check.
-DatapathOrderStatus order_status(const TcOrder& order);
 
 }  // namespace nb

@@ -11,18 +11,6 @@
 
 namespace nb {
 
-const char* to_string(PeerState s) {
-    switch (s) {
-        case PeerState::Idle:
-            return "Idle";
-        case PeerState::Connecting:
-            return "Connecting";
-        case PeerState::Connected:
-            return "Connected";
-    }
-    return "Idle";
-}
-
 std::optional<PeerState> peer_state_from_string(std::string_view s) {
     if (s == "Idle") return PeerState::Idle;
     if (s == "Connecting") return PeerState::Connecting;

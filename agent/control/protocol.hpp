@@ -25,32 +25,17 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/lazy/state.hpp"
+#include "agent/lazy/peer_status.hpp"
 
 namespace nb {
 
 inline constexpr const char* kDefaultRunDir = "/run/nbagent";
 
-// The wire names of the lazy states ("Idle", "Connecting", "Connected").
-const char* to_string(PeerState s);
+// The wire names of the lazy states: their domain names ("Idle", "Connecting", "Connected").
+inline const char* to_string(PeerState s) {
+    return state_name(s);
+}
 std::optional<PeerState> peer_state_from_string(std::string_view s);
-
-struct PeerStatus {
-    std::string public_key;  // base64
-    std::vector<std::string> allowed_ips;
-    PeerState state = PeerState::Idle;
-    std::string endpoint;  // "" when none
-    uint64_t wakes = 0;
-    uint64_t held = 0;                // packets held so far (total)
-    uint64_t dropped = 0;             // packets dropped (hold limit, too big, failure)
-    double last_wake_ms = -1;         // trigger to Connected, -1 if never woken
-    int64_t last_activity_ms = 0;     // unix time in ms of the last traffic, 0 if none
-    bool lazy = true;                 // false: never-lazy (Lazy = off in the config)
-    std::vector<std::string> groups;  // wake and idle together
-    uint32_t failures = 0;            // failed wakes in a row (reset by a success)
-    int64_t retry_in_ms = 0;          // > 0: backing off, packets are dropped until then
-    std::string last_error;           // why the last wake failed, "" if it did not
-};
 
 // A program on the WireGuard device that sees packets before ours: one that passes a
 // packet ends the chain, so an idle peer's packet would reach WireGuard unheld.
@@ -111,7 +96,6 @@ std::string status_reply_text(const AgentStatus& s);
 // The same with the peers taken from `next` instead of s.peers: it fills the one
 // PeerStatus it is given and returns true, or returns false after the last peer. The
 // object is reused, so its strings keep their capacity: no allocation per peer.
-using PeerStatusSource = std::function<bool(PeerStatus&)>;
 std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
                               const PeerStatusSource& next);
 // Parse what to_json wrote; throws std::runtime_error naming the bad field.

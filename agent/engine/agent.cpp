@@ -15,6 +15,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "agent/control/trace_json.hpp"
 #include "agent/engine/agent.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/wg/netlink_control.hpp"
@@ -119,9 +120,9 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         lopts.wake_rate = opts_.wake_rate;
         lopts.inactivity_threshold = opts_.inactivity_threshold;
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
-                                             [srv = server_.get()](const nlohmann::json& ev) {
+                                             [srv = server_.get()](const TraceEvent& ev) {
                                                  if (srv->has_trace_subscribers())
-                                                     srv->publish_trace(ev);
+                                                     srv->publish_trace(trace_json(ev));
                                              });
         mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
         if (wg_->backend_name() == "kernel") {

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/control/request.hpp"
+#include "agent/control/status_map.hpp"
 #include "agent/engine/agent.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/wg/netlink_control.hpp"
@@ -54,7 +55,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
 ControlReply Agent::status_reply(bool detail) {
     // The peers go straight from the manager into the reply (big maps: no list of
     // per-peer objects in between).
-    AgentStatus st = mgr_->status(false);
+    AgentStatus st = agent_status(opts_.interface, mgr_->status(false));
     st.wg_backend = base_status_.wg_backend;
     st.trigger = base_status_.trigger;
     st.attach_mode = base_status_.attach_mode;
@@ -64,7 +65,7 @@ ControlReply Agent::status_reply(bool detail) {
         st.gso_unsplit = activity_->gso_unsplit();
     }
     st.trigger_reason = base_status_.trigger_reason;
-    if (order_) st.datapath_order = order_->status();
+    if (order_) st.datapath_order = order_status(order_->last());
     if (health_) {
         WgHealthStatus h = health_->status();
         st.wireguard = to_string(h.state);

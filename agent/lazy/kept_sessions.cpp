@@ -26,10 +26,6 @@ namespace nb {
 
 namespace {
 
-uint64_t ns(std::chrono::nanoseconds d) {
-    return static_cast<uint64_t>(d.count());
-}
-
 // Seconds since WireGuard's last handshake with the peer, or -1 for never.
 int64_t handshake_age_sec(const WgPeer& wp, int64_t wall_now) {
     if (!wp.last_handshake_sec) return -1;
@@ -81,7 +77,7 @@ void LazyManager::idle_keeping_sessions(const std::vector<uint32_t>& ids, const 
     // Keepalives off: they would renew the session and the NAT mapping we let go.
     DeviceUpdate u;
     for (uint32_t id : ids) {
-        const ManagedPeer& p = peers_[id];
+        const ManagedPeer& p = table_[id];
         if (p.state == PeerState::Idle || !p.keepalive) continue;
         PeerUpdate op;
         op.public_key = p.key;
@@ -94,14 +90,14 @@ void LazyManager::idle_keeping_sessions(const std::vector<uint32_t>& ids, const 
             wg_.set_device(u);
         } catch (...) {
             for (uint32_t id : ids)
-                if (peers_[id].state == PeerState::Connected) dp_->set_mode(id, SlotMode::Pass);
+                if (table_[id].state == PeerState::Connected) dp_->set_mode(id, SlotMode::Pass);
             throw;
         }
     }
     const uint64_t now = clock_now();
     std::vector<uint32_t> talked_ids;
     for (uint32_t id : ids) {
-        ManagedPeer& p = peers_[id];
+        ManagedPeer& p = table_[id];
         if (p.state == PeerState::Idle) continue;
         // The remote talked while we switched: the program passed it and flipped the slot.
         const bool talked = dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;
@@ -109,7 +105,7 @@ void LazyManager::idle_keeping_sessions(const std::vector<uint32_t>& ids, const 
         jobs_.erase(w.job_id);
         w.job_id = 0;
         w.awaiting_handshake = false;
-        w.forget_at_ns = now_ns + ns(kSessionLifetime);
+        w.forget_at_ns = now_ns + to_ns(kSessionLifetime);
         p.idle_since_ns = now;
         drop_held(p);
         transition(p, PeerState::Idle, reason);
@@ -148,11 +144,11 @@ void LazyManager::forget_kept_sessions(uint64_t now_ns) {
     DeviceUpdate u;
     std::vector<uint32_t> forget;
     for (uint32_t id : due) {
-        ManagedPeer& p = peers_[id];
+        ManagedPeer& p = table_[id];
         auto it = age.find(p.key);
         const int64_t a = it == age.end() ? -1 : it->second;
         if (a >= 0 && a < kSessionLifetime.count()) {
-            p.w_mut().forget_at_ns = now_ns + ns(kSessionLifetime - std::chrono::seconds(a));
+            p.w_mut().forget_at_ns = now_ns + to_ns(kSessionLifetime - std::chrono::seconds(a));
             kept_.push_back(id);
             continue;
         }
@@ -174,7 +170,7 @@ void LazyManager::forget_kept_sessions(uint64_t now_ns) {
     spdlog::debug("{} idle peers' sessions expired: WireGuard forgot them", forget.size());
     const uint64_t now = clock_now();
     for (uint32_t id : forget) {
-        ManagedPeer& p = peers_[id];
+        ManagedPeer& p = table_[id];
         p.w_mut().forget_at_ns = 0;
         p.w_mut().endpoint.reset();
         p.idle_since_ns = now;

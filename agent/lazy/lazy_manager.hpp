@@ -15,12 +15,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include <absl/container/flat_hash_set.h>
-#include <nlohmann/json.hpp>
-
-#include "agent/control/protocol.hpp"
+#include "agent/lazy/datapath_plan.hpp"
 #include "agent/lazy/peer_state.hpp"
+#include "agent/lazy/peer_status.hpp"
+#include "agent/lazy/peer_table.hpp"
 #include "agent/lazy/ports.hpp"
+#include "agent/lazy/trace_event.hpp"
 #include "agent/lazy/wake_admission.hpp"
 #include "base/time.hpp"
 
@@ -69,28 +69,9 @@ struct ReconcileCounts {
     bool device = false;   // private key, listen port or fwmark set again
 };
 
-// Peer ids looked up by public key through the peer table: the index holds 4-byte ids
-// in one flat array, where a node-based map costs about 70 bytes per peer.
-struct PeerKeyHash {
-    using is_transparent = void;
-    const std::vector<ManagedPeer>* peers;
-    size_t operator()(const WgKey& k) const;
-    size_t operator()(uint32_t id) const { return (*this)((*peers)[id].key); }
-};
-struct PeerKeyEq {
-    using is_transparent = void;
-    const std::vector<ManagedPeer>* peers;
-    const WgKey& key(uint32_t id) const { return (*peers)[id].key; }
-    const WgKey& key(const WgKey& k) const { return k; }
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const {
-        return key(a) == key(b);
-    }
-};
-
 class LazyManager {
   public:
-    using TraceFn = std::function<void(const nlohmann::json&)>;
+    using TraceFn = std::function<void(const TraceEvent&)>;
 
     // `datapath` and `sink` may be null in eager mode (no programs attached).
     LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath, PacketSink* sink,
@@ -118,7 +99,7 @@ class LazyManager {
     MapDiff apply(std::vector<PeerSpec> peers, DeviceUpdate update, bool dry_run);
 
     // Memory held by the peer table and its index (what an idle peer costs the agent).
-    size_t table_bytes() const;
+    size_t table_bytes() const { return table_.bytes(); }
 
     void on_held_packet(uint32_t id, std::span<const uint8_t> packet, uint64_t ts_ns);
     // One held report that carried several packets (the segments of a GSO super-packet
@@ -173,16 +154,17 @@ class LazyManager {
     void on_device_read(std::optional<WgDevice> dev, const std::string& error, uint64_t took_ns,
                         uint64_t now_ns);
 
-    AgentStatus status(bool detail) const;
+    // Counts and settings; with `detail`, every peer's status too.
+    LazyStatus status(bool detail) const;
     // Every peer's status, one after the other into a reused object (for a big
     // `status -d` reply, see status_reply_text). Valid until the manager changes.
     PeerStatusSource peer_statuses() const;
-    const ManagedPeer* find(const WgKey& key) const;
-    size_t size() const { return by_key_.size(); }
+    const ManagedPeer* find(const WgKey& key) const { return table_.find(key); }
+    size_t size() const { return table_.size(); }
     // Every peer's allowed IPs, one after the other (what routes through the interface).
-    std::vector<IpPrefix> allowed_ips() const;
+    std::vector<IpPrefix> allowed_ips() const { return table_.allowed_ips(); }
     // Current specs, in id order (for the state file).
-    std::vector<PeerSpec> specs() const;
+    std::vector<PeerSpec> specs() const { return table_.specs(); }
 
     // Whether WireGuard's tx counter shows the packets replayed while the handshake ran.
     static bool staged_sent(const WakeState& w, uint64_t tx_bytes);
@@ -219,25 +201,36 @@ class LazyManager {
     void mute(const ManagedPeer& p, uint64_t until_ns);
     // A "drop" trace event for the peer (with `more` fields), if one is due: once a second
     // per peer, and only while someone reads the trace.
-    void trace_drop(ManagedPeer& p, uint64_t now_ns, const char* reason,
-                    const std::function<void(nlohmann::json&)>& more);
-    // The trigger's trace fields are built only for a wake that starts: under a sweep
+    void trace_drop(ManagedPeer& p, uint64_t now_ns, DropEvent::Reason reason,
+                    const std::function<void(DropEvent&)>& more = {});
+    // The trigger's packet is summarized only for a wake that starts: under a sweep
     // most packets find their peer backing off or queued, and must cost little.
-    bool wake_idle(ManagedPeer& p, uint64_t ts_ns,
-                   const std::function<nlohmann::json()>& trigger_fields);
+    bool wake_idle(ManagedPeer& p, uint64_t ts_ns, TriggerEvent::Cause cause,
+                   std::span<const uint8_t> packet = {});
     // Back to Idle without a failure to remember: the wake state goes.
     void forget_wake(ManagedPeer& p);
+    // Network maps (agent/lazy/map_update.cpp).
+    struct MapChanges;
+    MapChanges diff_map(const std::vector<PeerSpec>& specs) const;
     void queue_new_peers(const std::vector<Prepared>& fresh, DeviceUpdate& update,
                          bool remove_stale) const;
-    void hold_new_peers(const std::vector<Prepared>& fresh);
+    void plan_new_peers(DatapathPlan& plan, const std::vector<Prepared>& fresh) const;
+    void queue_map_ops(const MapChanges& c, const std::vector<PeerSpec>& specs,
+                       const std::vector<Prepared>& fresh, DeviceUpdate& update,
+                       std::vector<std::optional<SockAddr>>& new_endpoints) const;
+    DatapathPlan plan_map(const MapChanges& c, const std::vector<PeerSpec>& specs,
+                          const std::vector<Prepared>& fresh) const;
+    // The datapath's part, then WireGuard's; the first is undone if the second fails.
+    // For apply: a crash point between them, and no WireGuard request with nothing in it.
+    void commit(DatapathPlan& plan, const DeviceUpdate& update, bool is_apply);
     void adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns);
+    // Removed peers leave WireGuard's books and the table (their ids are freed after).
+    void forget_removed(const std::vector<uint32_t>& removed);
     bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.lazy; }
-    uint32_t allocate_id();
-    ManagedPeer* by_id(uint32_t id);
+    ManagedPeer* by_id(uint32_t id) { return table_.by_id(id); }
     void start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason);
     // Wakes the queue lets through now (agent/lazy/wake_admission.hpp).
     void admit_queued_wakes(uint64_t now_ns);
-    void index_peer(const ManagedPeer& p) { by_key_.insert(p.id); }
     void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
     void set_endpoint(ManagedPeer& p, const SockAddr& ep);
     // The part of set_endpoint after WireGuard has taken the endpoint.
@@ -258,6 +251,12 @@ class LazyManager {
     void idle_keeping_sessions(const std::vector<uint32_t>& ids, const std::string& reason,
                                uint64_t now_ns);
     void forget_kept_sessions(uint64_t now_ns);
+    // reconcile's part for one peer; `wp`: WireGuard's copy, null when it has none.
+    void reconcile_peer(const ManagedPeer& p, const WgPeer* wp, DeviceUpdate& update,
+                        ReconcileCounts& n) const;
+    // An idle peer with an endpoint, keepalive or session in WireGuard it should not have.
+    bool stray_session(const ManagedPeer& p, const WgPeer& wp,
+                       const std::optional<SockAddr>& idle_ep) const;
     // Whether idling keeps sessions: only where the programs see the remote's packets.
     bool keeps_sessions() const { return dp_ && dp_->sees_traffic(); }
     // The WireGuard ops that give p its endpoint; a kept session is dropped first, so the
@@ -280,7 +279,6 @@ class LazyManager {
     void scan_inactivity(uint64_t now_ns);
     void read_wireguard_activity(uint64_t now_ns);
     void recover_lost_reports(uint64_t now_ns);
-    void rebuild_groups();
     void fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
                           PeerStatus& s) const;
     uint64_t last_activity_ns(const ManagedPeer& p) const;
@@ -294,13 +292,9 @@ class LazyManager {
     ConnectQueue& connects_;
     TraceFn trace_;
     std::function<bool()> trace_wanted_ = [] { return true; };
-    std::vector<ManagedPeer> peers_;  // index = peer id
-    std::vector<uint32_t> free_ids_;
-    absl::flat_hash_set<uint32_t, PeerKeyHash, PeerKeyEq> by_key_{0, PeerKeyHash{&peers_},
-                                                                  PeerKeyEq{&peers_}};
+    PeerTable table_;
     std::shared_ptr<Connector> static_connector_;  // peers without a connector spec
     std::unordered_map<uint64_t, uint32_t> jobs_;  // job id -> peer id
-    std::unordered_map<std::string, std::vector<uint32_t>> groups_;  // name -> member ids
     std::vector<uint32_t>
         connecting_;  // ids that were Connecting at some point since the last tick
     uint64_t next_job_ = 1;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -126,14 +127,20 @@ struct ManagedPeer {
     uint64_t agent_dropped = 0;  // dropped in user space: over the limit, failures, backoff
     uint32_t id = 0;
     uint32_t wakes = 0;
-    float last_wake_ms = -1;
-    uint16_t keepalive = 0;  // applied while Connected
+    float last_wake_ms = -1;  // trigger to Connected; -1: never woken
+    uint16_t keepalive = 0;   // applied while Connected
     PeerState state = PeerState::Idle;
     bool in_use = false;  // false: a free id, left by a removed peer
     bool lazy = true;     // false: never-lazy, kept connected
     // Connected since its last failed wake: its wakes never wait for admission.
     bool proven = false;
 
+    // The last wake's latency as status and trace show it: kept as a float (4 bytes per
+    // peer), shown to the microsecond rather than with a float's spurious digits.
+    double shown_wake_ms() const {
+        if (last_wake_ms < 0) return -1;
+        return std::round(static_cast<double>(last_wake_ms) * 1000.0) / 1000.0;
+    }
     // Reads see a default WakeState when there is none.
     const WakeState& w() const { return wake ? *wake : kNoWake; }
     WakeState& w_mut() {

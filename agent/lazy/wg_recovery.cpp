@@ -25,6 +25,38 @@ bool same(const std::optional<SockAddr>& have, const std::optional<SockAddr>& wa
     return *have == *want;
 }
 
+// What WireGuard has otherwise than the agent for a peer it keeps (in place, sessions
+// stay), or none when they agree.
+std::optional<PeerUpdate> drift_op(const ManagedPeer& p, const WgPeer& wp, bool live) {
+    PeerUpdate op;
+    op.public_key = p.key;
+    op.update_only = true;
+    bool any = false;
+    if (live) {
+        // A roamed endpoint is WireGuard's business; none at all is not.
+        const bool none = !wp.endpoint || is_udp_listener_endpoint(wp.endpoint->str());
+        if (none && p.w().endpoint) {
+            op.endpoint = p.w().endpoint;
+            any = true;
+        }
+        if (wp.persistent_keepalive != p.keepalive) {
+            op.persistent_keepalive = p.keepalive;
+            any = true;
+        }
+    }
+    if (sorted(wp.allowed_ips) != sorted(p.allowed_ips.to_vector())) {
+        op.replace_allowed_ips = true;
+        op.allowed_ips = p.allowed_ips.to_vector();
+        any = true;
+    }
+    if (wp.preshared_key != p.preshared_key()) {
+        op.preshared_key = p.preshared_key().value_or(WgKey{});  // all zero: none
+        any = true;
+    }
+    if (!any) return std::nullopt;
+    return op;
+}
+
 }  // namespace
 
 void LazyManager::wireguard_lost(const std::string& reason) {
@@ -32,7 +64,7 @@ void LazyManager::wireguard_lost(const std::string& reason) {
     // nothing to tell it. When it is back, reconcile() installs every peer Idle.
     const std::string why = "WireGuard lost: " + reason;
     uint64_t now = clock_now();
-    for (auto& p : peers_) {
+    for (auto& p : table_) {
         if (!p.in_use || p.state == PeerState::Idle) continue;
         if (dp_) dp_->set_mode(p.id, SlotMode::Hold);
         jobs_.erase(p.w().job_id);
@@ -56,78 +88,15 @@ ReconcileCounts LazyManager::reconcile(const WgDevice& dev, DeviceUpdate update)
     for (const auto& wp : dev.peers) {
         have.emplace(wp.public_key, &wp);
         // Not ours: a map that was being applied when WireGuard stopped answering.
-        if (by_key_.find(wp.public_key) == by_key_.end()) {
+        if (!table_.find(wp.public_key)) {
             update.peers.push_back(remove_peer_op(wp.public_key));
             ++n.removed;
         }
     }
-    for (const auto& p : peers_) {
+    for (const auto& p : table_) {
         if (!p.in_use) continue;
-        // WireGuard has an endpoint and keepalive only for peers the agent gave them to.
-        const bool live = p.state == PeerState::Connected ||
-                          (p.state == PeerState::Connecting && p.w().awaiting_handshake);
-        // Asked only for idle peers: the UDP engine opens a listener to answer.
-        const std::optional<SockAddr> idle_ep =
-            dp_ && !live ? dp_->idle_endpoint(p.id) : std::nullopt;
         auto it = have.find(p.key);
-        if (it == have.end()) {
-            // Back the way it was: a new device has none of them.
-            PeerUpdate op = readd_peer_op(p.key, p.preshared_key(), p.allowed_ips);
-            op.endpoint = live ? p.w().endpoint : idle_ep;
-            if (live && p.w().endpoint) op.persistent_keepalive = p.keepalive;
-            update.peers.push_back(std::move(op));
-            ++n.added;
-            continue;
-        }
-        const WgPeer& wp = *it->second;
-        if (!live) {
-            // An endpoint, keepalive or session the agent did not leave there: an endpoint
-            // request that timed out and was applied late, or an idle that never was.
-            bool stray = !same(wp.endpoint, idle_ep) || wp.persistent_keepalive != 0 ||
-                         wp.last_handshake_sec != 0;
-            // Unless the remote woke the peer meanwhile: the ingress program passes it
-            // already, and its report makes it Connected.
-            if (stray && p.state == PeerState::Idle && dp_ && dp_->sees_traffic() &&
-                dp_->current_mode(p.id) == SlotMode::Pass)
-                stray = false;
-            if (stray) {
-                update.peers.push_back(remove_peer_op(p.key));
-                PeerUpdate op = readd_peer_op(p.key, p.preshared_key(), p.allowed_ips);
-                op.endpoint = idle_ep;
-                update.peers.push_back(std::move(op));
-                ++n.fixed;
-                continue;
-            }
-        }
-        PeerUpdate op;
-        op.public_key = p.key;
-        op.update_only = true;
-        bool any = false;
-        if (live) {
-            // A roamed endpoint is WireGuard's business; none at all is not.
-            const bool none = !wp.endpoint || is_udp_listener_endpoint(wp.endpoint->str());
-            if (none && p.w().endpoint) {
-                op.endpoint = p.w().endpoint;
-                any = true;
-            }
-            if (wp.persistent_keepalive != p.keepalive) {
-                op.persistent_keepalive = p.keepalive;
-                any = true;
-            }
-        }
-        if (sorted(wp.allowed_ips) != sorted(p.allowed_ips.to_vector())) {
-            op.replace_allowed_ips = true;
-            op.allowed_ips = p.allowed_ips.to_vector();
-            any = true;
-        }
-        if (wp.preshared_key != p.preshared_key()) {
-            op.preshared_key = p.preshared_key().value_or(WgKey{});  // all zero: none
-            any = true;
-        }
-        if (any) {
-            update.peers.push_back(std::move(op));
-            ++n.fixed;
-        }
+        reconcile_peer(p, it == have.end() ? nullptr : it->second, update, n);
     }
     // Device settings only where they differ: a listen port set again rebinds.
     if (update.private_key && dev.private_key == update.private_key) update.private_key.reset();
@@ -137,6 +106,50 @@ ReconcileCounts LazyManager::reconcile(const WgDevice& dev, DeviceUpdate update)
     if (update.peers.empty() && !n.device) return n;
     wg_.set_device(update);
     return n;
+}
+
+void LazyManager::reconcile_peer(const ManagedPeer& p, const WgPeer* wp, DeviceUpdate& update,
+                                 ReconcileCounts& n) const {
+    // WireGuard has an endpoint and keepalive only for peers the agent gave them to.
+    const bool live = p.state == PeerState::Connected ||
+                      (p.state == PeerState::Connecting && p.w().awaiting_handshake);
+    // Asked only for idle peers: the UDP engine opens a listener to answer.
+    const std::optional<SockAddr> idle_ep = dp_ && !live ? dp_->idle_endpoint(p.id) : std::nullopt;
+    if (!wp) {
+        // Back the way it was: a new device has none of them.
+        PeerUpdate op = readd_peer_op(p.key, p.preshared_key(), p.allowed_ips);
+        op.endpoint = live ? p.w().endpoint : idle_ep;
+        if (live && p.w().endpoint) op.persistent_keepalive = p.keepalive;
+        update.peers.push_back(std::move(op));
+        ++n.added;
+        return;
+    }
+    if (!live && stray_session(p, *wp, idle_ep)) {
+        update.peers.push_back(remove_peer_op(p.key));
+        PeerUpdate op = readd_peer_op(p.key, p.preshared_key(), p.allowed_ips);
+        op.endpoint = idle_ep;
+        update.peers.push_back(std::move(op));
+        ++n.fixed;
+        return;
+    }
+    if (auto op = drift_op(p, *wp, live)) {
+        update.peers.push_back(std::move(*op));
+        ++n.fixed;
+    }
+}
+
+bool LazyManager::stray_session(const ManagedPeer& p, const WgPeer& wp,
+                                const std::optional<SockAddr>& idle_ep) const {
+    // An endpoint, keepalive or session the agent did not leave there: an endpoint
+    // request that timed out and was applied late, or an idle that never was.
+    bool stray =
+        !same(wp.endpoint, idle_ep) || wp.persistent_keepalive != 0 || wp.last_handshake_sec != 0;
+    // Unless the remote woke the peer meanwhile: the ingress program passes it already,
+    // and its report makes it Connected.
+    if (stray && p.state == PeerState::Idle && dp_ && dp_->sees_traffic() &&
+        dp_->current_mode(p.id) == SlotMode::Pass)
+        stray = false;
+    return stray;
 }
 
 }  // namespace nb

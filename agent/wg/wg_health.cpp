@@ -12,18 +12,13 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/wg/wireguard_go.hpp"
+#include "base/time.hpp"
 
 namespace nb {
 
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-int64_t unix_ms() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
 
 std::string rfc3339(int64_t ms) {
     time_t sec = static_cast<time_t>(ms / 1000);

@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/activity/checksum.hpp"
-#include "agent/activity/packet_summary.hpp"
+#include "base/net/packet_summary.hpp"
 #include "tests/activity/packets.hpp"
 #include "tests/support/netns.hpp"
 #include "tests/support/privileged.hpp"

@@ -1,4 +1,4 @@
-// Fuzzes the packet summary (summarize_packet, agent/activity/packet_summary.*) that
+// Fuzzes the packet summary (summarize_packet, base/net/packet_summary.*) that
 // traces held packets: IPv4/IPv6 headers, IPv6 extension headers, ICMP, TCP and UDP
 // ports. It never reads past the packet (ASan: libFuzzer's buffer is exactly the
 // input), says "no summary" exactly for what is not an IPv4/IPv6 packet with a complete
@@ -11,7 +11,7 @@
 #include <span>
 #include <string>
 
-#include "agent/activity/packet_summary.hpp"
+#include "base/net/packet_summary.hpp"
 #include "tests/fuzz/fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {

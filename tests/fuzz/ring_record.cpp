@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "agent/activity/gso_segment.hpp"
-#include "agent/activity/packet_summary.hpp"
 #include "agent/activity/ring_record.hpp"
+#include "base/net/packet_summary.hpp"
 #include "bpf/lazy_peer_kern_user.h"
 #include "tests/fuzz/fuzz_check.hpp"
 

@@ -16,13 +16,14 @@
 #include <unordered_map>
 #include <vector>
 
+#include "agent/control/trace_json.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 
 namespace nb {
 
 // Failure messages name the state instead of dumping its bytes.
 inline void PrintTo(PeerState s, std::ostream* os) {
-    *os << to_string(s);
+    *os << state_name(s);
 }
 
 }  // namespace nb
@@ -237,7 +238,8 @@ class LazyFixture : public ::testing::Test {
     }
     void make(const LazyOptions& o) {
         mgr = std::make_unique<LazyManager>(
-            o, wg, &hold, &sink, queue, [this](const nlohmann::json& ev) { trace.push_back(ev); });
+            o, wg, &hold, &sink, queue,
+            [this](const TraceEvent& ev) { trace.push_back(trace_json(ev)); });
     }
     void make(bool lazy = true, uint32_t max_held = 128) { make(options(lazy, max_held)); }
     void install3() {

@@ -1085,7 +1085,7 @@ TEST_F(LazyApplyTest, HundredThousandPeersWithOnePercentChurn) {
         connected += p->state == PeerState::Connected;
     }
     EXPECT_EQ(connected, kPeers / 10);  // changed ones included: sessions kept
-    AgentStatus s = mgr->status(false);
+    LazyStatus s = mgr->status(false);
     EXPECT_EQ(s.connected, kPeers / 10);
     EXPECT_EQ(s.idle, kPeers - kPeers / 10);
     EXPECT_EQ(s.connecting, 0u);
@@ -1146,8 +1146,9 @@ TEST_F(LazyLifecycleTest, LazyOffConnectsEveryIdlePeerWithAnEndpoint) {
 TEST_F(LazyLifecycleTest, LazyOnNeedsTheDatapathWhenTheAgentStartedEager) {
     LazyOptions o = options(false);
     o.inactivity_threshold = 60s;
-    mgr = std::make_unique<LazyManager>(o, wg, nullptr, nullptr, queue,
-                                        [this](const nlohmann::json& ev) { trace.push_back(ev); });
+    mgr = std::make_unique<LazyManager>(
+        o, wg, nullptr, nullptr, queue,
+        [this](const TraceEvent& ev) { trace.push_back(trace_json(ev)); });
     install3();
     EXPECT_EQ(state(1), PeerState::Connected);
     EXPECT_EQ(state(2), PeerState::Connected);

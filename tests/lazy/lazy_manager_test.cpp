@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agent/lazy/lazy_manager.hpp"
+#include "agent/control/protocol.hpp"
 #include "tests/lazy/fakes.hpp"
 
 namespace nb {
@@ -354,7 +355,7 @@ TEST_F(LazyManagerTest, StreamedPeerStatusesMatchTheStatusList) {
     install3();
     mgr->on_held_packet(0, pkt(1), now());
     mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
-    const AgentStatus st = mgr->status(true);
+    const LazyStatus st = mgr->status(true);
     ASSERT_EQ(st.peers.size(), 3u);
     PeerStatusSource next = mgr->peer_statuses();
     PeerStatus p;  // reused, as status_reply_text does: nothing may leak between peers

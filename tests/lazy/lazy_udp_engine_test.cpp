@@ -21,7 +21,8 @@ class LazyUdpEngineTest : public LazyFixture {
         LazyOptions o = options();
         o.inactivity_threshold = threshold;
         mgr = std::make_unique<LazyManager>(
-            o, wg, &hold, nullptr, queue, [this](const nlohmann::json& e) { trace.push_back(e); });
+            o, wg, &hold, nullptr, queue,
+            [this](const TraceEvent& e) { trace.push_back(trace_json(e)); });
     }
     PeerState state(uint8_t n) const { return mgr->find(key(n))->state; }
     // Wakes peer 1 by a trigger and completes its handshake, ticking at `at` (ticks must

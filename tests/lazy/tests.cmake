@@ -28,3 +28,8 @@ if(TARGET nb_lazy)
   nb_gtest(crowd_test ${CMAKE_CURRENT_LIST_DIR}/crowd_test.cpp)
   target_link_libraries(crowd_test PRIVATE nb_lazy nb_connector nb_activity nb_control nb_wg nb_net)
 endif()
+if(TARGET nb_lazy)
+  nb_gtest(lazy_parts_test ${CMAKE_CURRENT_LIST_DIR}/datapath_plan_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/peer_table_test.cpp)
+  target_link_libraries(lazy_parts_test PRIVATE nb_lazy nb_control nb_wg nb_net)
+endif()

@@ -6,3 +6,5 @@ target_link_libraries(rtnl_reply_test PRIVATE nb_net)
 # rtnetlink against the kernel in private network namespaces (root; skip otherwise).
 nb_gtest(rtnl_test ${CMAKE_CURRENT_LIST_DIR}/rtnl_test.cpp)
 target_link_libraries(rtnl_test PRIVATE nb_net nlohmann_json::nlohmann_json)
+nb_gtest(packet_summary_test ${CMAKE_CURRENT_LIST_DIR}/packet_summary_test.cpp)
+target_link_libraries(packet_summary_test PRIVATE nb_net)

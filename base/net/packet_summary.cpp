@@ -1,4 +1,4 @@
-#include "agent/activity/packet_summary.hpp"
+#include "base/net/packet_summary.hpp"
 
 #include <netinet/in.h>
 

@@ -1,0 +1,86 @@
+// LazyManager: what `nbagent status` shows of the manager and of each peer.
+#include <algorithm>
+
+#include "agent/lazy/lazy_manager.hpp"
+
+namespace nb {
+
+void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
+                                   PeerStatus& s) const {
+    // Assigned in place: `s` is reused for every peer, so its strings keep their capacity.
+    s.public_key.clear();
+    p.key.append_base64(s.public_key);
+    s.allowed_ips.resize(p.allowed_ips.size());
+    for (size_t i = 0; i < s.allowed_ips.size(); ++i) {
+        s.allowed_ips[i].clear();
+        p.allowed_ips[i].append_to(s.allowed_ips[i]);
+    }
+    s.state = p.state;
+    const WakeState& w = p.w();
+    s.endpoint.clear();
+    if (w.endpoint) w.endpoint->append_to(s.endpoint);
+    s.wakes = p.wakes;
+    s.held = 0;
+    s.dropped = p.agent_dropped;
+    s.last_wake_ms = p.shown_wake_ms();
+    s.last_activity_ms = 0;
+    s.lazy = p.lazy;
+    s.groups = p.groups();
+    s.failures = w.failures;
+    s.last_error = w.last_error;
+    s.retry_in_ms = 0;
+    if (w.retry_after_ns > mono_now_ns)
+        s.retry_in_ms = static_cast<int64_t>((w.retry_after_ns - mono_now_ns) / 1000000);
+    if (dp_) {
+        SlotCounters c = dp_->counters(p.id);
+        s.held = c.held;
+        s.dropped += c.dropped;
+        uint64_t last = std::max(c.last_tx_ns, c.last_rx_ns);
+        // Stamps are jiffies: one may lie up to a jiffy past now.
+        if (last)
+            s.last_activity_ms =
+                unix_now_ms -
+                static_cast<int64_t>((mono_now_ns - std::min(last, mono_now_ns)) / 1000000);
+    }
+}
+
+PeerStatusSource LazyManager::peer_statuses() const {
+    return [this, i = size_t{0}, now_ms = unix_ms(), now_ns = clock_now()](PeerStatus& s) mutable {
+        while (i < table_.slots() && !table_[static_cast<uint32_t>(i)].in_use) ++i;
+        if (i == table_.slots()) return false;
+        fill_peer_status(table_[static_cast<uint32_t>(i++)], now_ms, now_ns, s);
+        return true;
+    };
+}
+
+LazyStatus LazyManager::status(bool detail) const {
+    LazyStatus st;
+    st.lazy = opts_.lazy;
+    st.inactivity_threshold_ms = opts_.inactivity_threshold.count();
+    st.lost_reports = lost_seen_;
+    st.lost_recovered = lost_recovered_;
+    st.wakes_queued = admission_.queued();
+    st.wakes_deferred = admission_.deferred();
+    st.wakes_shed = admission_.shed();
+    int64_t now_ms = unix_ms();
+    uint64_t now_ns = clock_now();
+    if (detail) st.peers.reserve(table_.size());
+    for (const auto& p : table_) {
+        if (!p.in_use) continue;
+        switch (p.state) {
+            case PeerState::Idle:
+                ++st.idle;
+                break;
+            case PeerState::Connecting:
+                ++st.connecting;
+                break;
+            case PeerState::Connected:
+                ++st.connected;
+                break;
+        }
+        if (detail) fill_peer_status(p, now_ms, now_ns, st.peers.emplace_back());
+    }
+    return st;
+}
+
+}  // namespace nb
