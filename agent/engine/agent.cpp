@@ -68,7 +68,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         // before anything of that agent's is touched.
         server_ = std::make_unique<ControlServer>(
             opts_.run_dir, opts_.interface,
-            [this](const nlohmann::json& req, ControlServer::ClientId client) {
+            [this](const ControlRequest& req, ControlServer::ClientId client) {
                 return handle(req, client);
             });
 

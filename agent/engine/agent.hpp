@@ -105,7 +105,7 @@ class Agent {
 
   private:
     // A control request, dispatched on its type (agent/control/request.hpp).
-    ControlReply handle(const nlohmann::json& req, ControlServer::ClientId client);
+    ControlReply handle(const ControlRequest& req, ControlServer::ClientId client);
     ControlReply status_reply(bool detail);
     nlohmann::json apply_request(const ApplyRequest& r);
     nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);

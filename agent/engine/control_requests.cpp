@@ -29,7 +29,7 @@
 
 namespace nb::engine {
 
-ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId client) {
+ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId client) {
     struct Dispatch {
         Agent& a;
         ControlServer::ClientId client;
@@ -48,7 +48,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
             return nlohmann::json{{"ok", true}, {"lazy", a.mgr_->lazy()}};
         }
     };
-    return std::visit(Dispatch{*this, client}, request_from_json(req));
+    return std::visit(Dispatch{*this, client}, req);
 }
 
 ControlReply Agent::status_reply(bool detail) {

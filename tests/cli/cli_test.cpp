@@ -497,8 +497,9 @@ class CliAgainstServer : public CliAsRoot {
     void start() {
         loop = std::make_unique<test::ServerLoop>(
             dir.path, "wg0",
-            [this](ControlServer& srv, const nlohmann::json& req,
+            [this](ControlServer& srv, const ControlRequest& typed,
                    ControlServer::ClientId id) -> ControlReply {
+                const nlohmann::json req = to_json(typed);
                 requests.push_back(req);
                 if (req["cmd"] == "trace") {
                     srv.subscribe_trace(id);
