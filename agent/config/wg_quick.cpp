@@ -321,9 +321,22 @@ class Parser {
                     ifc.addresses.push_back(*p);
                 });
                 break;
-            case Key::FwMark:
-                ifc.fwmark = parse_fwmark(key, value);
+            case Key::FwMark: {
+                if (iequals(value, "off")) {
+                    ifc.fwmark = 0;
+                    break;
+                }
+                std::optional<uint64_t> v;
+                if (value.size() > 2 && value[0] == '0' && (value[1] == 'x' || value[1] == 'X'))
+                    v = parse_hex_uint(value.substr(2), UINT32_MAX);
+                else
+                    v = parse_uint(value, UINT32_MAX);
+                if (!v)
+                    fail("invalid " + std::string(key) + " '" + std::string(value) +
+                         "' (expected a 32-bit number, 0x-hex, or 'off')");
+                ifc.fwmark = static_cast<uint32_t>(*v);
                 break;
+            }
             case Key::Mtu:
                 // 68 is the IPv4 minimum MTU; WireGuard cannot exceed 65535 either.
                 ifc.mtu = static_cast<uint32_t>(parse_number(key, value, 68, 65535));
@@ -377,19 +390,6 @@ class Parser {
             default:  // an [Interface] key: the key table keeps it out of [Peer]
                 break;
         }
-    }
-
-    uint32_t parse_fwmark(std::string_view key, std::string_view value) const {
-        if (iequals(value, "off")) return 0;
-        std::optional<uint64_t> v;
-        if (value.size() > 2 && value[0] == '0' && (value[1] == 'x' || value[1] == 'X'))
-            v = parse_hex_uint(value.substr(2), UINT32_MAX);
-        else
-            v = parse_uint(value, UINT32_MAX);
-        if (!v)
-            fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected a 32-bit number, 0x-hex, or 'off')");
-        return static_cast<uint32_t>(*v);
     }
 
     std::string parse_connector(std::string_view key, std::string_view value) const {

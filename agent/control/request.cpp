@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "base/enum_names.hpp"
 #include "base/printable.hpp"
 
 namespace nb {
@@ -87,15 +88,6 @@ constexpr Command kCommands[] = {
 };
 static_assert(std::size(kCommands) == std::variant_size_v<ControlRequest>);
 
-std::string known_commands() {
-    std::string out;
-    for (size_t i = 0; i < std::size(kCommands); ++i) {
-        if (i) out += i + 1 == std::size(kCommands) ? " or " : ", ";
-        out += kCommands[i].name;
-    }
-    return out;
-}
-
 }  // namespace
 
 ControlRequest request_from_json(const nlohmann::json& req) {
@@ -103,7 +95,7 @@ ControlRequest request_from_json(const nlohmann::json& req) {
     for (const Command& c : kCommands)
         if (c.name == cmd) return c.from_json(req);
     throw std::invalid_argument("unknown command \"" + printable(cmd, 64) + "\" (expected " +
-                                known_commands() + ")");
+                                name_list(kCommands) + ")");
 }
 
 std::string_view command_name(const ControlRequest& r) {

@@ -30,16 +30,15 @@ namespace nb::engine {
 namespace {
 
 LazyOptions lazy_options(const RunOptions& opts) {
-    LazyOptions lopts;
-    lopts.interface = opts.interface;
-    lopts.lazy = opts.lazy;
-    lopts.max_held = opts.max_held_packets;
-    lopts.exec_timeout = opts.exec_timeout;
-    lopts.connect_timeout = opts.connect_timeout;
-    lopts.backoff_base = opts.connect_backoff;
-    lopts.wake_rate = opts.wake_rate;
-    lopts.inactivity_threshold = opts.inactivity_threshold;
-    return lopts;
+    // The rest keep the manager's defaults.
+    return LazyOptions{.interface = opts.interface,
+                       .lazy = opts.lazy,
+                       .max_held = opts.max_held_packets,
+                       .exec_timeout = opts.exec_timeout,
+                       .connect_timeout = opts.connect_timeout,
+                       .inactivity_threshold = opts.inactivity_threshold,
+                       .backoff_base = opts.connect_backoff,
+                       .wake_rate = opts.wake_rate};
 }
 
 // The settings of a device, to compare a config's with.
