@@ -7,30 +7,33 @@ namespace nb::cli {
 
 namespace {
 
-CLI::Validator duration_validator() {
+// A validator that runs `check` on the text: what it throws (an E) is the message.
+template <typename E, typename Check>
+CLI::Validator throwing_validator(Check check, std::string name) {
     return CLI::Validator(
-        [](std::string& text) -> std::string {
+        [check](std::string& text) -> std::string {
             try {
-                if (parse_duration(text).count() <= 0) return "duration must be positive";
-            } catch (const std::invalid_argument& e) {
+                check(text);
+            } catch (const E& e) {
                 return e.what();
             }
             return {};
+        },
+        std::move(name));
+}
+
+CLI::Validator duration_validator() {
+    return throwing_validator<std::invalid_argument>(
+        [](const std::string& text) {
+            if (parse_duration(text).count() <= 0)
+                throw std::invalid_argument("duration must be positive");
         },
         "DURATION");
 }
 
 CLI::Validator inactivity_validator() {
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            try {
-                parse_inactivity_threshold(text);
-            } catch (const UsageError& e) {
-                return e.what();
-            }
-            return {};
-        },
-        "DURATION");
+    return throwing_validator<UsageError>(
+        [](const std::string& text) { parse_inactivity_threshold(text); }, "DURATION");
 }
 
 CLI::Validator switch_validator() {
@@ -40,6 +43,12 @@ CLI::Validator switch_validator() {
                                       : "expected true or false, got \"" + text + "\"";
         },
         "true|false");
+}
+
+// A duration option (10s, 500ms, ...), its default shown in --help.
+void add_duration_option(CLI::App* cmd, const std::string& name, std::string& value,
+                         const std::string& help) {
+    cmd->add_option(name, value, help)->check(duration_validator())->capture_default_str();
 }
 
 }  // namespace
@@ -111,14 +120,11 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "Packets held per idle peer while it wakes")
         ->check(CLI::Range(1, 4096))
         ->capture_default_str();
-    run->add_option("--connect-timeout", a.connect_timeout, "Give up waking a peer after this long")
-        ->check(duration_validator())
-        ->capture_default_str();
-    run->add_option("--connect-backoff", a.connect_backoff,
-                    "No new wake for this long after a failed one, doubling with each failure "
-                    "in a row (at most 5m)")
-        ->check(duration_validator())
-        ->capture_default_str();
+    add_duration_option(run, "--connect-timeout", a.connect_timeout,
+                        "Give up waking a peer after this long");
+    add_duration_option(run, "--connect-backoff", a.connect_backoff,
+                        "No new wake for this long after a failed one, doubling with each failure "
+                        "in a row (at most 5m)");
     run->add_option("--wake-rate", a.wake_rate,
                     "Wakes per second of peers that have not completed a handshake since their "
                     "last failed wake; more wait their turn (a few seconds' worth), so a sweep "
@@ -146,15 +152,11 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "for the retry (5 s), as NetBird's listeners do: for comparison only")
         ->check(switch_validator())
         ->capture_default_str();
-    run->add_option("--exec-timeout", a.exec_timeout, "Limit for a connector command")
-        ->check(duration_validator())
-        ->capture_default_str();
-    run->add_option("--wg-timeout", a.wg_timeout,
-                    "wireguard-go: wait this long for an answer before WireGuard counts as "
-                    "not answering (requests then fail at once until it answers again); raise "
-                    "it if a dump of a very large device takes longer")
-        ->check(duration_validator())
-        ->capture_default_str();
+    add_duration_option(run, "--exec-timeout", a.exec_timeout, "Limit for a connector command");
+    add_duration_option(run, "--wg-timeout", a.wg_timeout,
+                        "wireguard-go: wait this long for an answer before WireGuard counts as "
+                        "not answering (requests then fail at once until it answers again); raise "
+                        "it if a dump of a very large device takes longer");
     run->add_option("--run-dir", a.run_dir, "Directory of the control socket")
         ->capture_default_str();
     run->add_option("--trigger", a.trigger,

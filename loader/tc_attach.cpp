@@ -12,6 +12,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "base/enum_names.hpp"
 #include "base/errno_text.hpp"
 #include "base/net/rtnl.hpp"
 #include "loader/tc_order.hpp"
@@ -64,23 +65,24 @@ int libbpf_to_spdlog(libbpf_print_level level, const char* fmt, va_list args) {
 
 }  // namespace
 
+namespace {
+
+constexpr EnumName<AttachMode> kAttachModes[] = {
+    {AttachMode::Auto, "auto"},
+    {AttachMode::Tcx, "tcx"},
+    {AttachMode::Clsact, "clsact"},
+};
+
+}  // namespace
+
 const char* to_string(AttachMode m) {
-    switch (m) {
-        case AttachMode::Auto:
-            return "auto";
-        case AttachMode::Tcx:
-            return "tcx";
-        case AttachMode::Clsact:
-            return "clsact";
-    }
-    return "?";
+    return name_of(kAttachModes, m, "?");
 }
 
 AttachMode attach_mode_from_string(const std::string& s) {
-    if (s == "auto") return AttachMode::Auto;
-    if (s == "tcx") return AttachMode::Tcx;
-    if (s == "clsact") return AttachMode::Clsact;
-    throw std::invalid_argument("unknown attach mode '" + s + "' (expected auto, tcx or clsact)");
+    if (auto m = value_of(kAttachModes, s)) return *m;
+    throw std::invalid_argument("unknown attach mode '" + s + "' (expected " +
+                                name_list(kAttachModes) + ")");
 }
 
 TcAttachment::TcAttachment(int ifindex, int ingress_fd, int egress_fd, AttachMode mode)

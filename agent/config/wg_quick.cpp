@@ -293,6 +293,13 @@ class Parser {
     // The key table guarantees `k` belongs to the current section, so peer keys see a
     // current peer.
     void apply(Key k, std::string_view key, std::string_view value) {
+        if (section_ == Section::Interface)
+            apply_interface_key(k, key, value);
+        else
+            apply_peer_key(k, key, value);
+    }
+
+    void apply_interface_key(Key k, std::string_view key, std::string_view value) {
         InterfaceConfig& ifc = cfg_.iface;
         switch (k) {
             case Key::Ignored:
@@ -334,8 +341,15 @@ class Parser {
                 // 68 is the IPv4 minimum MTU; WireGuard cannot exceed 65535 either.
                 ifc.mtu = static_cast<uint32_t>(parse_number(key, value, 68, 65535));
                 break;
+            default:  // a [Peer] key: the key table keeps it out of [Interface]
+                break;
+        }
+    }
+
+    void apply_peer_key(Key k, std::string_view key, std::string_view value) {
+        PeerConfig& peer = cfg_.peers.back();
+        switch (k) {
             case Key::PublicKey: {
-                PeerConfig& peer = cfg_.peers.back();
                 peer.public_key = parse_key(key, value);
                 auto [it, inserted] = peer_by_key_.emplace(peer.public_key, peer.line);
                 if (!inserted)
@@ -344,7 +358,7 @@ class Parser {
                 break;
             }
             case Key::PresharedKey:
-                cfg_.peers.back().preshared_key = parse_key(key, value);
+                peer.preshared_key = parse_key(key, value);
                 break;
             case Key::AllowedIps:
                 // wg accepts an empty AllowedIPs, meaning no routes for the peer.
@@ -356,35 +370,43 @@ class Parser {
                 if (!valid_endpoint(value))
                     fail("invalid " + std::string(key) + " '" + std::string(value) +
                          "' (expected host:port or [IPv6]:port with port 1..65535)");
-                cfg_.peers.back().endpoint = std::string(value);
+                peer.endpoint = std::string(value);
                 break;
             case Key::PersistentKeepalive:
-                cfg_.peers.back().persistent_keepalive =
+                peer.persistent_keepalive =
                     iequals(value, "off")
                         ? 0
                         : static_cast<uint16_t>(parse_number(key, value, 0, 65535));
                 break;
-            case Key::Connector: {
-                bool ok = value == "static" ||
-                          (value.starts_with("exec:") && !trim(value.substr(5)).empty());
-                if (!ok)
-                    fail("invalid " + std::string(key) + " '" + std::string(value) +
-                         "' (expected 'static' or 'exec:<command>')");
-                cfg_.peers.back().connector = std::string(value);
+            case Key::Connector:
+                peer.connector = parse_connector(key, value);
                 break;
-            }
             case Key::Group:
                 add_groups(key, value);
                 break;
-            case Key::Lazy: {
-                auto v = parse_bool(value);
-                if (!v)
-                    fail("invalid " + std::string(key) + " '" + std::string(value) +
-                         "' (expected on/off, true/false, yes/no or 1/0)");
-                cfg_.peers.back().lazy = *v;
+            case Key::Lazy:
+                peer.lazy = parse_lazy(key, value);
                 break;
-            }
+            default:  // an [Interface] key: the key table keeps it out of [Peer]
+                break;
         }
+    }
+
+    std::string parse_connector(std::string_view key, std::string_view value) const {
+        bool ok =
+            value == "static" || (value.starts_with("exec:") && !trim(value.substr(5)).empty());
+        if (!ok)
+            fail("invalid " + std::string(key) + " '" + std::string(value) +
+                 "' (expected 'static' or 'exec:<command>')");
+        return std::string(value);
+    }
+
+    bool parse_lazy(std::string_view key, std::string_view value) const {
+        auto v = parse_bool(value);
+        if (!v)
+            fail("invalid " + std::string(key) + " '" + std::string(value) +
+                 "' (expected on/off, true/false, yes/no or 1/0)");
+        return *v;
     }
 
     // Not for_each_item: an empty name gets the same "invalid group name" message as a

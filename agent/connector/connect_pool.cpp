@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "base/notify.hpp"
+
 namespace nb {
 
 ConnectPool::ConnectPool(size_t threads, size_t max_threads) : max_threads_(max_threads) {
@@ -31,13 +33,11 @@ ConnectPool::~ConnectPool() {
 }
 
 void ConnectPool::stop_workers() {
-    {
-        std::lock_guard lock(mu_);
+    change_and_notify_all(mu_, cv_, [this] {
         stopping_ = true;
         queue_.clear();
-    }
-    stop_.request_stop();
-    cv_.notify_all();
+    });
+    stop_.request_stop();  // running jobs' connectors watch its token
     for (auto& t : threads_) t.join();
     ::close(event_fd_);
     event_fd_ = -1;

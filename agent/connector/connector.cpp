@@ -141,6 +141,83 @@ std::vector<std::string> child_environment(const ConnectRequest& req) {
     return env;
 }
 
+// Runs `sh -c command` in a process group of its own, stdin from /dev/null and
+// stdout/stderr into the pipes. Returns posix_spawn's error (0: `pid` is set).
+int spawn_shell(const std::string& command, std::vector<std::string>& env, const Pipe& out,
+                const Pipe& err, pid_t& pid) {
+    std::vector<char*> envp;
+    for (auto& s : env) envp.push_back(s.data());
+    envp.push_back(nullptr);
+    std::string arg0 = "sh", arg1 = "-c", arg2 = command;
+    char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+    SpawnSetup s;
+    // posix_spawn (vfork-like clone in glibc) is safe in a threaded process;
+    // closefrom also closes fds other threads opened without O_CLOEXEC.
+    posix_spawn_file_actions_addopen(&s.actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&s.actions, out.write_end.get(), 1);
+    posix_spawn_file_actions_adddup2(&s.actions, err.write_end.get(), 2);
+    spawn_close_from(&s.actions, 3);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setflags(
+        &s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setpgroup(&s.attr, 0);
+    posix_spawnattr_setsigmask(&s.attr, &none);
+    posix_spawnattr_setsigdefault(&s.attr, &all);
+    return ::posix_spawn(&pid, "/bin/sh", &s.actions, &s.attr, argv, envp.data());
+}
+
+// How a command run ended, with what it printed.
+struct RunOutcome {
+    std::string out, err;
+    bool exited = false;   // before the deadline
+    bool stopped = false;  // the request was stopped (agent shutting down)
+    int status = 0;        // waitpid's, once reaped
+};
+
+// Reads the command's output until it exits, the deadline passes or the request is
+// stopped; then kills what is left of its group and reaps it.
+RunOutcome await_command(Child& child, Pipe& out, Pipe& err, const UniqueFd& stop_fd,
+                         const std::stop_token& stop,
+                         std::chrono::steady_clock::time_point deadline) {
+    // Raw syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, child.pid(), 0)));
+    if (pidfd.get() < 0) throw_errno("pidfd_open");
+    RunOutcome o;
+    bool out_open = true, err_open = true;
+    {
+        std::stop_callback on_stop(stop, [&stop_fd] {
+            uint64_t one = 1;
+            [[maybe_unused]] ssize_t n = ::write(stop_fd.get(), &one, sizeof one);
+        });
+        while (!o.exited && !o.stopped) {
+            auto left = deadline - std::chrono::steady_clock::now();
+            if (left <= left.zero()) break;
+            pollfd fds[4] = {{out_open ? out.read_end.get() : -1, POLLIN, 0},
+                             {err_open ? err.read_end.get() : -1, POLLIN, 0},
+                             {pidfd.get(), POLLIN, 0},
+                             {stop_fd.get(), POLLIN, 0}};
+            int ms = static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+            if (::poll(fds, 4, ms) < 0) {
+                if (errno == EINTR) continue;
+                throw_errno("poll");
+            }
+            if (fds[0].revents) out_open = read_available(fds[0].fd, o.out);
+            if (fds[1].revents) err_open = read_available(fds[1].fd, o.err);
+            o.exited = fds[2].revents != 0;
+            o.stopped = fds[3].revents != 0;
+        }
+    }
+    // Leftovers in the group (background jobs) go too; the leader is not reaped
+    // yet, so the group id is still ours.
+    child.kill_group();
+    if (out_open) read_available(out.read_end.get(), o.out);
+    if (err_open) read_available(err.read_end.get(), o.err);
+    o.status = child.reap();
+    return o;
+}
+
 class StaticConnector final : public Connector {
   public:
     std::string name() const override { return "static"; }
@@ -170,96 +247,39 @@ class ExecConnector final : public Connector {
         const auto deadline = std::chrono::steady_clock::now() + timeout_;
         Pipe out = make_pipe();
         Pipe err = make_pipe();
-        // Written by the stop callback so a shutdown wakes the poll below.
+        // Written by the stop callback so a shutdown wakes the poll in await_command.
         UniqueFd stop_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
         if (stop_fd.get() < 0) throw_errno("eventfd");
 
         std::vector<std::string> env = child_environment(req);
-        std::vector<char*> envp;
-        for (auto& s : env) envp.push_back(s.data());
-        envp.push_back(nullptr);
-        std::string arg0 = "sh", arg1 = "-c", arg2 = command_;
-        char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-
         pid_t pid = -1;
-        {
-            SpawnSetup s;
-            // posix_spawn (vfork-like clone in glibc) is safe in a threaded process;
-            // closefrom also closes fds other threads opened without O_CLOEXEC.
-            posix_spawn_file_actions_addopen(&s.actions, 0, "/dev/null", O_RDONLY, 0);
-            posix_spawn_file_actions_adddup2(&s.actions, out.write_end.get(), 1);
-            posix_spawn_file_actions_adddup2(&s.actions, err.write_end.get(), 2);
-            spawn_close_from(&s.actions, 3);
-            sigset_t none, all;
-            sigemptyset(&none);
-            sigfillset(&all);
-            posix_spawnattr_setflags(
-                &s.attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-            posix_spawnattr_setpgroup(&s.attr, 0);
-            posix_spawnattr_setsigmask(&s.attr, &none);
-            posix_spawnattr_setsigdefault(&s.attr, &all);
-            int rc = ::posix_spawn(&pid, "/bin/sh", &s.actions, &s.attr, argv, envp.data());
-            if (rc != 0) {
-                return {std::nullopt,
-                        std::string("exec connector: cannot run /bin/sh: ") + std::strerror(rc)};
-            }
-        }
+        if (int rc = spawn_shell(command_, env, out, err, pid); rc != 0)
+            return {std::nullopt,
+                    std::string("exec connector: cannot run /bin/sh: ") + std::strerror(rc)};
         Child child(pid);
         out.write_end.reset();
         err.write_end.reset();
-        // Raw syscall: glibc 2.36's <sys/pidfd.h> lacks C linkage for C++.
-        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-        if (pidfd.get() < 0) throw_errno("pidfd_open");
+        return result_of(await_command(child, out, err, stop_fd, req.stop, deadline));
+    }
 
-        std::string out_buf, err_buf;
-        bool out_open = true, err_open = true, exited = false, stopped = false;
-        {
-            std::stop_callback on_stop(req.stop, [&stop_fd] {
-                uint64_t one = 1;
-                [[maybe_unused]] ssize_t n = ::write(stop_fd.get(), &one, sizeof one);
-            });
-            while (!exited && !stopped) {
-                auto left = deadline - std::chrono::steady_clock::now();
-                if (left <= left.zero()) break;
-                pollfd fds[4] = {{out_open ? out.read_end.get() : -1, POLLIN, 0},
-                                 {err_open ? err.read_end.get() : -1, POLLIN, 0},
-                                 {pidfd.get(), POLLIN, 0},
-                                 {stop_fd.get(), POLLIN, 0}};
-                int ms =
-                    static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
-                if (::poll(fds, 4, ms) < 0) {
-                    if (errno == EINTR) continue;
-                    throw_errno("poll");
-                }
-                if (fds[0].revents) out_open = read_available(fds[0].fd, out_buf);
-                if (fds[1].revents) err_open = read_available(fds[1].fd, err_buf);
-                exited = fds[2].revents != 0;
-                stopped = fds[3].revents != 0;
-            }
-        }
-        // Leftovers in the group (background jobs) go too; the leader is not reaped
-        // yet, so the group id is still ours.
-        child.kill_group();
-        if (out_open) read_available(out.read_end.get(), out_buf);
-        if (err_open) read_available(err.read_end.get(), err_buf);
-        int status = child.reap();
-
-        if (stopped) return {std::nullopt, "exec connector stopped: agent is shutting down"};
-        if (!exited) {
+    // The endpoint the command printed, or why there is none.
+    ConnectResult result_of(const RunOutcome& o) const {
+        if (o.stopped) return {std::nullopt, "exec connector stopped: agent is shutting down"};
+        if (!o.exited) {
             return {std::nullopt,
                     "exec connector timed out after " + std::to_string(timeout_.count()) + " ms"};
         }
-        std::string stderr_line = printable(first_nonempty_line(err_buf), kMaxQuoted);
+        std::string stderr_line = printable(first_nonempty_line(o.err), kMaxQuoted);
         std::string detail = stderr_line.empty() ? "" : ": " + stderr_line;
-        if (WIFSIGNALED(status)) {
-            return {std::nullopt,
-                    "exec connector killed by signal " + std::to_string(WTERMSIG(status)) + detail};
+        if (WIFSIGNALED(o.status)) {
+            return {std::nullopt, "exec connector killed by signal " +
+                                      std::to_string(WTERMSIG(o.status)) + detail};
         }
-        if (WEXITSTATUS(status) != 0) {
+        if (WEXITSTATUS(o.status) != 0) {
             return {std::nullopt, "exec connector exited with status " +
-                                      std::to_string(WEXITSTATUS(status)) + detail};
+                                      std::to_string(WEXITSTATUS(o.status)) + detail};
         }
-        std::string line = first_nonempty_line(out_buf);
+        std::string line = first_nonempty_line(o.out);
         if (line.empty()) return {std::nullopt, "exec connector printed no endpoint"};
         ConnectResult r = resolve_endpoint(line);
         if (!r.endpoint)

@@ -300,11 +300,11 @@ std::string ControlServer::handle_line(std::string_view line, ClientId id) {
     if (!parsed.error.empty()) return error_line(parsed.error);
     // A long line got in as apply ({"cmd":"apply" first): a second "cmd" later, which
     // JSON lets win, must not make it another command.
-    if (line.size() > max_request_line_ && parsed.request["cmd"] != "apply")
+    if (line.size() > max_request_line_ && !may_be_long(*parsed.request))
         return error_line("request line too long (limit " + std::to_string(max_request_line_) +
                           " bytes; only an apply request may be longer)");
     try {
-        return handler_(parsed.request, id).take_text();
+        return handler_(*parsed.request, id).take_text();
     } catch (const std::exception& e) {
         return error_line(e.what());
     }

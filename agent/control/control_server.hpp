@@ -25,6 +25,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/control/request.hpp"
+
 namespace nb {
 
 // A handler's reply: a JSON object, or the text of one already serialized (for replies
@@ -48,12 +50,13 @@ class ControlReply {
 class ControlServer {
   public:
     using ClientId = uint64_t;
-    // Called for each request that is a JSON object with a string "cmd". A thrown
-    // exception becomes {"ok":false,"error":what()}.
-    using Handler = std::function<ControlReply(const nlohmann::json& request, ClientId client)>;
+    // Called for each request line that parses as a ControlRequest (agent/control/
+    // request.hpp); any other line is answered with the parse error. A thrown exception
+    // becomes {"ok":false,"error":what()}.
+    using Handler = std::function<ControlReply(const ControlRequest& request, ClientId client)>;
 
-    // Every request but `apply` is small; a line longer than this is refused before it
-    // is parsed, so a client cannot stall the others with a huge status request.
+    // Every request but `apply` is small (may_be_long); a line longer than this is refused
+    // before it is parsed, so a client cannot stall the others with a huge status request.
     static constexpr size_t kMaxRequestLine = 64 * 1024;
     // A whole network map may come as one `apply` request (~200 bytes a peer; a million
     // peers, JSON-escaped). A line may only grow past kMaxRequestLine when it starts

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "base/enum_names.hpp"
 #include "base/printable.hpp"
 
 namespace nb {
@@ -15,10 +16,6 @@ std::string_view strip_nlohmann_prefix(std::string_view what) {
         if (end != std::string_view::npos) what.remove_prefix(end + 2);
     }
     return what;
-}
-
-ParsedRequest fail(std::string error) {
-    return {nlohmann::json(), std::move(error)};
 }
 
 // Typed field readers: absent is nullopt, present with another type is an error.
@@ -38,7 +35,7 @@ std::optional<std::string> opt_string(const nlohmann::json& req, const char* nam
     return it->get<std::string>();
 }
 
-ApplyRequest apply_from_json(const nlohmann::json& req) {
+ControlRequest apply_from_json(const nlohmann::json& req) {
     ApplyRequest a;
     a.dry_run = opt_bool(req, "dry_run").value_or(false);
     a.config_path = opt_string(req, "config_path");
@@ -56,53 +53,83 @@ ApplyRequest apply_from_json(const nlohmann::json& req) {
     return a;
 }
 
+ControlRequest status_from_json(const nlohmann::json& req) {
+    return StatusRequest{opt_bool(req, "detail").value_or(false)};
+}
+
+ControlRequest trace_from_json(const nlohmann::json&) {
+    return TraceRequest{};
+}
+
+ControlRequest peer_idle_from_json(const nlohmann::json& req) {
+    auto text = opt_string(req, "public_key");
+    if (!text) throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
+    auto key = WgKey::from_base64(*text);
+    if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
+    return PeerIdleRequest{*key};
+}
+
+ControlRequest set_lazy_from_json(const nlohmann::json& req) {
+    auto lazy = opt_bool(req, "lazy");
+    if (!lazy) throw std::invalid_argument("set_lazy needs \"lazy\": true|false");
+    return SetLazyRequest{*lazy};
+}
+
+// The known commands, in the order of ControlRequest's alternatives: the one list of
+// command names, for parsing, encoding and the error that lists them.
+struct Command {
+    std::string_view name;
+    ControlRequest (*from_json)(const nlohmann::json& req);
+};
+constexpr Command kCommands[] = {
+    {"status", status_from_json},       {"trace", trace_from_json},
+    {"peer_idle", peer_idle_from_json}, {"apply", apply_from_json},
+    {"set_lazy", set_lazy_from_json},
+};
+static_assert(std::size(kCommands) == std::variant_size_v<ControlRequest>);
+
 }  // namespace
 
 ControlRequest request_from_json(const nlohmann::json& req) {
     const std::string cmd = opt_string(req, "cmd").value_or("");
-    if (cmd == "status") return StatusRequest{opt_bool(req, "detail").value_or(false)};
-    if (cmd == "trace") return TraceRequest{};
-    if (cmd == "peer_idle") {
-        auto text = opt_string(req, "public_key");
-        if (!text) throw std::invalid_argument("peer_idle needs \"public_key\" (base64)");
-        auto key = WgKey::from_base64(*text);
-        if (!key) throw std::invalid_argument("\"public_key\" is not a WireGuard key");
-        return PeerIdleRequest{*key};
-    }
-    if (cmd == "apply") return apply_from_json(req);
-    if (cmd == "set_lazy") {
-        auto lazy = opt_bool(req, "lazy");
-        if (!lazy) throw std::invalid_argument("set_lazy needs \"lazy\": true|false");
-        return SetLazyRequest{*lazy};
-    }
-    throw std::invalid_argument("unknown command '" + printable(cmd, 64) + "'");
+    for (const Command& c : kCommands)
+        if (c.name == cmd) return c.from_json(req);
+    throw std::invalid_argument("unknown command \"" + printable(cmd, 64) + "\" (expected " +
+                                name_list(kCommands) + ")");
+}
+
+std::string_view command_name(const ControlRequest& r) {
+    return kCommands[r.index()].name;
+}
+
+bool may_be_long(const ControlRequest& r) {
+    return std::holds_alternative<ApplyRequest>(r);
 }
 
 nlohmann::json to_json(const ControlRequest& r) {
     struct Encode {
-        nlohmann::json operator()(const StatusRequest& s) const {
-            return {{"cmd", "status"}, {"detail", s.detail}};
-        }
-        nlohmann::json operator()(const TraceRequest&) const { return {{"cmd", "trace"}}; }
+        nlohmann::json operator()(const StatusRequest& s) const { return {{"detail", s.detail}}; }
+        nlohmann::json operator()(const TraceRequest&) const { return nlohmann::json::object(); }
         nlohmann::json operator()(const PeerIdleRequest& p) const {
-            return {{"cmd", "peer_idle"}, {"public_key", p.public_key.base64()}};
+            return {{"public_key", p.public_key.base64()}};
         }
         nlohmann::json operator()(const ApplyRequest& a) const {
-            nlohmann::json j = {{"cmd", "apply"}, {"dry_run", a.dry_run}};
+            nlohmann::json j = {{"dry_run", a.dry_run}};
             if (a.config_path) j["config_path"] = *a.config_path;
             if (a.config_text) j["config_text"] = *a.config_text;
             if (a.file) j["file"] = *a.file;
             if (a.source) j["source"] = *a.source;
             return j;
         }
-        nlohmann::json operator()(const SetLazyRequest& s) const {
-            return {{"cmd", "set_lazy"}, {"lazy", s.lazy}};
-        }
+        nlohmann::json operator()(const SetLazyRequest& s) const { return {{"lazy", s.lazy}}; }
     };
-    return std::visit(Encode{}, r);
+    nlohmann::json j = std::visit(Encode{}, r);
+    j["cmd"] = command_name(r);
+    return j;
 }
 
 ParsedRequest parse_request(std::string_view line) {
+    auto fail = [](std::string error) { return ParsedRequest{std::nullopt, std::move(error)}; };
     nlohmann::json req;
     try {
         req = nlohmann::json::parse(line);
@@ -114,13 +141,11 @@ ParsedRequest parse_request(std::string_view line) {
     auto cmd = req.find("cmd");
     if (cmd == req.end()) return fail("invalid request: missing \"cmd\"");
     if (!cmd->is_string()) return fail("invalid request: \"cmd\" must be a string");
-    const auto& name = cmd->get_ref<const std::string&>();
-    if (name != "status" && name != "trace" && name != "peer_idle" && name != "apply" &&
-        name != "set_lazy") {
-        return fail("unknown command \"" + printable(name, 64) +
-                    "\" (expected status, trace, peer_idle, apply or set_lazy)");
+    try {
+        return {request_from_json(req), {}};
+    } catch (const std::invalid_argument& e) {
+        return fail(e.what());
     }
-    return {std::move(req), {}};
 }
 
 bool starts_as_apply(std::string_view line) {
@@ -136,7 +161,8 @@ bool starts_as_apply(std::string_view line) {
         i += token.size();
         return true;
     };
-    return take("{") && take("\"cmd\"") && take(":") && take("\"apply\"");
+    const std::string apply = "\"" + std::string(command_name(ApplyRequest{})) + "\"";
+    return take("{") && take("\"cmd\"") && take(":") && take(apply);
 }
 
 }  // namespace nb

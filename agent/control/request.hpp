@@ -1,6 +1,5 @@
-// Control requests: a line checked as far as the server checks it before handing it on
-// (a JSON object whose "cmd" is a known command name), and the typed request it carries,
-// which the agent dispatches on and the CLI builds. Pure, so it can be fuzzed.
+// Control requests: the typed request a line carries, which the server parses once, the
+// agent dispatches on and the CLI builds. Pure, so it can be fuzzed.
 #pragma once
 
 #include <optional>
@@ -13,17 +12,6 @@
 #include "agent/wg/key.hpp"
 
 namespace nb {
-
-struct ParsedRequest {
-    nlohmann::json request;  // an object with a known string "cmd", when error is empty
-    std::string error;       // what is wrong with the line, printable, for the reply
-};
-
-ParsedRequest parse_request(std::string_view line);
-
-// Whether a line begins {"cmd":"apply" (JSON whitespace allowed), judged from its first
-// bytes only: the rest may not have arrived yet. Only such a line may be long.
-bool starts_as_apply(std::string_view line);
 
 // The requests (the wire format is in protocol.hpp).
 struct StatusRequest {
@@ -48,9 +36,26 @@ struct SetLazyRequest {
 using ControlRequest =
     std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest, SetLazyRequest>;
 
-// The request an object (one parse_request accepted) describes; throws
-// std::invalid_argument naming the field that is missing or wrong.
+// A request line, checked and typed once (by the server, before any handler sees it).
+struct ParsedRequest {
+    std::optional<ControlRequest> request;  // when error is empty
+    std::string error;                      // what is wrong with the line, printable, for the reply
+};
+
+ParsedRequest parse_request(std::string_view line);
+
+// The request an object with a string "cmd" describes; throws std::invalid_argument
+// naming the command or field that is unknown, missing or wrong.
 ControlRequest request_from_json(const nlohmann::json& req);
 nlohmann::json to_json(const ControlRequest& r);
+
+// A request's "cmd".
+std::string_view command_name(const ControlRequest& r);
+
+// Only an apply request carries a network map, so only its line may be long. Whether a
+// line begins {"cmd":"apply" (JSON whitespace allowed) is judged from its first bytes
+// only: the rest may not have arrived yet.
+bool may_be_long(const ControlRequest& r);
+bool starts_as_apply(std::string_view line);
 
 }  // namespace nb

@@ -28,21 +28,38 @@
 
 namespace nb::engine {
 
-void epoll_add(int ep, int fd) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fd;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-        throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+namespace {
+
+LazyOptions lazy_options(const RunOptions& opts) {
+    // The rest keep the manager's defaults.
+    return LazyOptions{.interface = opts.interface,
+                       .lazy = opts.lazy,
+                       .max_held = opts.max_held_packets,
+                       .exec_timeout = opts.exec_timeout,
+                       .connect_timeout = opts.connect_timeout,
+                       .inactivity_threshold = opts.inactivity_threshold,
+                       .backoff_base = opts.connect_backoff,
+                       .wake_rate = opts.wake_rate};
 }
+
+// The settings of a device, to compare a config's with.
+InterfaceConfig device_settings(const WgDevice& dev) {
+    InterfaceConfig ic;
+    ic.private_key = dev.private_key;
+    ic.listen_port = dev.listen_port;
+    ic.fwmark = dev.fwmark;
+    return ic;
+}
+
+}  // namespace
 
 Agent::~Agent() {
     // The activity source reads the datapath's ring: it goes first.
     activity_.reset();
 }
 
-void Agent::epoll_watch(int fd) {
-    if (ep_.get() >= 0) epoll_add(ep_.get(), fd);
+void Agent::watch(int fd, FdTable::Callback cb) {
+    if (fds_) fds_->watch(fd, std::move(cb));
 }
 
 bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
@@ -51,56 +68,31 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         // before anything of that agent's is touched.
         server_ = std::make_unique<ControlServer>(
             opts_.run_dir, opts_.interface,
-            [this](const nlohmann::json& req, ControlServer::ClientId client) {
+            [this](const ControlRequest& req, ControlServer::ClientId client) {
                 return handle(req, client);
             });
 
         std::vector<PeerSpec> specs;
-        DeviceUpdate update;
         std::vector<IpPrefix> routes;
         if (cfg) {
             routes = routed_prefixes(allowed_ips_of(*cfg), true, opts_.interface);
             specs = specs_from_config(std::move(*cfg));
-            update.private_key = cfg->iface.private_key;
-            update.listen_port = cfg->iface.listen_port;
-            update.fwmark = cfg->iface.fwmark;
-            update.replace_peers = true;
             // Before the interface is touched: a kernel that cannot run the programs
             // must not leave a half-made interface behind.
             if (opts_.lazy) prepare_trigger(specs);
         }
 
-        if (cfg && !cfg->iface.private_key && !link_index(opts_.interface))
-            throw std::runtime_error(*opts_.config_path + ": [Interface] has no PrivateKey");
-        wg_ = opts_.wg_standin ? opts_.wg_standin(opts_.interface)
-                               : open_interface(opts_, cfg.has_value(), created_);
-        base_status_.wg_backend = wg_->backend_name();
-        health_ = dynamic_cast<WgHealth*>(wg_.get());
-        // Reading and installing a whole map takes long (1000 peers under emulation: over
-        // 500 ms): the short limit is for the running loop, not for the start.
-        if (health_)
-            health_->set_call_timeout(
-                std::max<std::chrono::milliseconds>(opts_.wg_timeout, std::chrono::minutes(10)));
-
+        open_wireguard(cfg ? &cfg->iface : nullptr);
         // What WireGuard has when this run did not make the interface: its live sessions
         // are kept (a restart must cost the remotes nothing).
-        std::optional<WgDevice> current;
-        if (!created_) {
-            current = wg_->get_device();
-            // Settings WireGuard already has are not written again: wireguard-go rebinds
-            // its socket for any listen_port, which would drop what arrives meanwhile.
-            if (update.private_key && current->private_key == update.private_key)
-                update.private_key.reset();
-            if (update.listen_port && current->listen_port == *update.listen_port)
-                update.listen_port.reset();
-            if (update.fwmark && current->fwmark == *update.fwmark) update.fwmark.reset();
-        }
-        if (!cfg) {
-            adopted_iface_ = interface_as_it_is(opts_.interface, *current);
-            specs = specs_from_device(*current);
-            // After a crash, idle peers have no endpoint in WireGuard: the state file of
-            // the previous run has them.
-            merge_saved_state(specs, load_peer_state(state_path_));
+        std::optional<WgDevice> current = read_device();
+        DeviceUpdate update;
+        if (cfg) {
+            const InterfaceConfig have = current ? device_settings(*current) : InterfaceConfig{};
+            update = changed_settings(cfg->iface, current ? &have : nullptr);
+            update.replace_peers = true;
+        } else {
+            specs = adopt_device(*current);
             if (opts_.lazy) prepare_trigger(specs);
         }
 
@@ -110,27 +102,14 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         if (udp_ && current && current->listen_port) udp_->reserve_port(current->listen_port);
         pool_ = std::make_unique<ConnectPool>(4, 256);
         queue_ = std::make_unique<PoolQueue>(*pool_);
-        LazyOptions lopts;
-        lopts.interface = opts_.interface;
-        lopts.lazy = opts_.lazy;
-        lopts.max_held = opts_.max_held_packets;
-        lopts.exec_timeout = opts_.exec_timeout;
-        lopts.connect_timeout = opts_.connect_timeout;
-        lopts.backoff_base = opts_.connect_backoff;
-        lopts.wake_rate = opts_.wake_rate;
-        lopts.inactivity_threshold = opts_.inactivity_threshold;
+        const LazyOptions lopts = lazy_options(opts_);
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
                                              [srv = server_.get()](const TraceEvent& ev) {
                                                  if (srv->has_trace_subscribers())
                                                      srv->publish_trace(trace_json(ev));
                                              });
         mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
-        if (wg_->backend_name() == "kernel") {
-            reader_ = std::make_unique<DeviceReader>([name = opts_.interface] {
-                return std::unique_ptr<WgControl>(std::make_unique<NetlinkControl>(name));
-            });
-            mgr_->set_background_read([r = reader_.get()] { return r->start(); });
-        }
+        if (wg_->backend_name() == "kernel") start_device_reader();
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) store_endpoints(specs, "not starting");
         mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
@@ -146,45 +125,105 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         give_back_memory();
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
-        activity_.reset();
-        mgr_.reset();
-        udp_.reset();
-        order_.reset();
-        dp_.reset();
-        if (health_) health_->stop();  // it must not start wireguard-go again
-        if (created_) {
-            // Nothing half-applied: the interface this run made goes away again.
-            try {
-                link_delete(opts_.interface);
-            } catch (const std::exception& de) {
-                spdlog::warn("removing {} after a failed start: {}", opts_.interface, de.what());
-            }
-        }
+        undo_start();
         return false;
     }
 
+    log_started();
+    return open_event_loop(mask);
+}
+
+void Agent::log_started() const {
     spdlog::info("nbagent on {}: {} peers, {} mode, WireGuard {}, trigger {}{}, inactivity {}",
                  opts_.interface, mgr_->size(), opts_.lazy ? "lazy" : "eager",
                  base_status_.wg_backend,
                  base_status_.trigger.empty() ? "none" : base_status_.trigger,
                  base_status_.attach_mode.empty() ? "" : " (" + base_status_.attach_mode + ")",
                  format_duration(opts_.inactivity_threshold));
+}
 
-    ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+// Kernel WireGuard: the handshake polls read the device off the loop.
+void Agent::start_device_reader() {
+    reader_ = std::make_unique<DeviceReader>([name = opts_.interface] {
+        return std::unique_ptr<WgControl>(std::make_unique<NetlinkControl>(name));
+    });
+    mgr_->set_background_read([r = reader_.get()] { return r->start(); });
+}
+
+void Agent::open_wireguard(const InterfaceConfig* iface) {
+    if (iface && !iface->private_key && !link_index(opts_.interface))
+        throw std::runtime_error(*opts_.config_path + ": [Interface] has no PrivateKey");
+    wg_ = opts_.wg_standin ? opts_.wg_standin(opts_.interface)
+                           : open_interface(opts_, iface != nullptr, created_);
+    base_status_.wg_backend = wg_->backend_name();
+    health_ = dynamic_cast<WgHealth*>(wg_.get());
+    // Reading and installing a whole map takes long (1000 peers under emulation: over
+    // 500 ms): the short limit is for the running loop, not for the start.
+    if (health_)
+        health_->set_call_timeout(
+            std::max<std::chrono::milliseconds>(opts_.wg_timeout, std::chrono::minutes(10)));
+}
+
+std::optional<WgDevice> Agent::read_device() {
+    if (created_) return std::nullopt;
+    return wg_->get_device();
+}
+
+std::vector<PeerSpec> Agent::adopt_device(const WgDevice& dev) {
+    adopted_iface_ = interface_as_it_is(opts_.interface, dev);
+    std::vector<PeerSpec> specs = specs_from_device(dev);
+    // After a crash, idle peers have no endpoint in WireGuard: the state file of the
+    // previous run has them.
+    merge_saved_state(specs, load_peer_state(state_path_));
+    return specs;
+}
+
+void Agent::undo_start() {
+    activity_.reset();
+    mgr_.reset();
+    udp_.reset();
+    order_.reset();
+    dp_.reset();
+    if (health_) health_->stop();  // it must not start wireguard-go again
+    if (!created_) return;
+    // Nothing half-applied: the interface this run made goes away again.
+    try {
+        link_delete(opts_.interface);
+    } catch (const std::exception& de) {
+        spdlog::warn("removing {} after a failed start: {}", opts_.interface, de.what());
+    }
+}
+
+bool Agent::open_event_loop(const sigset_t& mask) {
+    try {
+        fds_ = std::make_unique<FdTable>();
+    } catch (const std::system_error& e) {
+        spdlog::error("creating the event loop: {}", e.what());
+        return false;
+    }
     sfd_ = UniqueFd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
     tfd_ = UniqueFd(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
-    if (ep_.get() < 0 || sfd_.get() < 0 || tfd_.get() < 0) {
+    if (sfd_.get() < 0 || tfd_.get() < 0) {
         spdlog::error("creating the event loop: {}", std::strerror(errno));
         return false;
     }
     arm_tick();
-    epoll_watch(sfd_.get());
-    epoll_watch(tfd_.get());
-    epoll_watch(pool_->event_fd());
-    if (health_) epoll_watch(health_->event_fd());
-    if (reader_) epoll_watch(reader_->event_fd());
+    watch(sfd_.get(), [this](uint32_t) { on_signals(); });
+    watch(tfd_.get(), [this](uint32_t) { on_tick(); });
+    watch(pool_->event_fd(), [this](uint32_t) { mgr_->on_connect_batch(pool_->drain()); });
+    if (health_) watch(health_->event_fd(), [this](uint32_t) { on_wg_events(); });
+    if (reader_) {
+        watch(reader_->event_fd(), [this](uint32_t) {
+            if (auto r = reader_->take())
+                mgr_->on_device_read(std::move(r->device), r->error, r->took_ns, monotonic_ns());
+        });
+    }
     watch_activity();
-    server_->register_with(ep_.get());
+    // The control server adds and removes its clients' fds itself.
+    server_->register_with(fds_->epoll_fd());
+    fds_->set_fallback([this](int fd, uint32_t events) {
+        if (server_->owns(fd)) server_->handle_event(fd, events);
+    });
     return true;
 }
 
@@ -202,10 +241,9 @@ void Agent::arm_tick() {
 
 int Agent::loop() {
     int exit_code = 0;
-    bool running = true;
-    while (running) {
+    while (running_) {
         epoll_event evs[64];
-        int n = epoll_wait(ep_.get(), evs, 64, -1);
+        int n = epoll_wait(fds_->epoll_fd(), evs, 64, -1);
         if (n < 0) {
             if (errno == EINTR) continue;
             spdlog::error("epoll_wait: {}", std::strerror(errno));
@@ -213,40 +251,8 @@ int Agent::loop() {
             break;
         }
         for (int i = 0; i < n; ++i) {
-            int fd = evs[i].data.fd;
             try {
-                if (fd == sfd_.get()) {
-                    signalfd_siginfo si{};
-                    while (read(sfd_.get(), &si, sizeof(si)) == sizeof(si)) {
-                        if (si.ssi_signo == SIGHUP) {
-                            reload();
-                        } else {
-                            spdlog::info("signal {}: shutting down", strsignal(si.ssi_signo));
-                            running = false;
-                        }
-                    }
-                } else if (fd == tfd_.get()) {
-                    uint64_t expirations = 0;
-                    [[maybe_unused]] ssize_t r =
-                        read(tfd_.get(), &expirations, sizeof(expirations));
-                    mgr_->tick(monotonic_ns());
-                    // Another tool may attach ahead of our programs at any time.
-                    if (order_) order_->tick(monotonic_ns());
-                } else if (activity_ && fd == activity_->fd()) {
-                    activity_->consume();
-                } else if (udp_ && fd == udp_->fd()) {
-                    udp_->consume();
-                } else if (fd == pool_->event_fd()) {
-                    mgr_->on_connect_batch(pool_->drain());
-                } else if (health_ && fd == health_->event_fd()) {
-                    on_wg_events();
-                } else if (reader_ && fd == reader_->event_fd()) {
-                    if (auto r = reader_->take())
-                        mgr_->on_device_read(std::move(r->device), r->error, r->took_ns,
-                                             monotonic_ns());
-                } else if (server_->owns(fd)) {
-                    server_->handle_event(fd, evs[i].events);
-                }
+                fds_->dispatch(evs[i].data.fd, evs[i].events);
             } catch (const std::exception& e) {
                 // One bad event must not take the agent down with every peer in it.
                 spdlog::error("event handling: {}", e.what());
@@ -255,6 +261,26 @@ int Agent::loop() {
         arm_tick();
     }
     return exit_code;
+}
+
+void Agent::on_signals() {
+    signalfd_siginfo si{};
+    while (read(sfd_.get(), &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGHUP) {
+            reload();
+        } else {
+            spdlog::info("signal {}: shutting down", strsignal(si.ssi_signo));
+            running_ = false;
+        }
+    }
+}
+
+void Agent::on_tick() {
+    uint64_t expirations = 0;
+    [[maybe_unused]] ssize_t r = read(tfd_.get(), &expirations, sizeof(expirations));
+    mgr_->tick(monotonic_ns());
+    // Another tool may attach ahead of our programs at any time.
+    if (order_) order_->tick(monotonic_ns());
 }
 
 void Agent::shutdown(int& exit_code) {

@@ -24,6 +24,7 @@
 #include "agent/control/protocol.hpp"
 #include "agent/control/request.hpp"
 #include "agent/engine/engine.hpp"
+#include "agent/engine/fd_table.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/wg/device_reader.hpp"
@@ -43,8 +44,6 @@ class PoolQueue : public ConnectQueue {
   private:
     ConnectPool& pool_;
 };
-
-void epoll_add(int ep, int fd);
 
 // ---- interface set-up (interface_setup.cpp) ----
 
@@ -68,6 +67,18 @@ std::unique_ptr<WgControl> open_interface(const RunOptions& opts, bool can_creat
 
 void apply_interface_config(const RunOptions& opts, const InterfaceConfig& iface,
                             const std::vector<IpPrefix>& routes);
+
+// The device settings of `want` that `have` does not have yet (all of them without
+// `have`): a setting WireGuard has is not written again (wireguard-go rebinds its socket
+// for any listen_port, dropping what arrives meanwhile).
+DeviceUpdate changed_settings(const InterfaceConfig& want, const InterfaceConfig* have);
+
+// A new config's addresses and MTU on the interface, where they differ from `old`'s.
+// An address no longer in the config stays on the interface (with a warning).
+void add_new_addresses(const std::string& name, const InterfaceConfig* old,
+                       const InterfaceConfig& now);
+void set_changed_mtu(const std::string& name, const InterfaceConfig* old,
+                     const InterfaceConfig& now);
 
 uint32_t capacity_for(size_t n);
 
@@ -94,10 +105,15 @@ class Agent {
 
   private:
     // A control request, dispatched on its type (agent/control/request.hpp).
-    ControlReply handle(const nlohmann::json& req, ControlServer::ClientId client);
+    ControlReply handle(const ControlRequest& req, ControlServer::ClientId client);
     ControlReply status_reply(bool detail);
     nlohmann::json apply_request(const ApplyRequest& r);
     nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
+    // Steps of apply_config: the UDP engine's hold on a new ListenPort, the state file
+    // before (both maps' endpoints) and after (the new map's).
+    void claim_listen_port(const DeviceUpdate& update, bool dry_run);
+    void store_both_maps(const std::vector<PeerSpec>& specs);
+    void trim_state_file();
     void reload();
     void set_lazy(bool lazy);
     void load_datapath(const std::vector<PeerSpec>& specs);
@@ -111,7 +127,19 @@ class Agent {
     HoldDatapath* hold_port() const;
     void watch_activity();
     void tell_udp_wireguard_source();
-    void epoll_watch(int fd);
+    // Steps of start: the WireGuard backend, the device as it is (when this run did
+    // not make it), undoing a failed start, and the event loop's own fds.
+    void open_wireguard(const InterfaceConfig* iface);
+    std::optional<WgDevice> read_device();
+    std::vector<PeerSpec> adopt_device(const WgDevice& dev);
+    void start_device_reader();
+    void log_started() const;
+    void undo_start();
+    bool open_event_loop(const sigset_t& mask);
+    // Events of the loop's fds (FdTable callbacks); `fd` watched once the loop exists.
+    void watch(int fd, FdTable::Callback cb);
+    void on_signals();
+    void on_tick();
     void widen_tun_queue(size_t peers);
     void arm_tick();
     // WireGuard lost or answering again (WgHealth's events).
@@ -153,7 +181,9 @@ class Agent {
     bool want_udp_ = false;  // the UDP engine was chosen (forced, or auto fell back)
     std::unique_ptr<ControlServer> server_;
     AgentStatus base_status_;
-    UniqueFd ep_, sfd_, tfd_;
+    std::unique_ptr<FdTable> fds_;  // the event loop: every fd it watches, and their callbacks
+    UniqueFd sfd_, tfd_;
+    bool running_ = true;  // until a signal asks to stop
     std::chrono::milliseconds tick_armed_{0};
     int ifindex_ = 0;
 };

@@ -30,7 +30,7 @@
 
 namespace nb::engine {
 
-ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId client) {
+ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId client) {
     struct Dispatch {
         Agent& a;
         ControlServer::ClientId client;
@@ -49,7 +49,7 @@ ControlReply Agent::handle(const nlohmann::json& req, ControlServer::ClientId cl
             return nlohmann::json{{"ok", true}, {"lazy", a.mgr_->lazy()}};
         }
     };
-    return std::visit(Dispatch{*this, client}, request_from_json(req));
+    return std::visit(Dispatch{*this, client}, req);
 }
 
 ControlReply Agent::status_reply(bool detail) {
@@ -97,84 +97,9 @@ nlohmann::json Agent::apply_request(const ApplyRequest& r) {
     return reply;
 }
 
-nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
-    const uint64_t start = monotonic_ns();
-    std::vector<IpPrefix> after = routed_prefixes(allowed_ips_of(cfg), false, opts_.interface);
-    // The old map's prefixes: from the peers themselves, not a second copy of every one.
-    std::vector<IpPrefix> before;
-    if (!dry_run) before = routed_prefixes(mgr_->allowed_ips(), false, "");
-    std::vector<PeerSpec> specs = specs_from_config(std::move(cfg));
-    DeviceUpdate update;
-    // Device settings only when they change: WireGuard would keep sessions anyway,
-    // but an unchanged map should be a no-op all the way down.
-    const InterfaceConfig* old = iface_ ? &*iface_ : nullptr;
-    if (cfg.iface.private_key && (!old || old->private_key != cfg.iface.private_key))
-        update.private_key = cfg.iface.private_key;
-    if (cfg.iface.listen_port && (!old || old->listen_port != cfg.iface.listen_port))
-        update.listen_port = cfg.iface.listen_port;
-    if (cfg.iface.fwmark && (!old || old->fwmark != cfg.iface.fwmark))
-        update.fwmark = cfg.iface.fwmark;
-    const bool update_changes_source = update.listen_port || update.fwmark;
-    if (udp_ && update.listen_port) {
-        // WireGuard could not bind it: a listener of an idle peer holds that port.
-        if (udp_->port_in_use(*update.listen_port))
-            throw std::runtime_error("ListenPort " + std::to_string(*update.listen_port) +
-                                     " is held by an idle peer's UDP listener on loopback; "
-                                     "choose another port (nothing was changed)");
-        if (!dry_run) udp_->reserve_port(*update.listen_port);
-    }
-    if (!dry_run) {
-        // Events for peers that are about to change are handled under the old map.
-        if (activity_) activity_->consume();
-        if (udp_) udp_->consume();
-        if (mgr_->lazy() || mgr_->has_datapath()) {
-            // A crash in the middle must not lose endpoints of idle peers.
-            std::vector<PeerSpec> all = mgr_->specs();
-            all.insert(all.end(), specs.begin(), specs.end());
-            store_endpoints(all, "the map was not applied");
-            fault_point("apply:stored");
-        }
-    }
-    MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
-    if (!dry_run) {
-        fault_point("apply:wireguard");
-        if (mgr_->has_datapath()) {
-            // The file already holds every endpoint of the old and the new map: a failure
-            // now loses nothing, so the applied map stands.
-            try {
-                save_peer_state(state_path_, mgr_->specs());
-            } catch (const std::exception& e) {
-                spdlog::warn(
-                    "state file not trimmed to the new map: {} (it still holds every "
-                    "endpoint)",
-                    e.what());
-            }
-        }
-        if (update_changes_source) tell_udp_wireguard_source();
-        // Routes through the interface follow the peers' allowed IPs, as at start.
-        sync_routes(before, after, true);
-        fault_point("apply:routes");
-        for (const auto& a : cfg.iface.addresses) {
-            if (old &&
-                std::find(old->addresses.begin(), old->addresses.end(), a) != old->addresses.end())
-                continue;
-            addr_add(opts_.interface, a);
-        }
-        if (old) {
-            for (const auto& a : old->addresses)
-                if (std::find(cfg.iface.addresses.begin(), cfg.iface.addresses.end(), a) ==
-                    cfg.iface.addresses.end())
-                    spdlog::warn("address {} is no longer in the config; nbagent leaves it on {}",
-                                 a.str(), opts_.interface);
-        }
-        if (cfg.iface.mtu && (!old || old->mtu != cfg.iface.mtu))
-            link_set_mtu(opts_.interface, *cfg.iface.mtu);
-        iface_ = cfg.iface;
-        give_back_memory();
-    }
-    double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
-    spdlog::info("{}network map: {} added, {} removed, {} changed, {} unchanged ({:.1f} ms)",
-                 dry_run ? "dry run of a " : "", d.added, d.removed, d.changed, d.unchanged, ms);
+namespace {
+
+nlohmann::json apply_reply(const MapDiff& d, bool dry_run, double ms) {
     return nlohmann::json{{"ok", true},
                           {"applied", !dry_run},
                           {"diff",
@@ -183,6 +108,75 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
                             {"changed", d.changed},
                             {"unchanged", d.unchanged}}},
                           {"ms", ms}};
+}
+
+}  // namespace
+
+nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
+    const uint64_t start = monotonic_ns();
+    std::vector<IpPrefix> after = routed_prefixes(allowed_ips_of(cfg), false, opts_.interface);
+    // The old map's prefixes: from the peers themselves, not a second copy of every one.
+    std::vector<IpPrefix> before;
+    if (!dry_run) before = routed_prefixes(mgr_->allowed_ips(), false, "");
+    std::vector<PeerSpec> specs = specs_from_config(std::move(cfg));
+    // Device settings only when they change: WireGuard would keep sessions anyway,
+    // but an unchanged map should be a no-op all the way down.
+    const InterfaceConfig* old = iface_ ? &*iface_ : nullptr;
+    DeviceUpdate update = changed_settings(cfg.iface, old);
+    const bool update_changes_source = update.listen_port || update.fwmark;
+    claim_listen_port(update, dry_run);
+    if (!dry_run) store_both_maps(specs);
+    MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
+    if (!dry_run) {
+        fault_point("apply:wireguard");
+        trim_state_file();
+        if (update_changes_source) tell_udp_wireguard_source();
+        // Routes through the interface follow the peers' allowed IPs, as at start.
+        sync_routes(before, after, true);
+        fault_point("apply:routes");
+        add_new_addresses(opts_.interface, old, cfg.iface);
+        set_changed_mtu(opts_.interface, old, cfg.iface);
+        iface_ = cfg.iface;
+        give_back_memory();
+    }
+    double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
+    spdlog::info("{}network map: {} added, {} removed, {} changed, {} unchanged ({:.1f} ms)",
+                 dry_run ? "dry run of a " : "", d.added, d.removed, d.changed, d.unchanged, ms);
+    return apply_reply(d, dry_run, ms);
+}
+
+void Agent::claim_listen_port(const DeviceUpdate& update, bool dry_run) {
+    if (!udp_ || !update.listen_port) return;
+    // WireGuard could not bind it: a listener of an idle peer holds that port.
+    if (udp_->port_in_use(*update.listen_port))
+        throw std::runtime_error("ListenPort " + std::to_string(*update.listen_port) +
+                                 " is held by an idle peer's UDP listener on loopback; "
+                                 "choose another port (nothing was changed)");
+    if (!dry_run) udp_->reserve_port(*update.listen_port);
+}
+
+void Agent::store_both_maps(const std::vector<PeerSpec>& specs) {
+    // Events for peers that are about to change are handled under the old map.
+    if (activity_) activity_->consume();
+    if (udp_) udp_->consume();
+    if (!mgr_->lazy() && !mgr_->has_datapath()) return;
+    // A crash in the middle must not lose endpoints of idle peers.
+    std::vector<PeerSpec> all = mgr_->specs();
+    all.insert(all.end(), specs.begin(), specs.end());
+    store_endpoints(all, "the map was not applied");
+    fault_point("apply:stored");
+}
+
+void Agent::trim_state_file() {
+    if (!mgr_->has_datapath()) return;
+    // The file already holds every endpoint of the old and the new map: a failure now
+    // loses nothing, so the applied map stands.
+    try {
+        save_peer_state(state_path_, mgr_->specs());
+    } catch (const std::exception& e) {
+        spdlog::warn("state file not trimmed to the new map: {} (it still holds every endpoint)",
+                     e.what());
+    }
 }
 
 void Agent::reload() {

@@ -127,6 +127,36 @@ void apply_interface_config(const RunOptions& opts, const InterfaceConfig& iface
     for (const auto& ip : routes) route_add(name, ip);
 }
 
+DeviceUpdate changed_settings(const InterfaceConfig& want, const InterfaceConfig* have) {
+    DeviceUpdate u;
+    if (want.private_key && (!have || have->private_key != want.private_key))
+        u.private_key = want.private_key;
+    if (want.listen_port && (!have || have->listen_port != want.listen_port))
+        u.listen_port = want.listen_port;
+    if (want.fwmark && (!have || have->fwmark != want.fwmark)) u.fwmark = want.fwmark;
+    return u;
+}
+
+void add_new_addresses(const std::string& name, const InterfaceConfig* old,
+                       const InterfaceConfig& now) {
+    auto has = [](const std::vector<IpPrefix>& v, const IpPrefix& a) {
+        return std::find(v.begin(), v.end(), a) != v.end();
+    };
+    for (const auto& a : now.addresses)
+        if (!old || !has(old->addresses, a)) addr_add(name, a);
+    if (!old) return;
+    // Someone else may rely on it: nbagent only adds addresses.
+    for (const auto& a : old->addresses)
+        if (!has(now.addresses, a))
+            spdlog::warn("address {} is no longer in the config; nbagent leaves it on {}", a.str(),
+                         name);
+}
+
+void set_changed_mtu(const std::string& name, const InterfaceConfig* old,
+                     const InterfaceConfig& now) {
+    if (now.mtu && (!old || old->mtu != now.mtu)) link_set_mtu(name, *now.mtu);
+}
+
 uint32_t capacity_for(size_t n) {
     // Headroom for peers added later without reloading the programs.
     return static_cast<uint32_t>(std::max<size_t>(4096, n + n / 4));

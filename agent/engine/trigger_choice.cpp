@@ -116,6 +116,9 @@ void Agent::activate_trigger(int ifindex, size_t peers) {
 }
 
 void Agent::drop_trigger() {
+    // Their fds close: a later fd with the same number must not reach their callbacks.
+    if (fds_ && activity_) fds_->forget(activity_->fd());
+    if (fds_ && udp_) fds_->forget(udp_->fd());
     activity_.reset();
     udp_.reset();
     sink_.reset();
@@ -139,9 +142,9 @@ void Agent::watch_activity() {
                       [this](uint32_t id, std::span<const std::span<const uint8_t>> pkts,
                              uint64_t ts) { mgr_->on_held_packets(id, pkts, ts); },
                       [this](uint32_t id, uint64_t ts) { mgr_->on_rx_wake(id, ts); }});
-        epoll_watch(activity_->fd());
+        watch(activity_->fd(), [this](uint32_t) { activity_->consume(); });
     }
-    if (udp_) epoll_watch(udp_->fd());
+    if (udp_) watch(udp_->fd(), [this](uint32_t) { udp_->consume(); });
 }
 
 void Agent::tell_udp_wireguard_source() {

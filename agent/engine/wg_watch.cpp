@@ -74,10 +74,7 @@ void Agent::wg_answering(const WgHealthEvent& ev) {
             spdlog::error("taking over the new {}: {}", opts_.interface, e.what());
         }
     }
-    DeviceUpdate device;
-    device.private_key = ic.private_key;
-    device.listen_port = ic.listen_port;
-    device.fwmark = ic.fwmark;
+    DeviceUpdate device = changed_settings(ic, nullptr);
     health_->resume(ev.ifindex);
     try {
         ReconcileCounts n = mgr_->reconcile(ev.device, std::move(device));

@@ -15,7 +15,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "base/errno_text.hpp"
 #include "base/net/netlink_checks.hpp"
@@ -164,6 +166,57 @@ class Reader {
     std::string what_;
 };
 
+// The attributes that are one fixed-size number kept in a field of the device or a peer:
+// one table per nest instead of a case each, the name for the size check's error.
+template <typename Owner>
+struct NumberAttr {
+    uint16_t type;
+    const char* name;
+    std::variant<uint16_t Owner::*, uint32_t Owner::*, uint64_t Owner::*> field;
+};
+
+constexpr NumberAttr<WgDevice> kDeviceNumbers[] = {
+    {WGDEVICE_A_LISTEN_PORT, "WGDEVICE_A_LISTEN_PORT", &WgDevice::listen_port},
+    {WGDEVICE_A_FWMARK, "WGDEVICE_A_FWMARK", &WgDevice::fwmark},
+};
+
+constexpr NumberAttr<WgPeer> kPeerNumbers[] = {
+    {WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL, "WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL",
+     &WgPeer::persistent_keepalive},
+    {WGPEER_A_RX_BYTES, "WGPEER_A_RX_BYTES", &WgPeer::rx_bytes},
+    {WGPEER_A_TX_BYTES, "WGPEER_A_TX_BYTES", &WgPeer::tx_bytes},
+};
+
+// Stores `a` in its field if the table has it; any other attribute is left alone.
+template <typename Owner, std::size_t N>
+void store_number(const Reader& r, const nlattr* a, const NumberAttr<Owner> (&table)[N],
+                  Owner& owner) {
+    for (const auto& n : table) {
+        if (mnl_attr_get_type(a) != n.type) continue;
+        std::visit(
+            [&](auto field) {
+                owner.*field = r.get<std::remove_reference_t<decltype(owner.*field)>>(a, n.name);
+            },
+            n.field);
+        return;
+    }
+}
+
+// A WGPEER_A_ENDPOINT: a sockaddr_in or sockaddr_in6, nothing else.
+SockAddr endpoint_of(const Reader& r, const nlattr* a) {
+    std::size_t n = mnl_attr_get_payload_len(a);
+    sa_family_t fam = AF_UNSPEC;
+    if (n >= sizeof fam) std::memcpy(&fam, mnl_attr_get_payload(a), sizeof fam);
+    if (!((fam == AF_INET && n == sizeof(sockaddr_in)) ||
+          (fam == AF_INET6 && n == sizeof(sockaddr_in6))))
+        r.malformed("WGPEER_A_ENDPOINT of " + std::to_string(n) + " bytes with address family " +
+                    std::to_string(fam) + " is neither sockaddr_in nor sockaddr_in6");
+    SockAddr ep;
+    std::memcpy(&ep.ss, mnl_attr_get_payload(a), n);
+    ep.len = static_cast<socklen_t>(n);
+    return ep;
+}
+
 IpPrefix masked_prefix(int family, const uint8_t* addr, std::size_t addr_len, uint8_t len) {
     IpPrefix p;
     p.addr.family = family;
@@ -227,19 +280,14 @@ void GetDeviceDecoder::data_message(const void* payload, std::size_t len) {
             case WGDEVICE_A_PUBLIC_KEY:
                 r.key(a, "WGDEVICE_A_PUBLIC_KEY");
                 break;
-            case WGDEVICE_A_LISTEN_PORT:
-                device_.listen_port = r.get<uint16_t>(a, "WGDEVICE_A_LISTEN_PORT");
-                break;
-            case WGDEVICE_A_FWMARK:
-                device_.fwmark = r.get<uint32_t>(a, "WGDEVICE_A_FWMARK");
-                break;
             case WGDEVICE_A_PEERS:
                 r.walk_nested(a, "WGDEVICE_A_PEERS", [&](const nlattr* entry) {
                     peer(mnl_attr_get_payload(entry), mnl_attr_get_payload_len(entry), first_peer);
                     first_peer = false;
                 });
                 break;
-            default:  // attributes of newer kernels
+            default:  // listen port and fwmark; others are attributes of newer kernels
+                store_number(r, a, kDeviceNumbers, device_);
                 break;
         }
     });
@@ -260,34 +308,12 @@ void GetDeviceDecoder::peer(const void* payload, std::size_t len, bool first_in_
                 if (!k.is_zero()) p.preshared_key = k;  // all zero: none
                 break;
             }
-            case WGPEER_A_ENDPOINT: {
-                std::size_t n = mnl_attr_get_payload_len(a);
-                sa_family_t fam = AF_UNSPEC;
-                if (n >= sizeof fam) std::memcpy(&fam, mnl_attr_get_payload(a), sizeof fam);
-                if (!((fam == AF_INET && n == sizeof(sockaddr_in)) ||
-                      (fam == AF_INET6 && n == sizeof(sockaddr_in6))))
-                    r.malformed("WGPEER_A_ENDPOINT of " + std::to_string(n) +
-                                " bytes with address family " + std::to_string(fam) +
-                                " is neither sockaddr_in nor sockaddr_in6");
-                SockAddr ep;
-                std::memcpy(&ep.ss, mnl_attr_get_payload(a), n);
-                ep.len = static_cast<socklen_t>(n);
-                p.endpoint = ep;
-                break;
-            }
-            case WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL:
-                p.persistent_keepalive =
-                    r.get<uint16_t>(a, "WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL");
+            case WGPEER_A_ENDPOINT:
+                p.endpoint = endpoint_of(r, a);
                 break;
             case WGPEER_A_LAST_HANDSHAKE_TIME:
                 p.last_handshake_sec =
                     r.get<__kernel_timespec>(a, "WGPEER_A_LAST_HANDSHAKE_TIME").tv_sec;
-                break;
-            case WGPEER_A_RX_BYTES:
-                p.rx_bytes = r.get<uint64_t>(a, "WGPEER_A_RX_BYTES");
-                break;
-            case WGPEER_A_TX_BYTES:
-                p.tx_bytes = r.get<uint64_t>(a, "WGPEER_A_TX_BYTES");
                 break;
             case WGPEER_A_PROTOCOL_VERSION:
                 r.get<uint32_t>(a, "WGPEER_A_PROTOCOL_VERSION");
@@ -297,7 +323,8 @@ void GetDeviceDecoder::peer(const void* payload, std::size_t len, bool first_in_
                     p.allowed_ips.push_back(allowed_ip(entry));
                 });
                 break;
-            default:
+            default:  // keepalive and traffic counters; others are of newer kernels
+                store_number(r, a, kPeerNumbers, p);
                 break;
         }
     });

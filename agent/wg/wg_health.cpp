@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/wg/wireguard_go.hpp"
+#include "base/enum_names.hpp"
+#include "base/notify.hpp"
 #include "base/time.hpp"
 
 namespace nb {
@@ -47,15 +49,12 @@ uint64_t mono_ns() {
 }  // namespace
 
 const char* to_string(WgHealthState s) {
-    switch (s) {
-        case WgHealthState::Ok:
-            return "ok";
-        case WgHealthState::NotAnswering:
-            return "not answering";
-        case WgHealthState::Lost:
-            return "lost";
-    }
-    return "ok";
+    static constexpr EnumName<WgHealthState> kNames[] = {
+        {WgHealthState::Ok, "ok"},
+        {WgHealthState::NotAnswering, "not answering"},
+        {WgHealthState::Lost, "lost"},
+    };
+    return name_of(kNames, s, "ok");
 }
 
 WgHealth::WgHealth(Options opts)
@@ -78,11 +77,7 @@ WgHealth::~WgHealth() {
 }
 
 void WgHealth::stop() {
-    {
-        std::lock_guard lock(mu_);
-        stop_ = true;
-    }
-    cv_.notify_all();
+    change_and_notify_all(mu_, cv_, [this] { stop_ = true; });
     if (thread_.joinable()) thread_.join();
 }
 
@@ -178,14 +173,12 @@ std::vector<WgHealthEvent> WgHealth::take_events() {
 }
 
 void WgHealth::resume(int ifindex) {
-    {
-        std::lock_guard lock(mu_);
+    change_and_notify_all(mu_, cv_, [&] {
         ifindex_ = ifindex;
         awaiting_resume_ = false;
         reason_.clear();
         state_.store(WgHealthState::Ok);
-    }
-    cv_.notify_all();
+    });
 }
 
 void WgHealth::run() {

@@ -365,46 +365,27 @@ TEST(CliFormat, RelativeTimes) {
 
 TEST(CliFormat, TraceEvents) {
     const std::string key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
-    EXPECT_EQ(format_trace_event({{"event", "trigger"},
-                                  {"ts", "2024-05-01T14:02:03.123Z"},
-                                  {"peer", key},
-                                  {"src", "10.0.0.1"},
-                                  {"dst", "10.1.0.2"},
-                                  {"proto", "udp"},
-                                  {"sport", 1234},
-                                  {"dport", 53}}),
-              "14:02:03.123 trigger   " + key + " udp 10.0.0.1:1234 -> 10.1.0.2:53");
-    EXPECT_EQ(format_trace_event({{"event", "trigger"},
-                                  {"ts", "2024-05-01T14:02:03.123+02:00"},
-                                  {"peer", key},
-                                  {"src", "fd00::1"},
-                                  {"dst", "fd00::2"},
-                                  {"proto", "icmpv6"}}),
-              "14:02:03.123 trigger   " + key + " icmpv6 fd00::1 -> fd00::2");
-    EXPECT_EQ(format_trace_event({{"event", "trigger"},
-                                  {"ts", "2024-05-01T14:02:03.123Z"},
-                                  {"peer", key},
-                                  {"src", "fd00::1"},
-                                  {"dst", "fd00::2"},
-                                  {"proto", "tcp"},
-                                  {"sport", 40000},
-                                  {"dport", 443}}),
-              "14:02:03.123 trigger   " + key + " tcp [fd00::1]:40000 -> [fd00::2]:443");
-    EXPECT_EQ(format_trace_event({{"event", "transition"},
-                                  {"ts", "2024-05-01T14:02:03.125Z"},
-                                  {"peer", key},
-                                  {"from", "Connecting"},
-                                  {"to", "Connected"},
-                                  {"reason", "handshake"},
-                                  {"latency_ms", 1.94}}),
-              "14:02:03.125 state     " + key + " Connecting -> Connected (1.9 ms)");
-    EXPECT_EQ(format_trace_event({{"event", "transition"},
-                                  {"ts", "2024-05-01T14:02:03.100Z"},
-                                  {"peer", key},
-                                  {"from", "Idle"},
-                                  {"to", "Connecting"},
-                                  {"reason", "packet"}}),
-              "14:02:03.100 state     " + key + " Idle -> Connecting (packet)");
+    // Each event as the agent sends it (of `key`, at 14:02:03.123) and the line printed.
+    const std::pair<const char*, std::string> cases[] = {
+        {R"("src":"10.0.0.1","dst":"10.1.0.2","proto":"udp","sport":1234,"dport":53)",
+         "14:02:03.123 trigger   " + key + " udp 10.0.0.1:1234 -> 10.1.0.2:53"},
+        {R"("ts":"2024-05-01T14:02:03.123+02:00","src":"fd00::1","dst":"fd00::2","proto":"icmpv6")",
+         "14:02:03.123 trigger   " + key + " icmpv6 fd00::1 -> fd00::2"},
+        {R"("src":"fd00::1","dst":"fd00::2","proto":"tcp","sport":40000,"dport":443)",
+         "14:02:03.123 trigger   " + key + " tcp [fd00::1]:40000 -> [fd00::2]:443"},
+        {R"("event":"transition","from":"Connecting","to":"Connected","reason":"handshake",)"
+         R"("latency_ms":1.94)",
+         "14:02:03.123 state     " + key + " Connecting -> Connected (1.9 ms)"},
+        {R"("event":"transition","from":"Idle","to":"Connecting","reason":"packet")",
+         "14:02:03.123 state     " + key + " Idle -> Connecting (packet)"},
+    };
+    for (const auto& [fields, line] : cases) {
+        nlohmann::json event = nlohmann::json::parse(std::string("{") + fields + "}");
+        event.emplace("event", "trigger");  // emplace: what the case sets stays
+        event.emplace("ts", "2024-05-01T14:02:03.123Z");
+        event["peer"] = key;
+        EXPECT_EQ(format_trace_event(event), line) << fields;
+    }
     EXPECT_EQ(
         format_trace_event({{"event", "dropped"}, {"ts", "2024-05-01T14:02:04.000Z"}, {"n", 3}}),
         "14:02:04.000 dropped   {\"n\":3}");
@@ -497,8 +478,9 @@ class CliAgainstServer : public CliAsRoot {
     void start() {
         loop = std::make_unique<test::ServerLoop>(
             dir.path, "wg0",
-            [this](ControlServer& srv, const nlohmann::json& req,
+            [this](ControlServer& srv, const ControlRequest& typed,
                    ControlServer::ClientId id) -> ControlReply {
+                const nlohmann::json req = to_json(typed);
                 requests.push_back(req);
                 if (req["cmd"] == "trace") {
                     srv.subscribe_trace(id);

@@ -52,16 +52,15 @@ AgentStatus big_status(size_t n) {
 
 // Status handler counting calls; trace subscribes the caller.
 ServerLoop::Handler default_handler(std::atomic<int>* calls = nullptr) {
-    return [calls](ControlServer& srv, const nlohmann::json& req,
+    return [calls](ControlServer& srv, const ControlRequest& req,
                    ControlServer::ClientId id) -> ControlReply {
         if (calls) ++*calls;
-        const std::string cmd = req["cmd"];
-        if (cmd == "trace") {
+        if (std::holds_alternative<TraceRequest>(req)) {
             srv.subscribe_trace(id);
             return nlohmann::json{{"ok", true}};
         }
-        if (cmd == "peer_idle")
-            throw std::runtime_error("no such peer: " + req.value("public_key", ""));
+        if (const auto* idle = std::get_if<PeerIdleRequest>(&req))
+            throw std::runtime_error("no such peer: " + idle->public_key.base64());
         return nlohmann::json{{"ok", true}, {"status", to_json(big_status(2))}};
     };
 }
@@ -159,11 +158,18 @@ TEST_F(ControlSocket, BadRequestsGetErrorsNamingTheProblem) {
     }
     try {
         client.request({{"cmd", "peer_idle"}, {"public_key", "abc"}});
+        FAIL() << "bad key accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_STREQ(e.what(), "\"public_key\" is not a WireGuard key");
+    }
+    const std::string key = "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=";
+    try {
+        client.request({{"cmd", "peer_idle"}, {"public_key", key}});
         FAIL() << "handler exception not reported";
     } catch (const std::runtime_error& e) {
-        EXPECT_STREQ(e.what(), "no such peer: abc");
+        EXPECT_EQ(e.what(), "no such peer: " + key);
     }
-    EXPECT_EQ(calls.load(), 1);  // only the valid command reached the handler
+    EXPECT_EQ(calls.load(), 1);  // only the valid request reached the handler
 
     RawConn raw(path());
     raw.send_all("{not json\n[1,2]\n\n{\"cmd\":\"status\"}\r\n");
@@ -268,7 +274,7 @@ TEST_F(ControlSocket, TraceSubscriberReceivesEventsInOrder) {
     std::promise<void> subscribed;
     ServerLoop loop(
         dir.path, kIface,
-        [&](ControlServer& srv, const nlohmann::json&, ControlServer::ClientId id) -> ControlReply {
+        [&](ControlServer& srv, const ControlRequest&, ControlServer::ClientId id) -> ControlReply {
             srv.subscribe_trace(id);
             subscribed.set_value();
             return nlohmann::json{{"ok", true}};
@@ -351,7 +357,7 @@ TEST_F(ControlSocket, StaleSocketIsReplaced) {
 TEST_F(ControlSocket, SecondServerOnTheSamePathIsRefused) {
     ServerLoop loop(dir.path, kIface, default_handler());
     try {
-        ControlServer second(dir.path, kIface, [](const nlohmann::json&, ControlServer::ClientId) {
+        ControlServer second(dir.path, kIface, [](const ControlRequest&, ControlServer::ClientId) {
             return nlohmann::json{{"ok", true}};
         });
         FAIL() << "second server started";
@@ -399,7 +405,7 @@ TEST_F(ControlSocket, HugeStatusIsTransferredCompletely) {
     constexpr size_t kPeers = 100000;
     const AgentStatus big = big_status(kPeers);
     ServerLoop loop(dir.path, kIface,
-                    [&](ControlServer&, const nlohmann::json&, ControlServer::ClientId) {
+                    [&](ControlServer&, const ControlRequest&, ControlServer::ClientId) {
                         return ControlReply::raw(status_reply_text(big));
                     });
     ControlClient client(path());
@@ -423,16 +429,16 @@ TEST_F(ControlSocket, HugeStatusIsTransferredCompletely) {
 TEST_F(ControlSocket, LargeJsonReplyAndPipelinedRequests) {
     const std::string blob(8 * 1024 * 1024, 'b');
     ServerLoop loop(
-        dir.path, kIface, [&](ControlServer&, const nlohmann::json& req, ControlServer::ClientId) {
-            return nlohmann::json{{"ok", true}, {"blob", blob}, {"n", req.value("n", 0)}};
+        dir.path, kIface, [&](ControlServer&, const ControlRequest& req, ControlServer::ClientId) {
+            return nlohmann::json{{"ok", true}, {"blob", blob}, {"request", to_json(req)}};
         });
     RawConn raw(path());
-    raw.send_all("{\"cmd\":\"status\",\"n\":1}\n{\"cmd\":\"status\",\"n\":2}\n");
-    for (int n = 1; n <= 2; ++n) {
+    raw.send_all("{\"cmd\":\"status\"}\n{\"cmd\":\"status\",\"detail\":true}\n");
+    for (bool detail : {false, true}) {
         auto l = raw.line();
         ASSERT_TRUE(l);
         auto j = nlohmann::json::parse(*l);
-        EXPECT_EQ(j["n"], n);
+        EXPECT_EQ(j["request"]["detail"], detail);
         EXPECT_EQ(j["blob"].get<std::string>().size(), blob.size());
     }
 }

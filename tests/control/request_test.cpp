@@ -28,7 +28,8 @@ TEST(Request, KnownCommandsPass) {
           R"({"cmd":"set_lazy","lazy":false})"}) {
         ParsedRequest r = parse(line);
         EXPECT_EQ(r.error, "") << line;
-        EXPECT_TRUE(r.request.is_object()) << line;
+        ASSERT_TRUE(r.request.has_value()) << line;
+        EXPECT_EQ(command_name(*r.request), nlohmann::json::parse(line)["cmd"]) << line;
     }
 }
 
@@ -48,6 +49,11 @@ TEST(Request, BadLinesNameTheProblem) {
     EXPECT_EQ(
         parse(R"({"cmd":"s(\tus\u001b"})").error,
         "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply or set_lazy)");
+    // The typed request's problems too: no handler sees a request it cannot read.
+    EXPECT_EQ(parse(R"({"cmd":"peer_idle","public_key":"abc"})").error,
+              "\"public_key\" is not a WireGuard key");
+    EXPECT_EQ(parse(R"({"cmd":"status","detail":1})").error, "\"detail\" must be true or false");
+    EXPECT_FALSE(parse(R"({"cmd":"set_lazy"})").request.has_value());
 }
 
 TEST(Request, OnlyApplyMayStartALongLine) {
@@ -57,6 +63,10 @@ TEST(Request, OnlyApplyMayStartALongLine) {
     EXPECT_FALSE(starts_as_apply(R"({"cmd":"status")"));
     EXPECT_FALSE(starts_as_apply(R"({"cmd":"appl)"));
     parse(R"({"cmd":"apply","cmd":"status"})");  // a seed: a duplicate key after apply
+    // The server's other half of the rule: only an apply request may be long.
+    EXPECT_TRUE(may_be_long(ApplyRequest{}));
+    EXPECT_FALSE(may_be_long(StatusRequest{}));
+    EXPECT_FALSE(may_be_long(*parse(R"({"cmd":"apply","cmd":"status"})").request));
 }
 
 // Typed requests: what the CLI builds the agent reads back as the same request.
@@ -74,7 +84,8 @@ TEST(Request, TypedRequestsRoundTrip) {
         // The server's check passes it, and a long apply line starts as one.
         ParsedRequest parsed = parse(j.dump());
         ASSERT_EQ(parsed.error, "") << j.dump();
-        EXPECT_EQ(to_json(request_from_json(parsed.request)), j);
+        EXPECT_EQ(parsed.request->index(), r.index()) << j.dump();
+        EXPECT_EQ(to_json(*parsed.request), j);
     }
     EXPECT_TRUE(starts_as_apply(to_json(apply).dump()));
     auto back = std::get<ApplyRequest>(request_from_json(to_json(apply)));
@@ -110,6 +121,8 @@ TEST(Request, TypedRequestsNameTheBadField) {
     EXPECT_EQ(error(R"({"cmd":"apply","config_text":7})"), "\"config_text\" must be a string");
     EXPECT_EQ(error(R"({"cmd":"set_lazy"})"), "set_lazy needs \"lazy\": true|false");
     EXPECT_EQ(error(R"({"cmd":"set_lazy","lazy":true})"), "(accepted)");
+    EXPECT_EQ(error(R"({"cmd":"reboot"})"),
+              "unknown command \"reboot\" (expected status, trace, peer_idle, apply or set_lazy)");
 }
 
 }  // namespace

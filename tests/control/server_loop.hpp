@@ -24,12 +24,12 @@ class ServerLoop {
   public:
     // `handler` gets the server too, e.g. to subscribe a client to traces.
     using Handler =
-        std::function<ControlReply(ControlServer&, const nlohmann::json&, ControlServer::ClientId)>;
+        std::function<ControlReply(ControlServer&, const ControlRequest&, ControlServer::ClientId)>;
 
     ServerLoop(const std::string& run_dir, const std::string& iface, Handler handler)
         : handler_(std::move(handler)) {
         server_ = std::make_unique<ControlServer>(
-            run_dir, iface, [this](const nlohmann::json& req, ControlServer::ClientId id) {
+            run_dir, iface, [this](const ControlRequest& req, ControlServer::ClientId id) {
                 return handler_(*server_, req, id);
             });
         ep_ = ::epoll_create1(EPOLL_CLOEXEC);

@@ -16,9 +16,7 @@ tcx_links() {
     bpftool -j link show | jq --argjson ids "$ids" '[.[] | select(.prog_id as $p | $ids | index($p))] | length'
 }
 kill9_agent() {
-    kill -KILL "$AGENT_PID"
-    wait "$AGENT_PID" 2>/dev/null || true
-    AGENT_PID=""
+    kill_agent
     pass "agent killed with SIGKILL"
 }
 

@@ -18,7 +18,7 @@ TRACE="$LAB_DIR/trace.json"
 HUNG_V4=10.240.0.1
 DNS_V4=10.240.0.2
 # The lab's 2nd peer: a dummy with host route 10.101.0.1.
-DUMMY_KEY=$(awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF")
+DUMMY_KEY=$(nb_dummy_key)
 DUMMY_V4=10.101.0.1
 grep -q "^AllowedIPs = $DUMMY_V4/32," <(awk '/^\[Peer\]/ {n++} n == 2' "$A_CONF") ||
     fail "the lab's 2nd peer does not own $DUMMY_V4"

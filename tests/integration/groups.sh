@@ -19,7 +19,7 @@ lab_up --peers 10
 
 TRACE="$LAB_DIR/trace.json"
 # Peers 2 and 3 of the lab's config are dummies with host routes 10.101.0.1 and .2.
-D_KEY=$(awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF")
+D_KEY=$(nb_dummy_key)
 N_KEY=$(awk '/^PublicKey/ && ++n == 3 {print $3}' "$A_CONF")
 conf="$LAB_DIR/groups.conf"
 awk '

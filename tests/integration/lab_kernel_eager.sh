@@ -12,14 +12,7 @@ lab_up --peers 1000 --wg kernel
 
 echo "--- side A by hand: kernel WireGuard $WG_A in $NS_A"
 check "ip link add $WG_A type wireguard" ip -n "$NS_A" link add "$WG_A" type wireguard
-# wg setconf takes only WireGuard's own keys: drop wg-quick's Address line.
-grep -v '^[[:space:]]*Address[[:space:]]*=' "$A_CONF" >"$LAB_DIR/a.wg"
-check "wg setconf with $LAB_PEERS peers" in_a wg setconf "$WG_A" "$LAB_DIR/a.wg"
-ip -n "$NS_A" addr add 10.100.0.1/16 dev "$WG_A"
-ip -n "$NS_A" addr add fd10:100::1/64 dev "$WG_A" nodad
-ip -n "$NS_A" link set "$WG_A" up
-ip -n "$NS_A" route add 10.200.0.0/24 dev "$WG_A"
-ip -n "$NS_A" route add fd10:200::/64 dev "$WG_A"
+configure_side_a_by_hand
 
 # Both devices are the kernel's, not tun devices of a wireguard-go left running.
 for side in "$NS_A $WG_A" "$NS_B $WG_B"; do
@@ -29,20 +22,4 @@ for side in "$NS_A $WG_A" "$NS_B $WG_B"; do
 done
 pass "both sides are kernel WireGuard devices, no process in either namespace"
 
-configured=$(in_a wg show "$WG_A" peers | wc -l)
-((configured == LAB_PEERS)) || fail "kernel WireGuard has $configured peers, the config has $LAB_PEERS"
-pass "kernel WireGuard holds all $configured peers"
-
-ping_check "$REMOTE_V4"
-ping_check "$REMOTE_V6"
-ping_check "$ROUTED_V4"
-ping_check "$ROUTED_V6"
-udp_burst_check "$REMOTE_V4" 100 10
-udp_burst_check "$REMOTE_V6" 100 10
-tcp_connect_check "$REMOTE_V4"
-tcp_connect_check "$REMOTE_V6"
-
-# B learned A's endpoint by roaming: proof the handshake ran over the underlay.
-endpoint=$(in_b wg show "$WG_B" endpoints | awk '{print $2}')
-[[ $endpoint == "$UNDERLAY_A:51820" ]] || fail "B sees A at '$endpoint', expected $UNDERLAY_A:51820"
-pass "B learned A's endpoint $endpoint"
+eager_baseline_checks "kernel WireGuard"

@@ -291,6 +291,21 @@ _stop_agent_on() {
     pass "$what stopped with exit code 0"
 }
 
+# kill_agent: SIGKILL to side A's agent, as in a crash: nothing of its shutdown runs.
+kill_agent() {
+    kill -KILL "$AGENT_PID"
+    wait "$AGENT_PID" 2>/dev/null || true
+    AGENT_PID=""
+}
+
+# stop_agent_unrestored HOW: stop_agent while WireGuard does not answer (HOW says why):
+# exit 0 within 10 s all the same, warning that the endpoints were not restored.
+stop_agent_unrestored() {
+    NB_AGENT_STOP_TIMEOUT=10 stop_agent
+    grep -q "endpoints not restored" "$AGENT_LOG" || fail "$1: no warning that endpoints were not restored"
+    pass "$1: warned: $(grep -m1 "endpoints not restored" "$AGENT_LOG")"
+}
+
 # start_agent [--adopt] [ARGS...]: `nbagent run` in side A with the lab's config (or,
 # with --adopt, without -c: adopting the existing interface), in the background, logging
 # to $LAB_DIR/agent.N.log; returns once `nbagent status` answers.
@@ -312,6 +327,49 @@ start_agent_b() { _start_agent_on b "$@"; }
 
 # stop_agent_b: like stop_agent, for agent B.
 stop_agent_b() { _stop_agent_on b; }
+
+# require_wireguard_go VERB: a test that VERBs (kill, stop) wireguard-go skips on kernel
+# WireGuard, which has no daemon to VERB.
+require_wireguard_go() {
+    [[ ${NB_TEST_WG:-userspace} == userspace ]] && return 0
+    echo "SKIP: ${1}s wireguard-go; kernel WireGuard has no daemon to $1"
+    exit 77
+}
+
+# The lab's second peer of side A: a dummy nobody answers for ($A_CONF's second key).
+nb_dummy_key() { awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF"; }
+
+# nb_wg_state_is STATE: the agent's WireGuard health (ok, not answering, lost).
+nb_wg_state_is() { [[ $(nb_cli status --json | jq -r '.wireguard.state') == "$1" ]]; }
+
+# The eager baselines (no agent): side A's WireGuard from $A_CONF by hand (wg setconf
+# takes only WireGuard's own keys: wg-quick's Address line is dropped), its addresses,
+# the link up and the routed subnet.
+configure_side_a_by_hand() {
+    grep -v '^[[:space:]]*Address[[:space:]]*=' "$A_CONF" >"$LAB_DIR/a.wg"
+    check "wg setconf with $LAB_PEERS peers" in_a wg setconf "$WG_A" "$LAB_DIR/a.wg"
+    ip -n "$NS_A" addr add 10.100.0.1/16 dev "$WG_A"
+    ip -n "$NS_A" addr add fd10:100::1/64 dev "$WG_A" nodad
+    ip -n "$NS_A" link set "$WG_A" up
+    ip -n "$NS_A" route add 10.200.0.0/24 dev "$WG_A"
+    ip -n "$NS_A" route add fd10:200::/64 dev "$WG_A"
+}
+
+# eager_baseline_checks WHAT: side A's WireGuard (WHAT) holds every peer; B and the routed
+# subnet answer over IPv4 and IPv6; B learned A's endpoint by roaming (proof the handshake
+# ran over the underlay).
+eager_baseline_checks() {
+    local configured endpoint addr
+    configured=$(in_a wg show "$WG_A" peers | wc -l)
+    ((configured == LAB_PEERS)) || fail "$1 has $configured peers, the config has $LAB_PEERS"
+    pass "$1 holds all $configured peers"
+    for addr in "$REMOTE_V4" "$REMOTE_V6" "$ROUTED_V4" "$ROUTED_V6"; do ping_check "$addr"; done
+    for addr in "$REMOTE_V4" "$REMOTE_V6"; do udp_burst_check "$addr" 100 10; done
+    for addr in "$REMOTE_V4" "$REMOTE_V6"; do tcp_connect_check "$addr"; done
+    endpoint=$(in_b wg show "$WG_B" endpoints | awk '{print $2}')
+    [[ $endpoint == "$UNDERLAY_A:51820" ]] || fail "B sees A at '$endpoint', expected $UNDERLAY_A:51820"
+    pass "B learned A's endpoint $endpoint"
+}
 
 # Starts a background command whose stdout goes to FILE, and waits for "ready" in it.
 nb_start_listener() {

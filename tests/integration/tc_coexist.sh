@@ -33,9 +33,7 @@ for mode in "${modes[@]}"; do
     fi
     pass "$mode: the agent runs beside another user's filters"
 
-    kill -KILL "$AGENT_PID"
-    wait "$AGENT_PID" 2>/dev/null || true
-    AGENT_PID=""
+    kill_agent
     start_agent --attach "$mode"
     [[ $(foreign ingress) == 1 && $(foreign egress) == 1 ]] || fail "$mode: takeover after kill -9 touched foreign filters"
     if [[ $mode == clsact ]]; then

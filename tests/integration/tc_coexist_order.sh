@@ -86,9 +86,7 @@ for mode in "${modes[@]}"; do
         pass "tcx: our programs went ahead of the foreign one: status and log say first"
 
         # kill -9: the links die with the agent; the restart attaches first again.
-        kill -KILL "$AGENT_PID"
-        wait "$AGENT_PID" 2>/dev/null || true
-        AGENT_PID=""
+        kill_agent
         start_agent --attach tcx
         held_ping_check "tcx, restart after kill -9"
         wait_for 5 "status to say our programs run first after the restart" is_first
@@ -130,9 +128,7 @@ for mode in "${modes[@]}"; do
         pass "clsact: a filter at our priority, added later, is reported"
 
         # After kill -9 it is ahead of our stale filter; the restart puts ours first.
-        kill -KILL "$AGENT_PID"
-        wait "$AGENT_PID" 2>/dev/null || true
-        AGENT_PID=""
+        kill_agent
         start_agent --attach clsact
         held_ping_check "clsact, restart with a foreign filter at our priority"
         wait_for 5 "status to say first after the restart" is_first

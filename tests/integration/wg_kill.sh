@@ -16,17 +16,13 @@ source "$(dirname "$0")/lib.sh"
 
 require_agent
 require_privileges
-if [[ ${NB_TEST_WG:-userspace} != userspace ]]; then
-    echo "SKIP: kills wireguard-go; kernel WireGuard has no daemon to kill"
-    exit 77
-fi
+require_wireguard_go kill
 lab_up --peers 50
 
 TRACE="$LAB_DIR/trace.json"
-DUMMY_KEY=$(awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF")
+DUMMY_KEY=$(nb_dummy_key)
 DUMMY_V4=10.101.0.1
 
-wg_state_is() { [[ $(nb_cli status --json | jq -r '.wireguard.state') == "$1" ]]; }
 ifindex_a() { in_a cat "/sys/class/net/$WG_A/ifindex" 2>/dev/null; }
 allowed_ips() { in_a wg show "$WG_A" allowed-ips | awk '{for (i = 2; i <= NF; i++) print $1, $i}' | sort; }
 lost_lines() { grep -c "WireGuard on $WG_A lost" "$AGENT_LOG" || true; }
@@ -82,7 +78,7 @@ wait_for 5 "the dummy to go Idle with the loss" has_lost_transition "$DUMMY_KEY"
 pass "B (Connected) and the dummy (Connecting) went Idle: WireGuard lost"
 wait_for 10 "a new wireguard-go" wg_go_pid_a
 grep -q "starting wireguard-go for $WG_A again" "$AGENT_LOG" || fail "the log does not say the agent started wireguard-go again"
-wait_for 10 "status to say WireGuard is ok" wg_state_is ok
+wait_for 10 "status to say WireGuard is ok" nb_wg_state_is ok
 new_ifindex=$(ifindex_a)
 [[ -n $new_ifindex && $new_ifindex != "$old_ifindex" ]] || fail "the device was not recreated (ifindex $old_ifindex -> '$new_ifindex')"
 pass "the agent started wireguard-go again: ifindex $old_ifindex -> $new_ifindex, WireGuard ok"
@@ -118,7 +114,7 @@ check "peer idle B" nb_cli peer idle "$B_PUBKEY"
 WGPID=$(wg_go_pid_a) || fail "no wireguard-go for $WG_A in $NS_A"
 kill -KILL "$WGPID"
 pass "wireguard-go (pid $WGPID, not the agent's) killed while every peer is Idle"
-wait_for 5 "status to say WireGuard is lost" wg_state_is lost
+wait_for 5 "status to say WireGuard is lost" nb_wg_state_is lost
 text=$(nb_cli status) || fail "status failed"
 grep -q "^wireguard: *lost since " <<<"$text" || fail "status text lacks 'wireguard: lost since': $text"
 pass "status: $(grep '^wireguard:' <<<"$text")"
@@ -126,12 +122,12 @@ nb_cli status --json | jq -e '.wireguard.since != "" and (.wireguard.error | len
     fail "status --json: .wireguard has no since or error"
 sleep 2
 ! wg_go_pid_a >/dev/null || fail "the agent started the operator's wireguard-go itself"
-wg_state_is lost || fail "WireGuard is no longer lost with nothing started"
+nb_wg_state_is lost || fail "WireGuard is no longer lost with nothing started"
 [[ $(lost_lines) == 1 ]] || fail "the loss was logged $(lost_lines) times"
 pass "still lost 2 s later, logged once, nothing restarted by the agent"
 echo "--- the operator starts wireguard-go $WG_A again"
 in_a wireguard-go "$WG_A" >"$LAB_DIR/wireguard-go-a.log" 2>&1 || fail "wireguard-go did not start: $(cat "$LAB_DIR/wireguard-go-a.log")"
-wait_for 10 "status to say WireGuard is ok" wg_state_is ok
+wait_for 10 "status to say WireGuard is ok" nb_wg_state_is ok
 wait_for 5 "the device as configured" device_is_back
 pass "re-adopted the operator's new device: key, port, address, routes, allowed IPs"
 if [[ $(nb_cli status --json | jq -r .trigger) == bpf ]]; then
@@ -143,16 +139,9 @@ wg_agrees || fail "agent and the new WireGuard disagree"
 ping_check "$REMOTE_V4"
 WGPID=$(wg_go_pid_a) || fail "no wireguard-go for $WG_A in $NS_A"
 kill -KILL "$WGPID"
-wait_for 5 "status to say WireGuard is lost" wg_state_is lost
+wait_for 5 "status to say WireGuard is lost" nb_wg_state_is lost
 pass "killed again: lost"
-kill -TERM "$AGENT_PID"
-nb_wait_pid "$AGENT_PID" 10 || fail "the agent did not exit within 10 s of SIGTERM"
-rc=0
-wait "$AGENT_PID" || rc=$?
-AGENT_PID=""
-((rc == 0)) || fail "the agent exited with $rc on SIGTERM with WireGuard gone"
-grep -q "endpoints not restored" "$AGENT_LOG" || fail "no warning that endpoints were not restored"
-pass "SIGTERM with WireGuard gone: exit 0, warned: $(grep -m1 "endpoints not restored" "$AGENT_LOG")"
+stop_agent_unrestored "SIGTERM with WireGuard gone"
 state="$AGENT_RUN_DIR/$WG_A.peers.json"
 n=$(jq '[.peers[] | select(.endpoint)] | length' "$state") || fail "no state file $state"
 ((n == 50)) || fail "the state file keeps $n endpoints, not 50"

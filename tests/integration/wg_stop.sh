@@ -15,21 +15,17 @@ source "$(dirname "$0")/lib.sh"
 
 require_agent
 require_privileges
-if [[ ${NB_TEST_WG:-userspace} != userspace ]]; then
-    echo "SKIP: stops wireguard-go; kernel WireGuard has no daemon to stop"
-    exit 77
-fi
+require_wireguard_go stop
 lab_up --peers 50
 
 TRACE="$LAB_DIR/trace.json"
-DUMMY_KEY=$(awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF")
+DUMMY_KEY=$(nb_dummy_key)
 DUMMY_V4=10.101.0.1
 conf="$LAB_DIR/keepalive.conf"
 awk -v k="$B_PUBKEY" '{print} $0 == "PublicKey = " k {print "PersistentKeepalive = 25"}' "$A_CONF" >"$conf"
 grep -q "^PersistentKeepalive = 25" "$conf" || fail "could not give B a keepalive in $conf"
 A_CONF=$conf
 
-wg_state_is() { [[ $(nb_cli status --json | jq -r '.wireguard.state') == "$1" ]]; }
 error_has() { [[ $(nb_peer_field "$1" last_error) == *"$2"* ]]; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 WGPID=""
@@ -78,7 +74,7 @@ else
     pass "B's wake failed: $(nb_peer_field "$B_PUBKEY" last_error)"
     nb_state_is "$B_PUBKEY" Idle || fail "B is $(nb_peer_field "$B_PUBKEY" state), not Idle, after its wake failed"
 fi
-wait_for 2 "status to say WireGuard is not answering" wg_state_is "not answering"
+wait_for 2 "status to say WireGuard is not answering" nb_wg_state_is "not answering"
 text=$(nb_cli status) || fail "status failed"
 grep -q "^wireguard: *not answering since " <<<"$text" || fail "status text lacks 'wireguard: not answering since': $text"
 pass "status: $(grep '^wireguard:' <<<"$text")"
@@ -97,7 +93,7 @@ jq -s -e '[.[] | select(.event == "transition" and .to == "Connecting")] | lengt
 # --- b. SIGCONT: WireGuard is read back and made to agree ---------------------------------
 kill -CONT "$WGPID"
 t0=$(now_ms)
-wait_for 5 "status to say WireGuard is ok" wg_state_is ok
+wait_for 5 "status to say WireGuard is ok" nb_wg_state_is ok
 pass "WireGuard ok again $(($(now_ms) - t0)) ms after SIGCONT"
 grep -q "WireGuard on $WG_A answers again" "$AGENT_LOG" || fail "the log does not say WireGuard answers again"
 echo "log: $(grep -m1 -A2 "WireGuard on $WG_A answers again" "$AGENT_LOG")"
@@ -116,15 +112,8 @@ check "peer idle B" nb_cli peer idle "$B_PUBKEY"
 wait_for 5 "B Idle" nb_state_is "$B_PUBKEY" Idle
 kill -STOP "$WGPID"
 t0=$(now_ms)
-kill -TERM "$AGENT_PID"
-nb_wait_pid "$AGENT_PID" 10 || fail "the agent did not exit within 10 s of SIGTERM"
-rc=0
-wait "$AGENT_PID" || rc=$?
-AGENT_PID=""
-((rc == 0)) || fail "the agent exited with $rc on SIGTERM while wireguard-go was stopped"
-pass "SIGTERM while wireguard-go is stopped: exit 0 in $(($(now_ms) - t0)) ms"
-grep -q "endpoints not restored" "$AGENT_LOG" || fail "no warning that endpoints were not restored"
-pass "warned: $(grep -m1 "endpoints not restored" "$AGENT_LOG")"
+stop_agent_unrestored "SIGTERM while wireguard-go is stopped"
+echo "the agent exited $(($(now_ms) - t0)) ms after SIGTERM"
 state="$AGENT_RUN_DIR/$WG_A.peers.json"
 jq -e --arg k "$B_PUBKEY" '.peers[] | select(.public_key == $k) | .endpoint' "$state" >/dev/null ||
     fail "the state file $state does not have B's endpoint"
