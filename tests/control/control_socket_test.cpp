@@ -62,7 +62,7 @@ ServerLoop::Handler default_handler(std::atomic<int>* calls = nullptr) {
         }
         if (cmd == "peer_idle")
             throw std::runtime_error("no such peer: " + req.value("public_key", ""));
-        return nlohmann::json{{"ok", true}, {"status", to_json(big_status(2))}};
+        return nlohmann::json::parse(status_reply_text(big_status(2)));
     };
 }
 
