@@ -352,12 +352,14 @@ TEST(Protocol, ValidationOfNewFields) {
     j = good;
     j["inactivity_threshold_ms"] = -1;
     expect_rejected(j, "inactivity_threshold_ms");
-    j = good;
-    j["wakes_shed"] = "7";
-    expect_rejected(j, "wakes_shed");
-    j = good;
-    j["gso_split"] = -1;
-    expect_rejected(j, "gso_split");
+    for (const char* counter : {"lost_reports", "lost_recovered", "ring_reports", "gso_split",
+                                "gso_unsplit", "wakes_queued", "wakes_deferred", "wakes_shed"}) {
+        for (const auto& bad : {nlohmann::json("7"), nlohmann::json(-1)}) {
+            j = good;
+            j[counter] = bad;
+            expect_rejected(j, counter);
+        }
+    }
     j = good;
     j["peers"][0]["lazy"] = 1;
     expect_rejected(j, "peers[0].lazy");
