@@ -12,10 +12,12 @@
 //
 // It makes its own network namespace (unshare) and removes what it made.
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,10 +25,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -108,6 +112,45 @@ double pct(std::vector<double> v, int p) {
     return v[std::max<size_t>(i, 1) - 1];
 }
 
+double cpu_ms(clockid_t clock) {
+    timespec ts{};
+    clock_gettime(clock, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+// CPU time of the children waited for so far (the CLI processes), in ms.
+double children_cpu_ms() {
+    rusage ru{};
+    getrusage(RUSAGE_CHILDREN, &ru);
+    auto ms = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) * 1e3 + static_cast<double>(t.tv_usec) / 1e3;
+    };
+    return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
+// One command's wall times, and the CPU time per call of the agent's thread and of the
+// CLI: on a shared machine those vary far less than the wall time does.
+struct Timing {
+    double p50 = 0, p99 = 0, agent_cpu = 0, cli_cpu = 0;
+};
+
+Timing time_command(const std::vector<std::string>& argv, int runs, pthread_t agent) {
+    clockid_t agent_clock;
+    if (pthread_getcpuclockid(agent, &agent_clock) != 0)
+        throw std::runtime_error("pthread_getcpuclockid failed");
+    std::vector<double> ms;
+    const double agent0 = cpu_ms(agent_clock), cli0 = children_cpu_ms();
+    for (int r = 0; r < runs; ++r) {
+        auto t = Clock::now();
+        int rc = run(argv);
+        ms.push_back(ms_since(t));
+        if (rc != 0)
+            throw std::runtime_error("nbagent status failed (exit " + std::to_string(rc) + ")");
+    }
+    return {pct(ms, 50), pct(ms, 99), (cpu_ms(agent_clock) - agent0) / runs,
+            (children_cpu_ms() - cli0) / runs};
+}
+
 void write_config(const std::string& path, uint32_t peers) {
     std::ofstream f(path);
     f << "[Interface]\nPrivateKey = " << key_for(0, 0xee).base64() << "\nListenPort = 51820\n";
@@ -129,47 +172,102 @@ void remove_iface() {
         std::fprintf(stderr, "note: could not remove %s (ip link del)\n", kIface);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    uint32_t peers = 100000;
-    int runs = 20;
-    std::string cli;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        std::string a = argv[i];
-        if (a == "--peers")
-            peers = static_cast<uint32_t>(std::stoul(argv[i + 1]));
-        else if (a == "--runs")
-            runs = std::stoi(argv[i + 1]);
-        else if (a == "--cli")
-            cli = argv[i + 1];
-        else {
-            std::fprintf(stderr, "usage: status_standin --cli PATH [--peers N] [--runs N]\n");
-            return 2;
-        }
-    }
-    if (cli.empty() || access(cli.c_str(), X_OK) != 0 || runs < 1 || peers == 0) {
-        std::fprintf(stderr, "usage: status_standin --cli PATH [--peers N] [--runs N]\n");
-        return 2;
-    }
+// A network namespace of its own with the veth, and a directory holding the config of
+// `peers` peers; returns the directory, or nothing after saying what failed.
+std::optional<std::string> make_lab(uint32_t peers) {
     if (unshare(CLONE_NEWNET) != 0) {
         std::perror("unshare(CLONE_NEWNET) (run as root)");
-        return 1;
+        return std::nullopt;
     }
-    spdlog::set_level(spdlog::level::warn);
     char tmpl[] = "/tmp/nbstandin.XXXXXX";
     if (!mkdtemp(tmpl)) {
         std::perror("mkdtemp");
-        return 1;
+        return std::nullopt;
     }
-    const std::string dir = tmpl, conf = dir + "/standin.conf", run_dir = dir + "/run";
-    write_config(conf, peers);
+    write_config(std::string(tmpl) + "/standin.conf", peers);
     // A veth end: kernels without the dummy module have veth (the labs need it).
     if (std::system(("ip link add " + std::string(kIface) + " type veth peer name " + kIface + "p")
                         .c_str()) != 0) {
         std::fprintf(stderr, "ip link add %s type veth failed\n", kIface);
-        return 1;
+        return std::nullopt;
     }
+    return std::string(tmpl);
+}
+
+struct Args {
+    uint32_t peers = 100000;
+    int runs = 20;
+    std::string cli;
+};
+
+std::optional<Args> parse_args(int argc, char** argv) {
+    Args a;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        std::string k = argv[i];
+        if (k == "--peers")
+            a.peers = static_cast<uint32_t>(std::stoul(argv[i + 1]));
+        else if (k == "--runs")
+            a.runs = std::stoi(argv[i + 1]);
+        else if (k == "--cli")
+            a.cli = argv[i + 1];
+        else
+            return std::nullopt;
+    }
+    if (a.cli.empty() || access(a.cli.c_str(), X_OK) != 0 || a.runs < 1 || a.peers == 0)
+        return std::nullopt;
+    return a;
+}
+
+// The peers a `status -d --json` output lists, and how many of them the counts call Idle.
+std::pair<size_t, size_t> listed_and_idle(const std::string& path) {
+    std::ifstream f(path);
+    auto j = nlohmann::json::parse(f, nullptr, false);
+    if (j.is_discarded() || !j.contains("peers") || !j["peers"].is_array()) return {0, 0};
+    return {j["peers"].size(), j["counts"].value("idle", size_t{0})};
+}
+
+long rss_kib() {
+    long kib = 0;
+    std::ifstream st("/proc/self/status");
+    std::string k;
+    while (st >> k)
+        if (k == "VmRSS:") st >> kib;
+    return kib;
+}
+
+void print_results(uint32_t peers, const std::vector<Timing>& res) {
+    std::printf("| %-20s | %9s | %9s | %12s | %10s |\n", "command", "p50 ms", "p99 ms",
+                "agent CPU ms", "CLI CPU ms");
+    std::printf("|----------------------|-----------|-----------|--------------|------------|\n");
+    const char* names[] = {"status", "status -d --json", "status -d"};
+    for (size_t i = 0; i < res.size(); ++i)
+        std::printf("| %-20s | %9.1f | %9.1f | %12.1f | %10.1f |\n", names[i], res[i].p50,
+                    res[i].p99, res[i].agent_cpu, res[i].cli_cpu);
+    for (size_t i = 0; i < res.size(); ++i) {
+        std::string n = names[i];
+        std::replace(n.begin(), n.end(), ' ', '_');
+        std::printf(
+            "RESULT status_standin peers=%u command=%s p50=%.1f p99=%.1f agent_cpu_ms=%.1f "
+            "cli_cpu_ms=%.1f\n",
+            peers, n.c_str(), res[i].p50, res[i].p99, res[i].agent_cpu, res[i].cli_cpu);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::optional<Args> args = parse_args(argc, argv);
+    if (!args) {
+        std::fprintf(stderr, "usage: status_standin --cli PATH [--peers N] [--runs N]\n");
+        return 2;
+    }
+    const uint32_t peers = args->peers;
+    const int runs = args->runs;
+    const std::string& cli = args->cli;
+    const std::optional<std::string> made = make_lab(peers);
+    if (!made) return 1;
+    const std::string dir = *made, conf = dir + "/standin.conf", run_dir = dir + "/run";
+    spdlog::set_level(spdlog::level::warn);
 
     // The agent reads SIGTERM from a signalfd: blocked in every thread, so the signal
     // that ends it waits for that read.
@@ -206,40 +304,15 @@ int main(int argc, char** argv) {
 
     const std::vector<std::vector<std::string>> commands = {
         {"status"}, {"status", "-d", "--json"}, {"status", "-d"}};
-    std::vector<std::pair<double, double>> res;
-    for (const auto& words : commands) {
-        std::vector<double> ms;
-        for (int r = 0; r < runs; ++r) {
-            auto t = Clock::now();
-            int rc = run(cmd(words));
-            ms.push_back(ms_since(t));
-            if (rc != 0) {
-                std::fprintf(stderr, "nbagent status failed (exit %d)\n", rc);
-                return 1;
-            }
-        }
-        res.emplace_back(pct(ms, 50), pct(ms, 99));
-    }
+    std::vector<Timing> res;
+    for (const auto& words : commands)
+        res.push_back(time_command(cmd(words), runs, agent.native_handle()));
     // What the reply holds: every peer, and all of them Idle.
     const std::string out = dir + "/status.json";
     run(cmd({"status", "-d", "--json"}), out);
     auto bytes = std::filesystem::file_size(out);
-    size_t listed = 0, idle = 0;
-    {
-        std::ifstream f(out);
-        auto j = nlohmann::json::parse(f, nullptr, false);
-        if (!j.is_discarded() && j.contains("peers") && j["peers"].is_array()) {
-            listed = j["peers"].size();
-            idle = j["counts"].value("idle", size_t{0});
-        }
-    }
-    long rss_kib = 0;
-    {
-        std::ifstream st("/proc/self/status");
-        std::string k;
-        while (st >> k)
-            if (k == "VmRSS:") st >> rss_kib;
-    }
+    const auto [listed, idle] = listed_and_idle(out);
+    const long rss = rss_kib();
     kill(getpid(), SIGTERM);
     agent.join();
     remove_iface();
@@ -251,18 +324,8 @@ int main(int argc, char** argv) {
     std::printf(
         "agent start (config to answering): %.1f s; process RSS %ld MiB; status -d "
         "--json is %.1f MiB; agent exit %d\n",
-        start_s, rss_kib / 1024, static_cast<double>(bytes) / (1 << 20), agent_rc);
-    std::printf("| %-20s | %9s | %9s |\n", "command", "p50 ms", "p99 ms");
-    std::printf("|----------------------|-----------|-----------|\n");
-    const char* names[] = {"status", "status -d --json", "status -d"};
-    for (size_t i = 0; i < res.size(); ++i)
-        std::printf("| %-20s | %9.1f | %9.1f |\n", names[i], res[i].first, res[i].second);
-    for (size_t i = 0; i < res.size(); ++i) {
-        std::string n = names[i];
-        std::replace(n.begin(), n.end(), ' ', '_');
-        std::printf("RESULT status_standin peers=%u command=%s p50=%.1f p99=%.1f\n", peers,
-                    n.c_str(), res[i].first, res[i].second);
-    }
+        start_s, rss / 1024, static_cast<double>(bytes) / (1 << 20), agent_rc);
+    print_results(peers, res);
     std::filesystem::remove_all(dir);
     if (listed != peers || idle != peers) {
         std::fprintf(stderr, "status -d --json listed %zu peers, %zu Idle; expected %u\n", listed,

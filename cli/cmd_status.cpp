@@ -248,8 +248,9 @@ int run_status(const StatusArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     const std::string_view line = client.request_text(to_json(StatusRequest{a.detail}));
     if (a.json) {
-        // The agent writes this exact envelope (see status_reply_text). Forwarding the
-        // object verbatim avoids parsing tens of MB just to print them again.
+        // The agent writes this exact envelope with nlohmann's serializer (see
+        // status_reply_text), so the object is valid JSON as it is: forwarded verbatim.
+        // Parsing and printing it again took 350 ms at 100k peers, six times the rest.
         constexpr std::string_view kPrefix = R"({"ok":true,"status":{)";
         if (line.starts_with(kPrefix) && line.ends_with("}}")) {
             const size_t start = kPrefix.size() - 1;

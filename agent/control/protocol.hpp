@@ -86,19 +86,19 @@ struct AgentStatus {
     std::vector<PeerStatus> peers;  // only with detail
 };
 
-nlohmann::json to_json(const PeerStatus& p);
-nlohmann::json to_json(const DatapathOrderStatus& o);
-nlohmann::json to_json(const AgentStatus& s);
-// The whole reply line (without newline) {"ok":true,"status":<to_json(s)>}, byte for byte
-// what nlohmann's dump() writes, but serialized directly: building a JSON DOM for 100k
-// peers costs more than the rest of a `status -d` round trip. For ControlReply::raw.
+// The whole reply line (without newline) {"ok":true,"status":{...,"peers":[...]}}, the
+// peers last. Written through nlohmann's serializer, but peer by peer into one string:
+// a DOM of 100k peers costs more than the rest of a `status -d` round trip. Invalid
+// UTF-8 in any string becomes U+FFFD. For ControlReply::raw.
 std::string status_reply_text(const AgentStatus& s);
 // The same with the peers taken from `next` instead of s.peers: it fills the one
 // PeerStatus it is given and returns true, or returns false after the last peer. The
 // object is reused, so its strings keep their capacity: no allocation per peer.
 std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
                               const PeerStatusSource& next);
-// Parse what to_json wrote; throws std::runtime_error naming the bad field.
+// One peer's object as status_reply_text writes it, parsed back (to compare peers).
+nlohmann::json to_json(const PeerStatus& p);
+// Reads the "status" object of a reply; throws std::runtime_error naming the bad field.
 AgentStatus agent_status_from_json(const nlohmann::json& j);
 
 std::string socket_path(const std::string& run_dir, const std::string& interface);

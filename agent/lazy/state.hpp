@@ -2,14 +2,20 @@
 // control protocol maps them to its wire names (agent/control/protocol.hpp).
 #pragma once
 
+#include "base/enum_names.hpp"
+
 namespace nb {
 
 enum class PeerState { Idle, Connecting, Connected };
 
+inline constexpr EnumName<PeerState> kPeerStateNames[] = {
+    {PeerState::Idle, "Idle"},
+    {PeerState::Connecting, "Connecting"},
+    {PeerState::Connected, "Connected"},
+};
+
 inline const char* state_name(PeerState s) {
-    static constexpr const char* kNames[] = {"Idle", "Connecting", "Connected"};
-    const auto i = static_cast<unsigned>(s);
-    return i < sizeof(kNames) / sizeof(kNames[0]) ? kNames[i] : "Idle";
+    return name_of(kPeerStateNames, s, "Idle");
 }
 
 }  // namespace nb

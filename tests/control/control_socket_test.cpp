@@ -61,7 +61,7 @@ ServerLoop::Handler default_handler(std::atomic<int>* calls = nullptr) {
         }
         if (const auto* idle = std::get_if<PeerIdleRequest>(&req))
             throw std::runtime_error("no such peer: " + idle->public_key.base64());
-        return nlohmann::json{{"ok", true}, {"status", to_json(big_status(2))}};
+        return nlohmann::json::parse(status_reply_text(big_status(2)));
     };
 }
 
