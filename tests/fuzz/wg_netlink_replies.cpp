@@ -15,7 +15,7 @@
 namespace nb {
 namespace {
 
-// The values tests/wgnl/netlink_codec_test.cpp builds its replies with, so the seeds it
+// The values tests/wg/netlink_codec_test.cpp builds its replies with, so the seeds it
 // writes pass the sequence and port checks.
 constexpr uint16_t kFamily = 0x1d;
 constexpr uint32_t kSeq = 4242;

@@ -19,7 +19,7 @@
 #include "base/net/rtnl.hpp"
 #include "tests/support/privileged.hpp"
 #include "tests/wg/netns_util.hpp"
-#include "tests/wgnl/wgnl_util.hpp"
+#include "tests/wg/wgnl_util.hpp"
 
 namespace nb {
 namespace {

@@ -20,7 +20,7 @@
 #include "agent/wg/netlink_control.hpp"
 #include "tests/support/fuzz_seed.hpp"
 #include "tests/support/net_values.hpp"
-#include "tests/wgnl/wgnl_util.hpp"
+#include "tests/wg/wgnl_util.hpp"
 
 namespace nb {
 namespace {
