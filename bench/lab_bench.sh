@@ -23,7 +23,9 @@ route_dummy_endpoints_via_b() {
 # One ping from A to the remote B; prints its round trip in ms, or fails the run.
 ping_ms() {
     local out
-    out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out"
+    # To stderr: callers take the round trip from stdout ($(ping_ms)), which would
+    # swallow the reason and leave a run that ends without a word.
+    out=$(in_a ping -c 1 -W 10 "$REMOTE_V4" 2>&1) || fail "ping failed: $out" >&2
     sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out"
 }
 # Kernel memory that grows with peers, maps and sockets (system-wide), in KiB.
