@@ -17,15 +17,18 @@ int64_t unix_ms() {
     return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-std::string rfc3339_now() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
+std::string rfc3339(int64_t unix_ms) {
+    const auto sec = static_cast<time_t>(unix_ms / 1000);
     tm t{};
-    gmtime_r(&ts.tv_sec, &t);
+    gmtime_r(&sec, &t);
     char buf[40];
     size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
-    snprintf(buf + n, sizeof(buf) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(unix_ms % 1000));
     return buf;
+}
+
+std::string rfc3339_now() {
+    return rfc3339(unix_ms());
 }
 
 std::string format_duration(std::chrono::milliseconds d) {

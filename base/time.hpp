@@ -15,7 +15,8 @@ int64_t unix_ms();
 constexpr uint64_t to_ns(std::chrono::nanoseconds d) {
     return static_cast<uint64_t>(d.count());
 }
-// Now in UTC, "2026-12-04T12:00:00.123Z".
+// A unix time in ms in UTC, "2026-12-04T12:00:00.123Z"; and now so.
+std::string rfc3339(int64_t unix_ms);
 std::string rfc3339_now();
 // In the units `run --inactivity-threshold` takes: "15m", "1h30m", "1m30s", "250ms",
 // "1s500ms"; "0s" for zero or less.

@@ -21,12 +21,6 @@ std::string fixed1(double v) {
     return buf;
 }
 
-int64_t now_unix_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 void pad(std::string& out, const std::string& cell, size_t width) {
     out += cell;
     if (cell.size() < width) out.append(width - cell.size(), ' ');
@@ -273,7 +267,7 @@ int run_status(const StatusArgs& a, std::ostream& out) {
     write_status_summary(status, text);
     if (a.detail) {
         text += '\n';
-        write_peer_table(status, now_unix_ms(), text);
+        write_peer_table(status, unix_ms(), text);
     }
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     return 0;

@@ -267,7 +267,7 @@ PeerStatus peer_from_json(const Json& j, size_t index) {
     auto st = peer_state_from_string(state);
     if (!st) {
         throw std::runtime_error("status: field \"" + prefix + "state\" has unknown state \"" +
-                                 state + "\" (expected Idle, Connecting or Connected)");
+                                 state + "\" (expected " + name_list(kPeerStateNames) + ")");
     }
     p.state = *st;
     p.endpoint = get_string(j, prefix, "endpoint");

@@ -4,7 +4,7 @@
 
 namespace nb {
 
-AgentStatus agent_status(const std::string& interface, const LazyStatus& lazy) {
+AgentStatus agent_status(const std::string& interface, LazyStatus lazy) {
     AgentStatus s;
     s.interface = interface;
     s.lazy = lazy.lazy;
@@ -17,7 +17,7 @@ AgentStatus agent_status(const std::string& interface, const LazyStatus& lazy) {
     s.wakes_queued = lazy.wakes_queued;
     s.wakes_deferred = lazy.wakes_deferred;
     s.wakes_shed = lazy.wakes_shed;
-    s.peers = lazy.peers;
+    s.peers = std::move(lazy.peers);
     return s;
 }
 

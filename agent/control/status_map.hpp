@@ -9,7 +9,7 @@
 namespace nb {
 
 // The reply's manager part (everything but the engine's fields and the peers).
-AgentStatus agent_status(const std::string& interface, const LazyStatus& lazy);
+AgentStatus agent_status(const std::string& interface, LazyStatus lazy);
 DatapathOrderStatus order_status(const TcOrder& order);
 
 }  // namespace nb

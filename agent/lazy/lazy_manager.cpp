@@ -54,7 +54,7 @@ void LazyManager::trace_drop(ManagedPeer& p, uint64_t now_ns, DropEvent::Reason 
     if (!trace_wanted_() || now_ns - w.backoff_trace_ns < 1000000000ull) return;
     w.backoff_trace_ns = now_ns;
     DropEvent ev{p.key, reason, {}, 0, 0};
-    if (more) more(ev);
+    more(ev);
     trace_(ev);
 }
 

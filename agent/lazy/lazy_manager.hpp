@@ -202,7 +202,7 @@ class LazyManager {
     // A "drop" trace event for the peer (with `more` fields), if one is due: once a second
     // per peer, and only while someone reads the trace.
     void trace_drop(ManagedPeer& p, uint64_t now_ns, DropEvent::Reason reason,
-                    const std::function<void(DropEvent&)>& more = {});
+                    const std::function<void(DropEvent&)>& more);
     // The trigger's packet is summarized only for a wake that starts: under a sweep
     // most packets find their peer backing off or queued, and must cost little.
     bool wake_idle(ManagedPeer& p, uint64_t ts_ns, TriggerEvent::Cause cause,

@@ -22,16 +22,6 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 
-std::string rfc3339(int64_t ms) {
-    time_t sec = static_cast<time_t>(ms / 1000);
-    tm t{};
-    gmtime_r(&sec, &t);
-    char buf[40];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-    snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(ms % 1000));
-    return buf;
-}
-
 int ifindex_of(const std::string& name) {
     return static_cast<int>(::if_nametoindex(name.c_str()));
 }
