@@ -2,13 +2,14 @@
 // the wake-up after it, so no waiter misses it.
 #pragma once
 
-#include <condition_variable>
 #include <mutex>
 
 namespace nb {
 
-template <typename Change>
-void change_and_notify_all(std::mutex& mu, std::condition_variable& cv, Change&& change) {
+// Any mutex with its condition variable: std::mutex with std::condition_variable, or a
+// ContendedMutex (base/contended_mutex.hpp) with std::condition_variable_any.
+template <typename Mutex, typename CondVar, typename Change>
+void change_and_notify_all(Mutex& mu, CondVar& cv, Change&& change) {
     {
         std::lock_guard lock(mu);
         change();

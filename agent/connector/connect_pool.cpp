@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "base/blocking.hpp"
 #include "base/notify.hpp"
 
 namespace nb {
@@ -68,6 +69,7 @@ void ConnectPool::submit(Job job) {
 }
 
 void ConnectPool::worker() {
+    mark_thread_off_loop();  // a connector's DNS and child process do not stop the loop
     std::unique_lock lock(mu_);
     for (;;) {
         cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -88,6 +90,10 @@ void ConnectPool::worker() {
             result.error = job.connector->name() + " connector returned no endpoint";
         }
         Completion c{job.job_id, std::move(result), std::chrono::steady_clock::now() - start};
+        record_blocking(
+            BlockingKind::Connector,
+            static_cast<uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(c.elapsed).count()));
         {
             // Queue and signal change together (drain clears both under the same lock):
             // the eventfd is readable exactly while completions wait.

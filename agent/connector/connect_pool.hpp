@@ -1,5 +1,7 @@
 // Runs connectors on worker threads so the event loop never blocks on DNS or a child
-// process; completions come back through a queue whose readiness is an eventfd.
+// process; completions come back through a queue whose readiness is an eventfd. Each
+// connector's run time counts as BlockingKind::Connector (base/blocking.hpp), though
+// the loop does not wait for it: how long wakes wait for their connectors.
 #pragma once
 
 #include <chrono>
@@ -7,12 +9,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <stop_token>
 #include <thread>
 #include <vector>
 
 #include "agent/connector/connector.hpp"
+#include "base/contended_mutex.hpp"
 
 namespace nb {
 
@@ -56,13 +58,13 @@ class ConnectPool {
     const size_t max_threads_;
     int event_fd_ = -1;
     std::stop_source stop_;
-    mutable std::mutex mu_;
-    std::condition_variable cv_;
+    mutable ContendedMutex mu_{"connect pool queue"};
+    std::condition_variable_any cv_;
     std::deque<Job> queue_;
     size_t idle_ = 0;
     bool stopping_ = false;
     std::vector<std::thread> threads_;
-    std::mutex done_mu_;
+    ContendedMutex done_mu_{"connect pool completions"};
     std::vector<Completion> done_;
 };
 

@@ -1,5 +1,6 @@
 #include "agent/connector/connector.hpp"
 
+#include "base/blocking.hpp"
 #include "base/printable.hpp"
 #include "base/spawn.hpp"
 #include "base/text.hpp"
@@ -308,7 +309,12 @@ ConnectResult resolve_endpoint(std::string_view host_port) {
     hints.ai_flags = AI_NUMERICSERV;
     addrinfo* res = nullptr;
     const std::string service = std::to_string(port);
-    int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+    int rc;
+    {
+        // On the loop for a host name in a network map; on the pool's threads, not counted.
+        BlockingTimer waiting(BlockingKind::Dns);
+        rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &res);
+    }
     if (rc != 0) {
         std::string why = rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc);
         return {std::nullopt, "cannot resolve '" + printable(host, kMaxQuoted) + "': " + why};

@@ -18,6 +18,7 @@
 
 #include "agent/control/protocol.hpp"
 #include "agent/control/request.hpp"
+#include "base/blocking.hpp"
 #include "base/errno_text.hpp"
 
 namespace nb {
@@ -329,17 +330,22 @@ bool ControlServer::flush(ClientId id) {
     auto it = clients_.find(id);
     if (it == clients_.end()) return false;
     Client& c = it->second;
-    while (c.out_off < c.out.size()) {
-        const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            c.out_off += static_cast<size_t>(n);
-            continue;
+    if (c.out_off < c.out.size()) {
+        // Never a wait (MSG_DONTWAIT: a slow client's reply stays queued), but the loop's
+        // time copying replies into clients' sockets.
+        BlockingTimer sending(BlockingKind::ControlClient);
+        while (c.out_off < c.out.size()) {
+            const ssize_t n = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off,
+                                     MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                c.out_off += static_cast<size_t>(n);
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) break;
+            close_client(id);
+            return false;
         }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && errno == EAGAIN) break;
-        close_client(id);
-        return false;
     }
     if (c.out_off == c.out.size()) {
         // Give back the memory of a large reply instead of keeping it per client.

@@ -16,12 +16,15 @@ ManagedPeer* LazyManager::connect_result(const ConnectPool::Completion& done) {
     jobs_.erase(it);
     // The peer may have been made idle, woken again or removed while the connector ran.
     if (!p || p->state != PeerState::Connecting || p->w().job_id != done.job_id) return nullptr;
-    p->w_mut().job_id = 0;
+    WakeState& w = p->w_mut();
+    w.job_id = 0;
     if (!done.result.endpoint) {
         fail_connect(*p,
                      done.result.error.empty() ? "connector gave no endpoint" : done.result.error);
         return nullptr;
     }
+    w.phase_ns = clock_now();
+    phases_.connector.record(elapsed_ns(w.trigger_ns, w.phase_ns));
     return p;
 }
 
@@ -80,6 +83,9 @@ void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     WakeState& w = p.w_mut();
     w.endpoint = ep;
     w.forget_at_ns = 0;  // push_connect_ops dropped a kept session
+    const uint64_t set_ns = clock_now();
+    if (w.phase_ns) phases_.endpoint.record(elapsed_ns(w.phase_ns, set_ns));
+    w.phase_ns = set_ns;
     if (!dp_) {
         confirm(p, w.trigger_reason);  // eager without programs: nothing to watch
         return;
@@ -88,17 +94,26 @@ void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     // newer ones are held until the first reply or the handshake time proves it, and
     // then the peer counts as Connected.
     w.awaiting_handshake = true;
-    w.endpoint_set_ns = clock_now();
+    w.endpoint_set_ns = set_ns;
     w.replayed = 0;
     w.replayed_bytes = 0;
     w.handshake_seen_ns = 0;
     dp_->endpoint_set(p.id, ep);
     release_hold(p, SlotMode::Confirm);
+    w.phase_ns = clock_now();
+    phases_.replay.record(elapsed_ns(set_ns, w.phase_ns));
 }
 
 void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
     uint64_t now = clock_now();
     WakeState& w = p.w_mut();
+    if (p.state == PeerState::Connecting) {
+        // Only a wake whose packets were replayed waited for a first reply.
+        if (w.awaiting_handshake && w.phase_ns)
+            phases_.first_reply.record(elapsed_ns(w.phase_ns, now));
+        phases_.total.record(elapsed_ns(w.trigger_ns, now));
+    }
+    w.phase_ns = 0;
     w.awaiting_handshake = false;
     w.forget_at_ns = 0;  // a remote that talked to a kept session keeps it
     w.failures = 0;

@@ -22,7 +22,10 @@ void LazyManager::note_failure(ManagedPeer& p, const std::string& error) {
     ++w.failures;
     p.proven = false;
     auto backoff = backoff_after(w.failures);
-    w.retry_after_ns = clock_now() + to_ns(backoff);
+    const uint64_t now = clock_now();
+    if (p.state == PeerState::Connecting) phases_.failed.record(elapsed_ns(w.trigger_ns, now));
+    w.phase_ns = 0;
+    w.retry_after_ns = now + to_ns(backoff);
     w.last_error = error;
     spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
                  p.key.base64(), w.failures, error, format_duration(backoff));
@@ -66,6 +69,7 @@ void LazyManager::forget_wake(ManagedPeer& p) {
 
 void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string& reason,
                              bool failed) {
+    const uint64_t start = clock_now();
     // Hold first, so nothing reaches WireGuard between clearing the endpoint and the
     // program knowing the peer is idle.
     if (dp_)
@@ -98,6 +102,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         }
     }
     uint64_t now = clock_now();
+    if (!u.peers.empty()) phases_.going_idle.record(elapsed_ns(start, now));
     std::vector<uint32_t> talked_ids;
     for (uint32_t id : ids) {
         ManagedPeer& p = table_[id];

@@ -14,6 +14,7 @@
 // The same hole opens at every start: a peer with a live session when the agent starts is
 // adopted Connected and its WireGuard peer left as it is, so a restart costs an active
 // remote nothing.
+#include <algorithm>
 #include <ctime>
 #include <unordered_map>
 #include <unordered_set>
@@ -72,6 +73,7 @@ void LazyManager::push_connect_ops(DeviceUpdate& u, const ManagedPeer& p,
 
 void LazyManager::idle_keeping_sessions(const std::vector<uint32_t>& ids, const std::string& reason,
                                         uint64_t now_ns) {
+    const uint64_t start = clock_now();
     // Hold first: from now on our packets to these peers wake them as for any Idle peer.
     for (uint32_t id : ids) dp_->set_mode(id, SlotMode::Hold);
     // Keepalives off: they would renew the session and the NAT mapping we let go.
@@ -95,6 +97,9 @@ void LazyManager::idle_keeping_sessions(const std::vector<uint32_t>& ids, const 
         }
     }
     const uint64_t now = clock_now();
+    if (std::any_of(ids.begin(), ids.end(),
+                    [this](uint32_t id) { return table_[id].state != PeerState::Idle; }))
+        phases_.going_idle.record(elapsed_ns(start, now));
     std::vector<uint32_t> talked_ids;
     for (uint32_t id : ids) {
         ManagedPeer& p = table_[id];

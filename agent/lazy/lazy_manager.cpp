@@ -238,6 +238,7 @@ void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::strin
     WakeState& w = p.w_mut();
     w.undo_pending = false;
     w.trigger_ns = ts_ns;
+    w.phase_ns = 0;
     w.trigger_reason = reason;
     ++p.wakes;
     w.job_id = next_job_++;
@@ -363,6 +364,8 @@ void LazyManager::restore_all() {
 void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& reason) {
     PeerState from = p.state;
     p.state = to;
+    if (from == PeerState::Connected && to == PeerState::Idle && p.w().connected_ns)
+        phases_.connected_for.record(elapsed_ns(p.w().connected_ns, clock_now()));
     // A handshake (or a live session, or an operator's must-connect) proves the peer
     // real: its wakes skip the admission queue until one fails.
     if (to == PeerState::Connected) p.proven = true;

@@ -22,6 +22,7 @@
 #include "agent/lazy/ports.hpp"
 #include "agent/lazy/trace_event.hpp"
 #include "agent/lazy/wake_admission.hpp"
+#include "agent/lazy/wake_phases.hpp"
 #include "base/time.hpp"
 
 namespace nb {
@@ -156,6 +157,8 @@ class LazyManager {
 
     // Counts and settings; with `detail`, every peer's status too.
     LazyStatus status(bool detail) const;
+    // How long the phases of wakes and idle transitions took, since the manager began.
+    WakePhases wake_phases() const { return phases_.snapshot(); }
     // Every peer's status, one after the other into a reused object (for a big
     // `status -d` reply, see status_reply_text). Valid until the manager changes.
     PeerStatusSource peer_statuses() const;
@@ -312,6 +315,7 @@ class LazyManager {
     uint64_t lost_seen_ = 0;       // the datapath's lost-report count at the last recovery
     uint64_t lost_recovered_ = 0;  // peers woken or confirmed by recovery
     std::vector<uint32_t> kept_;   // Idle peers whose session WireGuard still keeps
+    WakePhaseHistograms phases_;
 };
 
 // WireGuard's REJECT_AFTER_TIME (180 s): no side uses a session key longer after its

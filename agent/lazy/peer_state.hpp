@@ -93,6 +93,10 @@ struct WakeState {
     // when they last grew by more than keepalives and handshakes explain.
     uint64_t wg_rx_bytes = 0, wg_tx_bytes = 0, wg_active_ns = 0;
     uint64_t trigger_ns = 0;  // CLOCK_MONOTONIC of the waking packet
+    // When the wake in progress reached its last phase (connector answered, endpoint
+    // set, replay sent), for the next phase's latency (agent/lazy/wake_phases.hpp).
+    // 0: none yet.
+    uint64_t phase_ns = 0;
     std::string trigger_reason;
     uint32_t failures = 0;          // failed wakes in a row
     uint64_t retry_after_ns = 0;    // backoff: no wake before this

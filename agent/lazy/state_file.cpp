@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/blocking.hpp"
+
 namespace nb {
 
 std::string state_file_path(const std::string& run_dir, const std::string& interface) {
@@ -29,6 +31,8 @@ void save_peer_state(const std::string& path, const std::vector<PeerSpec>& peers
     }
     const std::string text = nlohmann::json{{"version", 1}, {"peers", list}}.dump() + "\n";
     const std::string tmp = path + ".tmp";
+    // Writing and syncing wait for the disk; the JSON above is only the loop's own work.
+    BlockingTimer waiting(BlockingKind::StateFile);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw std::runtime_error(tmp + ": " + std::strerror(errno));
     size_t off = 0;

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <system_error>
 
+#include "base/blocking.hpp"
+
 namespace nb {
 
 DeviceReader::DeviceReader(Factory open)
@@ -46,6 +48,7 @@ std::optional<DeviceRead> DeviceReader::take() {
 }
 
 void DeviceReader::run() {
+    mark_thread_off_loop();  // its dumps are the ones the loop does not wait for
     std::unique_ptr<WgControl> wg;
     for (;;) {
         {

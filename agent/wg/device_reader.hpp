@@ -15,12 +15,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "agent/wg/wg_control.hpp"
+#include "base/contended_mutex.hpp"
 #include "base/unique_fd.hpp"
 
 namespace nb {
@@ -51,8 +51,8 @@ class DeviceReader {
 
     Factory open_;
     UniqueFd efd_;
-    std::mutex mu_;
-    std::condition_variable cv_;
+    ContendedMutex mu_{"device reader"};
+    std::condition_variable_any cv_;
     bool requested_ = false;
     bool busy_ = false;  // requested, running, or finished and not taken
     bool stop_ = false;

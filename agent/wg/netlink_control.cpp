@@ -19,6 +19,7 @@
 #include <cstring>
 #include <exception>
 
+#include "base/blocking.hpp"
 #include "base/errno_text.hpp"
 #include "base/net/netlink_checks.hpp"
 
@@ -174,6 +175,9 @@ WgDevice NetlinkControl::get_device() {
         try {
             uint32_t seq = next_seq();
             auto req = build_get_device_request(interface_, family_id_, seq);
+            // The kernel builds the dump as we receive it; decoding each part goes in
+            // between, on the same clock.
+            BlockingTimer waiting(BlockingKind::WgNetlink);
             send_message(nl_.get(), req.data(), req.size(), what);
             GetDeviceDecoder decoder(family_id_, seq, portid_, what);
             while (!decoder.feed({buf_.data(), receive(what)})) {
@@ -191,6 +195,8 @@ WgDevice NetlinkControl::get_device() {
 }
 
 void NetlinkControl::transact_ack(const std::vector<uint8_t>& msg, const std::string& what) {
+    // The kernel applies a set within sendmsg(); the ack follows.
+    BlockingTimer waiting(BlockingKind::WgNetlink);
     send_message(nl_.get(), msg.data(), msg.size(), what);
     nlmsghdr hdr;
     std::memcpy(&hdr, msg.data(), sizeof hdr);

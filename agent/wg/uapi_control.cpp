@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "agent/wg/uapi_exchange.hpp"
+#include "base/blocking.hpp"
 #include "base/errno_text.hpp"
 
 namespace nb {
@@ -238,12 +239,18 @@ UapiControl::UapiControl(std::string interface, std::string socket_dir)
 std::string UapiControl::transact(std::string_view request) const {
     const std::string where = "wireguard-go UAPI socket " + path_;
     std::unique_ptr<UapiExchange> ex;
-    try {
-        ex = std::make_unique<UapiExchange>(path_, std::string(request), timeout_);
-    } catch (const WgError& e) {
-        throw WgError(where + ": " + e.what(), e.fault);
+    UapiExchange::State state;
+    {
+        // Connect (a full backlog waits), then send and poll for the whole reply.
+        BlockingTimer waiting(BlockingKind::WgUapi);
+        try {
+            ex = std::make_unique<UapiExchange>(path_, std::string(request), timeout_);
+        } catch (const WgError& e) {
+            throw WgError(where + ": " + e.what(), e.fault);
+        }
+        state = ex->run(timeout_);
     }
-    switch (ex->run(timeout_)) {
+    switch (state) {
         case UapiExchange::State::Done:
             return ex->take_reply();
         case UapiExchange::State::Failed:

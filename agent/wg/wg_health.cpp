@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/wg/wireguard_go.hpp"
+#include "base/blocking.hpp"
 #include "base/enum_names.hpp"
 #include "base/notify.hpp"
 #include "base/time.hpp"
@@ -172,6 +173,7 @@ void WgHealth::resume(int ifindex) {
 }
 
 void WgHealth::run() {
+    mark_thread_off_loop();  // its waits on wireguard-go are what spares the loop them
     std::unique_lock lock(mu_);
     while (!stop_) {
         cv_.wait_for(lock, opts_.check_every);

@@ -24,13 +24,13 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/uapi_exchange.hpp"
+#include "base/contended_mutex.hpp"
 #include "base/unique_fd.hpp"
 
 namespace nb {
@@ -103,8 +103,8 @@ class WgHealth : public WgControl {
     std::atomic<WgHealthState> state_{WgHealthState::Ok};
     UniqueFd efd_;
 
-    mutable std::mutex mu_;  // everything below up to the thread's own state
-    std::condition_variable cv_;
+    mutable ContendedMutex mu_{"wg health"};  // everything below up to the thread's own state
+    std::condition_variable_any cv_;
     std::string reason_;
     int64_t since_ms_ = 0;  // unix ms
     int ifindex_ = 0;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/blocking.hpp"
 #include "base/net/rtnl_reply.hpp"
 
 namespace nb {
@@ -65,6 +66,7 @@ class RtnlSocket {
     // Returns 0 or the kernel's errno if it is in `tolerated`; throws otherwise.
     int run(nlmsghdr* nlh, std::function<void(const nlmsghdr*)> on_data = {},
             std::initializer_list<int> tolerated = {}) {
+        BlockingTimer waiting(BlockingKind::Rtnetlink);
         nlh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
         nlh->nlmsg_seq = ++seq_ + static_cast<uint32_t>(std::time(nullptr));
         if (mnl_socket_sendto(nl_, nlh, nlh->nlmsg_len) < 0) fail_errno("sending", errno);

@@ -11,6 +11,9 @@
 
 #include <gtest/gtest.h>
 
+#include "base/blocking.hpp"
+#include "base/contended_mutex.hpp"
+
 namespace nb {
 namespace {
 
@@ -63,6 +66,36 @@ TEST(ConnectPool, CompletionsAreSignalledThroughEventfd) {
         EXPECT_GE(comp.elapsed.count(), 0);
     }
     EXPECT_FALSE(readable(pool.event_fd(), 0ms));
+}
+
+uint64_t blocking_count(BlockingKind kind) {
+    return blocking_snapshot()[static_cast<size_t>(kind)].waits.count;
+}
+
+// Each connector run counts as a Connector wait, and the DNS inside it (on a worker, off
+// the loop) does not count as the loop's. The pool's locks are in the lock registry.
+TEST(ConnectPool, ConnectorRunsCountAsConnectorTimeNotTheLoops) {
+    const uint64_t runs = blocking_count(BlockingKind::Connector);
+    const uint64_t dns = blocking_count(BlockingKind::Dns);
+    {
+        ConnectPool pool(1);
+        std::shared_ptr<Connector> c = make_static_connector();
+        pool.submit({1, c, request("localhost:51820")});  // resolved on the worker
+        pool.submit({2, c, request("192.0.2.1:51820")});
+        ASSERT_EQ(collect(pool, 2, 5000ms).size(), 2u);
+    }
+    EXPECT_EQ(blocking_count(BlockingKind::Connector), runs + 2);
+    EXPECT_EQ(blocking_count(BlockingKind::Dns), dns);
+    bool queue = false, done = false;
+    for (const auto& l : lock_snapshot()) {
+        queue = queue || l.name == "connect pool queue";
+        done = done || l.name == "connect pool completions";
+    }
+    EXPECT_TRUE(queue);
+    EXPECT_TRUE(done);
+    // On the loop's thread the same lookup is the loop's wait.
+    resolve_endpoint("localhost:51820");
+    EXPECT_EQ(blocking_count(BlockingKind::Dns), dns + 1);
 }
 
 TEST(ConnectPool, ConnectorExceptionsBecomeErrors) {

@@ -86,6 +86,7 @@ class FakeWg : public WgControl {
         }
         if (set_delay_per_peer.count())
             std::this_thread::sleep_for(set_delay_per_peer * static_cast<int>(u.peers.size()));
+        if (on_set) on_set();
         updates.push_back(u);
         for (const auto& p : u.peers)
             log_.add(std::string("wg ") + (p.remove ? "remove" : p.endpoint ? "endpoint" : "add"));
@@ -111,6 +112,7 @@ class FakeWg : public WgControl {
     int get_device_calls = 0;
     std::chrono::milliseconds dump_delay{0};          // how long a dump takes, as with many peers
     std::chrono::microseconds set_delay_per_peer{0};  // what each op of a set costs
+    std::function<void()> on_set;  // each set that succeeds (e.g. moves the test's clock)
 
   private:
     Log& log_;
@@ -193,10 +195,12 @@ class FakeSink : public PacketSink {
     bool inject(std::span<const uint8_t> p) override {
         sent.emplace_back(p.begin(), p.end());
         log_.add("inject " + std::to_string(p[0]));
+        if (on_inject) on_inject();
         return reach;
     }
     std::vector<std::vector<uint8_t>> sent;
     bool reach = true;
+    std::function<void()> on_inject;  // each packet (e.g. moves the test's clock)
 
   private:
     Log& log_;

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "agent/lazy/state_file.hpp"
+#include "base/blocking.hpp"
 
 namespace nb {
 namespace {
@@ -34,8 +35,13 @@ PeerSpec peer(uint8_t n, const char* ep, uint16_t ka) {
 }
 
 TEST_F(StateFileTest, RoundTripAndMergeIntoAdoptedPeers) {
+    const auto writes = [] {
+        return blocking_snapshot()[static_cast<size_t>(BlockingKind::StateFile)].waits.count;
+    };
+    const uint64_t before = writes();
     save_peer_state(path, {peer(1, "10.0.0.1:51820", 25), peer(2, "vpn.example:51820", 0),
                            peer(3, nullptr, 0)});
+    EXPECT_EQ(writes(), before + 1);  // the loop's wait for the disk
     struct stat st {};
     ASSERT_EQ(stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);  // endpoints are the operator's business only
