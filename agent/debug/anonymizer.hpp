@@ -11,6 +11,10 @@
 // Addresses that identify nothing stay (0.0.0.0/8, 127.0.0.0/8, ::, ::1, netmasks). A
 // prefix and the addresses in it get unrelated pseudonyms: only equality is kept.
 //
+// Limits: an address already in an output range (a real 198.51.100.7) is mapped like any
+// other, so a pseudonym may read like an input of the same bundle; a four-part version
+// ("1.2.3.4") is taken for an address, and hex words with "::" ("be::ef") for IPv6.
+//
 // Texts are scanned once, left to right, each position looked at a bounded number of
 // times (text_scan.hpp says what counts as a token); a token split between two calls is
 // not seen, so pass whole lines or files.
