@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/build_info.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
@@ -12,6 +13,8 @@ int run_cli(int argc, const char* const* argv,
             const std::function<int(const RunOptions&)>& run_agent, const EnvLookup& env) {
     CLI::App app{"nbagent: lazy WireGuard peers", "nbagent"};
     app.require_subcommand(1);
+    // CLI11 handles it before checking for a subcommand, so `nbagent --version` alone works.
+    app.set_version_flag("--version", "nbagent " + std::string(build_info().version));
     RunArgs run_args;
     StatusArgs status_args;
     TraceArgs trace_args;
@@ -19,6 +22,7 @@ int run_cli(int argc, const char* const* argv,
     ApplyArgs apply_args;
     SetArgs set_args;
     FeaturesArgs features_args;
+    VersionArgs version_args;
     CLI::App* run = add_run_command(app, run_args);
     CLI::App* status = add_status_command(app, status_args);
     CLI::App* trace_peers = add_trace_command(app, trace_args);
@@ -26,6 +30,7 @@ int run_cli(int argc, const char* const* argv,
     CLI::App* apply = add_apply_command(app, apply_args);
     CLI::App* set_lazy = add_set_command(app, set_args);
     CLI::App* features = add_features_command(app, features_args);
+    CLI::App* version = add_version_command(app, version_args);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -48,6 +53,7 @@ int run_cli(int argc, const char* const* argv,
         if (*apply) return run_apply(apply_args, std::cout);
         if (*set_lazy) return run_set_lazy(set_args, std::cout);
         if (*features) return run_features(features_args, std::cout);
+        if (*version) return run_version(version_args, std::cout);
     } catch (const UsageError& e) {
         std::cerr << "nbagent: " << e.what() << "\n";
         return 2;

@@ -176,6 +176,17 @@ CLI::App* add_features_command(CLI::App& app, FeaturesArgs& args);
 nlohmann::json probe_features_json();
 int run_features(const FeaturesArgs& args, std::ostream& out);
 
+// `nbagent version`: this binary's version and build, and the libbpf and kernel it runs
+// on (`nbagent --version` prints only "nbagent VERSION").
+struct VersionArgs {
+    bool json = false;
+};
+CLI::App* add_version_command(CLI::App& app, VersionArgs& args);
+// {"version", "build_type", "compiler", "libbpf", "kernel"}, all strings; also the debug
+// bundle's `version` file.
+nlohmann::json version_json();
+int run_version(const VersionArgs& args, std::ostream& out);
+
 // The whole CLI: parses argv and runs the chosen command; returns the exit code
 // (0 ok, 1 runtime/control error, 2 usage error). `run_agent` starts the agent.
 int run_cli(int argc, const char* const* argv,

@@ -40,7 +40,7 @@ done
 
 # The unit tests (under DIR/tests/) that hand their inputs to test::fuzz_seed;
 # bpf_prog_test needs root: the kernel's own ring-buffer records.
-SEED_TESTS=(wg_quick_test nb_control_tests uapi_protocol_test netlink_codec_test rtnl_reply_test activity_test
+SEED_TESTS=(wg_quick_test nb_control_tests uapi_protocol_test netlink_codec_test rtnl_reply_test activity_test anonymizer_test
     bpf_prog_test)
 # The target list is the one in tests/fuzz/tests.cmake.
 mapfile -t targets < <(sed -n 's/^nb_fuzz_target(\([a-z0-9_]*\) .*/\1/p' "$ROOT/tests/fuzz/tests.cmake")

@@ -12,3 +12,7 @@ target_link_libraries(cpu_profile_test PRIVATE nb_debug)
 # Resource use from /proc, glibc's allocation accounting, the slab filter (unprivileged).
 nb_gtest(resources_test ${CMAKE_CURRENT_LIST_DIR}/resources_test.cpp)
 target_link_libraries(resources_test PRIVATE nb_debug)
+
+# agent/debug/: what the agent tells about itself for debug bundles.
+nb_gtest(anonymizer_test ${CMAKE_CURRENT_LIST_DIR}/anonymizer_test.cpp)
+target_link_libraries(anonymizer_test PRIVATE nb_debug nlohmann_json::nlohmann_json)
