@@ -23,6 +23,7 @@ int run_cli(int argc, const char* const* argv,
     SetArgs set_args;
     FeaturesArgs features_args;
     VersionArgs version_args;
+    DebugArgs debug_args;
     CLI::App* run = add_run_command(app, run_args);
     CLI::App* status = add_status_command(app, status_args);
     CLI::App* trace_peers = add_trace_command(app, trace_args);
@@ -31,6 +32,7 @@ int run_cli(int argc, const char* const* argv,
     CLI::App* set_lazy = add_set_command(app, set_args);
     CLI::App* features = add_features_command(app, features_args);
     CLI::App* version = add_version_command(app, version_args);
+    CLI::App* debug_bundle = add_debug_command(app, debug_args);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -43,7 +45,9 @@ int run_cli(int argc, const char* const* argv,
                 std::cerr << "nbagent run needs root (CAP_NET_ADMIN and CAP_BPF)\n";
                 return 1;
             }
-            const RunOptions opts = to_run_options(run_args, env);
+            RunOptions opts = to_run_options(run_args, env);
+            opts.command_line.assign(argv, argv + argc);
+            opts.settings = effective_settings(*run, opts, env);
             spdlog::set_level(spdlog::level::from_str(run_args.log_level));
             return run_agent(opts);
         }
@@ -54,6 +58,7 @@ int run_cli(int argc, const char* const* argv,
         if (*set_lazy) return run_set_lazy(set_args, std::cout);
         if (*features) return run_features(features_args, std::cout);
         if (*version) return run_version(version_args, std::cout);
+        if (*debug_bundle) return run_debug_bundle(debug_args, std::cout);
     } catch (const UsageError& e) {
         std::cerr << "nbagent: " << e.what() << "\n";
         return 2;

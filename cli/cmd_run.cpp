@@ -1,6 +1,7 @@
 #include <cctype>
 #include <cstdlib>
 
+#include "base/time.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
@@ -167,6 +168,13 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--attach", a.attach, "How to attach the tc program")
         ->check(CLI::IsMember({"auto", "tcx", "clsact"}))
         ->capture_default_str();
+    run->add_option("--trace-ring", a.trace_ring,
+                    "Trace events kept for debug bundles (about 150 bytes each); 0: none")
+        ->check(CLI::Range(0u, 10000000u))
+        ->capture_default_str();
+    run->add_option("--log-ring", a.log_ring, "Log lines kept for debug bundles; 0: none")
+        ->check(CLI::Range(0u, 1000000u))
+        ->capture_default_str();
     run->add_option("--log-level", a.log_level, "Log level")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
@@ -196,7 +204,43 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.trigger = a.trigger == "bpf"   ? TriggerMode::Bpf
                 : a.trigger == "udp" ? TriggerMode::Udp
                                      : TriggerMode::Auto;
+    o.trace_ring = a.trace_ring;
+    o.log_ring = a.log_ring;
     return o;
+}
+
+std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& opts,
+                                        const EnvLookup& env) {
+    // The two settings the environment can give, with the variables in the order
+    // resolve_lazy and resolve_inactivity_threshold read them.
+    const std::pair<std::string, std::vector<const char*>> from_env[] = {
+        {"--lazy-conn", {"NB_LAZY_CONN", "NB_ENABLE_EXPERIMENTAL_LAZY_CONN"}},
+        {"--inactivity-threshold", {"NB_LAZY_CONN_INACTIVITY_THRESHOLD"}},
+    };
+    std::vector<Setting> out;
+    for (const CLI::Option* o : run.get_options()) {
+        const std::string name = o->get_name();
+        if (name.rfind("--", 0) != 0 || name == "--help") continue;
+        std::string value = o->count() ? o->as<std::string>() : o->get_default_str();
+        Setting s{name, value.empty() ? "(auto)" : value, o->count() ? "flag" : "default"};
+        for (const auto& [flag, vars] : from_env) {
+            if (flag != name || o->count()) continue;
+            for (const char* var : vars) {
+                auto v = env(var);
+                if (!v || v->empty()) continue;
+                s = {name, *v, std::string("env ") + var};
+                break;
+            }
+        }
+        out.push_back(std::move(s));
+    }
+    // What the two took effect as, whatever their source said.
+    for (Setting& s : out) {
+        if (s.name == "--lazy-conn") s.value = opts.lazy ? "true" : "false";
+        if (s.name == "--inactivity-threshold")
+            s.value = format_duration(opts.inactivity_threshold);
+    }
+    return out;
 }
 
 }  // namespace nb::cli

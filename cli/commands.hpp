@@ -103,9 +103,15 @@ struct RunArgs {
     std::string attach = "auto";
     std::string trigger = "auto";
     std::string log_level = "info";
+    uint32_t trace_ring = 100000;
+    uint32_t log_ring = 10000;
 };
 CLI::App* add_run_command(CLI::App& app, RunArgs& args);
 RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);
+// Each option of `run` as it took effect and where it came from (flag, env NAME,
+// default), for debug bundles.
+std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& opts,
+                                        const EnvLookup& env);
 
 struct StatusArgs {
     std::optional<std::string> interface;
@@ -186,6 +192,18 @@ CLI::App* add_version_command(CLI::App& app, VersionArgs& args);
 // bundle's `version` file.
 nlohmann::json version_json();
 int run_version(const VersionArgs& args, std::ostream& out);
+// `nbagent debug bundle`: the running agent's state, logs, WireGuard, BPF and profiles
+// in one tar.gz (cmd_debug.cpp).
+struct DebugArgs {
+    std::optional<std::string> interface;
+    std::optional<std::string> output;
+    bool anonymize = false;
+    std::string profile_duration = "30s";
+    bool no_profiles = false;
+    std::string run_dir = kDefaultRunDir;
+};
+CLI::App* add_debug_command(CLI::App& app, DebugArgs& args);
+int run_debug_bundle(const DebugArgs& args, std::ostream& out);
 
 // The whole CLI: parses argv and runs the chosen command; returns the exit code
 // (0 ok, 1 runtime/control error, 2 usage error). `run_agent` starts the agent.

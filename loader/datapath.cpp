@@ -304,6 +304,13 @@ std::vector<std::pair<std::string, uint64_t>> Datapath::map_memory() const {
     return out;
 }
 
+std::vector<int> Datapath::map_fds() const {
+    std::vector<int> out;
+    const bpf_map* m = nullptr;
+    bpf_object__for_each_map(m, skel_->obj) out.push_back(bpf_map__fd(m));
+    return out;
+}
+
 int Datapath::ringbuf_fd() const {
     return bpf_map__fd(skel_->maps.nb_events);
 }

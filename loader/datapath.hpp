@@ -99,6 +99,7 @@ class Datapath {
     // Kernel memory of each map (fdinfo "memlock"), as {name, bytes}.
     std::vector<std::pair<std::string, uint64_t>> map_memory() const;
 
+    std::vector<int> map_fds() const;  // every map of the object, for reports
     int ringbuf_fd() const;
     int egress_fd() const;
     int ingress_fd() const;

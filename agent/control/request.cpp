@@ -75,6 +75,31 @@ ControlRequest set_lazy_from_json(const nlohmann::json& req) {
     return SetLazyRequest{*lazy};
 }
 
+constexpr EnumName<DebugRequest::Step> kDebugSteps[] = {
+    {DebugRequest::Step::Start, "start"},
+    {DebugRequest::Step::Collect, "collect"},
+    {DebugRequest::Step::Poll, "poll"},
+};
+// A day: longer is a typo, and the profile runs in the agent until it ends.
+constexpr uint64_t kMaxProfileMs = 24ull * 3600 * 1000;
+
+ControlRequest debug_from_json(const nlohmann::json& req) {
+    DebugRequest d;
+    const std::string step = opt_string(req, "step").value_or("");
+    auto parsed = value_of(kDebugSteps, step);
+    if (!parsed) throw std::invalid_argument("debug needs \"step\": " + name_list(kDebugSteps));
+    d.step = *parsed;
+    if (auto p = req.find("profile_ms"); p != req.end()) {
+        if (!p->is_number_unsigned() || p->get<uint64_t>() > kMaxProfileMs)
+            throw std::invalid_argument("\"profile_ms\" must be a whole number of ms up to a day");
+        d.profile_ms = p->get<uint64_t>();
+    }
+    d.dir = opt_string(req, "dir").value_or("");
+    if (d.step != DebugRequest::Step::Start && d.dir.empty())
+        throw std::invalid_argument("debug " + step + " needs \"dir\" (what start answered)");
+    return d;
+}
+
 // The known commands, in the order of ControlRequest's alternatives: the one list of
 // command names, for parsing, encoding and the error that lists them.
 struct Command {
@@ -84,7 +109,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"status", status_from_json},       {"trace", trace_from_json},
     {"peer_idle", peer_idle_from_json}, {"apply", apply_from_json},
-    {"set_lazy", set_lazy_from_json},
+    {"set_lazy", set_lazy_from_json},   {"debug", debug_from_json},
 };
 static_assert(std::size(kCommands) == std::variant_size_v<ControlRequest>);
 
@@ -122,6 +147,12 @@ nlohmann::json to_json(const ControlRequest& r) {
             return j;
         }
         nlohmann::json operator()(const SetLazyRequest& s) const { return {{"lazy", s.lazy}}; }
+        nlohmann::json operator()(const DebugRequest& d) const {
+            nlohmann::json j = {{"step", name_of(kDebugSteps, d.step, "start")}};
+            if (d.profile_ms) j["profile_ms"] = d.profile_ms;
+            if (!d.dir.empty()) j["dir"] = d.dir;
+            return j;
+        }
     };
     nlohmann::json j = std::visit(Encode{}, r);
     j["cmd"] = command_name(r);

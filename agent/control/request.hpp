@@ -33,8 +33,17 @@ struct ApplyRequest {
 struct SetLazyRequest {
     bool lazy = true;
 };
-using ControlRequest =
-    std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest, SetLazyRequest>;
+// `nbagent debug bundle`, in steps so that the event loop never waits for a profile or a
+// file: start (a directory for this bundle, and a CPU profile when asked), collect (the
+// agent's files, written off the loop), poll (until they are written).
+struct DebugRequest {
+    enum class Step { Start, Collect, Poll };
+    Step step = Step::Start;
+    uint64_t profile_ms = 0;  // start: a CPU profile this long; 0: none
+    std::string dir;          // collect, poll: the directory start answered
+};
+using ControlRequest = std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest,
+                                    SetLazyRequest, DebugRequest>;
 
 // A request line, checked and typed once (by the server, before any handler sees it).
 struct ParsedRequest {

@@ -24,12 +24,12 @@ const char* proto_name(uint8_t proto) {
     }
 }
 
-nlohmann::json event(const char* name) {
-    return {{"event", name}, {"ts", rfc3339_now()}};
+nlohmann::json event(const char* name, int64_t unix_ms) {
+    return {{"event", name}, {"ts", rfc3339(unix_ms)}};
 }
 
-nlohmann::json peer_event(const char* name, const WgKey& peer) {
-    nlohmann::json ev = event(name);
+nlohmann::json peer_event(const char* name, const WgKey& peer, int64_t unix_ms) {
+    nlohmann::json ev = event(name, unix_ms);
     ev["peer"] = peer.base64();
     return ev;
 }
@@ -46,8 +46,9 @@ void add_packet(nlohmann::json& ev, const PacketSummary& s) {
 }
 
 struct ToJson {
+    int64_t ms;
     nlohmann::json operator()(const TriggerEvent& e) const {
-        nlohmann::json ev = peer_event("trigger", e.peer);
+        nlohmann::json ev = peer_event("trigger", e.peer, ms);
         switch (e.cause) {
             case TriggerEvent::Cause::Packet:
                 if (e.packet) add_packet(ev, *e.packet);
@@ -65,7 +66,7 @@ struct ToJson {
         return ev;
     }
     nlohmann::json operator()(const DropEvent& e) const {
-        nlohmann::json ev = peer_event("drop", e.peer);
+        nlohmann::json ev = peer_event("drop", e.peer, ms);
         switch (e.reason) {
             case DropEvent::Reason::WireGuard:
                 ev["reason"] = "wireguard";
@@ -84,7 +85,7 @@ struct ToJson {
         return ev;
     }
     nlohmann::json operator()(const TransitionEvent& e) const {
-        nlohmann::json ev = peer_event("transition", e.peer);
+        nlohmann::json ev = peer_event("transition", e.peer, ms);
         ev["from"] = to_string(e.from);
         ev["to"] = to_string(e.to);
         ev["reason"] = e.reason;
@@ -93,13 +94,13 @@ struct ToJson {
         return ev;
     }
     nlohmann::json operator()(const OverrunEvent& e) const {
-        nlohmann::json ev = event("overrun");
+        nlohmann::json ev = event("overrun", ms);
         ev["lost"] = e.lost;
         ev["recovered"] = e.recovered;
         return ev;
     }
     nlohmann::json operator()(const ModeEvent& e) const {
-        nlohmann::json ev = event("mode");
+        nlohmann::json ev = event("mode", ms);
         ev["lazy"] = e.lazy;
         return ev;
     }
@@ -107,8 +108,12 @@ struct ToJson {
 
 }  // namespace
 
+nlohmann::json trace_json(const TraceEvent& ev, int64_t unix_ms) {
+    return std::visit(ToJson{unix_ms}, ev);
+}
+
 nlohmann::json trace_json(const TraceEvent& ev) {
-    return std::visit(ToJson{}, ev);
+    return trace_json(ev, unix_ms());
 }
 
 }  // namespace nb

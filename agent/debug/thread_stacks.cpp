@@ -101,9 +101,12 @@ std::string describe_task(const TaskInfo& t, bool self) {
 
 std::string stack_text(const TaskInfo& t, std::chrono::milliseconds timeout) {
     if (t.state == 'Z' || t.state == 'X') return "  (exited: no stack)\n";
-    if (t.blocks_signal) return "  (blocks SIGRTMIN+3: stack not taken)\n";
+    // Blocked is often only for a moment (pthread_create and posix_spawn block every
+    // signal around clone): the signal stays pending and is answered once it unblocks.
     const StackCapture c = capture_thread_stack(t.tid, timeout);
     if (c.outcome == StackCapture::Outcome::Gone) return "  (exited: no stack)\n";
+    if (c.outcome == StackCapture::Outcome::NoAnswer && t.blocks_signal)
+        return "  (blocks SIGRTMIN+3: stack not taken)\n";
     if (c.outcome == StackCapture::Outcome::NoAnswer)
         return "  (no answer within " + std::to_string(timeout.count()) + " ms: stack not taken)\n";
     std::string s;

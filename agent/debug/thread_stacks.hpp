@@ -15,11 +15,11 @@ namespace nb::debug {
 //   thread 1234 "nbagent" (state S, wchan do_epoll_wait)
 //     #0 0x00007f0e2c8e1d56 epoll_wait + 0x56 [libc.so.6+0x10dd56]
 //     #1 0x000055d0c1a2b3c4 nb::engine::Agent::loop() + 0x1a4 [nbagent+0x8b3c4]
-// A thread that does not answer within per_thread_timeout, blocks the signal or is a
-// zombie gets a line saying so instead of frames; the call never hangs. Names need the
-// executable's symbols in its dynamic table (-rdynamic, ENABLE_EXPORTS); a frame without
-// one shows ?? and its module offset, for addr2line. Safe from any thread, concurrently
-// with itself (captures are serialized); not from a signal handler.
+// A thread that does not answer within per_thread_timeout (also one that blocks the signal that
+// long) or is a zombie gets a line saying so instead of frames; the call never hangs. Names need
+// the executable's symbols in its dynamic table (-rdynamic, ENABLE_EXPORTS); a frame without one
+// shows ?? and its module offset, for addr2line. Safe from any thread, concurrently with itself
+// (captures are serialized); not from a signal handler.
 std::string thread_stacks(
     std::chrono::milliseconds per_thread_timeout = std::chrono::milliseconds(200));
 

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "agent/control/trace_json.hpp"
+#include "agent/debug/thread_stacks.hpp"
 #include "agent/engine/agent.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/wg/netlink_control.hpp"
@@ -56,6 +57,28 @@ InterfaceConfig device_settings(const WgDevice& dev) {
 Agent::~Agent() {
     // The activity source reads the datapath's ring: it goes first.
     activity_.reset();
+    if (debug_) stop_cpu_profile();
+    drop_log_ring();
+}
+
+void Agent::record_trace(const TraceEvent& ev) {
+    const int64_t now = unix_ms();
+    trace_ring_.push(now, ev);
+    if (server_->has_trace_subscribers()) server_->publish_trace(trace_json(ev, now));
+}
+
+void Agent::keep_log_lines() {
+    if (opts_.log_ring == 0) return;
+    // Beside the normal sinks, before any other thread logs (sinks() is not locked).
+    log_ring_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(opts_.log_ring);
+    spdlog::default_logger()->sinks().push_back(log_ring_);
+}
+
+void Agent::drop_log_ring() {
+    if (!log_ring_) return;
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), log_ring_), sinks.end());
+    log_ring_.reset();
 }
 
 void Agent::watch(int fd, FdTable::Callback cb) {
@@ -63,6 +86,7 @@ void Agent::watch(int fd, FdTable::Callback cb) {
 }
 
 bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
+    keep_log_lines();
     try {
         // The control socket first: it fails fast if another agent owns the interface,
         // before anything of that agent's is touched.
@@ -104,11 +128,10 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         queue_ = std::make_unique<PoolQueue>(*pool_);
         const LazyOptions lopts = lazy_options(opts_);
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
-                                             [srv = server_.get()](const TraceEvent& ev) {
-                                                 if (srv->has_trace_subscribers())
-                                                     srv->publish_trace(trace_json(ev));
-                                             });
-        mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
+                                             [this](const TraceEvent& ev) { record_trace(ev); });
+        // Always, while the ring keeps events for debug bundles.
+        mgr_->set_trace_wanted(
+            [this] { return trace_ring_.capacity() != 0 || server_->has_trace_subscribers(); });
         if (wg_->backend_name() == "kernel") start_device_reader();
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) store_endpoints(specs, "not starting");
@@ -279,6 +302,7 @@ void Agent::on_tick() {
     uint64_t expirations = 0;
     [[maybe_unused]] ssize_t r = read(tfd_.get(), &expirations, sizeof(expirations));
     mgr_->tick(monotonic_ns());
+    debug_tick(monotonic_ns());
     // Another tool may attach ahead of our programs at any time.
     if (order_) order_->tick(monotonic_ns());
 }
@@ -326,6 +350,8 @@ sigset_t block_agent_signals() {
 
 int run_agent(const RunOptions& opts) {
     tune_allocator();
+    // Before any thread starts: debug bundles ask each thread for its stack.
+    debug::install_thread_stack_handler();
     std::optional<WgQuickConfig> cfg;
     if (opts.config_path) {
         try {

@@ -5,12 +5,15 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <nlohmann/json.hpp>
 
 #include "agent/activity/bpf_activity.hpp"
@@ -23,10 +26,12 @@
 #include "agent/control/control_server.hpp"
 #include "agent/control/protocol.hpp"
 #include "agent/control/request.hpp"
+#include "agent/debug/cpu_profile.hpp"
 #include "agent/engine/engine.hpp"
 #include "agent/engine/fd_table.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
+#include "agent/lazy/trace_ring.hpp"
 #include "agent/wg/device_reader.hpp"
 #include "agent/wg/wg_health.hpp"
 #include "base/unique_fd.hpp"
@@ -90,11 +95,28 @@ std::vector<IpPrefix> routed_prefixes(std::vector<IpPrefix> all, bool warn_defau
 
 std::vector<IpPrefix> allowed_ips_of(const WgQuickConfig& cfg);
 
+// A debug bundle being taken (debug_requests.cpp); one at a time.
+struct DebugSession {
+    std::string dir;
+    uint64_t started_ns = 0;
+    uint64_t profile_until_ns = 0;  // a CPU profile runs until then; 0: none runs
+    std::string profile;            // "running", or why there is none
+    std::thread writer;             // writes the agent's files, off the loop (collect)
+    std::atomic<bool> written{false};
+    std::string error;               // the writer's; read once `written`
+    std::vector<std::string> files;  // what it wrote; read once `written`
+    ~DebugSession() {
+        if (writer.joinable()) writer.join();
+    }
+};
+
 // The running agent: everything run_agent sets up, and what the event loop calls.
 class Agent {
   public:
     explicit Agent(const RunOptions& opts)
-        : opts_(opts), state_path_(state_file_path(opts.run_dir, opts.interface)) {}
+        : opts_(opts),
+          state_path_(state_file_path(opts.run_dir, opts.interface)),
+          trace_ring_(opts.trace_ring) {}
     ~Agent();
 
     // Returns false (after logging why) when the agent could not start; nothing it
@@ -107,6 +129,26 @@ class Agent {
     // A control request, dispatched on its type (agent/control/request.hpp).
     ControlReply handle(const ControlRequest& req, ControlServer::ClientId client);
     ControlReply status_reply(bool detail);
+    // debug_requests.cpp: the steps of a debug bundle, and the profile's end on the tick.
+    nlohmann::json debug_request(const DebugRequest& r);
+    nlohmann::json debug_start(const DebugRequest& r);
+    nlohmann::json debug_collect(const DebugRequest& r);
+    nlohmann::json debug_poll(const DebugRequest& r);
+    void debug_tick(uint64_t now_ns);
+    DebugSession& debug_session(const std::string& dir);
+    // debug_state.cpp: what the loop hands the writer, and the CPU profile ("running",
+    // or why not).
+    nlohmann::json debug_settings() const;
+    // Host names, connector commands and group names: what --anonymize must hide.
+    nlohmann::json debug_names() const;
+    std::string debug_bpf_text() const;
+    std::string debug_latency_text() const;
+    std::string debug_resources_text() const;
+    std::string start_cpu_profile(const std::string& path);
+    void stop_cpu_profile();
+    void keep_log_lines();
+    void drop_log_ring();
+    void record_trace(const TraceEvent& ev);
     nlohmann::json apply_request(const ApplyRequest& r);
     nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
     // Steps of apply_config: the UDP engine's hold on a new ListenPort, the state file
@@ -186,6 +228,10 @@ class Agent {
     bool running_ = true;  // until a signal asks to stop
     std::chrono::milliseconds tick_armed_{0};
     int ifindex_ = 0;
+    TraceRing trace_ring_;
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_ring_;
+    std::unique_ptr<DebugSession> debug_;
+    debug::CpuProfiler cpu_profiler_;
 };
 
 }  // namespace nb::engine

@@ -48,6 +48,7 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
             a.set_lazy(r.lazy);
             return nlohmann::json{{"ok", true}, {"lazy", a.mgr_->lazy()}};
         }
+        ControlReply operator()(const DebugRequest& r) const { return a.debug_request(r); }
     };
     return std::visit(Dispatch{*this, client}, req);
 }

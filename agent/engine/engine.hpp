@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace nb {
 
@@ -22,6 +23,12 @@ enum class WgMode { Auto, Kernel, Userspace };
 // How idle peers' first packets are noticed: the tc programs, or per-peer UDP listeners
 // (auto: the programs when this kernel can run them).
 enum class TriggerMode { Auto, Bpf, Udp };
+
+// One setting of the run as it took effect, and where it came from ("flag", "env NAME",
+// "default"): for debug bundles.
+struct Setting {
+    std::string name, value, source;
+};
 
 struct RunOptions {
     std::string interface;
@@ -49,6 +56,11 @@ struct RunOptions {
     std::string run_dir = "/run/nbagent";
     std::string attach_mode = "auto";  // auto | tcx | clsact
     TriggerMode trigger = TriggerMode::Auto;
+    // Kept for debug bundles: the last trace events (about 150 bytes each) and log lines.
+    uint32_t trace_ring = 100000;
+    uint32_t log_ring = 10000;
+    std::vector<std::string> command_line;
+    std::vector<Setting> settings;
     // Benchmarks only (bench/status_standin): WireGuard control for an existing
     // interface, where no WireGuard here can hold the peers (wireguard-go stops at
     // 65,536). Unset: the interface's own kernel WireGuard or wireguard-go.

@@ -163,6 +163,19 @@ class LazyManager {
     // `status -d` reply, see status_reply_text). Valid until the manager changes.
     PeerStatusSource peer_statuses() const;
     const ManagedPeer* find(const WgKey& key) const { return table_.find(key); }
+    // Every peer, free ids left out (a debug bundle reads what it must hide).
+    template <typename F>
+    void for_each_peer(F&& f) const {
+        for (const ManagedPeer& p : table_)
+            if (p.in_use) f(p);
+    }
+    // Peers that are not Idle, in id order (a debug bundle shows their slots).
+    std::vector<const ManagedPeer*> awake_peers() const {
+        std::vector<const ManagedPeer*> out;
+        for (const ManagedPeer& p : table_)
+            if (p.in_use && p.state != PeerState::Idle) out.push_back(&p);
+        return out;
+    }
     size_t size() const { return table_.size(); }
     // Every peer's allowed IPs, one after the other (what routes through the interface).
     std::vector<IpPrefix> allowed_ips() const { return table_.allowed_ips(); }

@@ -3,3 +3,5 @@ nb_gtest(nb_cli_tests ${CMAKE_CURRENT_LIST_DIR}/cli_test.cpp ${CMAKE_CURRENT_LIS
 target_link_libraries(nb_cli_tests PRIVATE nb_cli nb_control Threads::Threads)
 nb_gtest(nb_status_format_tests ${CMAKE_CURRENT_LIST_DIR}/status_format_test.cpp)
 target_link_libraries(nb_status_format_tests PRIVATE nb_cli nb_control)
+nb_gtest(bundle_files_test ${CMAKE_CURRENT_LIST_DIR}/bundle_files_test.cpp)
+target_link_libraries(bundle_files_test PRIVATE nb_cli)

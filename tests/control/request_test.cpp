@@ -25,7 +25,9 @@ TEST(Request, KnownCommandsPass) {
           R"({"cmd":"peer_idle","public_key":"xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="})",
           R"({"cmd":"apply","config_text":"[Interface]\n","source":"cp","dry_run":true})",
           R"({"cmd":"apply","config_path":"/etc/wireguard/wg0.conf"})",
-          R"({"cmd":"set_lazy","lazy":false})"}) {
+          R"({"cmd":"set_lazy","lazy":false})", R"({"cmd":"debug","step":"start"})",
+          R"({"cmd":"debug","step":"start","profile_ms":30000})",
+          R"({"cmd":"debug","step":"poll","dir":"/run/nbagent/debug-wg0-1"})"}) {
         ParsedRequest r = parse(line);
         EXPECT_EQ(r.error, "") << line;
         ASSERT_TRUE(r.request.has_value()) << line;
@@ -33,12 +35,33 @@ TEST(Request, KnownCommandsPass) {
     }
 }
 
+TEST(Request, DebugStepsRoundTripAndBadOnesAreNamed) {
+    for (const auto& d : {DebugRequest{DebugRequest::Step::Start, 30000, ""},
+                          DebugRequest{DebugRequest::Step::Collect, 0, "/run/x"},
+                          DebugRequest{DebugRequest::Step::Poll, 0, "/run/x"}}) {
+        ParsedRequest r = parse(to_json(ControlRequest{d}).dump());
+        ASSERT_TRUE(r.request.has_value()) << r.error;
+        const auto& back = std::get<DebugRequest>(*r.request);
+        EXPECT_EQ(back.step, d.step);
+        EXPECT_EQ(back.profile_ms, d.profile_ms);
+        EXPECT_EQ(back.dir, d.dir);
+    }
+    EXPECT_EQ(parse(R"({"cmd":"debug"})").error, "debug needs \"step\": start, collect or poll");
+    EXPECT_EQ(parse(R"({"cmd":"debug","step":"collect"})").error,
+              "debug collect needs \"dir\" (what start answered)");
+    EXPECT_EQ(parse(R"({"cmd":"debug","step":"start","profile_ms":-1})").error,
+              "\"profile_ms\" must be a whole number of ms up to a day");
+    EXPECT_EQ(parse(R"({"cmd":"debug","step":"start","profile_ms":86400001})").error,
+              "\"profile_ms\" must be a whole number of ms up to a day");
+}
+
 TEST(Request, BadLinesNameTheProblem) {
     EXPECT_EQ(parse("[1,2]").error, "invalid request: expected a JSON object");
     EXPECT_EQ(parse("{}").error, "invalid request: missing \"cmd\"");
     EXPECT_EQ(parse(R"({"cmd":7})").error, "invalid request: \"cmd\" must be a string");
-    EXPECT_EQ(parse(R"({"cmd":"reboot"})").error,
-              "unknown command \"reboot\" (expected status, trace, peer_idle, apply or set_lazy)");
+    EXPECT_EQ(
+        parse(R"({"cmd":"reboot"})").error,
+        "unknown command \"reboot\" (expected status, trace, peer_idle, apply, set_lazy or debug)");
     EXPECT_EQ(parse("not json").error.rfind("invalid JSON: ", 0), 0u);
     // The bytes nlohmann quotes from a broken line come back printable.
     const std::string err = parse("{\"cmd\":\"\xff\x1b[2J\"}").error;
@@ -46,9 +69,9 @@ TEST(Request, BadLinesNameTheProblem) {
     EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
     // A JSON escape decodes to a control character: escaped, except a tab (found by
     // fuzz_control_request: its check had wrongly refused the tab printable() keeps).
-    EXPECT_EQ(
-        parse(R"({"cmd":"s(\tus\u001b"})").error,
-        "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply or set_lazy)");
+    EXPECT_EQ(parse(R"({"cmd":"s(\tus\u001b"})").error,
+              "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply, set_lazy "
+              "or debug)");
     // The typed request's problems too: no handler sees a request it cannot read.
     EXPECT_EQ(parse(R"({"cmd":"peer_idle","public_key":"abc"})").error,
               "\"public_key\" is not a WireGuard key");
@@ -121,8 +144,9 @@ TEST(Request, TypedRequestsNameTheBadField) {
     EXPECT_EQ(error(R"({"cmd":"apply","config_text":7})"), "\"config_text\" must be a string");
     EXPECT_EQ(error(R"({"cmd":"set_lazy"})"), "set_lazy needs \"lazy\": true|false");
     EXPECT_EQ(error(R"({"cmd":"set_lazy","lazy":true})"), "(accepted)");
-    EXPECT_EQ(error(R"({"cmd":"reboot"})"),
-              "unknown command \"reboot\" (expected status, trace, peer_idle, apply or set_lazy)");
+    EXPECT_EQ(
+        error(R"({"cmd":"reboot"})"),
+        "unknown command \"reboot\" (expected status, trace, peer_idle, apply, set_lazy or debug)");
 }
 
 }  // namespace
