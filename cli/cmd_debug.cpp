@@ -67,14 +67,18 @@ std::string default_output(const std::string& interface) {
     return "nbagent-debug-" + interface + "-" + stamp + ".tar.gz";
 }
 
-// Waits for the agent's writer (poll every 100 ms); returns the final reply.
+// Waits for the agent's writer (poll every 100 ms); returns the final reply. A million
+// peers' trace and stacks take seconds; ten minutes means the writer is stuck.
 nlohmann::json wait_collected(ControlClient& client, const std::string& dir) {
-    DebugRequest poll{DebugRequest::Step::Poll, 0, dir};
-    for (;;) {
+    const DebugRequest poll{DebugRequest::Step::Poll, 0, dir};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+    while (std::chrono::steady_clock::now() < deadline) {
         nlohmann::json reply = client.request(to_json(poll));
         if (reply.value("done", false)) return reply;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    throw std::runtime_error("the agent did not finish writing " + dir +
+                             " within 10 minutes (its files stay there)");
 }
 
 struct Collected {
