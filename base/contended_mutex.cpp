@@ -90,13 +90,20 @@ std::string describe_code_address(const void* addr) {
     const char* module = *info.dli_fname ? info.dli_fname : program_invocation_name;
     const char* slash = std::strrchr(module, '/');
     std::string out = slash ? slash + 1 : module;
-    out += "+" + hex(at - reinterpret_cast<uintptr_t>(info.dli_fbase));
+    // Appended piece by piece: GCC 12 at -O3 warns (-Wrestrict, a false positive) about
+    // "literal" + std::string.
+    out += '+';
+    out += hex(at - reinterpret_cast<uintptr_t>(info.dli_fbase));
     if (info.dli_sname && info.dli_saddr) {
         int status = 0;
         std::unique_ptr<char, decltype(&std::free)> demangled(
             abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status), &std::free);
         const std::string symbol = status == 0 && demangled ? demangled.get() : info.dli_sname;
-        out += " (" + symbol + "+" + hex(at - reinterpret_cast<uintptr_t>(info.dli_saddr)) + ")";
+        out += " (";
+        out += symbol;
+        out += '+';
+        out += hex(at - reinterpret_cast<uintptr_t>(info.dli_saddr));
+        out += ')';
     }
     return out;
 }

@@ -71,4 +71,11 @@ printf '|%s|%s|%s|%s|\n' "------------------------------------------" "--------"
 printf '| %-40s | %6d | %9.3f | %9.3f |\n' quiet "${#quiet[@]}" "$qp50" "$(p99 "${quiet[@]}")"
 printf '| %-40s | %6d | %9.3f | %9.3f |\n' "during the profiled bundle" "${#during[@]}" "$dp50" "$(p99 "${during[@]}")"
 awk -v a="$dp50" -v b="$qp50" 'BEGIN { printf "during / quiet p50: %.2fx (target: at most 2x)\n", a / b }'
+# What the bundles hold, file by file (a file that says WireGuard could not be read shows
+# here as a small wireguard.txt).
+for f in "$out" "$LAB_DIR/plain.tar.gz"; do
+    echo "$(basename "$f"): $(tar -tvzf "$f" | awk '{n = split($6, p, "/"); printf "%s %d, ", p[n], $3}')"
+done
+tar -xzOf "$out" --wildcards '*/wireguard.txt' | grep -m1 'could not be read' &&
+    fail "the profiled bundle could not read WireGuard"
 echo "RESULT debug_bundle peers=$PEERS profiled_s=$((profiled_ms / 1000)) bytes=$profiled_bytes plain_ms=$plain_ms anon_ms=$anon_ms quiet_p50=$qp50 during_p50=$dp50"

@@ -146,7 +146,9 @@ std::string thread_stacks(std::chrono::milliseconds per_thread_timeout) {
     for (const pid_t tid : tids) {
         const TaskInfo t = read_task(tid);
         if (t.gone) continue;  // exited since the listing
-        out += "\n" + describe_task(t, tid == self) + stack_text(t, per_thread_timeout);
+        out += '\n';           // not "\n" + ...: GCC 12 -O3 warns falsely (-Wrestrict)
+        out += describe_task(t, tid == self);
+        out += stack_text(t, per_thread_timeout);
     }
     return out;
 }
