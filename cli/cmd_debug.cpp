@@ -39,14 +39,22 @@ std::string status_object(std::string_view line) {
 std::string read_wireguard(const std::string& interface, const std::string& backend,
                            std::unordered_set<std::string>& secrets) {
     try {
-        std::unique_ptr<WgControl> wg;
-        if (backend == "kernel")
-            wg = std::make_unique<NetlinkControl>(interface);
-        else
-            wg = std::make_unique<UapiControl>(interface);
-        WgDevice dev = wg->get_device();
+        WgDevice dev;
+        std::string note;
+        if (backend == "kernel") {
+            // Wakes change a big device faster than it can be dumped: better a dump that
+            // may miss a changing peer than none.
+            bool consistent = true;
+            dev = NetlinkControl(interface).get_device_as_is(consistent);
+            if (!consistent)
+                note =
+                    "# the device changed during every dump (NLM_F_DUMP_INTR): peers that "
+                    "changed meanwhile may be missing or repeated\n";
+        } else {
+            dev = UapiControl(interface).get_device();  // wireguard-go answers under its lock
+        }
         secrets = secrets_of(dev);
-        return wireguard_dump(dev);
+        return note + wireguard_dump(dev);
     } catch (const std::exception& e) {
         return "(WireGuard could not be read: " + std::string(e.what()) + ")\n";
     }

@@ -168,10 +168,20 @@ std::size_t NetlinkControl::receive(const std::string& what) {
 }
 
 WgDevice NetlinkControl::get_device() {
+    bool consistent = false;
+    return read_device(false, consistent);
+}
+
+WgDevice NetlinkControl::get_device_as_is(bool& consistent) {
+    return read_device(true, consistent);
+}
+
+WgDevice NetlinkControl::read_device(bool accept_interrupted, bool& consistent) {
     const std::string what = "reading device " + interface_;
     for (int attempt = 1;; ++attempt) {
         // A failed exchange may leave replies queued; a fresh socket cannot mix them in.
         if (!nl_) open_socket();
+        WgDevice dev;
         try {
             uint32_t seq = next_seq();
             auto req = build_get_device_request(interface_, family_id_, seq);
@@ -182,15 +192,18 @@ WgDevice NetlinkControl::get_device() {
             GetDeviceDecoder decoder(family_id_, seq, portid_, what);
             while (!decoder.feed({buf_.data(), receive(what)})) {
             }
-            if (!decoder.interrupted()) return decoder.take();
+            consistent = !decoder.interrupted();
+            dev = decoder.take();
+            if (consistent) return dev;
             ++interrupted_dumps_;
         } catch (...) {
             nl_.reset();
             throw;
         }
-        if (attempt == kDumpAttempts)
-            throw WgError("kernel WireGuard: " + what + ": the device changed during each of " +
-                          std::to_string(kDumpAttempts) + " dumps (NLM_F_DUMP_INTR)");
+        if (attempt < kDumpAttempts) continue;
+        if (accept_interrupted) return dev;
+        throw WgError("kernel WireGuard: " + what + ": the device changed during each of " +
+                      std::to_string(kDumpAttempts) + " dumps (NLM_F_DUMP_INTR)");
     }
 }
 

@@ -36,6 +36,10 @@ class NetlinkControl : public WgControl {
     // One WG_CMD_GET_DEVICE dump (all peers, with statistics); an interrupted dump (the
     // device changed under it) is retried a few times.
     WgDevice get_device() override;
+    // For a look at a busy device (debug bundles): get_device, except that when every
+    // attempt was interrupted it returns the last dump as it came, which may miss or
+    // repeat the peers that changed meanwhile; `consistent` says which it was.
+    WgDevice get_device_as_is(bool& consistent);
     // Dumps the kernel flagged inconsistent (NLM_F_DUMP_INTR) and get_device discarded.
     uint64_t interrupted_dumps() const { return interrupted_dumps_; }
     // Sent as several WG_CMD_SET_DEVICE messages when large, each acknowledged before the
@@ -49,6 +53,7 @@ class NetlinkControl : public WgControl {
     uint16_t family_id() const { return family_id_; }
 
   private:
+    WgDevice read_device(bool accept_interrupted, bool& consistent);
     struct SocketCloser {
         void operator()(mnl_socket* s) const;
     };
