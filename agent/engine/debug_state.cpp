@@ -114,6 +114,14 @@ std::string Agent::debug_bpf_text() const {
     if (activity_)
         o << "\nring reports read " << activity_->records() << ", GSO split "
           << activity_->gso_split() << ", unsplit " << activity_->gso_unsplit() << "\n";
+    // Fill, from the manager's books (a walk of a million-entry hash map through bpf()
+    // would hold the loop for seconds).
+    uint64_t hosts = 0, prefixes = 0;
+    mgr_->for_each_peer([&](const ManagedPeer& p) {
+        for (const IpPrefix& a : p.allowed_ips.span()) (a.is_host() ? hosts : prefixes)++;
+    });
+    o << "fill: " << mgr_->size() << " of " << dp_->max_peers() << " peer slots; " << hosts
+      << " host routes (dense array or nb_hosts), " << prefixes << " prefixes (nb_prefixes)\n";
     const LazyStatus st = mgr_->status(false);
     o << "lost reports " << st.lost_reports << ", recovered " << st.lost_recovered << "\n";
     o << "\n# slots of peers that are not Idle (state, pending, held, dropped, missed, "
