@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "base/text.hpp"
+
 namespace nb::anon {
 
 namespace {
@@ -74,22 +76,6 @@ bool starts_at(std::string_view s, size_t i, uint8_t joins) {
 // Whether a token may end right before i: s[i] is none of `joins`.
 bool ends_at(std::string_view s, size_t i, uint8_t joins) {
     return i >= s.size() || !(cls(s[i]) & joins);
-}
-
-int base64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 std::optional<std::array<uint8_t, 32>> decode_hex_key(std::string_view hex) {

@@ -129,9 +129,10 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         const LazyOptions lopts = lazy_options(opts_);
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
                                              [this](const TraceEvent& ev) { record_trace(ev); });
-        // Always, while the ring keeps events for debug bundles.
-        mgr_->set_trace_wanted(
-            [this] { return trace_ring_.capacity() != 0 || server_->has_trace_subscribers(); });
+        // Drops only for a live trace: a sweep of idle peers' addresses drops thousands
+        // a second, which would cost each one a built event and push everything else
+        // out of the ring (debug bundles) within seconds.
+        mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
         if (wg_->backend_name() == "kernel") start_device_reader();
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) store_endpoints(specs, "not starting");

@@ -3,27 +3,13 @@
 #include <algorithm>
 #include <functional>
 
+#include "base/text.hpp"
+
 namespace nb {
 
 namespace {
 
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int b64_value(char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 }  // namespace
 
@@ -36,7 +22,7 @@ std::optional<WgKey> WgKey::from_base64(std::string_view b64) {
     int bits = 0;
     size_t out = 0;
     for (size_t i = 0; i < 43; ++i) {
-        int v = b64_value(b64[i]);
+        int v = base64_value(b64[i]);
         if (v < 0) return std::nullopt;
         acc = (acc << 6) | static_cast<uint32_t>(v);
         bits += 6;
