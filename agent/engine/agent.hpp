@@ -98,10 +98,12 @@ std::vector<IpPrefix> allowed_ips_of(const WgQuickConfig& cfg);
 // A debug bundle being taken (debug_requests.cpp); one at a time.
 struct DebugSession {
     std::string dir;
-    uint64_t started_ns = 0;
-    uint64_t profile_until_ns = 0;  // a CPU profile runs until then; 0: none runs
-    std::string profile;            // "running", or why there is none
-    std::thread writer;             // writes the agent's files, off the loop (collect)
+    uint64_t profile_until_ns = 0;  // the CPU profile (when one runs) stops then
+    // Past this (the profile's end and two minutes), a new start takes over: the CLI of
+    // this one was killed between its steps.
+    uint64_t abandoned_after_ns = 0;
+    std::string profile;  // "running", or why there is none
+    std::thread writer;   // writes the agent's files, off the loop (collect)
     std::atomic<bool> written{false};
     std::string error;               // the writer's; read once `written`
     std::vector<std::string> files;  // what it wrote; read once `written`

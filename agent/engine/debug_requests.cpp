@@ -20,7 +20,7 @@ namespace nb::engine {
 namespace {
 
 // A start whose CLI went away (killed between steps) stops holding the next one back
-// this long after its profile.
+// this long after its profile's end.
 constexpr uint64_t kAbandonedAfterNs = 120'000'000'000ull;
 
 std::string bundle_prefix(const std::string& interface) {
@@ -54,7 +54,7 @@ nlohmann::json Agent::debug_request(const DebugRequest& r) {
 nlohmann::json Agent::debug_start(const DebugRequest& r) {
     const uint64_t now = monotonic_ns();
     if (debug_) {
-        if (now < debug_->profile_until_ns + kAbandonedAfterNs && !debug_->written)
+        if (now < debug_->abandoned_after_ns && !debug_->written)
             throw std::runtime_error("a debug bundle is being taken (" + debug_->dir +
                                      "); try again when it is done");
         stop_cpu_profile();
@@ -65,9 +65,9 @@ nlohmann::json Agent::debug_start(const DebugRequest& r) {
     s->dir = opts_.run_dir + "/" + bundle_prefix(opts_.interface) + std::to_string(unix_ms());
     if (::mkdir(s->dir.c_str(), 0700) != 0)
         throw std::runtime_error("creating " + s->dir + ": " + errno_text(errno));
-    s->started_ns = now;
     s->profile = r.profile_ms ? start_cpu_profile(s->dir + "/cpu.prof") : "not asked for";
-    if (s->profile == "running") s->profile_until_ns = now + r.profile_ms * 1'000'000ull;
+    s->profile_until_ns = now + r.profile_ms * 1'000'000ull;
+    s->abandoned_after_ns = s->profile_until_ns + kAbandonedAfterNs;
     debug_ = std::move(s);
     spdlog::info("debug bundle: started in {} (CPU profile: {})", debug_->dir, debug_->profile);
     return {{"ok", true}, {"dir", debug_->dir}, {"cpu_profile", debug_->profile}};
@@ -115,8 +115,7 @@ nlohmann::json Agent::debug_poll(const DebugRequest& r) {
 }
 
 void Agent::debug_tick(uint64_t now_ns) {
-    if (debug_ && debug_->profile_until_ns && now_ns >= debug_->profile_until_ns)
-        stop_cpu_profile();
+    if (debug_ && now_ns >= debug_->profile_until_ns) stop_cpu_profile();
 }
 
 }  // namespace nb::engine

@@ -78,9 +78,7 @@ std::string Agent::start_cpu_profile(const std::string& path) {
 }
 
 void Agent::stop_cpu_profile() {
-    if (!cpu_profiler_.running()) return;
-    cpu_profiler_.stop();
-    if (debug_) debug_->profile_until_ns = 0;
+    cpu_profiler_.stop();  // nothing if none runs
 }
 
 std::string Agent::debug_resources_text() const {
