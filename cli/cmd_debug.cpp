@@ -5,8 +5,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "agent/control/control_client.hpp"
@@ -14,6 +12,7 @@
 #include "agent/debug/anonymizer.hpp"
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
+#include "base/file_io.hpp"
 #include "base/time.hpp"
 #include "cli/bundle_archive.hpp"
 #include "cli/bundle_files.hpp"
@@ -58,13 +57,6 @@ std::string read_wireguard(const std::string& interface, const std::string& back
     } catch (const std::exception& e) {
         return "(WireGuard could not be read: " + std::string(e.what()) + ")\n";
     }
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream o;
-    o << in.rdbuf();
-    return o.str();
 }
 
 std::string default_output(const std::string& interface) {
@@ -121,7 +113,8 @@ void collect_agent(ControlClient& client, const std::string& dir, Collected& c) 
         names.push_back("cpu.prof");
         c.cpu_profile = "taken";
     }
-    for (const std::string& n : names) c.files.push_back({n, read_file(dir + "/" + n)});
+    for (const std::string& n : names)
+        c.files.push_back({n, read_whole_file(dir + "/" + n).value_or("")});
     if (done.contains("errors"))
         c.files.push_back({"errors.txt", done["errors"].get<std::string>() + "\n"});
     std::error_code ec;

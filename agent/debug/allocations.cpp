@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "agent/debug/proc_file.hpp"
 #include "agent/debug/resources.hpp"
 #include "base/errno_text.hpp"
+#include "base/file_io.hpp"
 
 namespace nb::debug {
 namespace {
@@ -77,7 +77,7 @@ std::string wireguard_slab_lines(std::string_view slabinfo) {
 }
 
 std::string wireguard_slab() {
-    const auto text = read_proc_file("/proc/slabinfo");
+    const auto text = read_whole_file("/proc/slabinfo");
     if (!text) {
         return "/proc/slabinfo cannot be read (" + errno_text(errno) +
                "; it is readable by root only)\n";

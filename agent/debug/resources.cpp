@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "agent/debug/proc_file.hpp"
+#include "base/file_io.hpp"
 #include "base/text.hpp"
 
 namespace nb::debug {
@@ -77,7 +77,7 @@ ResourceUse parse_proc_status(std::string_view status) {
 
 ResourceUse read_resource_use() {
     ResourceUse u;
-    if (auto status = read_proc_file("/proc/self/status")) u = parse_proc_status(*status);
+    if (auto status = read_whole_file("/proc/self/status")) u = parse_proc_status(*status);
     u.fds = count_fds();
     rlimit lim{};
     if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) u.fd_limit = lim.rlim_cur;

@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "agent/debug/proc_file.hpp"
+#include "base/file_io.hpp"
 #include "base/text.hpp"
 
 namespace nb::debug {
@@ -45,16 +45,16 @@ TaskInfo read_task(pid_t tid) {
     TaskInfo t;
     t.tid = tid;
     const std::string dir = "/proc/self/task/" + std::to_string(tid) + "/";
-    const auto stat = read_proc_file(dir + "stat");
+    const auto stat = read_whole_file(dir + "stat");
     if (!stat) {
         t.gone = true;
         return t;
     }
     t.state = task_state_from_stat(*stat);
-    if (auto comm = read_proc_file(dir + "comm")) t.name = std::string(trim(*comm));
-    if (auto wchan = read_proc_file(dir + "wchan"); wchan && trim(*wchan) != "0")
+    if (auto comm = read_whole_file(dir + "comm")) t.name = std::string(trim(*comm));
+    if (auto wchan = read_whole_file(dir + "wchan"); wchan && trim(*wchan) != "0")
         t.wchan = std::string(trim(*wchan));
-    if (auto status = read_proc_file(dir + "status"))
+    if (auto status = read_whole_file(dir + "status"))
         t.blocks_signal = signal_blocked_in_status(*status, stack_signal());
     return t;
 }

@@ -4,10 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
 #include <functional>
 #include <optional>
-#include <sstream>
 
 #include "agent/control/trace_json.hpp"
 #include "agent/debug/resources.hpp"
@@ -15,6 +13,7 @@
 #include "base/blocking.hpp"
 #include "base/contended_mutex.hpp"
 #include "base/errno_text.hpp"
+#include "base/file_io.hpp"
 #include "base/unique_fd.hpp"
 
 namespace nb::engine {
@@ -24,13 +23,8 @@ namespace {
 void write_file(const std::string& path, const std::string& text) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
     if (fd.get() < 0) throw std::runtime_error(path + ": " + errno_text(errno));
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd.get(), text.data() + off, text.size() - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw std::runtime_error(path + ": " + errno_text(errno));
-        off += static_cast<size_t>(n);
-    }
+    if (int err = write_all(fd.get(), text))
+        throw std::runtime_error(path + ": " + errno_text(err));
 }
 
 std::string trace_ndjson(const std::vector<StampedTraceEvent>& events) {
@@ -51,15 +45,6 @@ std::string log_lines(const DebugSnapshot& s) {
     return out;
 }
 
-// None while no peer is idle under BPF/UDP (the agent removes it on a clean exit).
-std::optional<std::string> read_whole(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::ostringstream o;
-    o << in.rdbuf();
-    return o.str();
-}
-
 }  // namespace
 
 std::vector<std::string> write_debug_files(const DebugSnapshot& snap, const std::string& dir,
@@ -71,7 +56,8 @@ std::vector<std::string> write_debug_files(const DebugSnapshot& snap, const std:
         {"agent.log", [&] { return log_lines(snap); }},
         {"bpf.txt", [&] { return snap.bpf; }},
         {"latency.txt", [&] { return snap.latency; }},
-        {"state-file.json", [&] { return read_whole(snap.state_file); }},
+        // None while no peer is idle under BPF/UDP (a clean exit removes it).
+        {"state-file.json", [&] { return read_whole_file(snap.state_file); }},
         {"resources.txt", [&] { return snap.resources; }},
         // Of the whole process, and safe from any thread: read here, as late as possible.
         {"stacks.txt", [] { return debug::thread_stacks(); }},

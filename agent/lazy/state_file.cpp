@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/blocking.hpp"
+#include "base/file_io.hpp"
 
 namespace nb {
 
@@ -35,17 +36,10 @@ void save_peer_state(const std::string& path, const std::vector<PeerSpec>& peers
     BlockingTimer waiting(BlockingKind::StateFile);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw std::runtime_error(tmp + ": " + std::strerror(errno));
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            throw std::runtime_error(tmp + ": " + std::strerror(e));
-        }
-        off += static_cast<size_t>(n);
+    if (int e = write_all(fd, text)) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw std::runtime_error(tmp + ": " + std::strerror(e));
     }
     // Durable before it replaces the old one: this file is what a crash leaves behind.
     if (::fsync(fd) != 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
