@@ -23,14 +23,10 @@ namespace nb::cli {
 
 namespace {
 
-// The status object of a status reply line, as the agent wrote it (see cmd_status.cpp).
+// The status object of a status reply line, verbatim when it can be.
 std::string status_object(std::string_view line) {
-    constexpr std::string_view kPrefix = R"({"ok":true,"status":)";
-    if (line.substr(0, kPrefix.size()) != kPrefix || line.empty() || line.back() != '}')
-        return std::string(ControlClient::check_reply(line).at("status").dump());
-    line.remove_prefix(kPrefix.size());
-    line.remove_suffix(1);
-    return std::string(line) + "\n";
+    if (auto object = verbatim_status(line)) return std::string(*object) + "\n";
+    return ControlClient::check_reply(line).at("status").dump() + "\n";
 }
 
 // WireGuard as the agent's backend sees it, read here (root) rather than by the agent, so
