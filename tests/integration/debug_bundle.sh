@@ -38,9 +38,13 @@ wakes() {
 }
 wakes &
 NB_BG_PIDS+=("$!")
-# And status requests, so the agent spends enough CPU for the profile to sample it
-# (100 Hz: 10 ms of CPU a sample; the wakes alone take less).
-statuses() { while :; do nb_cli status -d --json >/dev/null 2>&1; done; }
+# And status requests back to back on one connection, so the agent spends enough CPU for
+# the profile to sample it (100 Hz: 10 ms of CPU a sample). The wakes alone take less, and
+# so did one `nbagent status` process after another: one profile in four had no sample.
+statuses() {
+    yes '{"cmd":"status","detail":true}' |
+        socat - "UNIX-CONNECT:$AGENT_RUN_DIR/$WG_A.sock" >/dev/null 2>&1
+}
 statuses &
 NB_BG_PIDS+=("$!")
 sleep 1
