@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -30,18 +31,6 @@ std::string hex_tag(const unsigned char (&tag)[BPF_TAG_SIZE]) {
     return out;
 }
 
-// A line of /proc/self/fdinfo/FD ("memlock:\t4096"), or "".
-std::string fdinfo_field(int fd, const std::string& key) {
-    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind(key + ":", 0) != 0) continue;
-        std::string v = line.substr(key.size() + 1);
-        v.erase(0, v.find_first_not_of(" \t"));
-        return v;
-    }
-    return {};
-}
-
 bool stats_enabled() {
     std::ifstream in("/proc/sys/kernel/bpf_stats_enabled");
     int v = 0;
@@ -57,6 +46,13 @@ std::string dotted(uint32_t host_order) {
 
 }  // namespace
 
+uint64_t memlock_bytes(int fd) {
+    std::ifstream in("/proc/self/fdinfo/" + std::to_string(fd));
+    for (std::string line; std::getline(in, line);)
+        if (line.rfind("memlock:", 0) == 0) return std::strtoull(line.c_str() + 8, nullptr, 10);
+    return 0;
+}
+
 std::string describe_program_fd(int prog_fd) {
     bpf_prog_info info{};
     uint32_t len = sizeof info;
@@ -70,7 +66,7 @@ std::string describe_program_fd(int prog_fd) {
     if (info.run_cnt || info.run_time_ns)
         o << " runs " << info.run_cnt << " run_time_ns " << info.run_time_ns;
     if (info.recursion_misses) o << " recursion_misses " << info.recursion_misses;
-    if (auto m = fdinfo_field(prog_fd, "memlock"); !m.empty()) o << " memlock " << m;
+    if (uint64_t m = memlock_bytes(prog_fd)) o << " memlock " << m;
     return o.str();
 }
 
@@ -89,7 +85,7 @@ std::string describe_map_fd(int map_fd) {
     std::ostringstream o;
     o << "map id " << info.id << " name " << info.name << " type " << (type ? type : "?") << " key "
       << info.key_size << " B value " << info.value_size << " B max_entries " << info.max_entries
-      << " memlock " << fdinfo_field(map_fd, "memlock") << " B";
+      << " memlock " << memlock_bytes(map_fd) << " B";
     return o.str();
 }
 

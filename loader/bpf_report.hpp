@@ -10,6 +10,10 @@ namespace nb {
 
 class Datapath;
 
+// What the kernel charges a BPF program or map fd ("memlock:" in /proc/self/fdinfo), 0 if
+// it cannot be read.
+uint64_t memlock_bytes(int fd);
+
 // id, name, tag, type, load time, instruction counts; run counts and time when
 // kernel.bpf_stats_enabled is on. "" when the id no longer exists.
 std::string describe_program_id(uint32_t prog_id);

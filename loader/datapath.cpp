@@ -7,11 +7,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <optional>
 
 #include "base/errno_text.hpp"
 #include "lazy_peer.skel.h"
+#include "loader/bpf_report.hpp"
 #include "loader/test_run_opts.hpp"
 
 namespace nb {
@@ -295,11 +295,7 @@ std::vector<std::pair<std::string, uint64_t>> Datapath::map_memory() const {
     for (const bpf_map* m :
          {skel_->maps.nb_hosts, skel_->maps.nb_prefixes, skel_->maps.nb_slots,
           skel_->maps.nb_events, skel_->maps.nb_scratch_map, skel_->maps.nb_dense4}) {
-        std::ifstream in("/proc/self/fdinfo/" + std::to_string(bpf_map__fd(m)));
-        uint64_t bytes = 0;
-        for (std::string line; std::getline(in, line);)
-            if (line.rfind("memlock:", 0) == 0) bytes = std::stoull(line.substr(8));
-        out.emplace_back(bpf_map__name(m), bytes);
+        out.emplace_back(bpf_map__name(m), memlock_bytes(bpf_map__fd(m)));
     }
     return out;
 }

@@ -130,13 +130,14 @@ std::string Agent::debug_bpf_text() const {
         const uint64_t t = dp_->jiffies_to_ns(jiffies);
         return t > now ? "0" : std::to_string((now - t) / 1'000'000);
     };
-    for (const ManagedPeer* p : mgr_->awake_peers()) {
-        const nb_peer_slot& s = dp_->slot(p->id);
-        o << "id " << p->id << " " << p->key.base64() << " " << to_string(p->state) << " slot "
+    mgr_->for_each_peer([&](const ManagedPeer& p) {
+        if (p.state == PeerState::Idle) return;
+        const nb_peer_slot& s = dp_->slot(p.id);
+        o << "id " << p.id << " " << p.key.base64() << " " << to_string(p.state) << " slot "
           << slot_state_name(s.state) << " pending " << s.pending << " held " << s.held
           << " dropped " << s.dropped << " missed " << s.missed << " tx " << ago(s.last_tx_jiffies)
           << " rx " << ago(s.last_rx_jiffies) << "\n";
-    }
+    });
     return o.str();
 }
 

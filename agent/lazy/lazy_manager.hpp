@@ -169,13 +169,6 @@ class LazyManager {
         for (const ManagedPeer& p : table_)
             if (p.in_use) f(p);
     }
-    // Peers that are not Idle, in id order (a debug bundle shows their slots).
-    std::vector<const ManagedPeer*> awake_peers() const {
-        std::vector<const ManagedPeer*> out;
-        for (const ManagedPeer& p : table_)
-            if (p.in_use && p.state != PeerState::Idle) out.push_back(&p);
-        return out;
-    }
     size_t size() const { return table_.size(); }
     // Every peer's allowed IPs, one after the other (what routes through the interface).
     std::vector<IpPrefix> allowed_ips() const { return table_.allowed_ips(); }
