@@ -175,6 +175,18 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--log-ring", a.log_ring, "Log lines kept for debug bundles; 0: none")
         ->check(CLI::Range(0u, 1000000u))
         ->capture_default_str();
+    run->add_option("--metrics-listen", a.metrics_listen,
+                    "Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. "
+                    "127.0.0.1:9590 ([::1]:9590 for IPv6; off by default). They show counts, "
+                    "no keys and no addresses of peers; bind it to a local address")
+        ->check([](const std::string& s) -> std::string {
+            try {
+                parse_listen_address(s);
+                return {};
+            } catch (const std::invalid_argument& e) {
+                return e.what();
+            }
+        });
     run->add_option("--log-level", a.log_level, "Log level")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
         ->capture_default_str();
@@ -206,6 +218,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
                                      : TriggerMode::Auto;
     o.trace_ring = a.trace_ring;
     o.log_ring = a.log_ring;
+    if (a.metrics_listen) o.metrics_listen = parse_listen_address(*a.metrics_listen);
     return o;
 }
 

@@ -105,6 +105,7 @@ struct RunArgs {
     std::string log_level = "info";
     uint32_t trace_ring = 100000;
     uint32_t log_ring = 10000;
+    std::optional<std::string> metrics_listen;
 };
 CLI::App* add_run_command(CLI::App& app, RunArgs& args);
 RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);

@@ -13,6 +13,7 @@ NB_PKGS_BUILD=(
     libseccomp-dev # tests/tools/no_bpf: the agent on a "kernel without BPF"
     libgoogle-perftools-dev # CPU profiles in debug bundles (libprofiler)
     libarchive-dev # debug bundles: the tar.gz
+    libcpp-httplib-dev # /metrics (--metrics-listen): the HTTP server
     ccache         # scripts/build.sh: CI reuses the machine, so its cache outlives the clone
 )
 # Running the tests. --no-install-recommends matters: wireguard-tools recommends a kernel.
@@ -20,6 +21,7 @@ NB_PKGS_TEST=(
     wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat
     gdb # tests/integration/cycles.sh reads the agent's heap in use through it
     google-perftools # google-pprof: the debug bundle test reads its CPU profile
+    curl # tests/integration/metrics.sh scrapes /metrics
 )
 # scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime,
 # and libFuzzer for the fuzz targets it builds (NB_FUZZ, tests/fuzz).

@@ -39,6 +39,22 @@ else
     step "all ${#PACKAGES[@]} packages already installed"
 fi
 
+# promtool checks /metrics in the tests. It comes from Debian's prometheus package,
+# unpacked rather than installed: installing it would enable a Prometheus server here.
+PROMTOOL=/var/cache/nbagent-test/promtool
+if [[ -x $PROMTOOL ]] || command -v promtool >/dev/null; then
+    step "promtool already there"
+else
+    step "unpacking promtool from Debian's prometheus package into $PROMTOOL"
+    tmp=$(mktemp -d)
+    chmod 0755 "$tmp"  # apt-get download drops privileges to _apt where it can
+    (cd "$tmp" && { apt-get download prometheus 2>/dev/null ||
+        { "${SUDO[@]}" apt-get update && apt-get download prometheus; }; })
+    dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+    "${SUDO[@]}" install -D -m 0755 "$tmp/usr/bin/promtool" "$PROMTOOL"
+    rm -rf "$tmp"
+fi
+
 if mountpoint -q /sys/fs/bpf; then
     step "bpffs already mounted on /sys/fs/bpf"
 else

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <system_error>
@@ -54,6 +55,11 @@ void ConnectPool::start_worker_locked() {
 size_t ConnectPool::thread_count() const {
     std::lock_guard lock(mu_);
     return threads_.size();
+}
+
+ConnectPool::Stats ConnectPool::stats() const {
+    std::lock_guard lock(mu_);
+    return {threads_.size(), threads_.size() - std::min(idle_, threads_.size()), queue_.size()};
 }
 
 void ConnectPool::submit(Job job) {

@@ -49,6 +49,11 @@ class ConnectPool {
     // Completions in the order they finished; clears the eventfd.
     std::vector<Completion> drain();
     size_t thread_count() const;
+    // Workers, those running a connector now, and jobs waiting for one.
+    struct Stats {
+        size_t threads = 0, busy = 0, queued = 0;
+    };
+    Stats stats() const;
 
   private:
     void worker();

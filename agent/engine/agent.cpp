@@ -95,6 +95,9 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
             [this](const ControlRequest& req, ControlServer::ClientId client) {
                 return handle(req, client);
             });
+        // Next, for the same reason: a port in use refuses the start before anything.
+        start_time_s_ = static_cast<double>(unix_ms()) / 1e3;
+        if (opts_.metrics_listen) metrics_ = std::make_unique<MetricsServer>(*opts_.metrics_listen);
 
         std::vector<PeerSpec> specs;
         std::vector<IpPrefix> routes;
@@ -243,6 +246,8 @@ bool Agent::open_event_loop(const sigset_t& mask) {
         });
     }
     watch_activity();
+    if (metrics_)
+        watch(metrics_->event_fd(), [this](uint32_t) { metrics_->answer(metrics_snapshot()); });
     // The control server adds and removes its clients' fds itself.
     server_->register_with(fds_->epoll_fd());
     fds_->set_fallback([this](int fd, uint32_t events) {

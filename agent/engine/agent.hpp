@@ -32,6 +32,7 @@
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/lazy/trace_ring.hpp"
+#include "agent/metrics/metrics_server.hpp"
 #include "agent/wg/device_reader.hpp"
 #include "agent/wg/wg_health.hpp"
 #include "base/unique_fd.hpp"
@@ -131,6 +132,8 @@ class Agent {
     // A control request, dispatched on its type (agent/control/request.hpp).
     ControlReply handle(const ControlRequest& req, ControlServer::ClientId client);
     ControlReply status_reply(bool detail);
+    // What a scrape of /metrics shows (metrics.cpp): O(1) in the number of peers.
+    MetricsSnapshot metrics_snapshot() const;
     // debug_requests.cpp: the steps of a debug bundle, and the profile's end on the tick.
     nlohmann::json debug_request(const DebugRequest& r);
     nlohmann::json debug_start(const DebugRequest& r);
@@ -234,6 +237,9 @@ class Agent {
     std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> log_ring_;
     std::unique_ptr<DebugSession> debug_;
     debug::CpuProfiler cpu_profiler_;
+    std::unique_ptr<MetricsServer> metrics_;
+    MapUpdateCounters maps_;
+    double start_time_s_ = 0;  // unix time
 };
 
 }  // namespace nb::engine

@@ -43,7 +43,17 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
             a.mgr_->make_idle(r.public_key, "operator");
             return nlohmann::json{{"ok", true}};
         }
-        ControlReply operator()(const ApplyRequest& r) const { return a.apply_request(r); }
+        ControlReply operator()(const ApplyRequest& r) const {
+            if (r.dry_run) return a.apply_request(r);
+            try {
+                nlohmann::json reply = a.apply_request(r);
+                ++a.maps_.applied;
+                return reply;
+            } catch (...) {
+                ++a.maps_.failed;
+                throw;
+            }
+        }
         ControlReply operator()(const SetLazyRequest& r) const {
             a.set_lazy(r.lazy);
             return nlohmann::json{{"ok", true}, {"lazy", a.mgr_->lazy()}};
@@ -129,6 +139,9 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
     if (!dry_run) store_both_maps(specs);
     MapDiff d = mgr_->apply(std::move(specs), std::move(update), dry_run);
     if (!dry_run) {
+        maps_.added += d.added;
+        maps_.removed += d.removed;
+        maps_.changed += d.changed;
         fault_point("apply:wireguard");
         trim_state_file();
         if (update_changes_source) tell_udp_wireguard_source();
@@ -140,7 +153,9 @@ nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
         iface_ = cfg.iface;
         give_back_memory();
     }
-    double ms = static_cast<double>(monotonic_ns() - start) / 1e6;
+    const uint64_t took = monotonic_ns() - start;
+    if (!dry_run) maps_.duration.record(took);
+    double ms = static_cast<double>(took) / 1e6;
     spdlog::info("{}network map: {} added, {} removed, {} changed, {} unchanged ({:.1f} ms)",
                  dry_run ? "dry run of a " : "", d.added, d.removed, d.changed, d.unchanged, ms);
     return apply_reply(d, dry_run, ms);
@@ -190,10 +205,13 @@ void Agent::reload() {
         WgQuickConfig cfg = load_wg_quick(*cfg_path_);
         for (const auto& w : cfg.warnings) spdlog::warn("{}", w);
         apply_config(std::move(cfg), false);
+        ++maps_.reloaded;
     } catch (const ConfigError& e) {
         // The running map stays as it is.
+        ++maps_.failed;
         spdlog::error("SIGHUP: {} (nothing changed)", e.what());
     } catch (const std::exception& e) {
+        ++maps_.failed;
         spdlog::error("SIGHUP: applying {}: {}", *cfg_path_, e.what());
     }
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/metrics/metrics_server.hpp"
+
 namespace nb {
 
 class WgControl;
@@ -59,6 +61,8 @@ struct RunOptions {
     // Kept for debug bundles: the last trace events (about 150 bytes each) and log lines.
     uint32_t trace_ring = 100000;
     uint32_t log_ring = 10000;
+    // Prometheus metrics at http://ADDR:PORT/metrics (agent/metrics/); none when unset.
+    std::optional<ListenAddress> metrics_listen;
     std::vector<std::string> command_line;
     std::vector<Setting> settings;
     // Benchmarks only (bench/status_standin): WireGuard control for an existing

@@ -19,7 +19,7 @@ ManagedPeer* LazyManager::connect_result(const ConnectPool::Completion& done) {
     WakeState& w = p->w_mut();
     w.job_id = 0;
     if (!done.result.endpoint) {
-        fail_connect(*p,
+        fail_connect(*p, WakeFailure::Connector,
                      done.result.error.empty() ? "connector gave no endpoint" : done.result.error);
         return nullptr;
     }
@@ -73,7 +73,7 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
     try {
         wg_.set_device(u);
     } catch (const WgError& e) {
-        fail_connect(p, std::string("setting endpoint: ") + e.what());
+        fail_connect(p, WakeFailure::WireGuard, std::string("setting endpoint: ") + e.what());
         return;
     }
     endpoint_applied(p, ep);
@@ -145,8 +145,10 @@ void LazyManager::replay(ManagedPeer& p, std::span<const uint8_t> packet) {
         spdlog::warn("re-injecting a packet for {}: {}", p.key.base64(), e.what());
     }
     if (!sent)
-        ++p.agent_dropped;
-    else if (p.wake && p.wake->awaiting_handshake) {
+        count_drop(p);
+    else
+        ++counters_.packets_replayed;
+    if (sent && p.wake && p.wake->awaiting_handshake) {
         ++p.wake->replayed;
         p.wake->replayed_bytes += packet.size();
     }

@@ -15,10 +15,11 @@ std::chrono::milliseconds LazyManager::backoff_after(uint32_t failures) const {
     return std::min(opts_.backoff_max, opts_.backoff_base * (int64_t{1} << shift));
 }
 
-void LazyManager::note_failure(ManagedPeer& p, const std::string& error) {
+void LazyManager::note_failure(ManagedPeer& p, WakeFailure cause, const std::string& error) {
     WakeState& w = p.w_mut();
     if (w.undo_pending) return;  // counted already; only making it Idle is retried
     w.undo_pending = true;
+    ++counters_.failure(cause);
     ++w.failures;
     p.proven = false;
     auto backoff = backoff_after(w.failures);
@@ -49,15 +50,15 @@ void LazyManager::fail_peers(const std::vector<uint32_t>& ids) {
     }
 }
 
-void LazyManager::fail_connect(ManagedPeer& p, const std::string& error) {
-    note_failure(p, error);
+void LazyManager::fail_connect(ManagedPeer& p, WakeFailure cause, const std::string& error) {
+    note_failure(p, cause, error);
     fail_peers({p.id});
 }
 
 void LazyManager::drop_held(ManagedPeer& p) {
     if (!p.wake || p.wake->held.empty()) return;
     auto n = static_cast<uint32_t>(p.wake->held.size());
-    p.agent_dropped += n;
+    count_drop(p, n);
     std::vector<std::vector<uint8_t>>().swap(p.wake->held);
     if (dp_) dp_->release_pending(p.id, n);
 }
@@ -110,7 +111,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
         // update above, the remote is active but WireGuard just lost the session.
         bool talked = dp_ && dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;
         // WireGuard discards what we replayed into it for a handshake that never came.
-        if (failed && p.w().awaiting_handshake) p.agent_dropped += p.w().replayed;
+        if (failed && p.w().awaiting_handshake) count_drop(p, p.w().replayed);
         jobs_.erase(p.w().job_id);
         p.idle_since_ns = now;
         drop_held(p);
@@ -133,7 +134,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
     // Only once the whole batch is Idle: a wake starts the Idle members of the peer's
     // groups, and a group idles in one batch, so members later in it would be missed.
     for (uint32_t id : talked_ids)
-        if (table_[id].state == PeerState::Idle) start_connect(table_[id], now, "remote");
+        if (table_[id].state == PeerState::Idle) start_connect(table_[id], now, WakeReason::Remote);
 }
 
 }  // namespace nb

@@ -182,7 +182,7 @@ void LazyManager::forget_kept_sessions(uint64_t now_ns) {
         // A remote that talked during the update: WireGuard just lost that session.
         const bool talked = dp_ && dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;
         forget_wake(p);
-        if (talked) start_connect(p, now, "remote");
+        if (talked) start_connect(p, now, WakeReason::Remote);
     }
 }
 

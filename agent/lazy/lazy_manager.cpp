@@ -63,7 +63,7 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, TriggerEvent::Cause 
     uint64_t now = clock_now();
     if (!wg_.available()) {
         // Nothing to wake it with. Not a failure of the peer: no backoff to outlast it.
-        ++p.agent_dropped;
+        count_drop(p);
         WakeState& w = p.w_mut();
         w.last_error = wg_.unavailable_reason();
         trace_drop(p, now, DropEvent::Reason::WireGuard,
@@ -72,7 +72,7 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, TriggerEvent::Cause 
     }
     if (now < p.w().retry_after_ns) {
         // Backing off after failed wakes: do not hammer the control plane.
-        ++p.agent_dropped;
+        count_drop(p);
         WakeState& w = p.w_mut();
         // The first such packet is seen (and traced); the rest of the backoff costs the
         // agent nothing.
@@ -90,11 +90,11 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, TriggerEvent::Cause 
             case WakeAdmission::Verdict::Queued:
                 // Its turn comes in admit_queued_wakes; a few packets wait with it.
                 if (p.w().held.size() < kHeldWhileQueued) return true;
-                ++p.agent_dropped;
+                count_drop(p);
                 mute(p, now + kQueuedMuteNs);
                 return false;
             case WakeAdmission::Verdict::Shed: {
-                ++p.agent_dropped;
+                count_drop(p);
                 mute(p, now + kQueuedMuteNs);
                 trace_drop(p, now, DropEvent::Reason::QueueFull,
                            [this](DropEvent& ev) { ev.queued = admission_.queued(); });
@@ -105,7 +105,7 @@ bool LazyManager::wake_idle(ManagedPeer& p, uint64_t ts_ns, TriggerEvent::Cause 
     TriggerEvent ev{p.key, cause, std::nullopt};
     if (cause == TriggerEvent::Cause::Packet) ev.packet = summarize_packet(packet);
     trace_(ev);
-    start_connect(p, ts_ns, "packet");
+    start_connect(p, ts_ns, WakeReason::Packet);
     return true;
 }
 
@@ -124,7 +124,7 @@ void LazyManager::admit_queued_wakes(uint64_t now_ns) {
             continue;
         }
         trace_(TriggerEvent{p->key, TriggerEvent::Cause::Queued, std::nullopt});
-        start_connect(*p, now_ns, "packet");
+        start_connect(*p, now_ns, WakeReason::Packet);
     }
 }
 
@@ -142,6 +142,7 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
     ManagedPeer* p = by_id(id);
     // A removed peer: resetting its slot already dropped the count.
     if (!p) return;
+    ++counters_.packets_held;
     switch (p->state) {
         case PeerState::Connected:
             // Held while earlier packets were still being replayed: keep the order.
@@ -169,7 +170,7 @@ void LazyManager::on_held_packet(uint32_t id, std::span<const uint8_t> packet, u
     }
     WakeState& w = p->w_mut();
     if (w.held.size() >= opts_.max_held) {
-        ++p->agent_dropped;
+        count_drop(*p);
         dp_->release_pending(id, 1);
         return;
     }
@@ -196,6 +197,7 @@ void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
             w.trigger_ns = ts_ns;
             w.trigger_reason = "remote";
             ++p->wakes;
+            ++counters_.wake(WakeReason::Remote);
             release_hold(*p, SlotMode::Pass);
             if (p->keepalive) {
                 PeerUpdate op;
@@ -234,7 +236,28 @@ void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
     }
 }
 
-void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason) {
+namespace {
+
+// The reason as the trace and the logs have always said it.
+std::string wake_reason_text(WakeReason why, const std::string& detail) {
+    switch (why) {
+        case WakeReason::Group:
+            return "group " + detail;
+        case WakeReason::LazyOff:
+            return "lazy off";
+        case WakeReason::NeverLazy:
+            return "never lazy";
+        default:
+            return name_of(kWakeReasonNames, why, "packet");
+    }
+}
+
+}  // namespace
+
+void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, WakeReason why,
+                                const std::string& detail) {
+    const std::string reason = wake_reason_text(why, detail);
+    ++counters_.wake(why);
     WakeState& w = p.w_mut();
     w.undo_pending = false;
     w.trigger_ns = ts_ns;
@@ -269,7 +292,7 @@ void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
             if (!o.in_use || o.state != PeerState::Idle || now < o.w().retry_after_ns) continue;
             // Groups multiply a sweep's wakes: unproven members wait their turn too.
             if (!o.proven && admission_.request(o.id, now) != WakeAdmission::Verdict::Now) continue;
-            start_connect(o, ts_ns, "group " + g);
+            start_connect(o, ts_ns, WakeReason::Group, g);
         }
     }
 }
@@ -284,6 +307,34 @@ void LazyManager::make_idle(const WgKey& key, const std::string& reason) {
     if (p.state == PeerState::Idle) return;
     if (!wg_.available()) throw std::runtime_error(wg_.unavailable_reason());
     idle_peers({p.id}, reason, false);
+    ++counters_.idle(IdleReason::Operator);
+}
+
+bool LazyManager::wake(const WgKey& key) {
+    ManagedPeer* p = table_.find(key);
+    if (!p) throw std::invalid_argument("unknown peer " + key.base64());
+    if (p->state != PeerState::Idle) return false;
+    if (!wg_.available()) throw std::runtime_error(wg_.unavailable_reason());
+    // The operator asks for it now: a backoff or a queued turn does not apply.
+    if (p->wake) p->wake->retry_after_ns = 0;
+    start_connect(*p, clock_now(), WakeReason::Operator);
+    return true;
+}
+
+size_t LazyManager::wake_group(const std::string& group) {
+    auto it = table_.groups().find(group);
+    if (it == table_.groups().end()) throw std::invalid_argument("unknown group " + group);
+    const std::vector<uint32_t>& members = it->second;
+    auto idle = [&] {
+        return static_cast<size_t>(std::count_if(members.begin(), members.end(), [&](uint32_t id) {
+            return table_[id].in_use && table_[id].state == PeerState::Idle;
+        }));
+    };
+    const size_t before = idle();
+    // The first wake starts the rest of the group (those admission lets through) with it.
+    for (uint32_t id : members)
+        if (table_[id].in_use && table_[id].state == PeerState::Idle) wake(table_[id].key);
+    return before - idle();
 }
 
 void LazyManager::attach_datapath(HoldDatapath* datapath, PacketSink* sink) {
@@ -321,7 +372,7 @@ void LazyManager::set_lazy(bool lazy) {
         if (!p.in_use || p.state != PeerState::Idle) continue;
         if (p.has_endpoint() || !p.has_static_connector()) {
             if (p.wake) p.wake->retry_after_ns = 0;
-            start_connect(p, now, "lazy off");
+            start_connect(p, now, WakeReason::LazyOff);
         }
     }
 }
@@ -356,14 +407,14 @@ void LazyManager::restore_all() {
         jobs_.erase(w.job_id);
         w.job_id = 0;
         w.awaiting_handshake = false;
-        p.state = PeerState::Connected;
+        table_.set_state(p, PeerState::Connected);
         release_hold(p, SlotMode::Pass);
     }
 }
 
 void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& reason) {
     PeerState from = p.state;
-    p.state = to;
+    table_.set_state(p, to);
     if (from == PeerState::Connected && to == PeerState::Idle && p.w().connected_ns)
         phases_.connected_for.record(elapsed_ns(p.w().connected_ns, clock_now()));
     // A handshake (or a live session, or an operator's must-connect) proves the peer

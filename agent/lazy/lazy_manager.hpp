@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "agent/lazy/datapath_plan.hpp"
+#include "agent/lazy/lazy_counters.hpp"
 #include "agent/lazy/peer_state.hpp"
 #include "agent/lazy/peer_status.hpp"
 #include "agent/lazy/peer_table.hpp"
@@ -123,6 +124,14 @@ class LazyManager {
 
     // Back to Idle now (operator request; inactivity uses the same path).
     void make_idle(const WgKey& key, const std::string& reason);
+    // Connects an Idle peer now through its connector, as if traffic had arrived (an
+    // operator's pre-warming before a planned burst): no admission queue, no backoff.
+    // Returns false when the peer was already Connecting or Connected. Throws
+    // std::invalid_argument for an unknown peer, std::runtime_error without WireGuard.
+    bool wake(const WgKey& key);
+    // wake() for every member of a group; returns how many started. Throws
+    // std::invalid_argument for an unknown group.
+    size_t wake_group(const std::string& group);
 
     // Lazy mode at runtime. Turning it on needs a datapath: the engine loads one and
     // passes it to attach_datapath first when the agent started eager.
@@ -157,6 +166,10 @@ class LazyManager {
 
     // Counts and settings; with `detail`, every peer's status too.
     LazyStatus status(bool detail) const;
+    // What the manager counted since it began (agent/lazy/lazy_counters.hpp).
+    const LazyCounters& counters() const { return counters_; }
+    // Peers in a state now, without a walk over the table.
+    uint64_t count(PeerState s) const { return table_.count(s); }
     // How long the phases of wakes and idle transitions took, since the manager began.
     WakePhases wake_phases() const { return phases_.snapshot(); }
     // Every peer's status, one after the other into a reused object (for a big
@@ -237,7 +250,14 @@ class LazyManager {
     void forget_removed(const std::vector<uint32_t>& removed);
     bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.lazy; }
     ManagedPeer* by_id(uint32_t id) { return table_.by_id(id); }
-    void start_connect(ManagedPeer& p, uint64_t ts_ns, const std::string& reason);
+    // `detail`: the group's name for WakeReason::Group (in the trace's reason).
+    void start_connect(ManagedPeer& p, uint64_t ts_ns, WakeReason why,
+                       const std::string& detail = {});
+    // Packets dropped in user space: the peer's count and the manager's.
+    void count_drop(ManagedPeer& p, uint64_t n = 1) {
+        p.agent_dropped += n;
+        counters_.packets_dropped += n;
+    }
     // Wakes the queue lets through now (agent/lazy/wake_admission.hpp).
     void admit_queued_wakes(uint64_t now_ns);
     void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
@@ -248,12 +268,12 @@ class LazyManager {
     ManagedPeer* connect_result(const ConnectPool::Completion& done);
     // A failed wake: counted once, with its backoff and error; fail_peers then makes the
     // peers Idle in one request, and retries that on the next tick if WireGuard fails.
-    void note_failure(ManagedPeer& p, const std::string& error);
+    void note_failure(ManagedPeer& p, WakeFailure cause, const std::string& error);
     // No new wake for base * 2^(n-1) after the n-th failure in a row, at most max.
     std::chrono::milliseconds backoff_after(uint32_t failures) const;
     void fail_peers(const std::vector<uint32_t>& ids);
     void confirm(ManagedPeer& p, const std::string& reason);
-    void fail_connect(ManagedPeer& p, const std::string& error);
+    void fail_connect(ManagedPeer& p, WakeFailure cause, const std::string& error);
     void idle_peers(const std::vector<uint32_t>& ids, const std::string& reason, bool failed);
     // Inactivity: Idle at once, but WireGuard forgets the session only once the remote's
     // copy has expired too (forget_kept_sessions). See agent/lazy/kept_sessions.cpp.
@@ -322,6 +342,7 @@ class LazyManager {
     uint64_t lost_recovered_ = 0;  // peers woken or confirmed by recovery
     std::vector<uint32_t> kept_;   // Idle peers whose session WireGuard still keeps
     WakePhaseHistograms phases_;
+    LazyCounters counters_;
 };
 
 // WireGuard's REJECT_AFTER_TIME (180 s): no side uses a session key longer after its

@@ -69,7 +69,10 @@ void LazyManager::tick(uint64_t now_ns) {
                                     ? "no handshake within " + limit
                                     : "connector gave no answer within " + limit;
             if (!wg_.available()) error += " (" + wg_.unavailable_reason() + ")";
-            note_failure(*p, error);
+            note_failure(*p,
+                         p->w().awaiting_handshake ? WakeFailure::HandshakeTimeout
+                                                   : WakeFailure::ConnectorTimeout,
+                         error);
             expired.push_back(id);
             continue;
         }
@@ -252,7 +255,7 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
         if (!p.in_use || p.state != PeerState::Idle || !must_connect(p)) continue;
         bool can = p.has_endpoint() || !p.has_static_connector();
         if (can && now_ns >= p.w().retry_after_ns)
-            start_connect(p, now_ns, p.lazy ? "lazy off" : "never lazy");
+            start_connect(p, now_ns, p.lazy ? WakeReason::LazyOff : WakeReason::NeverLazy);
     }
     if (!opts_.lazy || !dp_) return;
     forget_kept_sessions(now_ns);
@@ -283,6 +286,7 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
             idle_keeping_sessions(inactive, reason, now_ns);
         else
             idle_peers(inactive, reason, false);
+        counters_.idle(IdleReason::Inactivity) += inactive.size();
     } catch (const std::exception& e) {
         spdlog::error("making {} inactive peers idle: {}", inactive.size(), e.what());
     }

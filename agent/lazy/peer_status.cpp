@@ -64,22 +64,14 @@ LazyStatus LazyManager::status(bool detail) const {
     st.wakes_shed = admission_.shed();
     int64_t now_ms = unix_ms();
     uint64_t now_ns = clock_now();
-    if (detail) st.peers.reserve(table_.size());
-    for (const auto& p : table_) {
-        if (!p.in_use) continue;
-        switch (p.state) {
-            case PeerState::Idle:
-                ++st.idle;
-                break;
-            case PeerState::Connecting:
-                ++st.connecting;
-                break;
-            case PeerState::Connected:
-                ++st.connected;
-                break;
-        }
-        if (detail) fill_peer_status(p, now_ms, now_ns, st.peers.emplace_back());
-    }
+    // Kept as peers change: the counts cost nothing at a million peers.
+    st.idle = table_.count(PeerState::Idle);
+    st.connecting = table_.count(PeerState::Connecting);
+    st.connected = table_.count(PeerState::Connected);
+    if (!detail) return st;
+    st.peers.reserve(table_.size());
+    for (const auto& p : table_)
+        if (p.in_use) fill_peer_status(p, now_ms, now_ns, st.peers.emplace_back());
     return st;
 }
 

@@ -66,11 +66,22 @@ void PeerTable::reserve(uint32_t top, size_t count) {
 void PeerTable::put(ManagedPeer p) {
     uint32_t id = p.id;
     if (id >= peers_.size()) peers_.resize(id + 1);
+    if (peers_[id].in_use) --by_state_[static_cast<size_t>(peers_[id].state)];
     peers_[id] = std::move(p);
+    if (peers_[id].in_use) ++by_state_[static_cast<size_t>(peers_[id].state)];
     by_key_.insert(id);  // after the move: the index reads the key from the table
 }
 
+void PeerTable::set_state(ManagedPeer& p, PeerState to) {
+    if (p.in_use) {
+        --by_state_[static_cast<size_t>(p.state)];
+        ++by_state_[static_cast<size_t>(to)];
+    }
+    p.state = to;
+}
+
 void PeerTable::remove(uint32_t id) {
+    if (peers_[id].in_use) --by_state_[static_cast<size_t>(peers_[id].state)];
     by_key_.erase(peers_[id].key);  // while the table still has the key
     peers_[id] = ManagedPeer{};
     peers_[id].id = id;

@@ -2,6 +2,7 @@
 // the index by public key, the free ids removed peers left, and the groups.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <unordered_map>
@@ -50,6 +51,11 @@ class PeerTable {
     size_t slots() const { return peers_.size(); }
     // Peers in the table.
     size_t size() const { return by_key_.size(); }
+    // Peers in one state, kept as they change: a metrics scrape or a short status
+    // costs the same at a million peers as at ten.
+    uint64_t count(PeerState s) const { return by_state_[static_cast<size_t>(s)]; }
+    // Every state change of a peer in the table goes through here.
+    void set_state(ManagedPeer& p, PeerState to);
 
     // The peer with this id, or null (out of range, or a free id).
     ManagedPeer* by_id(uint32_t id);
@@ -90,6 +96,7 @@ class PeerTable {
     absl::flat_hash_set<uint32_t, PeerKeyHash, PeerKeyEq> by_key_{0, PeerKeyHash{&peers_},
                                                                   PeerKeyEq{&peers_}};
     Groups groups_;
+    std::array<uint64_t, 3> by_state_{};
 };
 
 }  // namespace nb

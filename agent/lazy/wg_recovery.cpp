@@ -71,7 +71,7 @@ void LazyManager::wireguard_lost(const std::string& reason) {
         p.idle_since_ns = now;
         drop_held(p);
         WakeState& w = p.w_mut();
-        if (w.awaiting_handshake) p.agent_dropped += w.replayed;  // in WireGuard's queue
+        if (w.awaiting_handshake) count_drop(p, w.replayed);  // in WireGuard's queue
         w.job_id = 0;
         w.awaiting_handshake = false;
         w.undo_pending = false;

@@ -336,6 +336,16 @@ require_wireguard_go() {
     exit 77
 }
 
+# nb_promtool: prints promtool's path (PATH, or where scripts/setup.sh unpacked it from
+# Debian's prometheus package), or returns 1.
+nb_promtool() {
+    local p
+    for p in "$(command -v promtool)" /var/cache/nbagent-test/promtool; do
+        [[ -n $p && -x $p ]] && { echo "$p"; return 0; }
+    done
+    return 1
+}
+
 # The lab's second peer of side A: a dummy nobody answers for ($A_CONF's second key).
 nb_dummy_key() { awk '/^PublicKey/ && ++n == 2 {print $3}' "$A_CONF"; }
 

@@ -1,0 +1,44 @@
+// What one scrape of /metrics shows of the agent: counts and histograms the event loop
+// copies out in O(1) (nothing here grows with the number of peers), so that the HTTP
+// thread renders them without touching the manager.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "agent/lazy/lazy_counters.hpp"
+#include "base/latency_histogram.hpp"
+
+namespace nb {
+
+// Network maps applied (apply requests and SIGHUP), and what they changed.
+struct MapUpdateCounters {
+    uint64_t applied = 0, reloaded = 0;  // by `nbagent apply`, by SIGHUP
+    uint64_t failed = 0;                 // refused (a bad config, WireGuard said no)
+    uint64_t added = 0, removed = 0, changed = 0;
+    LatencyHistogram duration;  // each applied map, from request to routes in place
+};
+
+// The connector pool's workers now.
+struct ConnectorPoolStats {
+    uint64_t threads = 0, busy = 0, queued = 0;
+};
+
+struct MetricsSnapshot {
+    // Labels of nbagent_info, and the interface label of every series.
+    std::string interface, version, wg_backend, trigger, attach_mode;
+    bool lazy = true;
+    bool wireguard_up = true;  // answering (always, where the agent does not watch it)
+    int64_t inactivity_threshold_ms = 0;
+    std::array<uint64_t, 3> peers{};  // by PeerState
+    LazyCounters counters;
+    uint64_t ring_reports = 0, lost_reports = 0, lost_recovered = 0;
+    uint64_t wakes_queued = 0, wakes_deferred = 0, wakes_shed = 0;
+    HistogramSnapshot time_to_connected;  // trigger to Connected, for wakes the agent started
+    ConnectorPoolStats pool;
+    MapUpdateCounters maps;
+    double start_time_s = 0;  // unix time the agent started
+};
+
+}  // namespace nb
