@@ -6,7 +6,9 @@
 // timed commands are the real `nbagent` CLI, each a process of its own. A status reply
 // never asks WireGuard (peer state and counters come from the agent and its maps), so
 // the stand-in does not change what is timed; bench/status.sh times the same commands
-// on real wireguard-go up to 65,536 peers, to compare at one size.
+// on real wireguard-go up to 65,536 peers, to compare at one size. It times a scrape of
+// /metrics the same way (curl, a process per scrape), and its size: what a scrape costs
+// at this many peers (issue 18: O(1) in the number of peers).
 //
 //   status_standin --cli PATH/nbagent [--peers N] [--runs N]     (as root)
 //
@@ -15,6 +17,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -81,26 +84,32 @@ class MemoryWg : public nb::WgControl {
 };
 
 const char* kIface = "nbstandin0";
+const char* kMetrics = "127.0.0.1:9590";  // in the bench's own network namespace
 
-// Runs `argv` with stdout to /dev/null (or to `out`); returns its exit code.
+// Runs `argv` with stdout to /dev/null (or to `out`); returns its exit code. posix_spawn,
+// not fork: copying this process's page tables (the agent's 100k peers) would count in
+// the process CPU time measured around it, growing with the peers.
 int run(const std::vector<std::string>& argv, const std::string& out = "/dev/null") {
-    pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-        int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) dup2(fd, STDOUT_FILENO);
-        int null = open("/dev/null", O_WRONLY);
-        if (null >= 0) dup2(null, STDERR_FILENO);
-        std::vector<char*> args;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        // The agent's thread blocks these; the CLI must not inherit that.
-        sigset_t none;
-        sigemptyset(&none);
-        pthread_sigmask(SIG_SETMASK, &none, nullptr);
-        execv(args[0], args.data());
-        _exit(127);
-    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+    // The agent's thread blocks its signals; the CLI must not inherit that.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int err = posix_spawn(&pid, args[0], &fa, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (err != 0) throw std::runtime_error(argv[0] + ": posix_spawn failed");
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
@@ -131,7 +140,7 @@ double children_cpu_ms() {
 // One command's wall times, and the CPU time per call of the agent's thread and of the
 // CLI: on a shared machine those vary far less than the wall time does.
 struct Timing {
-    double p50 = 0, p99 = 0, agent_cpu = 0, cli_cpu = 0;
+    double p50 = 0, p99 = 0, agent_cpu = 0, process_cpu = 0, cli_cpu = 0;
 };
 
 Timing time_command(const std::vector<std::string>& argv, int runs, pthread_t agent) {
@@ -140,15 +149,19 @@ Timing time_command(const std::vector<std::string>& argv, int runs, pthread_t ag
         throw std::runtime_error("pthread_getcpuclockid failed");
     std::vector<double> ms;
     const double agent0 = cpu_ms(agent_clock), cli0 = children_cpu_ms();
+    // The whole process: the agent's other threads too (the metrics server renders a
+    // scrape on its own), and this bench's main thread, which only waits meanwhile.
+    const double process0 = cpu_ms(CLOCK_PROCESS_CPUTIME_ID);
     for (int r = 0; r < runs; ++r) {
         auto t = Clock::now();
         int rc = run(argv);
         ms.push_back(ms_since(t));
         if (rc != 0)
-            throw std::runtime_error("nbagent status failed (exit " + std::to_string(rc) + ")");
+            throw std::runtime_error(argv[0] + " " + argv[1] + " failed (exit " +
+                                     std::to_string(rc) + ")");
     }
     return {pct(ms, 50), pct(ms, 99), (cpu_ms(agent_clock) - agent0) / runs,
-            (children_cpu_ms() - cli0) / runs};
+            (cpu_ms(CLOCK_PROCESS_CPUTIME_ID) - process0) / runs, (children_cpu_ms() - cli0) / runs};
 }
 
 void write_config(const std::string& path, uint32_t peers) {
@@ -177,6 +190,11 @@ void remove_iface() {
 std::optional<std::string> make_lab(uint32_t peers) {
     if (unshare(CLONE_NEWNET) != 0) {
         std::perror("unshare(CLONE_NEWNET) (run as root)");
+        return std::nullopt;
+    }
+    // Loopback for /metrics (a new namespace's is down).
+    if (std::system("ip link set lo up") != 0) {
+        std::fprintf(stderr, "ip link set lo up failed\n");
         return std::nullopt;
     }
     char tmpl[] = "/tmp/nbstandin.XXXXXX";
@@ -235,21 +253,24 @@ long rss_kib() {
     return kib;
 }
 
-void print_results(uint32_t peers, const std::vector<Timing>& res) {
-    std::printf("| %-20s | %9s | %9s | %12s | %10s |\n", "command", "p50 ms", "p99 ms",
-                "agent CPU ms", "CLI CPU ms");
-    std::printf("|----------------------|-----------|-----------|--------------|------------|\n");
-    const char* names[] = {"status", "status -d --json", "status -d"};
+void print_results(uint32_t peers, const std::vector<std::string>& names,
+                   const std::vector<Timing>& res) {
+    std::printf("| %-24s | %9s | %9s | %12s | %14s | %13s |\n", "command", "p50 ms", "p99 ms",
+                "loop CPU ms", "process CPU ms", "client CPU ms");
+    std::printf(
+        "|--------------------------|-----------|-----------|--------------|----------------|"
+        "---------------|\n");
     for (size_t i = 0; i < res.size(); ++i)
-        std::printf("| %-20s | %9.1f | %9.1f | %12.1f | %10.1f |\n", names[i], res[i].p50,
-                    res[i].p99, res[i].agent_cpu, res[i].cli_cpu);
+        std::printf("| %-24s | %9.1f | %9.1f | %12.2f | %14.2f | %13.1f |\n", names[i].c_str(),
+                    res[i].p50, res[i].p99, res[i].agent_cpu, res[i].process_cpu, res[i].cli_cpu);
     for (size_t i = 0; i < res.size(); ++i) {
         std::string n = names[i];
         std::replace(n.begin(), n.end(), ' ', '_');
         std::printf(
-            "RESULT status_standin peers=%u command=%s p50=%.1f p99=%.1f agent_cpu_ms=%.1f "
-            "cli_cpu_ms=%.1f\n",
-            peers, n.c_str(), res[i].p50, res[i].p99, res[i].agent_cpu, res[i].cli_cpu);
+            "RESULT status_standin peers=%u command=%s p50=%.1f p99=%.1f agent_cpu_ms=%.2f "
+            "process_cpu_ms=%.2f cli_cpu_ms=%.1f\n",
+            peers, n.c_str(), res[i].p50, res[i].p99, res[i].agent_cpu, res[i].process_cpu,
+            res[i].cli_cpu);
     }
 }
 
@@ -278,6 +299,7 @@ int main(int argc, char** argv) {
     o.config_path = conf;
     o.run_dir = run_dir;
     o.trigger = nb::TriggerMode::Bpf;
+    o.metrics_listen = nb::parse_listen_address(kMetrics);
     o.wg_standin = [](const std::string&) { return std::make_unique<MemoryWg>(); };
     int agent_rc = -1;
     auto t0 = Clock::now();
@@ -302,11 +324,23 @@ int main(int argc, char** argv) {
     }
     double start_s = ms_since(t0) / 1000;
 
-    const std::vector<std::vector<std::string>> commands = {
-        {"status"}, {"status", "-d", "--json"}, {"status", "-d"}};
+    const std::string url = std::string("http://") + kMetrics + "/metrics";
+    const std::vector<std::string> scrape = {"/usr/bin/curl", "-fsS", url};
+    const std::vector<std::pair<std::string, std::vector<std::string>>> commands = {
+        {"status", cmd({"status"})},
+        {"status -d --json", cmd({"status", "-d", "--json"})},
+        {"status -d", cmd({"status", "-d"})},
+        {"metrics scrape (curl)", scrape},
+    };
+    std::vector<std::string> names;
     std::vector<Timing> res;
-    for (const auto& words : commands)
-        res.push_back(time_command(cmd(words), runs, agent.native_handle()));
+    for (const auto& [name, argv] : commands) {
+        names.push_back(name);
+        res.push_back(time_command(argv, runs, agent.native_handle()));
+    }
+    const std::string scraped = dir + "/metrics.txt";
+    run(scrape, scraped);
+    const auto scrape_bytes = std::filesystem::file_size(scraped);
     // What the reply holds: every peer, and all of them Idle.
     const std::string out = dir + "/status.json";
     run(cmd({"status", "-d", "--json"}), out);
@@ -323,9 +357,12 @@ int main(int argc, char** argv) {
         peers, runs);
     std::printf(
         "agent start (config to answering): %.1f s; process RSS %ld MiB; status -d "
-        "--json is %.1f MiB; agent exit %d\n",
-        start_s, rss / 1024, static_cast<double>(bytes) / (1 << 20), agent_rc);
-    print_results(peers, res);
+        "--json is %.1f MiB; a metrics scrape %ju bytes; agent exit %d\n",
+        start_s, rss / 1024, static_cast<double>(bytes) / (1 << 20),
+        static_cast<uintmax_t>(scrape_bytes), agent_rc);
+    print_results(peers, names, res);
+    std::printf("RESULT status_standin peers=%u metrics_bytes=%ju\n", peers,
+                static_cast<uintmax_t>(scrape_bytes));
     std::filesystem::remove_all(dir);
     if (listed != peers || idle != peers) {
         std::fprintf(stderr, "status -d --json listed %zu peers, %zu Idle; expected %u\n", listed,
