@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -123,8 +124,25 @@ std::string format_relative(int64_t then_ms, int64_t now_ms) {
     return std::to_string(s / 86400) + "d ago";
 }
 
+// "3d4h", "5h12m", "7m3s", "42s": how long, to the two largest units.
+std::string format_age(int64_t ms) {
+    int64_t s = std::max<int64_t>(0, ms / 1000);
+    const int64_t d = s / 86400, h = s / 3600 % 24, m = s / 60 % 60;
+    s %= 60;
+    if (d) return std::to_string(d) + "d" + std::to_string(h) + "h";
+    if (h) return std::to_string(h) + "h" + std::to_string(m) + "m";
+    if (m) return std::to_string(m) + "m" + std::to_string(s) + "s";
+    return std::to_string(s) + "s";
+}
+
 void write_status_summary(const AgentStatus& s, std::string& out) {
-    out += "interface:  " + s.interface + "\n";
+    out += "interface:  " + s.interface;
+    if (!s.public_key.empty()) out += ", public key " + s.public_key;
+    if (s.listen_port) out += ", listening on port " + std::to_string(s.listen_port);
+    out += "\n";
+    if (!s.version.empty())
+        out += "agent:      nbagent " + s.version + ", up " + format_age(s.uptime_s * 1000) +
+               " (since " + s.started + ")\n";
     out += "backend:    " + s.wg_backend + "\n";
     if (!s.wireguard.empty()) {
         out += "wireguard:  " + s.wireguard;
@@ -162,11 +180,11 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
 }
 
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
-    constexpr size_t kCols = 10;
-    constexpr size_t kGroups = 3;  // shown only when some peer is in a group
-    const std::array<std::string, kCols> header = {"PUBLIC KEY", "ALLOWED IPS",  "STATE", "GROUPS",
-                                                   "ENDPOINT",   "WAKES",        "HELD",  "DROPPED",
-                                                   "LAST WAKE",  "LAST ACTIVITY"};
+    constexpr size_t kCols = 11;
+    constexpr size_t kGroups = 4;  // shown only when some peer is in a group
+    const std::array<std::string, kCols> header = {
+        "PUBLIC KEY", "ALLOWED IPS", "STATE", "FOR",       "GROUPS",       "ENDPOINT",
+        "WAKES",      "HELD",        "DROPPED", "LAST WAKE", "LAST ACTIVITY"};
     std::vector<std::array<std::string, kCols>> rows;
     rows.reserve(s.peers.size());
     std::array<size_t, kCols> width{};
@@ -182,12 +200,16 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
         if (!p.last_error.empty() || p.failures > 0) ++failing;
         std::string state = to_string(p.state);
         if (!p.lazy) state += " (never lazy)";
+        // Not connected yet: where a wake will go, in parentheses.
+        std::string endpoint = p.endpoint;
+        if (endpoint.empty() && !p.wake_endpoint.empty()) endpoint = "(" + p.wake_endpoint + ")";
         std::array<std::string, kCols> row = {
             p.public_key,
             ips.empty() ? "-" : std::move(ips),
             std::move(state),
+            p.state_since_ms > 0 ? format_age(now_ms - p.state_since_ms) : "-",
             groups.empty() ? "-" : std::move(groups),
-            p.endpoint.empty() ? "-" : p.endpoint,
+            endpoint.empty() ? "-" : std::move(endpoint),
             std::to_string(p.wakes),
             std::to_string(p.held),
             std::to_string(p.dropped),
@@ -233,6 +255,15 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
 CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {
     CLI::App* cmd = app.add_subcommand("status", "Show the agent's state");
     cmd->add_flag("-d,--detail", a.detail, "List every peer");
+    cmd->add_option("--state", a.state, "Only peers in this state (implies -d)")
+        ->check(CLI::IsMember({"idle", "connecting", "connected"}, CLI::ignore_case));
+    cmd->add_option("--peer", a.peer,
+                    "Only the peer with this public key, or whose key starts so (implies -d)");
+    cmd->add_option("--ip", a.ip,
+                    "Only the peer whose allowed IPs route this address, longest prefix first, "
+                    "as WireGuard routes it (implies -d)");
+    cmd->add_flag("--failing", a.failing,
+                  "Only peers whose last wakes failed or that back off now (implies -d)");
     cmd->add_flag("--json", a.json, "Print the status object as JSON");
     add_socket_options(*cmd, a.interface, a.run_dir);
     return cmd;
@@ -248,7 +279,21 @@ std::optional<std::string_view> verbatim_status(std::string_view line) {
 
 int run_status(const StatusArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
-    const std::string_view line = client.request_text(to_json(StatusRequest{a.detail}));
+    StatusRequest req{a.detail, {}};
+    if (a.state) {
+        std::string s = *a.state;
+        for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+        req.filter.state = peer_state_from_string(s);
+    }
+    if (a.peer) req.filter.key_prefix = *a.peer;
+    if (a.ip) {
+        req.filter.ip = IpAddr::parse(*a.ip);
+        if (!req.filter.ip) throw CLI::ValidationError("--ip", "'" + *a.ip + "' is not an IP address");
+    }
+    req.filter.failing = a.failing;
+    req.detail = req.detail || !req.filter.empty();
+    const std::string_view line = client.request_text(to_json(ControlRequest{req}));
     if (a.json) {
         // The agent writes this exact envelope with nlohmann's serializer (see
         // status_reply_text), so the object is valid JSON as it is: forwarded verbatim.
@@ -270,9 +315,12 @@ int run_status(const StatusArgs& a, std::ostream& out) {
     const AgentStatus status = agent_status_from_json(*st);
     std::string text;
     write_status_summary(status, text);
-    if (a.detail) {
+    if (req.detail) {
         text += '\n';
-        write_peer_table(status, unix_ms(), text);
+        if (status.peers.empty() && !req.filter.empty())
+            text += "no peer matches\n";
+        else
+            write_peer_table(status, unix_ms(), text);
     }
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     return 0;

@@ -117,6 +117,11 @@ std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& o
 struct StatusArgs {
     std::optional<std::string> interface;
     bool detail = false;
+    // Filters (each implies --detail): the agent selects the peers.
+    std::optional<std::string> state;  // idle|connecting|connected, any case
+    std::optional<std::string> peer;   // a public key or its start
+    std::optional<std::string> ip;     // the peer whose allowed IPs route it
+    bool failing = false;
     bool json = false;
     std::string run_dir = kDefaultRunDir;
 };

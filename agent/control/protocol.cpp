@@ -92,6 +92,10 @@ void write_peer(Writer& w, const PeerStatus& p) {
     w.str(to_string(p.state));
     w.raw(",\"endpoint\":");
     w.str(p.endpoint);
+    w.raw(",\"wake_endpoint\":");
+    w.str(p.wake_endpoint);
+    w.raw(",\"state_since_ms\":");
+    w.integer(p.state_since_ms);
     w.raw(",\"wakes\":");
     w.integer(p.wakes);
     w.raw(",\"held\":");
@@ -138,6 +142,11 @@ Json status_head(const AgentStatus& s) {
                              {"handle", p.handle}});
     Json head{
         {"interface", s.interface},
+        {"version", s.version},
+        {"started", s.started},
+        {"uptime_s", s.uptime_s},
+        {"public_key", s.public_key},
+        {"listen_port", s.listen_port},
         {"wg_backend", s.wg_backend},
         {"trigger", s.trigger},
         {"attach_mode", s.attach_mode},
@@ -271,6 +280,11 @@ PeerStatus peer_from_json(const Json& j, size_t index) {
     }
     p.state = *st;
     p.endpoint = get_string(j, prefix, "endpoint");
+    // Optional: agents from before issue 18 do not send them.
+    if (auto* v = optional_member(j, "wake_endpoint"))
+        p.wake_endpoint = as_string(*v, prefix, "wake_endpoint");
+    if (auto* v = optional_member(j, "state_since_ms"))
+        p.state_since_ms = as_i64(*v, prefix, "state_since_ms");
     p.wakes = get_u64(j, prefix, "wakes");
     p.held = get_u64(j, prefix, "held");
     p.dropped = get_u64(j, prefix, "dropped");
@@ -322,6 +336,15 @@ std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
     return out;
 }
 
+std::string status_summary_text(const AgentStatus& s) {
+    std::string out;
+    Writer w(out);
+    w.raw("{\"ok\":true,\"status\":");
+    w.value(status_head(s));
+    w.raw("}");
+    return out;
+}
+
 std::string status_reply_text(const AgentStatus& s) {
     size_t i = 0;
     return status_reply_text(s, s.peers.size(), [&](PeerStatus& p) {
@@ -341,6 +364,16 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     if (optional_member(j, "trigger_reason"))
         s.trigger_reason = get_string(j, "", "trigger_reason");
     s.lazy = as_bool(member(j, "", "lazy"), "", "lazy");
+    // Optional: agents from before issue 18 do not send them.
+    if (auto* v = optional_member(j, "version")) s.version = as_string(*v, "", "version");
+    if (auto* v = optional_member(j, "started")) s.started = as_string(*v, "", "started");
+    if (auto* v = optional_member(j, "uptime_s")) s.uptime_s = as_i64(*v, "", "uptime_s");
+    if (auto* v = optional_member(j, "public_key")) s.public_key = as_string(*v, "", "public_key");
+    if (auto* v = optional_member(j, "listen_port")) {
+        const uint64_t port = as_u64(*v, "", "listen_port");
+        if (port > 65535) bad_field("listen_port", "a port (0-65535)");
+        s.listen_port = static_cast<uint16_t>(port);
+    }
     if (auto* v = optional_member(j, "inactivity_threshold_ms")) {
         s.inactivity_threshold_ms = as_i64(*v, "", "inactivity_threshold_ms");
         if (s.inactivity_threshold_ms < 0)
@@ -364,10 +397,13 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
         s.wireguard_since = get_string(*v, "wireguard.", "since");
         s.wireguard_error = get_string(*v, "wireguard.", "error");
     }
-    const auto& peers = member(j, "", "peers");
-    if (!peers.is_array()) bad_field("peers", "an array");
-    s.peers.reserve(peers.size());
-    for (size_t i = 0; i < peers.size(); ++i) s.peers.push_back(peer_from_json(peers[i], i));
+    // Only a reply with detail lists peers.
+    const auto* peers = optional_member(j, "peers");
+    if (!peers) return s;
+    if (!peers->is_array()) bad_field("peers", "an array");
+    s.has_peers = true;
+    s.peers.reserve(peers->size());
+    for (size_t i = 0; i < peers->size(); ++i) s.peers.push_back(peer_from_json((*peers)[i], i));
     return s;
 }
 

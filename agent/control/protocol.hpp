@@ -57,6 +57,13 @@ struct DatapathOrderStatus {
 
 struct AgentStatus {
     std::string interface;
+    // The agent and the device: its version (nbagent version), when it started (RFC 3339
+    // UTC) and for how long, WireGuard's public key and listen port (0: not known).
+    std::string version;
+    std::string started;
+    int64_t uptime_s = 0;
+    std::string public_key;
+    uint16_t listen_port = 0;
     std::string wg_backend;      // "userspace" | "kernel"
     std::string trigger;         // "bpf" | "udp"
     std::string attach_mode;     // "tcx" | "clsact" | ""
@@ -84,8 +91,11 @@ struct AgentStatus {
     std::string wireguard_since;
     std::string wireguard_error;
     std::vector<PeerStatus> peers;  // only with detail
+    bool has_peers = false;         // the reply listed peers (detail); none may have matched
 };
 
+// The reply line without peers (status without -d): {"ok":true,"status":{...}}.
+std::string status_summary_text(const AgentStatus& s);
 // The whole reply line (without newline) {"ok":true,"status":{...,"peers":[...]}}, the
 // peers last. Written through nlohmann's serializer, but peer by peer into one string:
 // a DOM of 100k peers costs more than the rest of a `status -d` round trip. Invalid

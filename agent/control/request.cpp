@@ -54,7 +54,33 @@ ControlRequest apply_from_json(const nlohmann::json& req) {
 }
 
 ControlRequest status_from_json(const nlohmann::json& req) {
-    return StatusRequest{opt_bool(req, "detail").value_or(false)};
+    StatusRequest s;
+    s.detail = opt_bool(req, "detail").value_or(false);
+    if (auto state = opt_string(req, "state")) {
+        s.filter.state = value_of(kPeerStateNames, *state);
+        if (!s.filter.state)
+            throw std::invalid_argument("\"state\" must be " + name_list(kPeerStateNames) +
+                                        ", not \"" + printable(*state, 32) + "\"");
+    }
+    if (auto key = opt_string(req, "peer")) {
+        const bool base64 =
+            key->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+            std::string::npos;
+        if (key->empty() || key->size() > 44 || !base64)
+            throw std::invalid_argument(
+                "\"peer\" must be a public key or its start (1 to 44 base64 characters), not \"" +
+                printable(*key, 48) + "\"");
+        s.filter.key_prefix = *key;
+    }
+    if (auto ip = opt_string(req, "ip")) {
+        s.filter.ip = IpAddr::parse(*ip);
+        if (!s.filter.ip)
+            throw std::invalid_argument("\"ip\" must be an IPv4 or IPv6 address, not \"" +
+                                        printable(*ip, 48) + "\"");
+    }
+    s.filter.failing = opt_bool(req, "failing").value_or(false);
+    if (!s.filter.empty()) s.detail = true;  // a filter asks for peers
+    return s;
 }
 
 ControlRequest trace_from_json(const nlohmann::json&) {
@@ -133,7 +159,15 @@ bool may_be_long(const ControlRequest& r) {
 
 nlohmann::json to_json(const ControlRequest& r) {
     struct Encode {
-        nlohmann::json operator()(const StatusRequest& s) const { return {{"detail", s.detail}}; }
+        nlohmann::json operator()(const StatusRequest& s) const {
+            nlohmann::json j = {{"detail", s.detail}};
+            const PeerFilter& f = s.filter;
+            if (f.state) j["state"] = name_of(kPeerStateNames, *f.state, "Idle");
+            if (!f.key_prefix.empty()) j["peer"] = f.key_prefix;
+            if (f.ip) j["ip"] = f.ip->str();
+            if (f.failing) j["failing"] = true;
+            return j;
+        }
         nlohmann::json operator()(const TraceRequest&) const { return nlohmann::json::object(); }
         nlohmann::json operator()(const PeerIdleRequest& p) const {
             return {{"public_key", p.public_key.base64()}};

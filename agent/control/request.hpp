@@ -9,13 +9,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/lazy/peer_status.hpp"
 #include "agent/wg/key.hpp"
 
 namespace nb {
 
 // The requests (the wire format is in protocol.hpp).
 struct StatusRequest {
-    bool detail = false;  // every peer, not only the counts
+    bool detail = false;  // the peers, not only the counts (implied by a filter)
+    PeerFilter filter;    // which peers; all when empty
 };
 struct TraceRequest {};
 struct PeerIdleRequest {

@@ -131,7 +131,7 @@ class Agent {
   private:
     // A control request, dispatched on its type (agent/control/request.hpp).
     ControlReply handle(const ControlRequest& req, ControlServer::ClientId client);
-    ControlReply status_reply(bool detail);
+    ControlReply status_reply(const StatusRequest& req);
     // What a scrape of /metrics shows (metrics.cpp): O(1) in the number of peers.
     MetricsSnapshot metrics_snapshot() const;
     // debug_requests.cpp: the steps of a debug bundle, and the profile's end on the tick.
@@ -240,6 +240,8 @@ class Agent {
     std::unique_ptr<MetricsServer> metrics_;
     MapUpdateCounters maps_;
     double start_time_s_ = 0;  // unix time
+    // The device's public key (base64) for the private key it was derived from.
+    mutable std::optional<std::pair<WgKey, std::string>> public_key_;
 };
 
 }  // namespace nb::engine

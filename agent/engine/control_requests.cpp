@@ -23,6 +23,7 @@
 #include "agent/wg/netlink_control.hpp"
 #include "agent/wg/uapi_control.hpp"
 #include "agent/wg/wireguard_go.hpp"
+#include "base/build_info.hpp"
 #include "base/fault_point.hpp"
 #include "base/memory.hpp"
 #include "base/net/rtnl.hpp"
@@ -34,7 +35,7 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
     struct Dispatch {
         Agent& a;
         ControlServer::ClientId client;
-        ControlReply operator()(const StatusRequest& r) const { return a.status_reply(r.detail); }
+        ControlReply operator()(const StatusRequest& r) const { return a.status_reply(r); }
         ControlReply operator()(const TraceRequest&) const {
             a.server_->subscribe_trace(client);
             return nlohmann::json{{"ok", true}};
@@ -63,7 +64,7 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
     return std::visit(Dispatch{*this, client}, req);
 }
 
-ControlReply Agent::status_reply(bool detail) {
+ControlReply Agent::status_reply(const StatusRequest& req) {
     // The peers go straight from the manager into the reply (big maps: no list of
     // per-peer objects in between).
     AgentStatus st = agent_status(opts_.interface, mgr_->status(false));
@@ -76,6 +77,19 @@ ControlReply Agent::status_reply(bool detail) {
         st.gso_unsplit = activity_->gso_unsplit();
     }
     st.trigger_reason = base_status_.trigger_reason;
+    st.version = std::string(build_info().version);
+    st.started = rfc3339(static_cast<int64_t>(start_time_s_ * 1000));
+    st.uptime_s = (unix_ms() - static_cast<int64_t>(start_time_s_ * 1000)) / 1000;
+    const InterfaceConfig& ic = iface_ ? *iface_ : adopted_iface_;
+    if (ic.private_key) {
+        // Derived once per private key (an apply may change it).
+        if (!public_key_ || public_key_->first != *ic.private_key) {
+            auto pub = public_key_of(*ic.private_key);
+            public_key_ = {*ic.private_key, pub ? pub->base64() : ""};
+        }
+        st.public_key = public_key_->second;
+    }
+    st.listen_port = ic.listen_port.value_or(0);
     if (order_) st.datapath_order = order_status(order_->last());
     if (health_) {
         WgHealthStatus h = health_->status();
@@ -85,8 +99,10 @@ ControlReply Agent::status_reply(bool detail) {
     } else {
         st.wireguard = "unchecked";  // kernel WireGuard: nothing to stop, device not watched
     }
-    if (!detail) return ControlReply::raw(status_reply_text(st));
-    return ControlReply::raw(status_reply_text(st, mgr_->size(), mgr_->peer_statuses()));
+    if (!req.detail) return ControlReply::raw(status_summary_text(st));
+    // Filtered: a handful of peers, whatever the table's size.
+    const size_t hint = req.filter.empty() ? mgr_->size() : 16;
+    return ControlReply::raw(status_reply_text(st, hint, mgr_->peer_statuses(req.filter)));
 }
 
 nlohmann::json Agent::apply_request(const ApplyRequest& r) {

@@ -175,6 +175,9 @@ class LazyManager {
     // Every peer's status, one after the other into a reused object (for a big
     // `status -d` reply, see status_reply_text). Valid until the manager changes.
     PeerStatusSource peer_statuses() const;
+    // The same for the peers `filter` selects. A whole key or an address costs a lookup
+    // or one pass over the allowed IPs; only the selected peers' statuses are built.
+    PeerStatusSource peer_statuses(const PeerFilter& filter) const;
     const ManagedPeer* find(const WgKey& key) const { return table_.find(key); }
     // Every peer, free ids left out (a debug bundle reads what it must hide).
     template <typename F>
@@ -311,6 +314,9 @@ class LazyManager {
     void fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
                           PeerStatus& s) const;
     uint64_t last_activity_ns(const ManagedPeer& p) const;
+    bool selected(const ManagedPeer& p, const PeerFilter& f) const;
+    // The peer whose allowed IPs route `ip` (longest prefix, as WireGuard routes), or none.
+    std::optional<uint32_t> route_of(const IpAddr& ip) const;
 
     LazyOptions opts_;
     uint64_t clock_now() const { return opts_.clock ? opts_.clock() : monotonic_ns(); }

@@ -19,6 +19,21 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
     const WakeState& w = p.w();
     s.endpoint.clear();
     if (w.endpoint) w.endpoint->append_to(s.endpoint);
+    s.wake_endpoint.clear();
+    if (!p.has_static_connector())
+        s.wake_endpoint = "exec";
+    else if (p.endpoint_addr.len)
+        p.endpoint_addr.append_to(s.wake_endpoint);
+    else if (p.extra)
+        s.wake_endpoint = p.extra->endpoint_host;
+    // Since the state began: the moment WireGuard forgot the session, the wake's trigger,
+    // the start of the Connected period; on the manager's clock, shown in unix time.
+    const uint64_t since_ns = p.state == PeerState::Idle         ? p.idle_since_ns
+                              : p.state == PeerState::Connecting ? w.trigger_ns
+                                                                 : w.connected_ns;
+    s.state_since_ms =
+        since_ns ? unix_now_ms - static_cast<int64_t>(elapsed_ns(since_ns, mono_now_ns) / 1000000)
+                 : 0;
     s.wakes = p.wakes;
     s.held = 0;
     s.dropped = p.agent_dropped;
@@ -50,6 +65,73 @@ PeerStatusSource LazyManager::peer_statuses() const {
         if (i == table_.slots()) return false;
         fill_peer_status(table_[static_cast<uint32_t>(i++)], now_ms, now_ns, s);
         return true;
+    };
+}
+
+std::optional<uint32_t> LazyManager::route_of(const IpAddr& ip) const {
+    std::optional<uint32_t> best;
+    int best_len = -1;
+    for (const auto& p : table_) {
+        if (!p.in_use) continue;
+        for (const IpPrefix& pre : p.allowed_ips)
+            if (pre.len > best_len && pre.contains(ip)) {
+                best = p.id;
+                best_len = pre.len;
+            }
+    }
+    return best;
+}
+
+bool LazyManager::selected(const ManagedPeer& p, const PeerFilter& f) const {
+    if (f.state && p.state != *f.state) return false;
+    if (f.failing) {
+        const WakeState& w = p.w();
+        if (w.failures == 0 && w.last_error.empty() && w.retry_after_ns <= clock_now())
+            return false;
+    }
+    if (!f.key_prefix.empty()) {
+        // Reused: a key's 44 characters do not fit a short string, and this runs per peer.
+        thread_local std::string text;
+        text.clear();
+        p.key.append_base64(text);
+        if (text.compare(0, f.key_prefix.size(), f.key_prefix) != 0) return false;
+    }
+    return true;
+}
+
+PeerStatusSource LazyManager::peer_statuses(const PeerFilter& f) const {
+    if (f.empty()) return peer_statuses();
+    // An address or a whole key names at most one peer: found once, not tested per peer.
+    std::optional<uint32_t> only;
+    bool none = false;
+    if (f.ip) {
+        only = route_of(*f.ip);
+        none = !only;
+    }
+    if (f.key_prefix.size() == 44) {
+        auto key = WgKey::from_base64(f.key_prefix);
+        const ManagedPeer* p = key ? table_.find(*key) : nullptr;
+        if (!p || (only && *only != p->id)) none = true;
+        if (p) only = p->id;
+    }
+    return [this, f, only, none, i = size_t{0}, now_ms = unix_ms(),
+            now_ns = clock_now()](PeerStatus& s) mutable {
+        if (none) return false;
+        if (only) {
+            const ManagedPeer& p = table_[*only];
+            none = true;  // one peer at most
+            if (!selected(p, f)) return false;
+            fill_peer_status(p, now_ms, now_ns, s);
+            return true;
+        }
+        for (; i < table_.slots(); ++i) {
+            const ManagedPeer& p = table_[static_cast<uint32_t>(i)];
+            if (!p.in_use || !selected(p, f)) continue;
+            fill_peer_status(p, now_ms, now_ns, s);
+            ++i;
+            return true;
+        }
+        return false;
     };
 }
 

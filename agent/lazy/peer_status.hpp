@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "agent/lazy/state.hpp"
+#include "base/net/ip.hpp"
 
 namespace nb {
 
@@ -16,7 +18,11 @@ struct PeerStatus {
     std::string public_key;  // base64
     std::vector<std::string> allowed_ips;
     PeerState state = PeerState::Idle;
-    std::string endpoint;  // "" when none
+    std::string endpoint;  // what WireGuard has now; "" when none
+    // Where a wake will connect to: the configured Endpoint ("host:port", resolved at the
+    // wake), or "exec" for an exec connector, which answers only then; "" when neither.
+    std::string wake_endpoint;
+    int64_t state_since_ms = 0;  // unix time in ms the peer entered its state
     uint64_t wakes = 0;
     uint64_t held = 0;                // packets held so far (total)
     uint64_t dropped = 0;             // packets dropped (hold limit, too big, failure)
@@ -27,6 +33,15 @@ struct PeerStatus {
     uint32_t failures = 0;            // failed wakes in a row (reset by a success)
     int64_t retry_in_ms = 0;          // > 0: backing off, packets are dropped until then
     std::string last_error;           // why the last wake failed, "" if it did not
+};
+
+// Which peers a `status -d` lists; every peer when empty. A peer must pass each given test.
+struct PeerFilter {
+    std::optional<PeerState> state;
+    std::string key_prefix;    // the start of the base64 public key
+    std::optional<IpAddr> ip;  // the peer whose allowed IPs route this address (longest match)
+    bool failing = false;      // failed wakes in a row, or backing off, or a last error
+    bool empty() const { return !state && key_prefix.empty() && !ip && !failing; }
 };
 
 // Every peer's status, one after the other: fills the one PeerStatus it is given and

@@ -1,5 +1,7 @@
 #include "agent/wg/key.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <functional>
 
@@ -92,6 +94,19 @@ size_t WgKeyHash::operator()(const WgKey& k) const noexcept {
     // Hash all bytes: config keys need not be random, so a prefix alone could collide.
     return std::hash<std::string_view>{}(
         std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size()));
+}
+
+std::optional<WgKey> public_key_of(const WgKey& private_key) {
+    EVP_PKEY* pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr,
+                                                  private_key.bytes.data(), private_key.bytes.size());
+    if (!pkey) return std::nullopt;
+    WgKey pub;
+    size_t len = pub.bytes.size();
+    const bool ok = EVP_PKEY_get_raw_public_key(pkey, pub.bytes.data(), &len) == 1 &&
+                    len == pub.bytes.size();
+    EVP_PKEY_free(pkey);
+    if (!ok) return std::nullopt;
+    return pub;
 }
 
 }  // namespace nb

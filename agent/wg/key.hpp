@@ -21,6 +21,9 @@ struct WgKey {
     auto operator<=>(const WgKey&) const = default;
 };
 
+// The public key of a private one (X25519, with OpenSSL's libcrypto); none if it fails.
+std::optional<WgKey> public_key_of(const WgKey& private_key);
+
 struct WgKeyHash {
     size_t operator()(const WgKey& k) const noexcept;
 };

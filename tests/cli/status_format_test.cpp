@@ -98,11 +98,11 @@ TEST(StatusFormat, GroupsColumnOnlyWhenSomePeerHasGroups) {
     const auto lines = lines_of(table);
     ASSERT_FALSE(lines.empty());
     EXPECT_EQ(lines[0].find("GROUPS"), std::string::npos) << table;
-    // STATE is followed directly by ENDPOINT, two spaces after the widest state.
+    // STATE is followed by FOR (how long), then directly by ENDPOINT.
     const size_t state_col = lines[0].find("STATE");
-    EXPECT_EQ(lines[0].find("ENDPOINT"),
-              state_col + std::string("Connected (never lazy)").size() + 2)
-        << table;
+    const size_t for_col = lines[0].find("FOR");
+    EXPECT_EQ(for_col, state_col + std::string("Connected (never lazy)").size() + 2) << table;
+    EXPECT_EQ(lines[0].find("ENDPOINT"), for_col + std::string("FOR").size() + 2) << table;
 }
 
 TEST(StatusFormat, WakeErrorsListedBelowTheTable) {

@@ -91,6 +91,7 @@ TEST(Protocol, ReplyHasTheKeysAndValuesClientsRead) {
              "name": "u32 \"odd\"", "priority": 1}], "checked": true, "error": ""},
         "gso_split": 0, "gso_unsplit": 0, "inactivity_threshold_ms": 900000,
         "interface": "wg0", "lazy": false, "lost_recovered": 5, "lost_reports": 17,
+        "version": "", "started": "", "uptime_s": 0, "public_key": "", "listen_port": 0,
         "ring_reports": 0, "trigger": "bpf", "trigger_reason": "", "wakes_deferred": 0,
         "wakes_queued": 0, "wakes_shed": 0, "wg_backend": "kernel",
         "wireguard": {"error": "device wg0 is gone", "since": "2024-05-01T12:00:00.000Z",
@@ -101,12 +102,13 @@ TEST(Protocol, ReplyHasTheKeysAndValuesClientsRead) {
              "held": 12, "last_activity_ms": 1714572123123, "last_error": "",
              "last_wake_ms": 1.9, "lazy": false,
              "public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", "retry_in_ms": 0,
-             "state": "Connected", "wakes": 7},
+             "state": "Connected", "wakes": 7, "wake_endpoint": "", "state_since_ms": 0},
             {"allowed_ips": [], "dropped": 0, "endpoint": "", "failures": 3, "groups": ["db"],
              "held": 0, "last_activity_ms": 0,
              "last_error": "connector exited 1: \"no route\"", "last_wake_ms": 3.0,
              "lazy": true, "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-             "retry_in_ms": 3500, "state": "Connecting", "wakes": 0}]}})");
+             "retry_in_ms": 3500, "state": "Connecting", "wakes": 0, "wake_endpoint": "",
+             "state_since_ms": 0}]}})");
     EXPECT_EQ(reply_json(s), expected);
     // Both integer kinds and the float stay what they were: a client may check the type.
     const auto peer = status_json(s)["peers"][0];
@@ -118,6 +120,12 @@ TEST(Protocol, ReplyHasTheKeysAndValuesClientsRead) {
     s.peers.clear();
     EXPECT_EQ(status_json(s)["peers"], nlohmann::json::array());
     EXPECT_EQ(status_json(s).size(), expected["status"].size());
+    // Without detail there is no "peers" at all: an empty list would read as no peers.
+    const auto summary = nlohmann::json::parse(status_summary_text(s));
+    EXPECT_FALSE(summary["status"].contains("peers"));
+    EXPECT_EQ(summary["status"].size(), expected["status"].size() - 1);
+    EXPECT_FALSE(agent_status_from_json(summary["status"]).has_peers);
+    EXPECT_TRUE(agent_status_from_json(status_json(s)).has_peers);
 }
 
 TEST(Protocol, PeerObjectIsTheReplysPeer) {

@@ -120,6 +120,23 @@ TEST(Request, TypedRequestsRoundTrip) {
         key);
 }
 
+TEST(Request, StatusFiltersRoundTripAndImplyDetail) {
+    StatusRequest r;
+    r.filter.state = PeerState::Connecting;
+    r.filter.key_prefix = "xTIB";
+    r.filter.ip = IpAddr::parse("fd00::7");
+    r.filter.failing = true;
+    const auto back = std::get<StatusRequest>(request_from_json(to_json(r)));
+    EXPECT_TRUE(back.detail);  // a filter asks for peers
+    EXPECT_EQ(back.filter.state, PeerState::Connecting);
+    EXPECT_EQ(back.filter.key_prefix, "xTIB");
+    EXPECT_EQ(back.filter.ip, IpAddr::parse("fd00::7"));
+    EXPECT_TRUE(back.filter.failing);
+    const auto plain = std::get<StatusRequest>(request_from_json(to_json(StatusRequest{})));
+    EXPECT_FALSE(plain.detail);
+    EXPECT_TRUE(plain.filter.empty());
+}
+
 TEST(Request, TypedRequestsNameTheBadField) {
     auto error = [](const char* line) {
         try {
@@ -130,6 +147,13 @@ TEST(Request, TypedRequestsNameTheBadField) {
         return std::string("(accepted)");
     };
     EXPECT_EQ(error(R"({"cmd":"status","detail":"yes"})"), "\"detail\" must be true or false");
+    EXPECT_EQ(error(R"({"cmd":"status","state":"idle"})"),
+              "\"state\" must be Idle, Connecting or Connected, not \"idle\"");
+    EXPECT_EQ(error(R"({"cmd":"status","peer":"a-b"})"),
+              "\"peer\" must be a public key or its start (1 to 44 base64 characters), not "
+              "\"a-b\"");
+    EXPECT_EQ(error(R"({"cmd":"status","ip":"10.0.0"})"),
+              "\"ip\" must be an IPv4 or IPv6 address, not \"10.0.0\"");
     EXPECT_EQ(error(R"({"cmd":"peer_idle"})"), "peer_idle needs \"public_key\" (base64)");
     EXPECT_EQ(error(R"({"cmd":"peer_idle","public_key":"abc"})"),
               "\"public_key\" is not a WireGuard key");

@@ -40,6 +40,7 @@ if(TARGET nb_lazy)
   target_link_libraries(trace_ring_test PRIVATE nb_lazy)
 endif()
 if(TARGET nb_lazy)
-  nb_gtest(lazy_counters_test ${CMAKE_CURRENT_LIST_DIR}/lazy_counters_test.cpp)
+  nb_gtest(lazy_counters_test ${CMAKE_CURRENT_LIST_DIR}/lazy_counters_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/peer_filter_test.cpp)
   target_link_libraries(lazy_counters_test PRIVATE nb_lazy nb_connector nb_activity nb_control nb_wg nb_net)
 endif()
