@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace nb {
 
@@ -21,5 +22,9 @@ std::string rfc3339_now();
 // In the units `run --inactivity-threshold` takes: "15m", "1h30m", "1m30s", "250ms",
 // "1s500ms"; "0s" for zero or less.
 std::string format_duration(std::chrono::milliseconds d);
+// "500ms", "10s", "2m", "1h", "1m30s", "1.5s"; a bare number alone is seconds. Throws
+// std::invalid_argument naming the text. The one parser of durations, for flags,
+// control requests and config keys.
+std::chrono::milliseconds parse_duration(std::string_view text);
 
 }  // namespace nb

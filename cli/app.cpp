@@ -27,9 +27,9 @@ int run_cli(int argc, const char* const* argv,
     CLI::App* run = add_run_command(app, run_args);
     CLI::App* status = add_status_command(app, status_args);
     CLI::App* trace_peers = add_trace_command(app, trace_args);
-    CLI::App* peer_idle = add_peer_command(app, peer_args);
+    const PeerCommands peer = add_peer_command(app, peer_args);
     CLI::App* apply = add_apply_command(app, apply_args);
-    CLI::App* set_lazy = add_set_command(app, set_args);
+    const SetCommands set = add_set_command(app, set_args);
     CLI::App* features = add_features_command(app, features_args);
     CLI::App* version = add_version_command(app, version_args);
     CLI::App* debug_bundle = add_debug_command(app, debug_args);
@@ -53,9 +53,10 @@ int run_cli(int argc, const char* const* argv,
         }
         if (*status) return run_status(status_args, std::cout);
         if (*trace_peers) return run_trace(trace_args, std::cout);
-        if (*peer_idle) return run_peer_idle(peer_args, std::cout);
+        if (*peer.idle) return run_peer_idle(peer_args, std::cout);
+        if (*peer.wake) return run_peer_wake(peer_args, std::cout);
         if (*apply) return run_apply(apply_args, std::cout);
-        if (*set_lazy) return run_set_lazy(set_args, std::cout);
+        if (*set.lazy || *set.log_level || *set.inactivity) return run_set(set_args, set, std::cout);
         if (*features) return run_features(features_args, std::cout);
         if (*version) return run_version(version_args, std::cout);
         if (*debug_bundle) return run_debug_bundle(debug_args, std::cout);

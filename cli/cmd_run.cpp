@@ -104,6 +104,32 @@ std::chrono::milliseconds resolve_inactivity_threshold(const std::optional<std::
     return std::chrono::minutes(15);
 }
 
+// What the agent tells about itself: its rings for debug bundles, metrics and log level.
+static void add_observability_options(CLI::App& run, RunArgs& a) {
+    run.add_option("--trace-ring", a.trace_ring,
+                   "Trace events kept for debug bundles (about 150 bytes each); 0: none")
+        ->check(CLI::Range(0u, 10000000u))
+        ->capture_default_str();
+    run.add_option("--log-ring", a.log_ring, "Log lines kept for debug bundles; 0: none")
+        ->check(CLI::Range(0u, 1000000u))
+        ->capture_default_str();
+    run.add_option("--metrics-listen", a.metrics_listen,
+                   "Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. "
+                   "127.0.0.1:9590 ([::1]:9590 for IPv6; off by default). They show counts, "
+                   "no keys and no addresses of peers; bind it to a local address")
+        ->check([](const std::string& s) -> std::string {
+            try {
+                parse_listen_address(s);
+                return {};
+            } catch (const std::invalid_argument& e) {
+                return e.what();
+            }
+        });
+    run.add_option("--log-level", a.log_level, "Log level")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+        ->capture_default_str();
+}
+
 CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     CLI::App* run = app.add_subcommand("run", "Run the agent on a WireGuard interface (root)");
     run->add_option("-i,--interface", a.interface, "WireGuard interface")->required();
@@ -168,28 +194,7 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--attach", a.attach, "How to attach the tc program")
         ->check(CLI::IsMember({"auto", "tcx", "clsact"}))
         ->capture_default_str();
-    run->add_option("--trace-ring", a.trace_ring,
-                    "Trace events kept for debug bundles (about 150 bytes each); 0: none")
-        ->check(CLI::Range(0u, 10000000u))
-        ->capture_default_str();
-    run->add_option("--log-ring", a.log_ring, "Log lines kept for debug bundles; 0: none")
-        ->check(CLI::Range(0u, 1000000u))
-        ->capture_default_str();
-    run->add_option("--metrics-listen", a.metrics_listen,
-                    "Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. "
-                    "127.0.0.1:9590 ([::1]:9590 for IPv6; off by default). They show counts, "
-                    "no keys and no addresses of peers; bind it to a local address")
-        ->check([](const std::string& s) -> std::string {
-            try {
-                parse_listen_address(s);
-                return {};
-            } catch (const std::invalid_argument& e) {
-                return e.what();
-            }
-        });
-    run->add_option("--log-level", a.log_level, "Log level")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
-        ->capture_default_str();
+    add_observability_options(*run, a);
     return run;
 }
 

@@ -4,22 +4,45 @@
 
 namespace nb::cli {
 
-CLI::App* add_set_command(CLI::App& app, SetArgs& a) {
-    CLI::App* lazy = add_grouped_command(app, "set", "Change a setting of the running agent",
-                                         "lazy", "Turn lazy connections on or off");
+SetCommands add_set_command(CLI::App& app, SetArgs& a) {
+    CLI::App* set = app.add_subcommand("set", "Change a setting of the running agent, at once");
+    set->require_subcommand(1);
+    SetCommands c;
+    c.lazy = set->add_subcommand("lazy", "Turn lazy connections on or off");
     add_checked_argument(
-        *lazy, "VALUE", a.lazy, "on or off",
+        *c.lazy, "VALUE", a.value, "on or off (true/false, 1/0)",
         [](const std::string& text) {
             return parse_switch(text) ? std::string() : "expected on or off, got \"" + text + "\"";
         },
         "on|off");
-    add_socket_options(*lazy, a.interface, a.run_dir);
-    return lazy;
+    c.log_level = set->add_subcommand("log-level", "What the agent logs from now on");
+    c.log_level->add_option("LEVEL", a.value, "trace, debug, info, warn or error")
+        ->required()
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    c.inactivity = set->add_subcommand(
+        "inactivity-threshold",
+        "Send connected peers back to Idle after this long without traffic, from now on (peers "
+        "with their own InactivityThreshold keep it; SIGHUP and apply do not change this)");
+    add_checked_argument(
+        *c.inactivity, "DURATION", a.value,
+        "e.g. 90s, 15m, 1h30m; a bare number is minutes; at least 10s",
+        [](const std::string& text) {
+            try {
+                parse_inactivity_threshold(text);
+                return std::string();
+            } catch (const std::exception& e) {
+                return std::string(e.what());
+            }
+        },
+        "DURATION");
+    for (CLI::App* sub : {c.lazy, c.log_level, c.inactivity})
+        add_socket_options(*sub, a.interface, a.run_dir);
+    return c;
 }
 
 int run_set_lazy(const SetArgs& a, std::ostream& out) {
-    const std::optional<bool> lazy = parse_switch(a.lazy);
-    if (!lazy) throw UsageError("set lazy: expected on or off, got \"" + a.lazy + "\"");
+    const std::optional<bool> lazy = parse_switch(a.value);
+    if (!lazy) throw UsageError("set lazy: expected on or off, got \"" + a.value + "\"");
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     const nlohmann::json reply = client.request(to_json(SetLazyRequest{*lazy}));
     // Report what the agent says it is now, not what we asked for.
@@ -28,6 +51,25 @@ int run_set_lazy(const SetArgs& a, std::ostream& out) {
         throw std::runtime_error("invalid reply from nbagent (no lazy)");
     }
     out << "lazy connections are now " << (now->get<bool>() ? "on" : "off") << '\n';
+    return 0;
+}
+
+int run_set(const SetArgs& a, const SetCommands& which, std::ostream& out) {
+    if (*which.lazy) return run_set_lazy(a, out);
+    SetRequest req;
+    if (*which.log_level) req.log_level = a.value;
+    if (*which.inactivity) req.inactivity_threshold = parse_inactivity_threshold(a.value);
+    ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
+    const nlohmann::json reply = client.request(to_json(ControlRequest{req}));
+    auto level = reply.find("log_level");
+    auto threshold = reply.find("inactivity_threshold_ms");
+    if (level == reply.end() || !level->is_string() || threshold == reply.end() ||
+        !threshold->is_number_unsigned())
+        throw std::runtime_error("invalid reply from nbagent (no log_level or threshold)");
+    if (req.log_level) out << "log level is now " << level->get<std::string>() << '\n';
+    if (req.inactivity_threshold)
+        out << "inactivity threshold is now "
+            << format_duration(std::chrono::milliseconds(threshold->get<uint64_t>())) << '\n';
     return 0;
 }
 

@@ -17,8 +17,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "agent/config/wg_quick.hpp"
 #include "agent/control/protocol.hpp"
 #include "agent/engine/engine.hpp"
+#include "base/time.hpp"
 
 namespace nb::cli {
 
@@ -28,9 +30,7 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// "500ms", "10s", "2m", "1h", "1m30s", "1.5s"; a bare integer is seconds. Throws
-// std::invalid_argument naming the text.
-std::chrono::milliseconds parse_duration(std::string_view text);
+using nb::parse_duration;  // base/time.hpp
 // on/off/true/false/1/0, case-insensitive.
 std::optional<bool> parse_switch(std::string_view text);
 
@@ -46,7 +46,7 @@ bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env);
 // Throws UsageError naming the text when it is malformed or below kMinInactivityThreshold:
 // WireGuard's own timers are 5 s (rekey) and 10 s (keepalive), so a shorter threshold
 // only makes peers flap between request and reply.
-inline constexpr std::chrono::seconds kMinInactivityThreshold{10};
+using nb::kMinInactivityThreshold;  // agent/config/wg_quick.hpp
 std::chrono::milliseconds parse_inactivity_threshold(std::string_view text);
 // --inactivity-threshold wins; else NB_LAZY_CONN_INACTIVITY_THRESHOLD (empty counts as
 // unset; a bad value throws UsageError naming the variable); else 15m.
@@ -149,13 +149,20 @@ int run_trace(const TraceArgs& args, std::ostream& out);
 std::string format_trace_event(const nlohmann::json& event);
 
 struct PeerArgs {
-    std::string public_key;
+    std::string public_key;             // peer idle
+    std::vector<std::string> wake_keys;  // peer wake KEY...
+    std::optional<std::string> group;    // peer wake --all-in-group NAME
     std::optional<std::string> interface;
     std::string run_dir = kDefaultRunDir;
 };
-// Adds `peer` with its `idle` subcommand; returns `peer idle`.
-CLI::App* add_peer_command(CLI::App& app, PeerArgs& args);
+// `peer idle KEY` and `peer wake KEY... | --all-in-group NAME`.
+struct PeerCommands {
+    CLI::App* idle = nullptr;
+    CLI::App* wake = nullptr;
+};
+PeerCommands add_peer_command(CLI::App& app, PeerArgs& args);
 int run_peer_idle(const PeerArgs& args, std::ostream& out);
+int run_peer_wake(const PeerArgs& args, std::ostream& out);
 
 // `nbagent apply -c FILE`: hands a new network map to the running agent, which applies
 // only the difference.
@@ -173,15 +180,21 @@ int run_apply(const ApplyArgs& args, std::ostream& out);
 // std::runtime_error if the reply lacks a field.
 std::string format_apply_reply(const nlohmann::json& reply, bool dry_run);
 
-// `nbagent set lazy on|off`: changes a setting of the running agent.
+// `nbagent set lazy|log-level|inactivity-threshold VALUE`: changes a setting of the
+// running agent, at once.
 struct SetArgs {
-    std::string lazy;  // as typed; parse_switch accepts it (checked while parsing argv)
+    std::string value;  // as typed; each subcommand checks it while argv is parsed
     std::optional<std::string> interface;
     std::string run_dir = kDefaultRunDir;
 };
-// Adds `set` with its `lazy` subcommand; returns `set lazy`.
-CLI::App* add_set_command(CLI::App& app, SetArgs& args);
+struct SetCommands {
+    CLI::App* lazy = nullptr;
+    CLI::App* log_level = nullptr;
+    CLI::App* inactivity = nullptr;
+};
+SetCommands add_set_command(CLI::App& app, SetArgs& args);
 int run_set_lazy(const SetArgs& args, std::ostream& out);
+int run_set(const SetArgs& args, const SetCommands& which, std::ostream& out);
 
 // `nbagent features`: what the kernel and the machine offer, probed here and now (no
 // agent needed), and what `auto` would pick.

@@ -5,50 +5,6 @@
 
 namespace nb::cli {
 
-std::chrono::milliseconds parse_duration(std::string_view text) {
-    const std::string quoted = "\"" + std::string(text) + "\"";
-    auto bad = [&](const std::string& why) -> std::invalid_argument {
-        return std::invalid_argument("invalid duration " + quoted + ": " + why +
-                                     " (expected e.g. 500ms, 10s, 2m, 1h)");
-    };
-    if (text.empty()) throw bad("empty");
-    auto is_digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
-    // More than ten years is surely a typo, and keeps the arithmetic far from overflow.
-    constexpr double kMaxMs = 10.0 * 365 * 24 * 3600 * 1000;
-    double total_ms = 0;
-    size_t i = 0;
-    while (i < text.size()) {
-        const size_t num_start = i;
-        while (i < text.size() && is_digit(text[i])) ++i;
-        if (i < text.size() && text[i] == '.') {
-            ++i;
-            while (i < text.size() && is_digit(text[i])) ++i;
-        }
-        const std::string number(text.substr(num_start, i - num_start));
-        if (number.empty() || number == "." || number.size() > 20) throw bad("expected a number");
-        const size_t unit_start = i;
-        while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) ++i;
-        const std::string_view unit = text.substr(unit_start, i - unit_start);
-        double unit_ms;
-        if (unit == "ms") {
-            unit_ms = 1;
-        } else if (unit == "s" || (unit.empty() && num_start == 0 && i == text.size())) {
-            unit_ms = 1000;  // a bare number, alone, is seconds
-        } else if (unit == "m") {
-            unit_ms = 60'000;
-        } else if (unit == "h") {
-            unit_ms = 3'600'000;
-        } else if (unit.empty()) {
-            throw bad("missing unit after " + number);
-        } else {
-            throw bad("unknown unit \"" + std::string(unit) + "\"");
-        }
-        total_ms += std::stod(number) * unit_ms;
-        if (total_ms > kMaxMs) throw bad("too long");
-    }
-    return std::chrono::milliseconds(static_cast<int64_t>(std::floor(total_ms)));
-}
-
 std::chrono::milliseconds parse_inactivity_threshold(std::string_view text) {
     const std::string quoted = "\"" + std::string(text) + "\"";
     // A bare number ("15", "1.5") is minutes; anything with a unit goes to parse_duration.

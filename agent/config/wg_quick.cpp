@@ -3,6 +3,7 @@
 #include "agent/config/config_file.hpp"
 #include "base/printable.hpp"
 #include "base/text.hpp"
+#include "base/time.hpp"
 
 #include <algorithm>
 #include <array>
@@ -31,6 +32,7 @@ enum class Key {
     Connector,
     Group,
     Lazy,
+    InactivityThreshold,
     Ignored,  // wg-quick-only: run by wg-quick itself, meaningless to the agent
 };
 constexpr size_t kKeyCount = static_cast<size_t>(Key::Ignored) + 1;
@@ -64,6 +66,7 @@ constexpr KeyInfo kKeys[] = {
     {"connector", Section::Peer, Key::Connector},
     {"group", Section::Peer, Key::Group},
     {"lazy", Section::Peer, Key::Lazy},
+    {"inactivitythreshold", Section::Peer, Key::InactivityThreshold},
 };
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -387,6 +390,9 @@ class Parser {
             case Key::Lazy:
                 peer.lazy = parse_lazy(key, value);
                 break;
+            case Key::InactivityThreshold:
+                peer.inactivity_threshold = parse_threshold(key, value);
+                break;
             default:  // an [Interface] key: the key table keeps it out of [Peer]
                 break;
         }
@@ -399,6 +405,23 @@ class Parser {
             fail("invalid " + std::string(key) + " '" + std::string(value) +
                  "' (expected 'static' or 'exec:<command>')");
         return std::string(value);
+    }
+
+    // As --inactivity-threshold takes it: a duration, a bare number being minutes, at
+    // least 10 s (shorter only makes a peer flap between request and reply).
+    std::chrono::milliseconds parse_threshold(std::string_view key, std::string_view value) const {
+        const bool bare =
+            !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
+        std::chrono::milliseconds d{0};
+        try {
+            d = parse_duration(bare ? std::string(value) + "m" : std::string(value));
+        } catch (const std::invalid_argument&) {
+            fail("invalid " + std::string(key) + " '" + std::string(value) +
+                 "' (expected a duration such as 90s, 2m or 1h30m; a bare number is minutes)");
+        }
+        if (d < kMinInactivityThreshold)
+            fail(std::string(key) + " '" + std::string(value) + "' is below the minimum of 10s");
+        return d;
     }
 
     bool parse_lazy(std::string_view key, std::string_view value) const {

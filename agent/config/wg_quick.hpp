@@ -1,6 +1,7 @@
 // wg-quick configuration files: parse and validate, with file:line in every error.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -25,6 +26,11 @@ struct InterfaceConfig {
     std::vector<IpPrefix> addresses;  // interface address with its prefix length
 };
 
+// The least inactivity threshold, global or per peer: WireGuard's own timers are 5 s
+// (rekey) and 10 s (keepalive), so a shorter one only makes peers flap between request
+// and reply.
+inline constexpr std::chrono::seconds kMinInactivityThreshold{10};
+
 struct PeerConfig {
     WgKey public_key;
     std::optional<WgKey> preshared_key;
@@ -35,6 +41,8 @@ struct PeerConfig {
     std::optional<std::string> connector;  // "static" (default) or "exec"
     std::vector<std::string> groups;       // Group: sorted, unique; members wake/idle together
     bool lazy = true;                      // Lazy = off: connected always, never made idle
+    // InactivityThreshold: this peer's own, instead of the agent's.
+    std::optional<std::chrono::milliseconds> inactivity_threshold;
     int line = 0;                          // line of the [Peer] header, for messages
 };
 

@@ -1,7 +1,10 @@
 #include "agent/control/request.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <stdexcept>
 
+#include "agent/config/wg_quick.hpp"
 #include "base/enum_names.hpp"
 #include "base/printable.hpp"
 
@@ -64,7 +67,8 @@ ControlRequest status_from_json(const nlohmann::json& req) {
     }
     if (auto key = opt_string(req, "peer")) {
         const bool base64 =
-            key->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+            key->find_first_not_of(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
             std::string::npos;
         if (key->empty() || key->size() > 44 || !base64)
             throw std::invalid_argument(
@@ -126,6 +130,56 @@ ControlRequest debug_from_json(const nlohmann::json& req) {
     return d;
 }
 
+// A group name as the config takes it; a longer one names no group (and the error
+// quotes a bounded piece of it).
+constexpr size_t kMaxGroupNameOnWire = 64;
+
+ControlRequest peer_wake_from_json(const nlohmann::json& req) {
+    PeerWakeRequest w;
+    w.group = opt_string(req, "group");
+    auto keys = req.find("public_keys");
+    if (keys != req.end()) {
+        if (!keys->is_array() || keys->empty() || keys->size() > 65536)
+            throw std::invalid_argument("\"public_keys\" must be a list of 1 to 65536 keys");
+        for (const auto& k : *keys) {
+            auto key = k.is_string() ? WgKey::from_base64(k.get<std::string>()) : std::nullopt;
+            if (!key)
+                throw std::invalid_argument(
+                    "\"public_keys\": " +
+                    printable(k.is_string() ? k.get<std::string>() : k.dump(), 48) +
+                    " is not a WireGuard key");
+            w.public_keys.push_back(*key);
+        }
+    }
+    if (w.group.has_value() == !w.public_keys.empty())
+        throw std::invalid_argument("peer_wake needs exactly one of \"public_keys\" or \"group\"");
+    if (w.group && (w.group->empty() || w.group->size() > kMaxGroupNameOnWire))
+        throw std::invalid_argument("\"group\" must be a group name of 1 to 64 characters");
+    return w;
+}
+
+ControlRequest set_from_json(const nlohmann::json& req) {
+    SetRequest s;
+    s.log_level = opt_string(req, "log_level");
+    if (s.log_level && std::find(std::begin(kLogLevels), std::end(kLogLevels), *s.log_level) ==
+                           std::end(kLogLevels))
+        throw std::invalid_argument(
+            "\"log_level\" must be trace, debug, info, warn or error, not \"" +
+            printable(*s.log_level, 32) + "\"");
+    if (auto t = req.find("inactivity_threshold_ms"); t != req.end()) {
+        constexpr uint64_t kMaxMs = 10ull * 365 * 24 * 3600 * 1000;
+        if (!t->is_number_unsigned() || t->get<uint64_t>() > kMaxMs ||
+            t->get<uint64_t>() <
+                static_cast<uint64_t>(std::chrono::milliseconds(kMinInactivityThreshold).count()))
+            throw std::invalid_argument(
+                "\"inactivity_threshold_ms\" must be a whole number of ms, at least 10000");
+        s.inactivity_threshold = std::chrono::milliseconds(t->get<uint64_t>());
+    }
+    if (!s.log_level && !s.inactivity_threshold)
+        throw std::invalid_argument("set needs \"log_level\" or \"inactivity_threshold_ms\"");
+    return s;
+}
+
 // The known commands, in the order of ControlRequest's alternatives: the one list of
 // command names, for parsing, encoding and the error that lists them.
 struct Command {
@@ -136,6 +190,7 @@ constexpr Command kCommands[] = {
     {"status", status_from_json},       {"trace", trace_from_json},
     {"peer_idle", peer_idle_from_json}, {"apply", apply_from_json},
     {"set_lazy", set_lazy_from_json},   {"debug", debug_from_json},
+    {"peer_wake", peer_wake_from_json}, {"set", set_from_json},
 };
 static_assert(std::size(kCommands) == std::variant_size_v<ControlRequest>);
 
@@ -181,6 +236,23 @@ nlohmann::json to_json(const ControlRequest& r) {
             return j;
         }
         nlohmann::json operator()(const SetLazyRequest& s) const { return {{"lazy", s.lazy}}; }
+        nlohmann::json operator()(const PeerWakeRequest& w) const {
+            nlohmann::json j = nlohmann::json::object();
+            if (w.group) j["group"] = *w.group;
+            if (!w.public_keys.empty()) {
+                j["public_keys"] = nlohmann::json::array();
+                for (const auto& k : w.public_keys) j["public_keys"].push_back(k.base64());
+            }
+            return j;
+        }
+        nlohmann::json operator()(const SetRequest& s) const {
+            nlohmann::json j = nlohmann::json::object();
+            if (s.log_level) j["log_level"] = *s.log_level;
+            if (s.inactivity_threshold)
+                j["inactivity_threshold_ms"] =
+                    static_cast<uint64_t>(s.inactivity_threshold->count());
+            return j;
+        }
         nlohmann::json operator()(const DebugRequest& d) const {
             nlohmann::json j = {{"step", name_of(kDebugSteps, d.step, "start")}};
             if (d.profile_ms) j["profile_ms"] = d.profile_ms;

@@ -2,10 +2,12 @@
 // agent dispatches on and the CLI builds. Pure, so it can be fuzzed.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -44,8 +46,21 @@ struct DebugRequest {
     uint64_t profile_ms = 0;  // start: a CPU profile this long; 0: none
     std::string dir;          // collect, poll: the directory start answered
 };
+// `nbagent peer wake`: connect these peers now (or every member of a group), as if
+// traffic had arrived. Exactly one of the two.
+struct PeerWakeRequest {
+    std::vector<WgKey> public_keys;
+    std::optional<std::string> group;
+};
+// `nbagent set log-level|inactivity-threshold`: takes effect at once. At least one.
+struct SetRequest {
+    std::optional<std::string> log_level;  // trace, debug, info, warn or error
+    std::optional<std::chrono::milliseconds> inactivity_threshold;  // at least 10 s
+};
+inline constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+
 using ControlRequest = std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest,
-                                    SetLazyRequest, DebugRequest>;
+                                    SetLazyRequest, DebugRequest, PeerWakeRequest, SetRequest>;
 
 // A request line, checked and typed once (by the server, before any handler sees it).
 struct ParsedRequest {

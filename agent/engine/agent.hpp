@@ -155,6 +155,8 @@ class Agent {
     void drop_log_ring();
     void record_trace(const TraceEvent& ev);
     nlohmann::json apply_request(const ApplyRequest& r);
+    nlohmann::json peer_wake(const PeerWakeRequest& r);
+    nlohmann::json set_request(const SetRequest& r);
     nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
     // Steps of apply_config: the UDP engine's hold on a new ListenPort, the state file
     // before (both maps' endpoints) and after (the new map's).

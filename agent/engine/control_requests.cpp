@@ -60,6 +60,8 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
             return nlohmann::json{{"ok", true}, {"lazy", a.mgr_->lazy()}};
         }
         ControlReply operator()(const DebugRequest& r) const { return a.debug_request(r); }
+        ControlReply operator()(const PeerWakeRequest& r) const { return a.peer_wake(r); }
+        ControlReply operator()(const SetRequest& r) const { return a.set_request(r); }
     };
     return std::visit(Dispatch{*this, client}, req);
 }
@@ -103,6 +105,40 @@ ControlReply Agent::status_reply(const StatusRequest& req) {
     // Filtered: a handful of peers, whatever the table's size.
     const size_t hint = req.filter.empty() ? mgr_->size() : 16;
     return ControlReply::raw(status_reply_text(st, hint, mgr_->peer_statuses(req.filter)));
+}
+
+nlohmann::json Agent::peer_wake(const PeerWakeRequest& r) {
+    size_t woken = 0;
+    if (r.group) {
+        woken = mgr_->wake_group(*r.group);
+        return nlohmann::json{{"ok", true}, {"woken", woken}};
+    }
+    // Every key first: an unknown one refuses the request before any peer wakes.
+    for (const WgKey& k : r.public_keys)
+        if (!mgr_->find(k)) throw std::invalid_argument("unknown peer " + k.base64());
+    for (const WgKey& k : r.public_keys) woken += mgr_->wake(k) ? 1 : 0;
+    return nlohmann::json{{"ok", true}, {"woken", woken}};
+}
+
+namespace {
+
+// spdlog's levels in the words `run --log-level` and `set log-level` take ("warn", where
+// spdlog says "warning").
+constexpr const char* kLogLevelWords[] = {"trace", "debug",    "info", "warn",
+                                          "error", "critical", "off"};
+
+}  // namespace
+
+nlohmann::json Agent::set_request(const SetRequest& r) {
+    if (r.log_level) {
+        spdlog::set_level(spdlog::level::from_str(*r.log_level));
+        spdlog::info("log level {}", *r.log_level);
+    }
+    if (r.inactivity_threshold) mgr_->set_inactivity_threshold(*r.inactivity_threshold);
+    return nlohmann::json{
+        {"ok", true},
+        {"log_level", kLogLevelWords[std::min<size_t>(spdlog::get_level(), 6)]},
+        {"inactivity_threshold_ms", static_cast<uint64_t>(mgr_->inactivity_threshold().count())}};
 }
 
 nlohmann::json Agent::apply_request(const ApplyRequest& r) {

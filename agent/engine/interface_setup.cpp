@@ -41,6 +41,7 @@ std::vector<PeerSpec> specs_from_config(WgQuickConfig&& cfg) {
         s.connector = std::move(pc.connector);
         s.groups = std::move(pc.groups);
         s.lazy = pc.lazy;
+        s.inactivity_threshold = pc.inactivity_threshold;
         out.push_back(std::move(s));
     }
     std::vector<PeerConfig>().swap(cfg.peers);

@@ -125,6 +125,24 @@ void LazyManager::confirm(ManagedPeer& p, const std::string& reason) {
     // newer ones back until they have.
     release_hold(p, SlotMode::Pass);
     transition(p, PeerState::Connected, reason);
+    if (w.prewarm) end_prewarm(p);
+}
+
+void LazyManager::end_prewarm(ManagedPeer& p) {
+    p.w_mut().prewarm = false;
+    if (p.keepalive) return;  // its own keepalive stays
+    PeerUpdate op;
+    op.public_key = p.key;
+    op.update_only = true;
+    op.persistent_keepalive = 0;
+    DeviceUpdate u;
+    u.peers.push_back(op);
+    try {
+        wg_.set_device(u);
+    } catch (const WgError& e) {
+        // Harmless but for the traffic: the next idle (remove and re-add) clears it.
+        spdlog::warn("peer {}: turning off the wake's keepalive: {}", p.key.base64(), e.what());
+    }
 }
 
 void LazyManager::release_hold(ManagedPeer& p, SlotMode mode) {

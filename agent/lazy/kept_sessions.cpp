@@ -67,7 +67,8 @@ void LazyManager::push_connect_ops(DeviceUpdate& u, const ManagedPeer& p,
         op.update_only = true;
     }
     op.endpoint = ep;
-    op.persistent_keepalive = p.keepalive;
+    // Setting a keepalive makes WireGuard send one at once, and so start its handshake.
+    op.persistent_keepalive = p.keepalive ? p.keepalive : p.w().prewarm ? kPrewarmKeepalive : 0;
     u.peers.push_back(std::move(op));
 }
 

@@ -263,6 +263,7 @@ void LazyManager::start_connect(ManagedPeer& p, uint64_t ts_ns, WakeReason why,
     w.trigger_ns = ts_ns;
     w.phase_ns = 0;
     w.trigger_reason = reason;
+    w.prewarm = false;
     ++p.wakes;
     w.job_id = next_job_++;
     w.awaiting_handshake = false;
@@ -318,6 +319,7 @@ bool LazyManager::wake(const WgKey& key) {
     // The operator asks for it now: a backoff or a queued turn does not apply.
     if (p->wake) p->wake->retry_after_ns = 0;
     start_connect(*p, clock_now(), WakeReason::Operator);
+    p->w_mut().prewarm = true;
     return true;
 }
 
@@ -350,6 +352,14 @@ void LazyManager::attach_datapath(HoldDatapath* datapath, PacketSink* sink) {
         dp_->install_peer(p.id, p.allowed_ips,
                           p.state == PeerState::Connected ? SlotMode::Pass : SlotMode::Hold);
     }
+}
+
+void LazyManager::set_inactivity_threshold(std::chrono::milliseconds d) {
+    if (d == opts_.inactivity_threshold) return;
+    spdlog::info("inactivity threshold {} (was {})", format_duration(d),
+                 format_duration(opts_.inactivity_threshold));
+    opts_.inactivity_threshold = d;
+    next_scan_ns_ = 0;
 }
 
 void LazyManager::set_lazy(bool lazy) {

@@ -137,6 +137,10 @@ class LazyManager {
     // passes it to attach_datapath first when the agent started eager.
     void set_lazy(bool lazy);
     bool lazy() const { return opts_.lazy; }
+    // The agent's inactivity threshold from now on (peers with their own keep theirs);
+    // the next tick scans with it, so peers already quiet that long go Idle at once.
+    void set_inactivity_threshold(std::chrono::milliseconds d);
+    std::chrono::milliseconds inactivity_threshold() const { return opts_.inactivity_threshold; }
     bool has_datapath() const { return dp_ != nullptr; }
     void attach_datapath(HoldDatapath* datapath, PacketSink* sink);
 
@@ -202,6 +206,8 @@ class LazyManager {
     // More unproven peers than this waiting for a handshake proof at once get no fast
     // handshake polls (poll_handshakes).
     static constexpr size_t kFastPollCrowd = 64;
+    // The keepalive (s) an operator's wake of a peer without one sets until Connected.
+    static constexpr uint16_t kPrewarmKeepalive = 25;
 
   private:
     struct Prepared {
@@ -276,6 +282,8 @@ class LazyManager {
     std::chrono::milliseconds backoff_after(uint32_t failures) const;
     void fail_peers(const std::vector<uint32_t>& ids);
     void confirm(ManagedPeer& p, const std::string& reason);
+    // An operator's wake is Connected: the keepalive that started its handshake goes.
+    void end_prewarm(ManagedPeer& p);
     void fail_connect(ManagedPeer& p, WakeFailure cause, const std::string& error);
     void idle_peers(const std::vector<uint32_t>& ids, const std::string& reason, bool failed);
     // Inactivity: Idle at once, but WireGuard forgets the session only once the remote's
@@ -309,6 +317,8 @@ class LazyManager {
     void take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting, uint64_t now_ns,
                          uint64_t took);
     void scan_inactivity(uint64_t now_ns);
+    void go_idle_inactive(const std::vector<uint32_t>& ids, const std::string& reason,
+                          uint64_t now_ns);
     void read_wireguard_activity(uint64_t now_ns);
     void recover_lost_reports(uint64_t now_ns);
     void fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
@@ -349,6 +359,8 @@ class LazyManager {
     std::vector<uint32_t> kept_;   // Idle peers whose session WireGuard still keeps
     WakePhaseHistograms phases_;
     LazyCounters counters_;
+    // The shortest InactivityThreshold of any peer, as the last scan found it.
+    std::chrono::milliseconds shortest_own_threshold_ = std::chrono::milliseconds::max();
 };
 
 // WireGuard's REJECT_AFTER_TIME (180 s): no side uses a session key longer after its

@@ -90,8 +90,9 @@ void LazyManager::tick(uint64_t now_ns) {
     recover_lost_reports(now_ns);
     poll_handshakes(now_ns);
     if (now_ns >= next_scan_ns_) {
-        auto every = std::clamp(opts_.inactivity_threshold / 20, std::chrono::milliseconds(1000),
-                                std::chrono::milliseconds(30000));
+        // The shortest threshold in force (a peer's own may be shorter) sets the pace.
+        auto every = std::clamp(std::min(opts_.inactivity_threshold, shortest_own_threshold_) / 20,
+                                std::chrono::milliseconds(1000), std::chrono::milliseconds(30000));
         next_scan_ns_ = now_ns + to_ns(every);  // also if the scan throws
         uint64_t start = monotonic_ns();
         scan_inactivity(now_ns);  // with the UDP engine, a dump of every peer
@@ -260,7 +261,7 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
     if (!opts_.lazy || !dp_) return;
     forget_kept_sessions(now_ns);
     if (!dp_->sees_traffic()) read_wireguard_activity(now_ns);
-    const uint64_t threshold = to_ns(opts_.inactivity_threshold);
+    const uint64_t global = to_ns(opts_.inactivity_threshold);
     // A group is as active as its most active connected member.
     std::unordered_map<std::string, uint64_t> group_last;
     for (const auto& [name, members] : table_.groups()) {
@@ -270,25 +271,38 @@ void LazyManager::scan_inactivity(uint64_t now_ns) {
                 last = std::max(last, last_activity_ns(table_[m]));
         group_last[name] = last;
     }
-    std::vector<uint32_t> inactive;
+    // Peers on the agent's threshold, and peers on one of their own (InactivityThreshold).
+    std::vector<uint32_t> inactive, inactive_own;
+    auto shortest_own = std::chrono::milliseconds::max();
     for (const auto& p : table_) {
-        if (!p.in_use || p.state != PeerState::Connected || !p.lazy) continue;
+        if (!p.in_use) continue;
+        const auto own = p.own_threshold();
+        if (own) shortest_own = std::min(shortest_own, *own);
+        if (p.state != PeerState::Connected || !p.lazy) continue;
+        const uint64_t threshold = own ? to_ns(*own) : global;
         uint64_t last = last_activity_ns(p);
         for (const auto& g : p.groups()) last = std::max(last, group_last[g]);
-        if (now_ns > last && now_ns - last >= threshold) inactive.push_back(p.id);
+        if (now_ns > last && now_ns - last >= threshold)
+            (own ? inactive_own : inactive).push_back(p.id);
     }
-    if (inactive.empty()) return;
-    spdlog::info("{} peers inactive for {}: back to Idle", inactive.size(),
-                 format_duration(opts_.inactivity_threshold));
+    shortest_own_threshold_ = shortest_own;
+    go_idle_inactive(inactive, "inactive for " + format_duration(opts_.inactivity_threshold),
+                     now_ns);
+    go_idle_inactive(inactive_own, "inactive for its own InactivityThreshold", now_ns);
+}
+
+void LazyManager::go_idle_inactive(const std::vector<uint32_t>& ids, const std::string& reason,
+                                   uint64_t now_ns) {
+    if (ids.empty()) return;
+    spdlog::info("{} peers {}: back to Idle", ids.size(), reason);
     try {
-        const std::string reason = "inactive for " + format_duration(opts_.inactivity_threshold);
         if (keeps_sessions())
-            idle_keeping_sessions(inactive, reason, now_ns);
+            idle_keeping_sessions(ids, reason, now_ns);
         else
-            idle_peers(inactive, reason, false);
-        counters_.idle(IdleReason::Inactivity) += inactive.size();
+            idle_peers(ids, reason, false);
+        counters_.idle(IdleReason::Inactivity) += ids.size();
     } catch (const std::exception& e) {
-        spdlog::error("making {} inactive peers idle: {}", inactive.size(), e.what());
+        spdlog::error("making {} inactive peers idle: {}", ids.size(), e.what());
     }
 }
 

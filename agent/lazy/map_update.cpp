@@ -77,7 +77,8 @@ bool matches(const ManagedPeer& p, const PeerSpec& s) {
     return p.key == s.wg.public_key && p.preshared_key() == s.wg.preshared_key &&
            p.allowed_ips == s.wg.allowed_ips && same_endpoint(p, s.endpoint) &&
            p.keepalive == s.keepalive && p.connector_spec() == s.connector &&
-           p.groups() == s.groups && p.lazy == s.lazy;
+           p.groups() == s.groups && p.lazy == s.lazy &&
+           p.own_threshold() == s.inactivity_threshold;
 }
 
 struct LazyManager::MapChanges {
@@ -148,13 +149,15 @@ void LazyManager::assign_config(ManagedPeer& p, PeerSpec spec,
     p.keepalive = spec.keepalive;
     p.lazy = spec.lazy;
     p.extra.reset();
-    if (spec.wg.preshared_key || spec.connector || !spec.groups.empty() || !host.empty()) {
+    if (spec.wg.preshared_key || spec.connector || !spec.groups.empty() || !host.empty() ||
+        spec.inactivity_threshold) {
         p.extra = std::make_unique<PeerExtra>();
         p.extra->preshared_key = spec.wg.preshared_key;
         p.extra->endpoint_host = std::move(host);
         p.extra->connector_spec = std::move(spec.connector);
         if (connector != static_connector_) p.extra->connector = std::move(connector);
         p.extra->groups = std::move(spec.groups);
+        p.extra->inactivity_threshold = spec.inactivity_threshold;
     }
 }
 

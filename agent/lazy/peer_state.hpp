@@ -26,6 +26,8 @@ struct PeerSpec {
     std::optional<std::string> connector;  // "static" | "exec:..."
     std::vector<std::string> groups;       // sorted; members wake and idle together
     bool lazy = true;                      // false: never-lazy, kept connected
+    // InactivityThreshold: this peer's own, instead of the agent's.
+    std::optional<std::chrono::milliseconds> inactivity_threshold;
 };
 
 // A peer's allowed IPs: up to two (an IPv4 and an IPv6 address, the usual peer) in
@@ -98,6 +100,9 @@ struct WakeState {
     // 0: none yet.
     uint64_t phase_ns = 0;
     std::string trigger_reason;
+    // An operator's wake (`peer wake`): no packet will make WireGuard start a handshake,
+    // so a keepalive does, until the peer is Connected.
+    bool prewarm = false;
     uint32_t failures = 0;          // failed wakes in a row
     uint64_t retry_after_ns = 0;    // backoff: no wake before this
     bool undo_pending = false;      // failed, not yet Idle in WireGuard (retried each tick)
@@ -115,6 +120,7 @@ struct PeerExtra {
     std::optional<std::string> connector_spec;  // "static" | "exec:..."
     std::shared_ptr<Connector> connector;       // null: the shared static one
     std::vector<std::string> groups;            // sorted; members wake and idle together
+    std::optional<std::chrono::milliseconds> inactivity_threshold;  // the peer's own
 };
 
 // One managed peer. Every peer has one, idle or not, so it stays small (issue 6: a
@@ -166,6 +172,9 @@ struct ManagedPeer {
     const std::vector<std::string>& groups() const { return extra ? extra->groups : kNoGroups; }
     std::optional<WgKey> preshared_key() const {
         return extra ? extra->preshared_key : std::nullopt;
+    }
+    std::optional<std::chrono::milliseconds> own_threshold() const {
+        return extra ? extra->inactivity_threshold : std::nullopt;
     }
     bool has_static_connector() const {
         return !extra || !extra->connector_spec || *extra->connector_spec == "static";

@@ -20,6 +20,7 @@ PeerSpec ManagedPeer::spec() const {
     s.connector = connector_spec();
     s.groups = groups();
     s.lazy = lazy;
+    s.inactivity_threshold = own_threshold();
     return s;
 }
 

@@ -99,11 +99,8 @@ class Writer {
     std::string out_;
 };
 
-}  // namespace
-
-std::string prometheus_text(const MetricsSnapshot& s, const debug::ResourceUse& process,
-                            double snapshot_age_s) {
-    Writer w(s.interface);
+// The agent and its peers: info, settings, states, wakes and their outcomes.
+void write_lazy(Writer& w, const MetricsSnapshot& s) {
     w.family("nbagent_info", "gauge",
              "The agent: version, WireGuard backend, trigger engine and attach mode (always 1).");
     w.sample("nbagent_info",
@@ -141,7 +138,10 @@ std::string prometheus_text(const MetricsSnapshot& s, const debug::ResourceUse& 
     w.histogram("nbagent_time_to_connected_seconds",
                 "Time from the waking packet to Connected, for wakes the agent started.",
                 s.time_to_connected);
+}
 
+// Packets, the ring buffer, admission, connectors and network maps.
+void write_traffic(Writer& w, const MetricsSnapshot& s) {
     w.counter("nbagent_packets_held_total",
               "Packets of Idle and Connecting peers the datapath held and handed to the agent.",
               s.counters.packets_held);
@@ -191,7 +191,11 @@ std::string prometheus_text(const MetricsSnapshot& s, const debug::ResourceUse& 
     w.histogram("nbagent_map_update_duration_seconds",
                 "How long applying a network map took, from request to routes in place.",
                 s.maps.duration.snapshot());
+}
 
+// The metrics' own age and the process (without the interface label: one process).
+void write_process(Writer& w, const debug::ResourceUse& process, double snapshot_age_s,
+                   double start_time_s) {
     w.gauge("nbagent_metrics_snapshot_age_seconds",
             "Age of the numbers in this scrape: above 0 when the event loop was too busy to "
             "answer at once.",
@@ -211,7 +215,17 @@ std::string prometheus_text(const MetricsSnapshot& s, const debug::ResourceUse& 
     w.family("process_threads", "gauge", "Threads of the agent.");
     w.bare("process_threads", process.threads);
     w.family("process_start_time_seconds", "gauge", "When the agent started, in unix seconds.");
-    w.bare("process_start_time_seconds", s.start_time_s);
+    w.bare("process_start_time_seconds", start_time_s);
+}
+
+}  // namespace
+
+std::string prometheus_text(const MetricsSnapshot& s, const debug::ResourceUse& process,
+                            double snapshot_age_s) {
+    Writer w(s.interface);
+    write_lazy(w, s);
+    write_traffic(w, s);
+    write_process(w, process, snapshot_age_s, s.start_time_s);
     return w.take();
 }
 

@@ -417,6 +417,24 @@ TEST(WgQuick, Lazy) {
     expect_error("[Interface]\nLazy = off\n", 2, "unknown key 'Lazy' in [Interface]");
 }
 
+TEST(WgQuick, InactivityThresholdPerPeer) {
+    auto threshold = [](const std::string& v) {
+        return parse(peer_with(kPub1, "InactivityThreshold = " + v + "\n")).peers[0].inactivity_threshold;
+    };
+    using std::chrono::milliseconds;
+    EXPECT_EQ(threshold("90s"), milliseconds(90'000));
+    EXPECT_EQ(threshold("1h30m"), milliseconds(5'400'000));
+    EXPECT_EQ(threshold("2"), milliseconds(120'000));  // a bare number is minutes
+    EXPECT_EQ(threshold("10s"), milliseconds(10'000));
+    EXPECT_FALSE(parse(peer(kPub1, "10.0.0.1")).peers[0].inactivity_threshold);
+    expect_error(peer_with(kPub1, "InactivityThreshold = 9s\n"), 3,
+                 "InactivityThreshold '9s' is below the minimum of 10s");
+    expect_error(peer_with(kPub1, "InactivityThreshold = soon\n"), 3,
+                 "invalid InactivityThreshold 'soon'");
+    expect_error("[Interface]\nInactivityThreshold = 1m\n", 2,
+                 "unknown key 'InactivityThreshold' in [Interface]");
+}
+
 // The control socket parses text with a source name of its own; messages and warnings
 // carry that name instead of a file.
 TEST(WgQuick, SourceNameInMessages) {

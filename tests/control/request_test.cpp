@@ -61,7 +61,8 @@ TEST(Request, BadLinesNameTheProblem) {
     EXPECT_EQ(parse(R"({"cmd":7})").error, "invalid request: \"cmd\" must be a string");
     EXPECT_EQ(
         parse(R"({"cmd":"reboot"})").error,
-        "unknown command \"reboot\" (expected status, trace, peer_idle, apply, set_lazy or debug)");
+        "unknown command \"reboot\" (expected status, trace, peer_idle, apply, set_lazy, debug, "
+        "peer_wake or set)");
     EXPECT_EQ(parse("not json").error.rfind("invalid JSON: ", 0), 0u);
     // The bytes nlohmann quotes from a broken line come back printable.
     const std::string err = parse("{\"cmd\":\"\xff\x1b[2J\"}").error;
@@ -69,9 +70,10 @@ TEST(Request, BadLinesNameTheProblem) {
     EXPECT_EQ(err.find('\x1b'), std::string::npos) << err;
     // A JSON escape decodes to a control character: escaped, except a tab (found by
     // fuzz_control_request: its check had wrongly refused the tab printable() keeps).
-    EXPECT_EQ(parse(R"({"cmd":"s(\tus\u001b"})").error,
-              "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply, set_lazy "
-              "or debug)");
+    EXPECT_EQ(
+        parse(R"({"cmd":"s(\tus\u001b"})").error,
+        "unknown command \"s(\tus\\x1b\" (expected status, trace, peer_idle, apply, set_lazy, "
+        "debug, peer_wake or set)");
     // The typed request's problems too: no handler sees a request it cannot read.
     EXPECT_EQ(parse(R"({"cmd":"peer_idle","public_key":"abc"})").error,
               "\"public_key\" is not a WireGuard key");
@@ -137,6 +139,42 @@ TEST(Request, StatusFiltersRoundTripAndImplyDetail) {
     EXPECT_TRUE(plain.filter.empty());
 }
 
+TEST(Request, PeerWakeAndSetRoundTripAndNameTheBadField) {
+    const WgKey key = *WgKey::from_base64("xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=");
+    PeerWakeRequest w;
+    w.public_keys = {key, key};
+    auto back = std::get<PeerWakeRequest>(request_from_json(to_json(ControlRequest{w})));
+    EXPECT_EQ(back.public_keys.size(), 2u);
+    EXPECT_EQ(back.public_keys[0], key);
+    PeerWakeRequest g;
+    g.group = "db";
+    EXPECT_EQ(std::get<PeerWakeRequest>(request_from_json(to_json(ControlRequest{g}))).group, "db");
+    SetRequest s;
+    s.log_level = "debug";
+    s.inactivity_threshold = std::chrono::minutes(1);
+    auto sback = std::get<SetRequest>(request_from_json(to_json(ControlRequest{s})));
+    EXPECT_EQ(sback.log_level, "debug");
+    EXPECT_EQ(sback.inactivity_threshold, std::chrono::milliseconds(60000));
+    auto error = [](const char* line) { return parse(line).error; };
+    EXPECT_EQ(error(R"({"cmd":"peer_wake"})"),
+              "peer_wake needs exactly one of \"public_keys\" or \"group\"");
+    EXPECT_EQ(
+        error(
+            R"({"cmd":"peer_wake","group":"db","public_keys":["xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg="]})"),
+        "peer_wake needs exactly one of \"public_keys\" or \"group\"");
+    EXPECT_EQ(error(R"({"cmd":"peer_wake","public_keys":["abc"]})"),
+              "\"public_keys\": abc is not a WireGuard key");
+    EXPECT_EQ(error(R"({"cmd":"peer_wake","public_keys":[]})"),
+              "\"public_keys\" must be a list of 1 to 65536 keys");
+    EXPECT_EQ(error(R"({"cmd":"set"})"), "set needs \"log_level\" or \"inactivity_threshold_ms\"");
+    EXPECT_EQ(error(R"({"cmd":"set","log_level":"loud"})"),
+              "\"log_level\" must be trace, debug, info, warn or error, not \"loud\"");
+    EXPECT_EQ(error(R"({"cmd":"set","inactivity_threshold_ms":9999})"),
+              "\"inactivity_threshold_ms\" must be a whole number of ms, at least 10000");
+    EXPECT_EQ(error(R"({"cmd":"set","inactivity_threshold_ms":-5})"),
+              "\"inactivity_threshold_ms\" must be a whole number of ms, at least 10000");
+}
+
 TEST(Request, TypedRequestsNameTheBadField) {
     auto error = [](const char* line) {
         try {
@@ -170,7 +208,8 @@ TEST(Request, TypedRequestsNameTheBadField) {
     EXPECT_EQ(error(R"({"cmd":"set_lazy","lazy":true})"), "(accepted)");
     EXPECT_EQ(
         error(R"({"cmd":"reboot"})"),
-        "unknown command \"reboot\" (expected status, trace, peer_idle, apply, set_lazy or debug)");
+        "unknown command \"reboot\" (expected status, trace, peer_idle, apply, set_lazy, debug, "
+        "peer_wake or set)");
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ endif()
 # links: bpftool 7.1 cannot tell their device, so another agent's links would count).
 # A first run has no timings (CTestCostData.txt), so COST starts the labs, which take
 # seconds to a minute, before the unit tests, which then fill the gaps.
-set(NB_INTEGRATION_WAITERS groups stale_sessions)
+set(NB_INTEGRATION_WAITERS groups stale_sessions peer_wake)
 set(NB_INTEGRATION_ALONE crash_recovery eager_mode)
 foreach(script ${NB_INTEGRATION_SCRIPTS})
   get_filename_component(name ${script} NAME_WE)

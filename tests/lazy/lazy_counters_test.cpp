@@ -132,6 +132,46 @@ TEST_F(LazyCountersTest, OperatorIdlesCount) {
     EXPECT_EQ(idles(IdleReason::Operator), 1u);
 }
 
+TEST_F(LazyCountersTest, ANewThresholdSendsQuietPeersIdleAtTheNextTick) {
+    make();  // 15 min by default
+    install3();
+    mgr->on_rx_wake(0, now());
+    const uint64_t t = now();
+    mgr->tick(t + 61'000'000'000);  // a minute of silence: below 15 min
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Connected);
+    mgr->set_inactivity_threshold(std::chrono::minutes(1));
+    mgr->tick(t + 61'100'000'000);
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);
+    EXPECT_EQ(idles(IdleReason::Inactivity), 1u);
+    EXPECT_EQ(mgr->status(false).inactivity_threshold_ms, 60'000);
+}
+
+TEST_F(LazyCountersTest, APeersOwnThresholdWinsOverTheAgents) {
+    LazyOptions o = options();
+    o.inactivity_threshold = std::chrono::minutes(10);
+    make(o);
+    auto quick = spec(1, "192.0.2.1:51820");
+    quick.inactivity_threshold = std::chrono::seconds(30);
+    auto slow = spec(2, "192.0.2.2:51820");
+    slow.inactivity_threshold = std::chrono::hours(1);
+    mgr->install({quick, slow, spec(3, "192.0.2.3:51820")});
+    for (uint32_t id : {0u, 1u, 2u}) mgr->on_rx_wake(id, now());
+    const uint64_t t = now();
+    mgr->tick(t + 31'000'000'000);
+    EXPECT_EQ(mgr->find(key(1))->state, PeerState::Idle);  // its own 30 s
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connected);
+    EXPECT_EQ(mgr->find(key(3))->state, PeerState::Connected);
+    mgr->tick(t + 601'000'000'000);
+    EXPECT_EQ(mgr->find(key(3))->state, PeerState::Idle);       // the agent's 10 min
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connected);  // its own hour
+    // A new map changing only the threshold is a change of that peer.
+    slow.inactivity_threshold = std::chrono::seconds(20);
+    MapDiff d = mgr->apply({quick, slow, spec(3, "192.0.2.3:51820")}, {}, false);
+    EXPECT_EQ(d.changed, 1u);
+    mgr->tick(t + 700'000'000'000);
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Idle);
+}
+
 TEST_F(LazyCountersTest, PeerWakeConnectsAnIdlePeerThroughItsConnector) {
     make();
     install3();
@@ -146,6 +186,27 @@ TEST_F(LazyCountersTest, PeerWakeConnectsAnIdlePeerThroughItsConnector) {
     EXPECT_FALSE(mgr->wake(key(1)));  // already waking
     EXPECT_EQ(queue.jobs.size(), 1u);
     EXPECT_THROW(mgr->wake(key(9)), std::invalid_argument);
+}
+
+TEST_F(LazyCountersTest, PeerWakeStartsTheHandshakeWithAKeepaliveUntilConnected) {
+    make();
+    install3();
+    ASSERT_TRUE(mgr->wake(key(2)));  // no keepalive of its own, and no packet to send
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.2:51820"));
+    const auto& set = wg.updates.back().peers;
+    ASSERT_EQ(set.size(), 1u);
+    EXPECT_EQ(set[0].persistent_keepalive, std::optional<uint16_t>(LazyManager::kPrewarmKeepalive));
+    mgr->on_rx_wake(1, now());  // the handshake's proof
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connected);
+    const auto& off = wg.updates.back().peers;
+    ASSERT_EQ(off.size(), 1u);
+    EXPECT_TRUE(off[0].update_only);
+    EXPECT_EQ(off[0].persistent_keepalive, std::optional<uint16_t>(0));
+    // A packet's wake of the same peer later sets no keepalive.
+    mgr->make_idle(key(2), "operator");
+    mgr->on_held_packet(1, pkt(1), now());
+    mgr->on_connect_done(ok(queue.jobs.back().job_id, "192.0.2.2:51820"));
+    EXPECT_EQ(wg.updates.back().peers[0].persistent_keepalive, std::optional<uint16_t>(0));
 }
 
 TEST_F(LazyCountersTest, PeerWakeIgnoresABackoff) {
