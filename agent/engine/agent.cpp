@@ -71,6 +71,7 @@ void Agent::keep_log_lines() {
     if (opts_.log_ring == 0) return;
     // Beside the normal sinks, before any other thread logs (sinks() is not locked).
     log_ring_ = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(opts_.log_ring);
+    log_ring_->set_formatter(agent_log_formatter());
     spdlog::default_logger()->sinks().push_back(log_ring_);
 }
 
@@ -355,6 +356,7 @@ sigset_t block_agent_signals() {
 }
 
 int run_agent(const RunOptions& opts) {
+    log_like_an_agent();
     tune_allocator();
     // Before any thread starts: debug bundles ask each thread for its stack.
     debug::install_thread_stack_handler();

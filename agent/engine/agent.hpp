@@ -96,6 +96,9 @@ std::vector<IpPrefix> routed_prefixes(std::vector<IpPrefix> all, bool warn_defau
 
 std::vector<IpPrefix> allowed_ips_of(const WgQuickConfig& cfg);
 
+// The agent's log line format (logging.cpp): UTC RFC 3339, for every sink of it.
+std::unique_ptr<spdlog::formatter> agent_log_formatter();
+
 // A debug bundle being taken (debug_requests.cpp); one at a time.
 struct DebugSession {
     std::string dir;

@@ -74,6 +74,10 @@ struct RunOptions {
 // Returns the process exit code.
 int run_agent(const RunOptions& opts);
 
+// Makes the default logger the agent's: every line to stderr, stamped in UTC RFC 3339
+// ("2026-12-04T12:00:00.123Z [info] ..."). run_agent calls it first, at the level set.
+void log_like_an_agent();
+
 // Blocks, in the calling thread, the signals the agent reads from its signalfd (SIGTERM,
 // SIGINT, SIGHUP) and returns them. run_agent does it itself; a program that runs the
 // agent in a thread of its own calls it first in every other thread.

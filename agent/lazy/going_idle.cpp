@@ -28,8 +28,11 @@ void LazyManager::note_failure(ManagedPeer& p, WakeFailure cause, const std::str
     w.phase_ns = 0;
     w.retry_after_ns = now + to_ns(backoff);
     w.last_error = error;
-    spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
-                 p.key.base64(), w.failures, error, format_duration(backoff));
+    const std::string kind =
+        std::string("peers failed to connect (") + name_of(kWakeFailureNames, cause, "") + ")";
+    if (failure_log_.admit(kind, now))
+        spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
+                     p.key.base64(), w.failures, error, format_duration(backoff));
 }
 
 void LazyManager::fail_peers(const std::vector<uint32_t>& ids) {

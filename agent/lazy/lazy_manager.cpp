@@ -434,8 +434,12 @@ void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& re
     TransitionEvent ev{p.key, from, to, reason, std::nullopt, {}};
     if (to == PeerState::Connected && p.last_wake_ms >= 0) ev.latency_ms = p.shown_wake_ms();
     if (to == PeerState::Idle) ev.error = p.w().last_error;
-    spdlog::debug("peer {} {} -> {} ({})", p.key.base64(), state_name(from), state_name(to),
-                  reason);
+    // At info, but a storm of one kind (a sweep, a mass idle) is summed up per window.
+    const std::string kind =
+        std::string("peers went ") + state_name(from) + " -> " + state_name(to);
+    if (state_log_.admit(kind, clock_now()))
+        spdlog::info("peer {} {} -> {} ({})", p.key.base64(), state_name(from), state_name(to),
+                     reason);
     trace_(ev);
 }
 

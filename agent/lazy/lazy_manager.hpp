@@ -24,6 +24,7 @@
 #include "agent/lazy/trace_event.hpp"
 #include "agent/lazy/wake_admission.hpp"
 #include "agent/lazy/wake_phases.hpp"
+#include "base/log_storm.hpp"
 #include "base/time.hpp"
 
 namespace nb {
@@ -317,6 +318,7 @@ class LazyManager {
     void take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting, uint64_t now_ns,
                          uint64_t took);
     void scan_inactivity(uint64_t now_ns);
+    void summarize_log_storms(uint64_t now_ns);
     void go_idle_inactive(const std::vector<uint32_t>& ids, const std::string& reason,
                           uint64_t now_ns);
     void read_wireguard_activity(uint64_t now_ns);
@@ -359,6 +361,8 @@ class LazyManager {
     std::vector<uint32_t> kept_;   // Idle peers whose session WireGuard still keeps
     WakePhaseHistograms phases_;
     LazyCounters counters_;
+    // State changes and failed wakes log one line per peer, up to a storm of them.
+    LogStorm state_log_, failure_log_;
     // The shortest InactivityThreshold of any peer, as the last scan found it.
     std::chrono::milliseconds shortest_own_threshold_ = std::chrono::milliseconds::max();
 };

@@ -42,6 +42,7 @@ void LazyManager::learn_bulk_cost(size_t peers, uint64_t took_ns) {
 }
 
 void LazyManager::tick(uint64_t now_ns) {
+    summarize_log_storms(now_ns);
     // Fast ticks are for the handshake poll; the rest keeps its pace.
     if (!backlog_ && fast_poll_ && now_ns < next_slow_tick_ns_) {
         poll_handshakes(now_ns);
@@ -245,6 +246,17 @@ uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
         last = std::max({last, c.last_tx_ns, c.last_rx_ns});
     }
     return last;
+}
+
+void LazyManager::summarize_log_storms(uint64_t now_ns) {
+    const std::string window = format_duration(state_log_.window());
+    state_log_.flush(now_ns, [&](const std::string& kind, uint64_t n) {
+        spdlog::info("{} more {} in the last {}", n, kind, window);
+    });
+    failure_log_.flush(now_ns, [&](const std::string& kind, uint64_t n) {
+        spdlog::warn("{} more {} in the last {}; `nbagent status --failing` lists them", n, kind,
+                     window);
+    });
 }
 
 void LazyManager::scan_inactivity(uint64_t now_ns) {
