@@ -3,8 +3,9 @@
 #
 #   bench/status.sh [--peers N] [--runs N]     (as root; default 65000 peers, the most
 #                                               wireguard-go takes is 65536)
-# Reports p50/p99 wall time of `status` (counts), `status -d --json` and `status -d`
-# (table), each run as a separate process through the control socket, output discarded.
+# Reports p50/p99 wall time of `status` (counts), `status -d --json`, `status -d` (table),
+# `status -d --peer KEY` (B among all) and a scrape of /metrics (curl), each a separate
+# process, output discarded; and the scrape's size.
 set -euo pipefail
 PEERS=65000
 RUNS=20
@@ -20,7 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab_bench.sh"
 
 lab_up --peers "$PEERS" >/dev/null
 t0=$(date +%s.%N)
-start_agent >/dev/null
+start_agent --metrics-listen 127.0.0.1:9590 >/dev/null
 t1=$(date +%s.%N)
 ping_check "$REMOTE_V4" >/dev/null # one peer Connected, with real counters
 
@@ -31,12 +32,21 @@ stats() {
 }
 declare -A res
 results=()
-for what in "status" "status -d --json" "status -d"; do
+scrape() { in_a curl -fsS -o /dev/null http://127.0.0.1:9590/metrics; }
+COMMANDS=("status" "status -d --json" "status -d" "status -d --peer $B_PUBKEY" "metrics scrape")
+for what in "${COMMANDS[@]}"; do
     runs=()
-    # shellcheck disable=SC2086
-    for ((i = 0; i < RUNS; i++)); do runs+=("$(time_ms nb_cli $what)"); done
+    for ((i = 0; i < RUNS; i++)); do
+        if [[ $what == "metrics scrape" ]]; then
+            runs+=("$(time_ms scrape)")
+        else
+            # shellcheck disable=SC2086
+            runs+=("$(time_ms nb_cli $what)")
+        fi
+    done
     res[$what]=$(stats "${runs[@]}")
 done
+scrape_bytes=$(in_a curl -fsS http://127.0.0.1:9590/metrics | wc -c)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$AGENT_PID/status")
 bytes=$(nb_cli status -d --json | wc -c)
 stop_agent >/dev/null
@@ -46,10 +56,13 @@ echo "nbagent status, $PEERS peers on wireguard-go, $RUNS runs each, kernel $(un
 echo "agent start (config to answering, incl. wireguard-go install): $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f s", b - a}'); agent RSS $((rss / 1024)) MiB; status -d --json is $((bytes / 1024 / 1024)) MiB"
 printf '| %-20s | %9s | %9s |\n' command "p50 ms" "p99 ms"
 printf '|%s|%s|%s|\n' "----------------------" "-----------" "-----------"
-for what in "status" "status -d --json" "status -d"; do
+for what in "${COMMANDS[@]}"; do
     read -r p50 p99 <<<"${res[$what]}"
-    printf '| %-20s | %9s | %9s |\n' "$what" "$p50" "$p99"
+    name=${what/$B_PUBKEY/KEY}
+    printf '| %-20s | %9s | %9s |\n' "$name" "$p50" "$p99"
     # For bench/run.sh.
-    results+=("RESULT status peers=$PEERS command=${what// /_} p50=$p50 p99=$p99 rss_kib=$rss")
+    results+=("RESULT status peers=$PEERS command=${name// /_} p50=$p50 p99=$p99 rss_kib=$rss")
 done
+echo "a metrics scrape is $scrape_bytes bytes"
+results+=("RESULT status peers=$PEERS metrics_bytes=$scrape_bytes")
 printf '%s\n' "${results[@]}"

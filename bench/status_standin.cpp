@@ -330,6 +330,9 @@ int main(int argc, char** argv) {
         {"status", cmd({"status"})},
         {"status -d --json", cmd({"status", "-d", "--json"})},
         {"status -d", cmd({"status", "-d"})},
+        // One peer among all: the last one, found by its key and by an address it routes.
+        {"status -d --peer KEY", cmd({"status", "-d", "--peer", key_for(peers - 1, 0x11).base64()})},
+        {"status -d --ip ADDR", cmd({"status", "-d", "--ip", host(64, peers - 1).addr.str()})},
         {"metrics scrape (curl)", scrape},
     };
     std::vector<std::string> names;

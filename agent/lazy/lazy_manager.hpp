@@ -258,6 +258,9 @@ class LazyManager {
     void adopt_new_peers(std::vector<Prepared>& fresh, uint64_t now_ns);
     // Removed peers leave WireGuard's books and the table (their ids are freed after).
     void forget_removed(const std::vector<uint32_t>& removed);
+    // Peers a map added to a group, or moved into one, while another member is
+    // Connected: they wake now, as the group would have woken them.
+    void join_awake_groups(const std::vector<uint32_t>& ids);
     bool must_connect(const ManagedPeer& p) const { return !opts_.lazy || !p.lazy; }
     ManagedPeer* by_id(uint32_t id) { return table_.by_id(id); }
     // `detail`: the group's name for WakeReason::Group (in the trace's reason).

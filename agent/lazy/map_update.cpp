@@ -328,7 +328,31 @@ MapDiff LazyManager::apply(std::vector<PeerSpec> specs, DeviceUpdate update, boo
     adopt_new_peers(fresh, clock_now());
     table_.free_ids(c.removed);
     table_.rebuild_groups();
+    std::vector<uint32_t> joined;
+    for (const auto& f : fresh) joined.push_back(f.peer.id);
+    for (const auto& [id, i] : c.changed) joined.push_back(id);
+    join_awake_groups(joined);
     return d;
+}
+
+void LazyManager::join_awake_groups(const std::vector<uint32_t>& ids) {
+    const uint64_t now = clock_now();
+    for (uint32_t id : ids) {
+        ManagedPeer& p = table_[id];
+        if (!p.in_use || p.state != PeerState::Idle || p.groups().empty()) continue;
+        for (const auto& g : p.groups()) {
+            const auto& members = table_.groups().at(g);
+            const bool awake = std::any_of(members.begin(), members.end(), [&](uint32_t m) {
+                return m != id && table_[m].state == PeerState::Connected;
+            });
+            if (!awake) continue;
+            // As any group wake: an unproven peer waits its turn (a map that adds
+            // thousands of members must not bury a real peer's handshake).
+            if (p.proven || admission_.request(id, now) == WakeAdmission::Verdict::Now)
+                start_connect(p, now, WakeReason::Group, g);
+            break;
+        }
+    }
 }
 
 void LazyManager::queue_map_ops(const MapChanges& c, const std::vector<PeerSpec>& specs,

@@ -222,6 +222,28 @@ TEST_F(LazyCountersTest, PeerWakeIgnoresABackoff) {
     EXPECT_EQ(mgr->find(key(3))->state, PeerState::Connecting);
 }
 
+TEST_F(LazyCountersTest, APeerAddedToAConnectedGroupWakesAtOnce) {
+    make();
+    auto a = spec(1, "192.0.2.1:51820");
+    a.groups = {"db"};
+    mgr->install({a, spec(2, "192.0.2.2:51820")});
+    mgr->on_rx_wake(0, now());  // the group is awake
+    auto joiner = spec(3, "192.0.2.3:51820");
+    joiner.groups = {"db"};
+    auto other = spec(4, "192.0.2.4:51820");
+    other.groups = {"web"};  // a group with nobody awake
+    auto moved = spec(2, "192.0.2.2:51820");
+    moved.groups = {"db"};  // an existing peer moved into the group
+    mgr->apply({a, moved, joiner, other}, {}, false);
+    EXPECT_EQ(mgr->find(key(3))->state, PeerState::Connecting);
+    EXPECT_EQ(mgr->find(key(2))->state, PeerState::Connecting);
+    EXPECT_EQ(mgr->find(key(4))->state, PeerState::Idle);
+    EXPECT_EQ(wakes(WakeReason::Group), 2u);
+    auto* t = find_transition("Idle", "Connecting");
+    ASSERT_NE(t, nullptr);
+    EXPECT_EQ((*t)["reason"], "group db");
+}
+
 TEST_F(LazyCountersTest, PeerWakeOfAGroupStartsEveryIdleMember) {
     make();
     auto a = spec(1, "192.0.2.1:51820");
