@@ -56,7 +56,8 @@ int run_cli(int argc, const char* const* argv,
         if (*peer.idle) return run_peer_idle(peer_args, std::cout);
         if (*peer.wake) return run_peer_wake(peer_args, std::cout);
         if (*apply) return run_apply(apply_args, std::cout);
-        if (*set.lazy || *set.log_level || *set.inactivity) return run_set(set_args, set, std::cout);
+        if (*set.lazy || *set.log_level || *set.inactivity)
+            return run_set(set_args, set, std::cout);
         if (*features) return run_features(features_args, std::cout);
         if (*version) return run_version(version_args, std::cout);
         if (*debug_bundle) return run_debug_bundle(debug_args, std::cout);

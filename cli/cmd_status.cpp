@@ -1,6 +1,6 @@
 #include <algorithm>
-#include <cctype>
 #include <array>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -183,7 +183,7 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
     constexpr size_t kCols = 11;
     constexpr size_t kGroups = 4;  // shown only when some peer is in a group
     const std::array<std::string, kCols> header = {
-        "PUBLIC KEY", "ALLOWED IPS", "STATE", "FOR",       "GROUPS",       "ENDPOINT",
+        "PUBLIC KEY", "ALLOWED IPS", "STATE",   "FOR",       "GROUPS",       "ENDPOINT",
         "WAKES",      "HELD",        "DROPPED", "LAST WAKE", "LAST ACTIVITY"};
     std::vector<std::array<std::string, kCols>> rows;
     rows.reserve(s.peers.size());
@@ -289,7 +289,8 @@ int run_status(const StatusArgs& a, std::ostream& out) {
     if (a.peer) req.filter.key_prefix = *a.peer;
     if (a.ip) {
         req.filter.ip = IpAddr::parse(*a.ip);
-        if (!req.filter.ip) throw CLI::ValidationError("--ip", "'" + *a.ip + "' is not an IP address");
+        if (!req.filter.ip)
+            throw CLI::ValidationError("--ip", "'" + *a.ip + "' is not an IP address");
     }
     req.filter.failing = a.failing;
     req.detail = req.detail || !req.filter.empty();

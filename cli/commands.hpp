@@ -138,8 +138,19 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out);
 
 struct TraceArgs {
     std::optional<std::string> interface;
-    bool json = false;
+    bool json = false;               // --json: the same as -o json
+    std::string output = "compact";  // -o json|compact, as `hubble observe` has it
     std::optional<uint64_t> count;
+    // Filters: the peer (key or its start), the peer routing an address, event kinds
+    // (trigger, drop, state or transition, overrun, mode), failures only.
+    std::optional<std::string> peer, ip;
+    std::vector<std::string> events;
+    bool failures = false;
+    // The kept events first: the last N that match, or those of the last DURATION; then
+    // exit, unless --follow.
+    std::optional<uint64_t> last;
+    std::optional<std::string> since;
+    bool follow = false;
     std::string run_dir = kDefaultRunDir;
 };
 // Adds `trace` with its `peers` subcommand; returns `trace peers`.
@@ -149,7 +160,7 @@ int run_trace(const TraceArgs& args, std::ostream& out);
 std::string format_trace_event(const nlohmann::json& event);
 
 struct PeerArgs {
-    std::string public_key;             // peer idle
+    std::string public_key;              // peer idle
     std::vector<std::string> wake_keys;  // peer wake KEY...
     std::optional<std::string> group;    // peer wake --all-in-group NAME
     std::optional<std::string> interface;

@@ -171,10 +171,10 @@ nlohmann::json ControlClient::request(const nlohmann::json& req) {
 
 void ControlClient::stream(const nlohmann::json& req,
                            const std::function<bool(const nlohmann::json&)>& on_event,
-                           const std::function<void()>& on_subscribed) {
-    request(req);
+                           const std::function<void(const nlohmann::json&)>& on_subscribed) {
+    const nlohmann::json reply = request(req);
     // The agent subscribes us before it queues the reply: from here no event is missed.
-    if (on_subscribed) on_subscribed();
+    if (on_subscribed) on_subscribed(reply);
     for (;;) {
         const std::string_view line = read_line();
         nlohmann::json event = nlohmann::json::parse(line, nullptr, false);

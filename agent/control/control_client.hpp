@@ -30,11 +30,12 @@ class ControlClient {
     // Sends one request and returns the reply line unparsed (for forwarding large
     // replies verbatim); the caller checks "ok". Valid until the next call on this client.
     std::string_view request_text(const nlohmann::json& req);
-    // Sends `req`, checks the first reply, then calls on_event for each following line
-    // until it returns false. Throws if the agent closes the connection.
+    // Sends `req`, checks the first reply and hands it to on_subscribed, then calls
+    // on_event for each following line until it returns false. Throws if the agent closes
+    // the connection.
     void stream(const nlohmann::json& req,
                 const std::function<bool(const nlohmann::json&)>& on_event,
-                const std::function<void()>& on_subscribed = {});
+                const std::function<void(const nlohmann::json& reply)>& on_subscribed = {});
 
     // Parses a reply line; throws std::runtime_error with the agent's error text on
     // {"ok":false} and on anything that is not a reply.

@@ -56,6 +56,12 @@ ControlRequest apply_from_json(const nlohmann::json& req) {
     return a;
 }
 
+bool is_base64_text(const std::string& s) {
+    return s.find_first_not_of(
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+           std::string::npos;
+}
+
 ControlRequest status_from_json(const nlohmann::json& req) {
     StatusRequest s;
     s.detail = opt_bool(req, "detail").value_or(false);
@@ -66,11 +72,7 @@ ControlRequest status_from_json(const nlohmann::json& req) {
                                         ", not \"" + printable(*state, 32) + "\"");
     }
     if (auto key = opt_string(req, "peer")) {
-        const bool base64 =
-            key->find_first_not_of(
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
-            std::string::npos;
-        if (key->empty() || key->size() > 44 || !base64)
+        if (key->empty() || key->size() > 44 || !is_base64_text(*key))
             throw std::invalid_argument(
                 "\"peer\" must be a public key or its start (1 to 44 base64 characters), not \"" +
                 printable(*key, 48) + "\"");
@@ -87,8 +89,47 @@ ControlRequest status_from_json(const nlohmann::json& req) {
     return s;
 }
 
-ControlRequest trace_from_json(const nlohmann::json&) {
-    return TraceRequest{};
+ControlRequest trace_from_json(const nlohmann::json& req) {
+    TraceRequest t;
+    if (auto key = opt_string(req, "peer")) {
+        if (key->empty() || key->size() > 44 || !is_base64_text(*key))
+            throw std::invalid_argument(
+                "\"peer\" must be a public key or its start (1 to 44 base64 characters), not \"" +
+                printable(*key, 48) + "\"");
+        t.filter.key_prefix = *key;
+    }
+    if (auto ip = opt_string(req, "ip")) {
+        t.filter.ip = IpAddr::parse(*ip);
+        if (!t.filter.ip)
+            throw std::invalid_argument("\"ip\" must be an IPv4 or IPv6 address, not \"" +
+                                        printable(*ip, 48) + "\"");
+    }
+    if (auto events = req.find("events"); events != req.end()) {
+        if (!events->is_array()) throw std::invalid_argument("\"events\" must be a list");
+        for (const auto& e : *events) {
+            const std::string name = e.is_string() ? e.get<std::string>() : e.dump();
+            if (std::find(std::begin(kTraceEventNames), std::end(kTraceEventNames), name) ==
+                std::end(kTraceEventNames))
+                throw std::invalid_argument(
+                    "\"events\": unknown event \"" + printable(name, 32) +
+                    "\" (expected trigger, drop, transition, overrun or mode)");
+            t.filter.events.push_back(name);
+        }
+    }
+    t.filter.failures = opt_bool(req, "failures").value_or(false);
+    if (auto last = req.find("last"); last != req.end()) {
+        // A positive integer, whichever kind nlohmann read it as.
+        if (!last->is_number_integer() || last->get<int64_t>() <= 0)
+            throw std::invalid_argument("\"last\" must be a positive whole number");
+        t.last = static_cast<uint64_t>(last->get<int64_t>());
+    }
+    if (auto since = req.find("since_ms"); since != req.end()) {
+        if (!since->is_number_integer())
+            throw std::invalid_argument("\"since_ms\" must be a unix time in ms");
+        t.since_ms = since->get<int64_t>();
+    }
+    t.follow = opt_bool(req, "follow").value_or(!t.last && !t.since_ms);
+    return t;
 }
 
 ControlRequest peer_idle_from_json(const nlohmann::json& req) {
@@ -223,7 +264,17 @@ nlohmann::json to_json(const ControlRequest& r) {
             if (f.failing) j["failing"] = true;
             return j;
         }
-        nlohmann::json operator()(const TraceRequest&) const { return nlohmann::json::object(); }
+        nlohmann::json operator()(const TraceRequest& t) const {
+            nlohmann::json j = nlohmann::json::object();
+            if (!t.filter.key_prefix.empty()) j["peer"] = t.filter.key_prefix;
+            if (t.filter.ip) j["ip"] = t.filter.ip->str();
+            if (!t.filter.events.empty()) j["events"] = t.filter.events;
+            if (t.filter.failures) j["failures"] = true;
+            if (t.last) j["last"] = *t.last;
+            if (t.since_ms) j["since_ms"] = *t.since_ms;
+            if (t.last || t.since_ms) j["follow"] = t.follow;
+            return j;
+        }
         nlohmann::json operator()(const PeerIdleRequest& p) const {
             return {{"public_key", p.public_key.base64()}};
         }

@@ -21,7 +21,24 @@ struct StatusRequest {
     bool detail = false;  // the peers, not only the counts (implied by a filter)
     PeerFilter filter;    // which peers; all when empty
 };
-struct TraceRequest {};
+// Which trace events a client wants; all when empty. Matched on the wire form
+// (agent/control/trace_filter.hpp), by the agent for kept events and by the CLI for live.
+struct TraceFilter {
+    std::string key_prefix;           // the start of the peer's base64 key
+    std::optional<IpAddr> ip;         // the peer that routes it (the agent names its key)
+    std::vector<std::string> events;  // trigger, drop, transition, overrun, mode
+    bool failures = false;            // drops, and transitions that carry an error
+};
+// `nbagent trace`: live events from now on; with `last` or `since_ms` first the kept ones
+// (the in-agent ring), and then live ones only with `follow`.
+struct TraceRequest {
+    TraceFilter filter;
+    std::optional<uint64_t> last;     // the last N kept events that match
+    std::optional<int64_t> since_ms;  // the kept events since this unix time (ms)
+    bool follow = true;
+};
+inline constexpr const char* kTraceEventNames[] = {"trigger", "drop", "transition", "overrun",
+                                                   "mode"};
 struct PeerIdleRequest {
     WgKey public_key;
 };

@@ -91,6 +91,7 @@ struct ToJson {
         ev["reason"] = e.reason;
         if (e.latency_ms) ev["latency_ms"] = *e.latency_ms;
         if (!e.error.empty()) ev["error"] = e.error;
+        if (e.ip) ev["ip"] = e.ip->str();
         return ev;
     }
     nlohmann::json operator()(const OverrunEvent& e) const {

@@ -159,6 +159,9 @@ class Agent {
     void record_trace(const TraceEvent& ev);
     nlohmann::json apply_request(const ApplyRequest& r);
     nlohmann::json peer_wake(const PeerWakeRequest& r);
+    // The reply to a trace request: the key of the peer its address names, and the kept
+    // events it asks for (control_requests.cpp).
+    nlohmann::json trace_reply(const TraceRequest& r);
     nlohmann::json set_request(const SetRequest& r);
     nlohmann::json apply_config(WgQuickConfig cfg, bool dry_run);
     // Steps of apply_config: the UDP engine's hold on a new ListenPort, the state file

@@ -18,6 +18,8 @@
 
 #include "agent/control/request.hpp"
 #include "agent/control/status_map.hpp"
+#include "agent/control/trace_filter.hpp"
+#include "agent/control/trace_json.hpp"
 #include "agent/engine/agent.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/wg/netlink_control.hpp"
@@ -36,9 +38,10 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
         Agent& a;
         ControlServer::ClientId client;
         ControlReply operator()(const StatusRequest& r) const { return a.status_reply(r); }
-        ControlReply operator()(const TraceRequest&) const {
-            a.server_->subscribe_trace(client);
-            return nlohmann::json{{"ok", true}};
+        ControlReply operator()(const TraceRequest& r) const {
+            nlohmann::json reply = a.trace_reply(r);
+            if (r.follow) a.server_->subscribe_trace(client);
+            return reply;
         }
         ControlReply operator()(const PeerIdleRequest& r) const {
             a.mgr_->make_idle(r.public_key, "operator");
@@ -105,6 +108,34 @@ ControlReply Agent::status_reply(const StatusRequest& req) {
     // Filtered: a handful of peers, whatever the table's size.
     const size_t hint = req.filter.empty() ? mgr_->size() : 16;
     return ControlReply::raw(status_reply_text(st, hint, mgr_->peer_statuses(req.filter)));
+}
+
+nlohmann::json Agent::trace_reply(const TraceRequest& r) {
+    nlohmann::json reply{{"ok", true}};
+    std::string ip_key;
+    if (r.filter.ip) {
+        // The peer that routes the address now: the CLI filters live events by its key.
+        PeerFilter f;
+        f.ip = r.filter.ip;
+        PeerStatus s;
+        if (!mgr_->peer_statuses(f)(s))
+            throw std::invalid_argument("no peer routes " + r.filter.ip->str());
+        ip_key = s.public_key;
+        reply["peer"] = ip_key;
+    }
+    if (!r.last && !r.since_ms) return reply;
+    // The kept events, oldest first: the last N that match, or those since a time.
+    const std::vector<StampedTraceEvent> kept = trace_ring_.snapshot();
+    std::vector<nlohmann::json> out;
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+        if (r.since_ms && it->unix_ms < *r.since_ms) break;
+        if (r.last && out.size() >= *r.last) break;
+        nlohmann::json ev = trace_json(it->event, it->unix_ms);
+        if (trace_matches(r.filter, ip_key, ev)) out.push_back(std::move(ev));
+    }
+    std::reverse(out.begin(), out.end());
+    reply["events"] = std::move(out);
+    return reply;
 }
 
 nlohmann::json Agent::peer_wake(const PeerWakeRequest& r) {

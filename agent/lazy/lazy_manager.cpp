@@ -431,7 +431,8 @@ void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& re
     // real: its wakes skip the admission queue until one fails.
     if (to == PeerState::Connected) p.proven = true;
     if (from == PeerState::Idle && to != PeerState::Idle) mute(p, 0);
-    TransitionEvent ev{p.key, from, to, reason, std::nullopt, {}};
+    TransitionEvent ev{p.key, from, to, reason, std::nullopt, {}, std::nullopt};
+    if (!p.allowed_ips.empty()) ev.ip = p.allowed_ips[0];
     if (to == PeerState::Connected && p.last_wake_ms >= 0) ev.latency_ms = p.shown_wake_ms();
     if (to == PeerState::Idle) ev.error = p.w().last_error;
     // At info, but a storm of one kind (a sweep, a mass idle) is summed up per window.

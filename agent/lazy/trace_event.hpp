@@ -10,6 +10,7 @@
 
 #include "agent/lazy/state.hpp"
 #include "agent/wg/key.hpp"
+#include "base/net/ip.hpp"
 #include "base/net/packet_summary.hpp"
 
 namespace nb {
@@ -47,6 +48,7 @@ struct TransitionEvent {
     std::string reason;
     std::optional<double> latency_ms;  // to Connected after a wake: trigger to proof
     std::string error;                 // to Idle after a failure: why
+    std::optional<IpPrefix> ip;        // the peer's first allowed IP, to tell peers apart
 };
 
 // The ring buffer overflowed: `lost` reports, `recovered` peers woken from marks.

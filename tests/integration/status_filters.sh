@@ -79,4 +79,34 @@ table=$(nb_cli status --peer "$B_PUBKEY")
 grep -q "FOR" <<<"$table" || fail "the table has no FOR column: $table"
 pass "peers say where a wake goes and since when"
 
+# The trace filters, on the events the agent kept: each selects exactly what the whole
+# kept trace says it should.
+TRACE="$LAB_DIR/trace.ndjson"
+nb_cli trace peers --last 100000 -o json >"$TRACE" || fail "trace --last failed"
+(($(wc -l <"$TRACE") > 0)) || fail "the agent kept no trace event"
+jq -e -s 'map(select(.event == "transition" and (.ip | type) == "string")) | length > 0' "$TRACE" >/dev/null ||
+    fail "state events carry no allowed IP"
+traced() { # ARGS... -- JQ: `trace --last 100000 ARGS` lists exactly the kept events JQ selects
+    local args=() got want
+    while [[ $1 != -- ]]; do args+=("$1"); shift; done
+    shift
+    got=$(nb_cli trace peers --last 100000 -o json "${args[@]}" | jq -c -S .)
+    want=$(jq -c -S "select($1)" "$TRACE")
+    [[ -n $want ]] || fail "trace ${args[*]}: the kept trace has no such event ($1)"
+    [[ $got == "$want" ]] || fail "trace ${args[*]} listed $(wc -l <<<"$got") events, expected $(wc -l <<<"$want")"
+    pass "trace ${args[*]}: exactly the $(wc -l <<<"$want") expected events"
+}
+traced --peer "$B_PUBKEY" -- ".peer == \"$B_PUBKEY\""
+traced --ip "$REMOTE_V4" -- ".peer == \"$B_PUBKEY\""
+traced --event state -- '.event == "transition"'
+traced --event trigger,drop -- '.event == "trigger" or .event == "drop"'
+traced --failures -- '.event == "drop" or (.event == "transition" and has("error"))'
+traced --peer "$DUMMY_KEY" --event state -- ".peer == \"$DUMMY_KEY\" and .event == \"transition\""
+[[ $(nb_cli trace peers --last 2 -o json | wc -l) == 2 ]] || fail "trace --last 2 did not list 2 events"
+out=$(nb_cli trace peers --last 5 --ip 192.0.2.99 2>&1) && fail "trace --ip of no peer was accepted"
+grep -q "no peer routes 192.0.2.99" <<<"$out" || fail "trace --ip of no peer: $out"
+compact=$(nb_cli trace peers --last 100000 --peer "$B_PUBKEY" --event state)
+grep -q "state .* $REMOTE_V4/32 Idle -> Connecting" <<<"$compact" || fail "a compact state line lacks B's address: $compact"
+pass "trace --last 2, --ip of no peer, compact state lines with the address"
+
 stop_agent
