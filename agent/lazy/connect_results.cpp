@@ -99,6 +99,9 @@ void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     w.replayed_bytes = 0;
     w.handshake_seen_ns = 0;
     dp_->endpoint_set(p.id, ep);
+    // Its handshake is due within a round trip: poll for it at the fast pace from the next
+    // turn of the loop (awaiting_proof), not at the next slow tick.
+    fast_poll_ = true;
     release_hold(p, SlotMode::Confirm);
     w.phase_ns = clock_now();
     phases_.replay.record(elapsed_ns(set_ns, w.phase_ns));

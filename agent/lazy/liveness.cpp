@@ -132,8 +132,10 @@ void LazyManager::recover_lost_reports(uint64_t now_ns) {
 }
 
 std::vector<uint32_t> LazyManager::awaiting_proof(uint64_t now_ns, bool& urgent) const {
-    // Peers that had a second to answer with data and did not (one-way traffic), and
-    // at once those with packets waiting for the proof.
+    // At once: peers with packets waiting for the proof, and peers whose endpoint was set
+    // moments ago (their handshake completes within a round trip, and with one-way
+    // traffic no reply will prove it: status must not say Connecting for a second while
+    // the data flows). Then at the normal pace: peers that had that long and did not.
     std::vector<uint32_t> waiting;
     urgent = false;
     size_t unproven_urgent = 0;
@@ -141,7 +143,8 @@ std::vector<uint32_t> LazyManager::awaiting_proof(uint64_t now_ns, bool& urgent)
         const ManagedPeer& p = table_[id];
         if (p.state != PeerState::Connecting || !p.w().awaiting_handshake) continue;
         // Without reports of the first reply the handshake time is the only proof.
-        if (!p.w().held.empty() || !dp_->sees_traffic()) {
+        const bool recent = now_ns - p.w().endpoint_set_ns < to_ns(kRecentEndpoint);
+        if (!p.w().held.empty() || !dp_->sees_traffic() || recent) {
             if (p.proven)
                 urgent = true;
             else
