@@ -41,9 +41,10 @@ CLI::Validator switch_validator() {
     return CLI::Validator(
         [](std::string& text) -> std::string {
             return parse_switch(text) ? std::string()
-                                      : "expected true or false, got \"" + text + "\"";
+                                      : "expected on or off (or true/false, 1/0), got \"" +
+                                            text + "\"";
         },
-        "true|false");
+        "on|off");
 }
 
 // A duration option (10s, 500ms, ...), its default shown in --help.
@@ -65,7 +66,9 @@ EnvLookup process_env() {
 bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env) {
     if (flag) {
         auto v = parse_switch(*flag);
-        if (!v) throw UsageError("--lazy-conn: expected true or false, got \"" + *flag + "\"");
+        if (!v)
+            throw UsageError("--lazy-conn: expected on or off (or true/false, 1/0), got \"" +
+                             *flag + "\"");
         return *v;
     }
     if (auto e = env("NB_LAZY_CONN"); e && !e->empty()) {
@@ -141,7 +144,7 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
         ->capture_default_str();
     run->add_option("--lazy-conn", a.lazy_conn,
                     "Lazy connections on or off (default: NB_LAZY_CONN, then "
-                    "NB_ENABLE_EXPERIMENTAL_LAZY_CONN, then true)")
+                    "NB_ENABLE_EXPERIMENTAL_LAZY_CONN, then on)")
         ->check(switch_validator());
     run->add_option("--max-held-packets", a.max_held_packets,
                     "Packets held per idle peer while it wakes")
@@ -254,7 +257,7 @@ std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& o
     }
     // What the two took effect as, whatever their source said.
     for (Setting& s : out) {
-        if (s.name == "--lazy-conn") s.value = opts.lazy ? "true" : "false";
+        if (s.name == "--lazy-conn") s.value = opts.lazy ? "on" : "off";
         if (s.name == "--inactivity-threshold")
             s.value = format_duration(opts.inactivity_threshold);
     }

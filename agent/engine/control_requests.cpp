@@ -66,6 +66,7 @@ ControlReply Agent::handle(const ControlRequest& req, ControlServer::ClientId cl
         ControlReply operator()(const PeerWakeRequest& r) const { return a.peer_wake(r); }
         ControlReply operator()(const SetRequest& r) const { return a.set_request(r); }
     };
+    spdlog::debug("control: {} request from client {}", command_name(req), client);
     return std::visit(Dispatch{*this, client}, req);
 }
 

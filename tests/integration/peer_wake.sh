@@ -48,10 +48,14 @@ pass "groups wake together; unknown and bad keys are refused by name"
 out=$(nb_cli set log-level debug) || fail "set log-level failed: $out"
 grep -q "log level is now debug" <<<"$out" || fail "set log-level says: $out"
 lines=$(wc -l <"$AGENT_LOG")
-nb_cli peer idle "$B_PUBKEY" >/dev/null
-wait_for 5 "a debug line" eval "tail -n +$((lines + 1)) '$AGENT_LOG' | grep -q '\[debug\]'"
+nb_cli status >/dev/null
+wait_for 5 "a debug line" eval "tail -n +$((lines + 1)) '$AGENT_LOG' | grep -q '\[debug\] control: status request'"
 nb_cli set log-level info >/dev/null
-pass "set log-level debug: debug lines follow at once"
+lines=$(wc -l <"$AGENT_LOG")
+nb_cli status >/dev/null
+sleep 0.5
+! tail -n +$((lines + 1)) "$AGENT_LOG" | grep -q '\[debug\]' || fail "debug lines go on after set log-level info"
+pass "set log-level debug, then info: debug lines start and stop at once"
 
 # B quiet since its wake: the new threshold sends it back to Idle within the minute.
 nb_cli peer wake "$B_PUBKEY" >/dev/null
