@@ -62,6 +62,27 @@ bool is_base64_text(const std::string& s) {
            std::string::npos;
 }
 
+// "peer": a public key or its start; "ip": an address. Absent: empty / none.
+std::string opt_key_prefix(const nlohmann::json& req) {
+    auto key = opt_string(req, "peer");
+    if (!key) return {};
+    if (key->empty() || key->size() > 44 || !is_base64_text(*key))
+        throw std::invalid_argument(
+            "\"peer\" must be a public key or its start (1 to 44 base64 characters), not \"" +
+            printable(*key, 48) + "\"");
+    return *key;
+}
+
+std::optional<IpAddr> opt_ip(const nlohmann::json& req) {
+    auto ip = opt_string(req, "ip");
+    if (!ip) return std::nullopt;
+    auto addr = IpAddr::parse(*ip);
+    if (!addr)
+        throw std::invalid_argument("\"ip\" must be an IPv4 or IPv6 address, not \"" +
+                                    printable(*ip, 48) + "\"");
+    return addr;
+}
+
 ControlRequest status_from_json(const nlohmann::json& req) {
     StatusRequest s;
     s.detail = opt_bool(req, "detail").value_or(false);
@@ -71,19 +92,8 @@ ControlRequest status_from_json(const nlohmann::json& req) {
             throw std::invalid_argument("\"state\" must be " + name_list(kPeerStateNames) +
                                         ", not \"" + printable(*state, 32) + "\"");
     }
-    if (auto key = opt_string(req, "peer")) {
-        if (key->empty() || key->size() > 44 || !is_base64_text(*key))
-            throw std::invalid_argument(
-                "\"peer\" must be a public key or its start (1 to 44 base64 characters), not \"" +
-                printable(*key, 48) + "\"");
-        s.filter.key_prefix = *key;
-    }
-    if (auto ip = opt_string(req, "ip")) {
-        s.filter.ip = IpAddr::parse(*ip);
-        if (!s.filter.ip)
-            throw std::invalid_argument("\"ip\" must be an IPv4 or IPv6 address, not \"" +
-                                        printable(*ip, 48) + "\"");
-    }
+    s.filter.key_prefix = opt_key_prefix(req);
+    s.filter.ip = opt_ip(req);
     s.filter.failing = opt_bool(req, "failing").value_or(false);
     if (!s.filter.empty()) s.detail = true;  // a filter asks for peers
     return s;
@@ -91,19 +101,8 @@ ControlRequest status_from_json(const nlohmann::json& req) {
 
 ControlRequest trace_from_json(const nlohmann::json& req) {
     TraceRequest t;
-    if (auto key = opt_string(req, "peer")) {
-        if (key->empty() || key->size() > 44 || !is_base64_text(*key))
-            throw std::invalid_argument(
-                "\"peer\" must be a public key or its start (1 to 44 base64 characters), not \"" +
-                printable(*key, 48) + "\"");
-        t.filter.key_prefix = *key;
-    }
-    if (auto ip = opt_string(req, "ip")) {
-        t.filter.ip = IpAddr::parse(*ip);
-        if (!t.filter.ip)
-            throw std::invalid_argument("\"ip\" must be an IPv4 or IPv6 address, not \"" +
-                                        printable(*ip, 48) + "\"");
-    }
+    t.filter.key_prefix = opt_key_prefix(req);
+    t.filter.ip = opt_ip(req);
     if (auto events = req.find("events"); events != req.end()) {
         if (!events->is_array()) throw std::invalid_argument("\"events\" must be a list");
         for (const auto& e : *events) {

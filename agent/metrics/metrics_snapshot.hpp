@@ -8,6 +8,7 @@
 #include <string>
 
 #include "agent/lazy/lazy_counters.hpp"
+#include "agent/lazy/peer_status.hpp"
 #include "base/latency_histogram.hpp"
 
 namespace nb {
@@ -28,13 +29,10 @@ struct ConnectorPoolStats {
 struct MetricsSnapshot {
     // Labels of nbagent_info, and the interface label of every series.
     std::string interface, version, wg_backend, trigger, attach_mode;
-    bool lazy = true;
     bool wireguard_up = true;  // answering (always, where the agent does not watch it)
-    int64_t inactivity_threshold_ms = 0;
-    std::array<uint64_t, 3> peers{};  // by PeerState
+    LazyStatus status;         // the manager's counts and settings, without peers
     LazyCounters counters;
-    uint64_t ring_reports = 0, lost_reports = 0, lost_recovered = 0;
-    uint64_t wakes_queued = 0, wakes_deferred = 0, wakes_shed = 0;
+    uint64_t ring_reports = 0;
     HistogramSnapshot time_to_connected;  // trigger to Connected, for wakes the agent started
     ConnectorPoolStats pool;
     MapUpdateCounters maps;

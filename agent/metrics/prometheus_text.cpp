@@ -2,10 +2,8 @@
 
 #include <spdlog/fmt/fmt.h>
 
-#include <cctype>
 #include <iterator>
 
-#include "agent/lazy/state.hpp"
 
 namespace nb {
 
@@ -110,21 +108,18 @@ void write_lazy(Writer& w, const MetricsSnapshot& s) {
              uint64_t{1});
     w.gauge("nbagent_lazy",
             "Whether lazy connections are on (1) or every peer is kept connected (0).",
-            s.lazy ? 1.0 : 0.0);
+            s.status.lazy ? 1.0 : 0.0);
     w.gauge("nbagent_wireguard_up",
             "Whether WireGuard answers the agent (1), or is not answering or gone (0).",
             s.wireguard_up ? 1.0 : 0.0);
     w.gauge("nbagent_inactivity_threshold_seconds",
             "A Connected peer without traffic for this long goes back to Idle.",
-            static_cast<double>(s.inactivity_threshold_ms) / 1e3);
+            static_cast<double>(s.status.inactivity_threshold_ms) / 1e3);
 
     w.family("nbagent_peers", "gauge", "Peers by lazy state.");
-    for (const auto& n : kPeerStateNames) {
-        std::string state = n.name;
-        for (char& c : state) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        w.sample("nbagent_peers", fmt::format("state=\"{}\"", state),
-                 s.peers[static_cast<size_t>(n.value)]);
-    }
+    w.sample("nbagent_peers", "state=\"idle\"", s.status.idle);
+    w.sample("nbagent_peers", "state=\"connecting\"", s.status.connecting);
+    w.sample("nbagent_peers", "state=\"connected\"", s.status.connected);
 
     w.by_name("nbagent_wakes_total", "counter",
               "Wakes the agent started or saw, by what started them.", "reason", kWakeReasonNames,
@@ -158,18 +153,18 @@ void write_traffic(Writer& w, const MetricsSnapshot& s) {
               s.ring_reports);
     w.counter("nbagent_ring_lost_reports_total",
               "Reports the BPF ring buffer could not take because the agent fell behind.",
-              s.lost_reports);
+              s.status.lost_reports);
     w.counter("nbagent_ring_lost_recovered_total",
               "Peers woken or confirmed from the marks the programs left for lost reports.",
-              s.lost_recovered);
+              s.status.lost_recovered);
 
     w.gauge("nbagent_wakes_queued",
             "Wakes of unproven peers waiting for admission now (--wake-rate).",
-            static_cast<double>(s.wakes_queued));
+            static_cast<double>(s.status.wakes_queued));
     w.counter("nbagent_wakes_deferred_total",
-              "Wakes of unproven peers that had to wait for admission.", s.wakes_deferred);
+              "Wakes of unproven peers that had to wait for admission.", s.status.wakes_deferred);
     w.counter("nbagent_wakes_shed_total", "Wakes refused because the admission queue was full.",
-              s.wakes_shed);
+              s.status.wakes_shed);
 
     w.gauge("nbagent_connector_threads", "Worker threads of the connector pool.",
             static_cast<double>(s.pool.threads));

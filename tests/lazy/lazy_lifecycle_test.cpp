@@ -123,10 +123,7 @@ TEST_F(LazyLifecycleTest, EndpointSetWaitsForTheHandshakeAndTheFirstReplyConfirm
 }
 
 TEST_F(LazyLifecycleTest, OneWayTrafficIsConfirmedByWireGuardsHandshakeTime) {
-    make();
-    install3();
-    packet(0);
-    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    awaiting_proof(1);  // one packet, replayed: nothing waits, no reply will come
     uint64_t t = now();
     // The endpoint was set just now: its handshake completes within a round trip, and no
     // reply may come to prove it (one-way traffic), so WireGuard is asked at once, often.
@@ -149,10 +146,7 @@ TEST_F(LazyLifecycleTest, OneWayTrafficIsConfirmedByWireGuardsHandshakeTime) {
 }
 
 TEST_F(LazyLifecycleTest, AHandshakeThatTakesLongerIsPolledAtTheNormalPace) {
-    make();
-    install3();
-    packet(0);
-    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    awaiting_proof(1);
     uint64_t t = now();
     mgr->tick(t);
     EXPECT_EQ(mgr->tick_interval(), 5ms);

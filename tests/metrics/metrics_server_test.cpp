@@ -60,7 +60,7 @@ class Loop {
             if (::poll(&p, 1, 20) <= 0) continue;
             MetricsSnapshot s;
             s.interface = "wgt";
-            s.peers[0] = ++n;
+            s.status.idle = ++n;
             m_.answer(std::move(s));
         }
     }

@@ -17,13 +17,15 @@ MetricsSnapshot sample() {
     s.wg_backend = "userspace";
     s.trigger = "bpf";
     s.attach_mode = "tcx";
-    s.peers = {5, 1, 2};
+    s.status.idle = 5;
+    s.status.connecting = 1;
+    s.status.connected = 2;
     s.counters.wake(WakeReason::Packet) = 7;
     s.counters.wake(WakeReason::Group) = 3;
     s.counters.failure(WakeFailure::HandshakeTimeout) = 2;
     s.counters.idle(IdleReason::Inactivity) = 4;
     s.counters.packets_held = 11;
-    s.inactivity_threshold_ms = 90'000;
+    s.status.inactivity_threshold_ms = 90'000;
     LatencyHistogram h;
     h.record(500'000);          // 0.5 ms: at or below 2^19 ns (0.52 ms)
     h.record(3'000'000);        // 3 ms: above 2^21 ns (2.1 ms), at or below 2^22 ns
