@@ -249,7 +249,7 @@ class Agent {
     MapUpdateCounters maps_;
     double start_time_s_ = 0;  // unix time
     // The device's public key (base64) for the private key it was derived from.
-    mutable std::optional<std::pair<WgKey, std::string>> public_key_;
+    std::optional<std::pair<WgKey, std::string>> public_key_;
 };
 
 }  // namespace nb::engine

@@ -19,7 +19,7 @@ MetricsSnapshot Agent::metrics_snapshot() const {
     s.status = mgr_->status(false);
     s.counters = mgr_->counters();
     if (activity_) s.ring_reports = activity_->records();
-    s.time_to_connected = mgr_->wake_phases().total;
+    s.time_to_connected = mgr_->time_to_connected();
     const ConnectPool::Stats pool = pool_->stats();
     s.pool = {pool.threads, pool.busy, pool.queued};
     s.maps = maps_;

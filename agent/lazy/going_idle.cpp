@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 
 #include "agent/lazy/lazy_manager.hpp"
 
@@ -28,9 +30,15 @@ void LazyManager::note_failure(ManagedPeer& p, WakeFailure cause, const std::str
     w.phase_ns = 0;
     w.retry_after_ns = now + to_ns(backoff);
     w.last_error = error;
-    const std::string kind =
-        std::string("peers failed to connect (") + name_of(kWakeFailureNames, cause, "") + ")";
-    if (failure_log_.admit(kind, now))
+    // Built once per cause, not per failure: a sweep fails thousands.
+    static const auto kinds = [] {
+        std::array<std::string, std::size(kWakeFailureNames)> k;
+        for (const auto& n : kWakeFailureNames)
+            k[static_cast<size_t>(n.value)] =
+                std::string("peers failed to connect (") + n.name + ")";
+        return k;
+    }();
+    if (failure_log_.admit(kinds[static_cast<size_t>(cause)], now))
         spdlog::warn("peer {} failed to connect ({} in a row): {}; no new attempt for {}",
                      p.key.base64(), w.failures, error, format_duration(backoff));
 }

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 #include "base/net/packet_summary.hpp"
@@ -238,6 +239,20 @@ void LazyManager::on_rx_wake(uint32_t id, uint64_t ts_ns) {
 
 namespace {
 
+// "peers went Idle -> Connecting": a state change's kind for the log storm, built once
+// per pair rather than per change.
+const std::string& transition_kind(PeerState from, PeerState to) {
+    static const auto kinds = [] {
+        std::array<std::string, 9> k;
+        for (const auto& f : kPeerStateNames)
+            for (const auto& t : kPeerStateNames)
+                k[static_cast<size_t>(f.value) * 3 + static_cast<size_t>(t.value)] =
+                    std::string("peers went ") + f.name + " -> " + t.name;
+        return k;
+    }();
+    return kinds[static_cast<size_t>(from) * 3 + static_cast<size_t>(to)];
+}
+
 // The reason as the trace and the logs have always said it.
 std::string wake_reason_text(WakeReason why, const std::string& detail) {
     switch (why) {
@@ -291,8 +306,7 @@ void LazyManager::wake_groups(const ManagedPeer& p, uint64_t ts_ns) {
         for (uint32_t m : it->second) {
             ManagedPeer& o = table_[m];
             if (!o.in_use || o.state != PeerState::Idle || now < o.w().retry_after_ns) continue;
-            // Groups multiply a sweep's wakes: unproven members wait their turn too.
-            if (!o.proven && admission_.request(o.id, now) != WakeAdmission::Verdict::Now) continue;
+            if (!admitted_with_group(o, now)) continue;
             start_connect(o, ts_ns, WakeReason::Group, g);
         }
     }
@@ -436,9 +450,7 @@ void LazyManager::transition(ManagedPeer& p, PeerState to, const std::string& re
     if (to == PeerState::Connected && p.last_wake_ms >= 0) ev.latency_ms = p.shown_wake_ms();
     if (to == PeerState::Idle) ev.error = p.w().last_error;
     // At info, but a storm of one kind (a sweep, a mass idle) is summed up per window.
-    const std::string kind =
-        std::string("peers went ") + state_name(from) + " -> " + state_name(to);
-    if (state_log_.admit(kind, clock_now()))
+    if (state_log_.admit(transition_kind(from, to), clock_now()))
         spdlog::info("peer {} {} -> {} ({})", p.key.base64(), state_name(from), state_name(to),
                      reason);
     trace_(ev);

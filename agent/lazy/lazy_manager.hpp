@@ -177,12 +177,14 @@ class LazyManager {
     uint64_t count(PeerState s) const { return table_.count(s); }
     // How long the phases of wakes and idle transitions took, since the manager began.
     WakePhases wake_phases() const { return phases_.snapshot(); }
-    // Every peer's status, one after the other into a reused object (for a big
-    // `status -d` reply, see status_reply_text). Valid until the manager changes.
-    PeerStatusSource peer_statuses() const;
-    // The same for the peers `filter` selects. A whole key or an address costs a lookup
-    // or one pass over the allowed IPs; only the selected peers' statuses are built.
+    // Its `total` alone: trigger to Connected, for every wake the agent started.
+    const HistogramSnapshot& time_to_connected() const { return phases_.total.snapshot(); }
+    // The statuses of the peers `filter` selects (every peer when it is empty), one after
+    // the other into a reused object (for a big `status -d` reply, see
+    // status_reply_text). Valid until the manager changes. A whole key or an address costs
+    // a lookup or one pass over the allowed IPs; only the selected peers' are built.
     PeerStatusSource peer_statuses(const PeerFilter& filter) const;
+    PeerStatusSource peer_statuses() const;
     const ManagedPeer* find(const WgKey& key) const { return table_.find(key); }
     // Every peer, free ids left out (a debug bundle reads what it must hide).
     template <typename F>
@@ -277,6 +279,11 @@ class LazyManager {
     // Wakes the queue lets through now (agent/lazy/wake_admission.hpp).
     void admit_queued_wakes(uint64_t now_ns);
     void wake_groups(const ManagedPeer& p, uint64_t ts_ns);
+    // Whether a group's wake may start this member now: groups multiply a sweep's
+    // wakes, so unproven members wait their turn (admission) like any unproven wake.
+    bool admitted_with_group(const ManagedPeer& p, uint64_t now_ns) {
+        return p.proven || admission_.request(p.id, now_ns) == WakeAdmission::Verdict::Now;
+    }
     void set_endpoint(ManagedPeer& p, const SockAddr& ep);
     // The part of set_endpoint after WireGuard has taken the endpoint.
     void endpoint_applied(ManagedPeer& p, const SockAddr& ep);
@@ -332,7 +339,7 @@ class LazyManager {
     void fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
                           PeerStatus& s) const;
     uint64_t last_activity_ns(const ManagedPeer& p) const;
-    bool selected(const ManagedPeer& p, const PeerFilter& f) const;
+    bool selected(const ManagedPeer& p, const PeerFilter& f, uint64_t now_ns) const;
     // The peer whose allowed IPs route `ip` (longest prefix, as WireGuard routes), or none.
     std::optional<uint32_t> route_of(const IpAddr& ip) const;
 

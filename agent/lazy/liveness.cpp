@@ -42,12 +42,12 @@ void LazyManager::learn_bulk_cost(size_t peers, uint64_t took_ns) {
 }
 
 void LazyManager::tick(uint64_t now_ns) {
-    summarize_log_storms(now_ns);
     // Fast ticks are for the handshake poll; the rest keeps its pace.
     if (!backlog_ && fast_poll_ && now_ns < next_slow_tick_ns_) {
         poll_handshakes(now_ns);
         return;
     }
+    summarize_log_storms(now_ns);
     next_slow_tick_ns_ = now_ns + to_ns(std::chrono::milliseconds(250));
     backlog_ = false;
     // Deadlines of wakes in progress. The list may hold ids that moved on or repeat.
@@ -252,13 +252,12 @@ uint64_t LazyManager::last_activity_ns(const ManagedPeer& p) const {
 }
 
 void LazyManager::summarize_log_storms(uint64_t now_ns) {
-    const std::string window = format_duration(state_log_.window());
     state_log_.flush(now_ns, [&](const std::string& kind, uint64_t n) {
-        spdlog::info("{} more {} in the last {}", n, kind, window);
+        spdlog::info("{} more {} in the last {}", n, kind, format_duration(state_log_.window()));
     });
     failure_log_.flush(now_ns, [&](const std::string& kind, uint64_t n) {
         spdlog::warn("{} more {} in the last {}; `nbagent status --failing` lists them", n, kind,
-                     window);
+                     format_duration(failure_log_.window()));
     });
 }
 

@@ -346,10 +346,9 @@ void LazyManager::join_awake_groups(const std::vector<uint32_t>& ids) {
                 return m != id && table_[m].state == PeerState::Connected;
             });
             if (!awake) continue;
-            // As any group wake: an unproven peer waits its turn (a map that adds
-            // thousands of members must not bury a real peer's handshake).
-            if (p.proven || admission_.request(id, now) == WakeAdmission::Verdict::Now)
-                start_connect(p, now, WakeReason::Group, g);
+            // As any group wake (a map that adds thousands of members must not bury a real
+            // peer's handshake).
+            if (admitted_with_group(p, now)) start_connect(p, now, WakeReason::Group, g);
             break;
         }
     }

@@ -60,12 +60,7 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
 }
 
 PeerStatusSource LazyManager::peer_statuses() const {
-    return [this, i = size_t{0}, now_ms = unix_ms(), now_ns = clock_now()](PeerStatus& s) mutable {
-        while (i < table_.slots() && !table_[static_cast<uint32_t>(i)].in_use) ++i;
-        if (i == table_.slots()) return false;
-        fill_peer_status(table_[static_cast<uint32_t>(i++)], now_ms, now_ns, s);
-        return true;
-    };
+    return peer_statuses(PeerFilter{});
 }
 
 std::optional<uint32_t> LazyManager::route_of(const IpAddr& ip) const {
@@ -82,12 +77,11 @@ std::optional<uint32_t> LazyManager::route_of(const IpAddr& ip) const {
     return best;
 }
 
-bool LazyManager::selected(const ManagedPeer& p, const PeerFilter& f) const {
+bool LazyManager::selected(const ManagedPeer& p, const PeerFilter& f, uint64_t now_ns) const {
     if (f.state && p.state != *f.state) return false;
     if (f.failing) {
         const WakeState& w = p.w();
-        if (w.failures == 0 && w.last_error.empty() && w.retry_after_ns <= clock_now())
-            return false;
+        if (w.failures == 0 && w.last_error.empty() && w.retry_after_ns <= now_ns) return false;
     }
     if (!f.key_prefix.empty()) {
         // Reused: a key's 44 characters do not fit a short string, and this runs per peer.
@@ -100,7 +94,6 @@ bool LazyManager::selected(const ManagedPeer& p, const PeerFilter& f) const {
 }
 
 PeerStatusSource LazyManager::peer_statuses(const PeerFilter& f) const {
-    if (f.empty()) return peer_statuses();
     // An address or a whole key names at most one peer: found once, not tested per peer.
     std::optional<uint32_t> only;
     bool none = false;
@@ -120,13 +113,13 @@ PeerStatusSource LazyManager::peer_statuses(const PeerFilter& f) const {
         if (only) {
             const ManagedPeer& p = table_[*only];
             none = true;  // one peer at most
-            if (!selected(p, f)) return false;
+            if (!selected(p, f, now_ns)) return false;
             fill_peer_status(p, now_ms, now_ns, s);
             return true;
         }
         for (; i < table_.slots(); ++i) {
             const ManagedPeer& p = table_[static_cast<uint32_t>(i)];
-            if (!p.in_use || !selected(p, f)) continue;
+            if (!p.in_use || !selected(p, f, now_ns)) continue;
             fill_peer_status(p, now_ms, now_ns, s);
             ++i;
             return true;

@@ -4,7 +4,6 @@
 
 #include <iterator>
 
-
 namespace nb {
 
 std::string escape_label_value(std::string_view v) {
@@ -39,19 +38,15 @@ class Writer {
                        type);
     }
     // `labels`: more labels after the interface, as `a="x",b="y"` (values escaped).
-    void sample(std::string_view name, std::string_view labels, double value) {
-        fmt::format_to(std::back_inserter(out_), "{}{{{}{}{}}} {}\n", name, iface_,
-                       labels.empty() ? "" : ",", labels, value);
-    }
-    void sample(std::string_view name, std::string_view labels, uint64_t value) {
+    // A value is a count (uint64_t, written as an integer) or a measure (double).
+    template <typename Value>
+    void sample(std::string_view name, std::string_view labels, Value value) {
         fmt::format_to(std::back_inserter(out_), "{}{{{}{}{}}} {}\n", name, iface_,
                        labels.empty() ? "" : ",", labels, value);
     }
     // A sample without the interface label (process_*: one process, whatever it serves).
-    void bare(std::string_view name, double value) {
-        fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
-    }
-    void bare(std::string_view name, uint64_t value) {
+    template <typename Value>
+    void bare(std::string_view name, Value value) {
         fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
     }
 
