@@ -8,45 +8,6 @@ namespace nb::cli {
 
 namespace {
 
-// A validator that runs `check` on the text: what it throws (an E) is the message.
-template <typename E, typename Check>
-CLI::Validator throwing_validator(Check check, std::string name) {
-    return CLI::Validator(
-        [check](std::string& text) -> std::string {
-            try {
-                check(text);
-            } catch (const E& e) {
-                return e.what();
-            }
-            return {};
-        },
-        std::move(name));
-}
-
-CLI::Validator duration_validator() {
-    return throwing_validator<std::invalid_argument>(
-        [](const std::string& text) {
-            if (parse_duration(text).count() <= 0)
-                throw std::invalid_argument("duration must be positive");
-        },
-        "DURATION");
-}
-
-CLI::Validator inactivity_validator() {
-    return throwing_validator<UsageError>(
-        [](const std::string& text) { parse_inactivity_threshold(text); }, "DURATION");
-}
-
-CLI::Validator switch_validator() {
-    return CLI::Validator(
-        [](std::string& text) -> std::string {
-            return parse_switch(text) ? std::string()
-                                      : "expected on or off (or true/false, 1/0), got \"" +
-                                            text + "\"";
-        },
-        "on|off");
-}
-
 // A duration option (10s, 500ms, ...), its default shown in --help.
 void add_duration_option(CLI::App* cmd, const std::string& name, std::string& value,
                          const std::string& help) {
@@ -120,16 +81,9 @@ static void add_observability_options(CLI::App& run, RunArgs& a) {
                    "Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. "
                    "127.0.0.1:9590 ([::1]:9590 for IPv6; off by default). They show counts, "
                    "no keys and no addresses of peers; bind it to a local address")
-        ->check([](const std::string& s) -> std::string {
-            try {
-                parse_listen_address(s);
-                return {};
-            } catch (const std::invalid_argument& e) {
-                return e.what();
-            }
-        });
+        ->check(listen_validator());
     run.add_option("--log-level", a.log_level, "Log level")
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+        ->check(log_level_validator())
         ->capture_default_str();
 }
 

@@ -9,32 +9,22 @@ SetCommands add_set_command(CLI::App& app, SetArgs& a) {
     set->require_subcommand(1);
     SetCommands c;
     c.lazy = set->add_subcommand("lazy", "Turn lazy connections on or off");
-    add_checked_argument(
-        *c.lazy, "VALUE", a.value, "on or off (true/false, 1/0)",
-        [](const std::string& text) {
-            return parse_switch(text) ? std::string() : "expected on or off, got \"" + text + "\"";
-        },
-        "on|off");
+    c.lazy->add_option("VALUE", a.value, "on or off (true/false, 1/0)")
+        ->required()
+        ->check(switch_validator());
     c.log_level = set->add_subcommand("log-level", "What the agent logs from now on");
     c.log_level->add_option("LEVEL", a.value, "trace, debug, info, warn or error")
         ->required()
-        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+        ->check(log_level_validator());
     c.inactivity = set->add_subcommand(
         "inactivity-threshold",
         "Send connected peers back to Idle after this long without traffic, from now on (peers "
         "with their own InactivityThreshold keep it; SIGHUP and apply do not change this)");
-    add_checked_argument(
-        *c.inactivity, "DURATION", a.value,
-        "e.g. 90s, 15m, 1h30m; a bare number is minutes; at least 10s",
-        [](const std::string& text) {
-            try {
-                parse_inactivity_threshold(text);
-                return std::string();
-            } catch (const std::exception& e) {
-                return std::string(e.what());
-            }
-        },
-        "DURATION");
+    c.inactivity
+        ->add_option("DURATION", a.value,
+                     "e.g. 90s, 15m, 1h30m; a bare number is minutes; at least 10s")
+        ->required()
+        ->check(inactivity_validator());
     for (CLI::App* sub : {c.lazy, c.log_level, c.inactivity})
         add_socket_options(*sub, a.interface, a.run_dir);
     return c;

@@ -261,7 +261,8 @@ CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {
                     "Only the peer with this public key, or whose key starts so (implies -d)");
     cmd->add_option("--ip", a.ip,
                     "Only the peer whose allowed IPs route this address, longest prefix first, "
-                    "as WireGuard routes it (implies -d)");
+                    "as WireGuard routes it (implies -d)")
+        ->check(ip_validator());
     cmd->add_flag("--failing", a.failing,
                   "Only peers whose last wakes failed or that back off now (implies -d)");
     cmd->add_flag("--json", a.json, "Print the status object as JSON");
@@ -287,11 +288,7 @@ int run_status(const StatusArgs& a, std::ostream& out) {
         req.filter.state = peer_state_from_string(s);
     }
     if (a.peer) req.filter.key_prefix = *a.peer;
-    if (a.ip) {
-        req.filter.ip = IpAddr::parse(*a.ip);
-        if (!req.filter.ip)
-            throw CLI::ValidationError("--ip", "'" + *a.ip + "' is not an IP address");
-    }
+    if (a.ip) req.filter.ip = IpAddr::parse(*a.ip);  // checked by ip_validator
     req.filter.failing = a.failing;
     req.detail = req.detail || !req.filter.empty();
     const std::string_view line = client.request_text(to_json(ControlRequest{req}));

@@ -82,7 +82,8 @@ CLI::App* add_trace_command(CLI::App& app, TraceArgs& a) {
     peers->add_flag("--json", a.json, "The same as -o json");
     peers->add_option("--count", a.count, "Stop after N events")->check(CLI::PositiveNumber);
     peers->add_option("--peer", a.peer, "Only this peer's events (its key, or the key's start)");
-    peers->add_option("--ip", a.ip, "Only the events of the peer whose allowed IPs route ADDR");
+    peers->add_option("--ip", a.ip, "Only the events of the peer whose allowed IPs route ADDR")
+        ->check(ip_validator());
     peers
         ->add_option("--event", a.events,
                      "Only these kinds: trigger, drop, state (transition), overrun, mode; "
@@ -98,14 +99,8 @@ CLI::App* add_trace_command(CLI::App& app, TraceArgs& a) {
     peers
         ->add_option("--since", a.since,
                      "First the kept events of the last DURATION (e.g. 10m), then exit")
-        ->check([](const std::string& s) {
-            try {
-                parse_duration(s);
-                return std::string();
-            } catch (const std::exception& e) {
-                return std::string(e.what());
-            }
-        });
+        ->check(throwing_validator<std::invalid_argument>(
+            [](const std::string& text) { parse_duration(text); }, "DURATION"));
     peers->add_flag("-f,--follow", a.follow, "With --last or --since: then follow live events");
     add_socket_options(*peers, a.interface, a.run_dir);
     return peers;
@@ -116,10 +111,7 @@ namespace {
 TraceRequest trace_request(const TraceArgs& a) {
     TraceRequest req;
     if (a.peer) req.filter.key_prefix = *a.peer;
-    if (a.ip) {
-        req.filter.ip = IpAddr::parse(*a.ip);
-        if (!req.filter.ip) throw UsageError("--ip: '" + *a.ip + "' is not an IP address");
-    }
+    if (a.ip) req.filter.ip = IpAddr::parse(*a.ip);  // checked by ip_validator
     for (const auto& e : a.events) req.filter.events.push_back(e == "state" ? "transition" : e);
     req.filter.failures = a.failures;
     req.last = a.last;

@@ -71,6 +71,31 @@ inline CLI::App* add_grouped_command(CLI::App& app, const std::string& group,
     return g->add_subcommand(name, help);
 }
 
+// A validator that runs `check` on the text: what it throws (an E) is the message.
+template <typename E, typename Check>
+inline CLI::Validator throwing_validator(Check check, std::string name) {
+    return CLI::Validator(
+        [check](std::string& text) -> std::string {
+            try {
+                check(text);
+            } catch (const E& e) {
+                return e.what();
+            }
+            return {};
+        },
+        std::move(name));
+}
+
+// Value checks (validators.cpp): a positive duration ("10s"), an inactivity threshold
+// (parse_inactivity_threshold), a switch (on|off, true|false, 1|0), an IP address, and
+// a listen address ("127.0.0.1:9590"), a log level (kLogLevels, agent/control/request.hpp).
+CLI::Validator duration_validator();
+CLI::Validator inactivity_validator();
+CLI::Validator switch_validator();
+CLI::Validator ip_validator();
+CLI::Validator listen_validator();
+CLI::Validator log_level_validator();
+
 // A required positional argument checked while argv is parsed, so a bad one is a usage
 // error: `problem` says what is wrong with the text, or returns "" if nothing is.
 // `shown_as` stands for the value in --help.

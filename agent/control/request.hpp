@@ -74,6 +74,7 @@ struct SetRequest {
     std::optional<std::string> log_level;  // trace, debug, info, warn or error
     std::optional<std::chrono::milliseconds> inactivity_threshold;  // at least 10 s
 };
+// In spdlog's order (its level_enum indexes them).
 inline constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
 using ControlRequest = std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest,

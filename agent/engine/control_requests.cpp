@@ -154,10 +154,15 @@ nlohmann::json Agent::peer_wake(const PeerWakeRequest& r) {
 
 namespace {
 
-// spdlog's levels in the words `run --log-level` and `set log-level` take ("warn", where
-// spdlog says "warning").
-constexpr const char* kLogLevelWords[] = {"trace", "debug",    "info", "warn",
-                                          "error", "critical", "off"};
+// The level in the words `set log-level` takes (kLogLevels: "warn" where spdlog says
+// "warning"); spdlog's own past them (critical, off), which no request sets.
+std::string log_level_word(spdlog::level::level_enum level) {
+    static_assert(spdlog::level::trace == 0 && spdlog::level::warn == 3 && spdlog::level::err == 4);
+    const auto i = static_cast<size_t>(level);
+    if (i < std::size(kLogLevels)) return kLogLevels[i];
+    const auto name = spdlog::level::to_string_view(level);
+    return std::string(name.data(), name.size());
+}
 
 }  // namespace
 
@@ -169,7 +174,7 @@ nlohmann::json Agent::set_request(const SetRequest& r) {
     if (r.inactivity_threshold) mgr_->set_inactivity_threshold(*r.inactivity_threshold);
     return nlohmann::json{
         {"ok", true},
-        {"log_level", kLogLevelWords[std::min<size_t>(spdlog::get_level(), 6)]},
+        {"log_level", log_level_word(spdlog::get_level())},
         {"inactivity_threshold_ms", static_cast<uint64_t>(mgr_->inactivity_threshold().count())}};
 }
 
