@@ -57,6 +57,9 @@ struct LazyOptions {
     // tests give it one they move by hand, so they never sleep. Empty: monotonic_ns.
     // How long WireGuard took to answer is always measured on the real clock.
     std::function<uint64_t()> clock;
+    // Unix time in ms, for the times status shows (state since, last activity): tests give
+    // one that follows `clock`, so two readings of the same state agree. Empty: unix_ms.
+    std::function<int64_t()> unix_clock;
 };
 
 // What a network-map update changes, by peer.
@@ -345,6 +348,7 @@ class LazyManager {
 
     LazyOptions opts_;
     uint64_t clock_now() const { return opts_.clock ? opts_.clock() : monotonic_ns(); }
+    int64_t unix_now() const { return opts_.unix_clock ? opts_.unix_clock() : unix_ms(); }
     WakeAdmission admission_;
     WgControl& wg_;
     HoldDatapath* dp_;

@@ -107,7 +107,7 @@ PeerStatusSource LazyManager::peer_statuses(const PeerFilter& f) const {
         if (!p || (only && *only != p->id)) none = true;
         if (p) only = p->id;
     }
-    return [this, f, only, none, i = size_t{0}, now_ms = unix_ms(),
+    return [this, f, only, none, i = size_t{0}, now_ms = unix_now(),
             now_ns = clock_now()](PeerStatus& s) mutable {
         if (none) return false;
         if (only) {
@@ -137,7 +137,7 @@ LazyStatus LazyManager::status(bool detail) const {
     st.wakes_queued = admission_.queued();
     st.wakes_deferred = admission_.deferred();
     st.wakes_shed = admission_.shed();
-    int64_t now_ms = unix_ms();
+    int64_t now_ms = unix_now();
     uint64_t now_ns = clock_now();
     // Kept as peers change: the counts cost nothing at a million peers.
     st.idle = table_.count(PeerState::Idle);

@@ -230,11 +230,16 @@ class LazyFixture : public ::testing::Test {
     // It starts where a machine's monotonic clock could be, well after boot.
     uint64_t clock_ns = 1000ull * 1000000000ull;
     uint64_t now() const { return clock_ns; }
+    // Unix time moving with clock_ns, from a fixed start: status times are reproducible.
+    int64_t unix_now() const {
+        return 1'700'000'000'000 + static_cast<int64_t>(clock_ns / 1000000) - 1'000'000;
+    }
     void wait_until(uint64_t t) { clock_ns = std::max(clock_ns, t); }
 
     LazyOptions options(bool lazy = true, uint32_t max_held = 128) {
         LazyOptions o;
         o.clock = [this] { return clock_ns; };
+        o.unix_clock = [this] { return unix_now(); };
         o.interface = "wgt";
         o.lazy = lazy;
         o.max_held = max_held;
