@@ -45,9 +45,13 @@ int run_cli(int argc, const char* const* argv,
                 std::cerr << "nbagent run needs root (CAP_NET_ADMIN and CAP_BPF)\n";
                 return 1;
             }
+            // What flags and env say comes before the file fills in the rest.
+            SettingsReload reload = reload_sources(*run, run_args, env);
+            const auto from_file = apply_settings_file(*run, reload, env);
             RunOptions opts = to_run_options(run_args, env);
             opts.command_line.assign(argv, argv + argc);
-            opts.settings = effective_settings(*run, opts, env);
+            opts.settings = effective_settings(*run, opts, env, from_file);
+            opts.reload = std::move(reload);
             spdlog::set_level(spdlog::level::from_str(run_args.log_level));
             return run_agent(opts);
         }

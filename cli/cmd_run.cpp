@@ -152,6 +152,11 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
         ->check(CLI::IsMember({"auto", "tcx", "clsact"}))
         ->capture_default_str();
     add_observability_options(*run, a);
+    run->add_option("--settings", a.settings,
+                    "Settings file: lines 'option = value' for run's options without the "
+                    "leading -- (default: /etc/nbagent/IFACE.conf when it exists). Flags and "
+                    "env win over it; SIGHUP reads it again")
+        ->check(CLI::ExistingFile);
     return run;
 }
 
@@ -185,29 +190,21 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
 }
 
 std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& opts,
-                                        const EnvLookup& env) {
-    // The two settings the environment can give, with the variables in the order
-    // resolve_lazy and resolve_inactivity_threshold read them.
-    const std::pair<std::string, std::vector<const char*>> from_env[] = {
-        {"--lazy-conn", {"NB_LAZY_CONN", "NB_ENABLE_EXPERIMENTAL_LAZY_CONN"}},
-        {"--inactivity-threshold", {"NB_LAZY_CONN_INACTIVITY_THRESHOLD"}},
-    };
+                                        const EnvLookup& env,
+                                        const std::map<std::string, std::string>& from_file) {
     std::vector<Setting> out;
     for (const CLI::Option* o : run.get_options()) {
         const std::string name = o->get_name();
         if (name.rfind("--", 0) != 0 || name == "--help") continue;
         std::string value = o->count() ? o->as<std::string>() : o->get_default_str();
-        Setting s{name, value.empty() ? "(auto)" : value, o->count() ? "flag" : "default"};
-        for (const auto& [flag, vars] : from_env) {
-            if (flag != name || o->count()) continue;
-            for (const char* var : vars) {
-                auto v = env(var);
-                if (!v || v->empty()) continue;
-                s = {name, *v, std::string("env ") + var};
-                break;
-            }
+        std::string source = o->count() ? "flag" : "default";
+        if (auto f = from_file.find(name); f != from_file.end()) {
+            source = f->second;
+        } else if (auto e = env_source(name, env); e && !o->count()) {
+            value = *env(e->c_str() + 4);  // "env NAME"
+            source = *e;
         }
-        out.push_back(std::move(s));
+        out.push_back({name, value.empty() ? "(auto)" : value, source});
     }
     // What the two took effect as, whatever their source said.
     for (Setting& s : out) {

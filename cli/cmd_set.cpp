@@ -12,14 +12,15 @@ SetCommands add_set_command(CLI::App& app, SetArgs& a) {
     c.lazy->add_option("VALUE", a.value, "on or off (true/false, 1/0)")
         ->required()
         ->check(switch_validator());
-    c.log_level = set->add_subcommand("log-level", "What the agent logs from now on");
+    c.log_level = set->add_subcommand(
+        "log-level", "What the agent logs from now on, until SIGHUP reads the settings again");
     c.log_level->add_option("LEVEL", a.value, "trace, debug, info, warn or error")
         ->required()
         ->check(log_level_validator());
     c.inactivity = set->add_subcommand(
         "inactivity-threshold",
         "Send connected peers back to Idle after this long without traffic, from now on (peers "
-        "with their own InactivityThreshold keep it; SIGHUP and apply do not change this)");
+        "with their own InactivityThreshold keep it), until SIGHUP reads the settings again");
     c.inactivity
         ->add_option("DURATION", a.value,
                      "e.g. 90s, 15m, 1h30m; a bare number is minutes; at least 10s")

@@ -124,6 +124,21 @@ std::string format_relative(int64_t then_ms, int64_t now_ms) {
     return std::to_string(s / 86400) + "d ago";
 }
 
+// "0 B", "512 B", "1.50 KiB", "3.25 GiB": as `wg show` writes transfer.
+std::string format_bytes(uint64_t n) {
+    if (n < 1024) return std::to_string(n) + " B";
+    constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = static_cast<double>(n) / 1024;
+    size_t u = 0;
+    while (v >= 1024 && u + 1 < std::size(kUnits)) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f %s", v, kUnits[u]);
+    return buf;
+}
+
 // "3d4h", "5h12m", "7m3s", "42s": how long, to the two largest units.
 std::string format_age(int64_t ms) {
     int64_t s = std::max<int64_t>(0, ms / 1000);
@@ -179,12 +194,36 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
                " refused (--wake-rate)\n";
 }
 
+// Below the table: an error message is long and would widen every row.
+static void write_wake_errors(const AgentStatus& s, std::string& out) {
+    out += "\nwake errors:\n";
+    for (const auto& p : s.peers) {
+        if (p.last_error.empty() && p.failures == 0) continue;
+        out += p.public_key;
+        out += ": ";
+        if (p.last_error.empty()) {
+            out += "wake failed";
+        } else {
+            append_printable(out, p.last_error);
+        }
+        std::string why;
+        if (p.retry_in_ms > 0) why = "retry in " + format_wait_ms(p.retry_in_ms);
+        if (p.failures > 0) {
+            if (!why.empty()) why += ", ";
+            why += std::to_string(p.failures) + (p.failures == 1 ? " failure" : " failures");
+        }
+        if (!why.empty()) out += " (" + why + ")";
+        out += '\n';
+    }
+}
+
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
-    constexpr size_t kCols = 11;
+    constexpr size_t kCols = 13;
     constexpr size_t kGroups = 4;  // shown only when some peer is in a group
     const std::array<std::string, kCols> header = {
-        "PUBLIC KEY", "ALLOWED IPS", "STATE",   "FOR",       "GROUPS",       "ENDPOINT",
-        "WAKES",      "HELD",        "DROPPED", "LAST WAKE", "LAST ACTIVITY"};
+        "PUBLIC KEY", "ALLOWED IPS", "STATE",     "FOR",       "GROUPS",  "ENDPOINT",     "WAKES",
+        "HELD",       "DROPPED",     "LAST WAKE", "HANDSHAKE", "RX / TX", "LAST ACTIVITY"};
+    int64_t oldest_read_ms = 0;  // of WireGuard's figures shown
     std::vector<std::array<std::string, kCols>> rows;
     rows.reserve(s.peers.size());
     std::array<size_t, kCols> width{};
@@ -214,7 +253,11 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
             std::to_string(p.held),
             std::to_string(p.dropped),
             p.last_wake_ms < 0 ? "-" : fixed1(p.last_wake_ms) + " ms",
+            format_relative(p.last_handshake_ms, now_ms),
+            format_bytes(p.rx_bytes) + " / " + format_bytes(p.tx_bytes),
             format_relative(p.last_activity_ms, now_ms)};
+        if (p.wg_read_ms > 0 && (oldest_read_ms == 0 || p.wg_read_ms < oldest_read_ms))
+            oldest_read_ms = p.wg_read_ms;
         for (size_t c = 0; c < kCols; ++c) width[c] = std::max(width[c], row[c].size());
         rows.push_back(std::move(row));
     }
@@ -229,27 +272,11 @@ void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out) {
     out.reserve(out.size() + (rows.size() + 1) * 160);
     write_row(header);
     for (const auto& row : rows) write_row(row);
-    if (failing == 0) return;
-    // Below the table: an error message is long and would widen every row.
-    out += "\nwake errors:\n";
-    for (const auto& p : s.peers) {
-        if (p.last_error.empty() && p.failures == 0) continue;
-        out += p.public_key;
-        out += ": ";
-        if (p.last_error.empty()) {
-            out += "wake failed";
-        } else {
-            append_printable(out, p.last_error);
-        }
-        std::string why;
-        if (p.retry_in_ms > 0) why = "retry in " + format_wait_ms(p.retry_in_ms);
-        if (p.failures > 0) {
-            if (!why.empty()) why += ", ";
-            why += std::to_string(p.failures) + (p.failures == 1 ? " failure" : " failures");
-        }
-        if (!why.empty()) out += " (" + why + ")";
-        out += '\n';
-    }
+    // The agent reads WireGuard's figures now and then, not for each status.
+    if (oldest_read_ms > 0)
+        out += "\nhandshake and rx / tx as WireGuard counted them " +
+               format_relative(oldest_read_ms, now_ms) + " or later\n";
+    if (failing > 0) write_wake_errors(s, out);
 }
 
 CLI::App* add_status_command(CLI::App& app, StatusArgs& a) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "agent/config/setting_values.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "agent/control/protocol.hpp"
 #include "agent/engine/engine.hpp"
@@ -31,8 +33,7 @@ struct UsageError : std::runtime_error {
 };
 
 using nb::parse_duration;  // base/time.hpp
-// on/off/true/false/1/0, case-insensitive.
-std::optional<bool> parse_switch(std::string_view text);
+using nb::parse_switch;    // agent/config/setting_values.hpp
 
 using EnvLookup = std::function<std::optional<std::string>(const char* name)>;
 EnvLookup process_env();
@@ -131,13 +132,25 @@ struct RunArgs {
     uint32_t trace_ring = 100000;
     uint32_t log_ring = 10000;
     std::optional<std::string> metrics_listen;
+    std::optional<std::string> settings;  // --settings; unset: the default path if it exists
 };
 CLI::App* add_run_command(CLI::App& app, RunArgs& args);
 RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);
-// Each option of `run` as it took effect and where it came from (flag, env NAME,
-// default), for debug bundles.
+// Each option of `run` as it took effect and where it came from (flag, env NAME, file
+// PATH:LINE, default), for debug bundles. `from_file`: apply_settings_file's answer.
 std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& opts,
-                                        const EnvLookup& env);
+                                        const EnvLookup& env,
+                                        const std::map<std::string, std::string>& from_file);
+// "env NAME" when an environment variable gives `option` ("--lazy-conn").
+std::optional<std::string> env_source(const std::string& option, const EnvLookup& env);
+// The settings file to read (--settings, or the default path) and the live settings as
+// flags, env and defaults give them, before the file fills in: what SIGHUP starts from.
+SettingsReload reload_sources(const CLI::App& run, const RunArgs& a, const EnvLookup& env);
+// Fills the options no flag or env gave from the settings file, through their own
+// validators; returns each option it set with "file PATH:LINE". Throws UsageError with
+// PATH:LINE on an unknown key or a bad value.
+std::map<std::string, std::string> apply_settings_file(CLI::App& run, const SettingsReload& reload,
+                                                       const EnvLookup& env);
 
 struct StatusArgs {
     std::optional<std::string> interface;
@@ -158,6 +171,7 @@ int run_status(const StatusArgs& args, std::ostream& out);
 std::optional<std::string_view> verbatim_status(std::string_view line);
 // "never", "12s ago", "3m ago", "5h ago", "2d ago"; times in unix ms.
 std::string format_relative(int64_t then_ms, int64_t now_ms);
+std::string format_bytes(uint64_t n);
 void write_status_summary(const AgentStatus& s, std::string& out);
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out);
 

@@ -1,6 +1,7 @@
 #include "agent/config/wg_quick.hpp"
 
 #include "agent/config/config_file.hpp"
+#include "agent/config/setting_values.hpp"
 #include "base/printable.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
@@ -407,21 +408,14 @@ class Parser {
         return std::string(value);
     }
 
-    // As --inactivity-threshold takes it: a duration, a bare number being minutes, at
-    // least 10 s (shorter only makes a peer flap between request and reply).
+    // As --inactivity-threshold takes it (agent/config/setting_values.hpp).
     std::chrono::milliseconds parse_threshold(std::string_view key, std::string_view value) const {
-        const bool bare =
-            !value.empty() && value.find_first_not_of("0123456789.") == std::string_view::npos;
-        std::chrono::milliseconds d{0};
         try {
-            d = parse_duration(bare ? std::string(value) + "m" : std::string(value));
-        } catch (const std::invalid_argument&) {
-            fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected a duration such as 90s, 2m or 1h30m; a bare number is minutes)");
+            return parse_inactivity_threshold(value);
+        } catch (const std::invalid_argument& e) {
+            fail(std::string(key) + ": " + e.what());
         }
-        if (d < kMinInactivityThreshold)
-            fail(std::string(key) + " '" + std::string(value) + "' is below the minimum of 10s");
-        return d;
+        return {};
     }
 
     bool parse_lazy(std::string_view key, std::string_view value) const {

@@ -116,6 +116,14 @@ void write_peer(Writer& w, const PeerStatus& p) {
     w.integer(p.retry_in_ms);
     w.raw(",\"last_error\":");
     w.str(p.last_error);
+    w.raw(",\"rx_bytes\":");
+    w.integer(p.rx_bytes);
+    w.raw(",\"tx_bytes\":");
+    w.integer(p.tx_bytes);
+    w.raw(",\"last_handshake_ms\":");
+    w.integer(p.last_handshake_ms);
+    w.raw(",\"wg_read_ms\":");
+    w.integer(p.wg_read_ms);
     w.raw("}");
 }
 
@@ -303,6 +311,11 @@ PeerStatus peer_from_json(const Json& j, size_t index) {
         p.retry_in_ms = as_i64(*v, prefix, "retry_in_ms");
     if (auto* v = optional_member(j, "last_error"))
         p.last_error = as_string(*v, prefix, "last_error");
+    if (auto* v = optional_member(j, "rx_bytes")) p.rx_bytes = as_u64(*v, prefix, "rx_bytes");
+    if (auto* v = optional_member(j, "tx_bytes")) p.tx_bytes = as_u64(*v, prefix, "tx_bytes");
+    if (auto* v = optional_member(j, "last_handshake_ms"))
+        p.last_handshake_ms = as_i64(*v, prefix, "last_handshake_ms");
+    if (auto* v = optional_member(j, "wg_read_ms")) p.wg_read_ms = as_i64(*v, prefix, "wg_read_ms");
     return p;
 }
 

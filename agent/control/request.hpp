@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/config/setting_values.hpp"  // kLogLevels
 #include "agent/lazy/peer_status.hpp"
 #include "agent/wg/key.hpp"
 
@@ -74,8 +75,6 @@ struct SetRequest {
     std::optional<std::string> log_level;  // trace, debug, info, warn or error
     std::optional<std::chrono::milliseconds> inactivity_threshold;  // at least 10 s
 };
-// In spdlog's order (its level_enum indexes them).
-inline constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 
 using ControlRequest = std::variant<StatusRequest, TraceRequest, PeerIdleRequest, ApplyRequest,
                                     SetLazyRequest, DebugRequest, PeerWakeRequest, SetRequest>;

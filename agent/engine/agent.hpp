@@ -169,7 +169,8 @@ class Agent {
     void claim_listen_port(const DeviceUpdate& update, bool dry_run);
     void store_both_maps(const std::vector<PeerSpec>& specs);
     void trim_state_file();
-    void reload();
+    void reload();           // SIGHUP: the settings, then the network map
+    void reload_settings();  // agent/engine/live_settings.cpp
     void set_lazy(bool lazy);
     void load_datapath(const std::vector<PeerSpec>& specs);
     void attach_datapath(int ifindex);

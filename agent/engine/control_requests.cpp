@@ -285,9 +285,11 @@ void Agent::trim_state_file() {
 }
 
 void Agent::reload() {
+    reload_settings();
     if (!cfg_path_) {
-        spdlog::warn(
-            "SIGHUP: no config file to re-read (started without -c; use nbagent apply -c FILE)");
+        spdlog::info(
+            "SIGHUP: no network map to re-read (started without -c; nbagent apply -c FILE "
+            "gives one)");
         return;
     }
     try {

@@ -32,6 +32,25 @@ struct Setting {
     std::string name, value, source;
 };
 
+// What SIGHUP sets again besides the network map: the settings a running agent can
+// change (as `nbagent set` does), from the same sources in the same order as at the
+// start: flag > env > settings file > default.
+struct LiveSettings {
+    std::string log_level = "info";
+    std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
+    bool lazy = true;
+};
+struct SettingsReload {
+    // The settings file SIGHUP reads again. `required`: named by --settings, so a missing
+    // file is an error; otherwise the default path, read when it exists.
+    std::optional<std::string> path;
+    bool required = false;
+    // Each live setting as a flag or env gave it, or its default: what applies when the
+    // file does not set it. A flag or env fixes it: the file cannot change it then.
+    LiveSettings base;
+    bool log_level_fixed = false, inactivity_fixed = false, lazy_fixed = false;
+};
+
 struct RunOptions {
     std::string interface;
     std::optional<std::string> config_path;  // absent: adopt the configured interface
@@ -64,7 +83,8 @@ struct RunOptions {
     // Prometheus metrics at http://ADDR:PORT/metrics (agent/metrics/); none when unset.
     std::optional<ListenAddress> metrics_listen;
     std::vector<std::string> command_line;
-    std::vector<Setting> settings;
+    std::vector<Setting> settings;  // every option of `run`, as it took effect
+    SettingsReload reload;
     // Benchmarks only (bench/status_standin): WireGuard control for an existing
     // interface, where no WireGuard here can hold the peers (wireguard-go stops at
     // 65,536). Unset: the interface's own kernel WireGuard or wireguard-go.

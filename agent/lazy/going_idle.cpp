@@ -132,6 +132,7 @@ void LazyManager::idle_peers(const std::vector<uint32_t>& ids, const std::string
             w.job_id = 0;
             w.awaiting_handshake = false;
             w.endpoint.reset();
+            w.wg_figures = {};  // the re-add above reset WireGuard's
             if (!failed) w.last_error.clear();
         }
         if (p.state != PeerState::Idle)

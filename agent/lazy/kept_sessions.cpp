@@ -146,6 +146,7 @@ void LazyManager::forget_kept_sessions(uint64_t now_ns) {
     std::unordered_map<WgKey, int64_t, WgKeyHash> age;
     const int64_t wall_now = std::time(nullptr);
     for (const auto& wp : dev.peers) age.emplace(wp.public_key, handshake_age_sec(wp, wall_now));
+    note_wg_figures(dev, now_ns);
     dev = WgDevice{};
     DeviceUpdate u;
     std::vector<uint32_t> forget;
@@ -179,6 +180,7 @@ void LazyManager::forget_kept_sessions(uint64_t now_ns) {
         ManagedPeer& p = table_[id];
         p.w_mut().forget_at_ns = 0;
         p.w_mut().endpoint.reset();
+        p.w_mut().wg_figures = {};  // re-added: WireGuard's start from zero
         p.idle_since_ns = now;
         // A remote that talked during the update: WireGuard just lost that session.
         const bool talked = dp_ && dp_->set_mode(id, SlotMode::Hold) == SlotMode::Pass;

@@ -215,6 +215,10 @@ class LazyManager {
     // For this long after its endpoint is set, a peer's handshake is polled for at the
     // fast pace (a fifth of the loop's time at most: see next_read_ns).
     static constexpr std::chrono::milliseconds kRecentEndpoint{2000};
+    // Status's transfer and handshake figures of awake peers are at most this old,
+    // unless reading the device takes longer than a hundredth of it: a read of every peer
+    // to refresh a few awake peers' figures must not cost the loop more than 1 %.
+    static constexpr std::chrono::seconds kFiguresEvery{10};
     // The keepalive (s) an operator's wake of a peer without one sets until Connected.
     static constexpr uint16_t kPrewarmKeepalive = 25;
 
@@ -338,6 +342,10 @@ class LazyManager {
     void go_idle_inactive(const std::vector<uint32_t>& ids, const std::string& reason,
                           uint64_t now_ns);
     void read_wireguard_activity(uint64_t now_ns);
+    // Keeps what a read of the device says of peers with a wake state, for status.
+    void note_wg_figures(const WgDevice& dev, uint64_t now_ns);
+    // Awake peers' figures were last read that long ago: time for a read of their own.
+    bool figures_due(uint64_t now_ns) const;
     void recover_lost_reports(uint64_t now_ns);
     void fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, uint64_t mono_now_ns,
                           PeerStatus& s) const;
@@ -366,6 +374,7 @@ class LazyManager {
     uint64_t next_fast_poll_ns_ = 0;
     uint64_t next_slow_tick_ns_ = 0;
     uint64_t last_wg_read_ns_ = 0;
+    uint64_t next_figures_ns_ = 0;           // no read for status figures before
     bool fast_poll_ = false;                 // packets wait for a handshake proof: tick fast
     std::function<bool()> background_read_;  // see set_background_read
     bool read_in_flight_ = false;

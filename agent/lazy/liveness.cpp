@@ -166,7 +166,9 @@ void LazyManager::poll_handshakes(uint64_t now_ns) {
     bool urgent = false;
     std::vector<uint32_t> waiting = awaiting_proof(now_ns, urgent);
     fast_poll_ = urgent;
-    if (waiting.empty() || now_ns < (urgent ? next_fast_poll_ns_ : next_poll_ns_)) return;
+    const bool proof_due =
+        !waiting.empty() && now_ns >= (urgent ? next_fast_poll_ns_ : next_poll_ns_);
+    if (!proof_due && !figures_due(now_ns)) return;
     if (!wg_.available()) return;  // the wakes' deadlines end them
     if (background_read_) {
         // The answer comes through on_device_read; until then the loop goes on.
@@ -200,12 +202,15 @@ void LazyManager::on_device_read(std::optional<WgDevice> dev, const std::string&
 void LazyManager::handshake_read_failed(const std::string& error, uint64_t now_ns) {
     spdlog::warn("reading handshake times: {}", error);
     next_poll_ns_ = next_fast_poll_ns_ = now_ns + to_ns(opts_.handshake_poll);
+    next_figures_ns_ = now_ns + to_ns(kFiguresEvery);
 }
 
 void LazyManager::take_handshakes(WgDevice dev, const std::vector<uint32_t>& waiting,
                                   uint64_t now_ns, uint64_t took) {
     next_poll_ns_ = next_read_ns(now_ns, opts_.handshake_poll, took);
     next_fast_poll_ns_ = next_read_ns(now_ns, opts_.handshake_poll_fast, took);
+    note_wg_figures(dev, now_ns);
+    next_figures_ns_ = now_ns + std::max(to_ns(kFiguresEvery), 100 * took);
     std::unordered_map<WgKey, uint64_t, WgKeyHash> shaken;  // tx_bytes of peers with one
     for (const auto& wp : dev.peers)
         if (wp.last_handshake_sec) shaken.emplace(wp.public_key, wp.tx_bytes);
@@ -229,6 +234,20 @@ void LazyManager::take_handshakes(WgDevice dev, const std::vector<uint32_t>& wai
                 p.key.base64(), w.replayed);
         }
         confirm(p, w.trigger_reason);
+    }
+}
+
+bool LazyManager::figures_due(uint64_t now_ns) const {
+    // Idle peers need no read: re-added without a session, their figures are zeros.
+    const bool awake = table_.count(PeerState::Connecting) + table_.count(PeerState::Connected) > 0;
+    return awake && now_ns >= next_figures_ns_;
+}
+
+void LazyManager::note_wg_figures(const WgDevice& dev, uint64_t now_ns) {
+    for (const auto& wp : dev.peers) {
+        ManagedPeer* p = table_.find(wp.public_key);
+        if (!p || !p->wake) continue;
+        p->wake->wg_figures = {wp.rx_bytes, wp.tx_bytes, wp.last_handshake_sec, now_ns};
     }
 }
 
@@ -332,6 +351,7 @@ void LazyManager::read_wireguard_activity(uint64_t now_ns) {
     // account for since the last scan count.
     uint64_t since = now_ns > last_wg_read_ns_ ? now_ns - last_wg_read_ns_ : 0;
     last_wg_read_ns_ = now_ns;
+    note_wg_figures(dev, now_ns);
     std::vector<uint32_t> remote;
     for (const auto& wp : dev.peers) {
         ManagedPeer* found = table_.find(wp.public_key);

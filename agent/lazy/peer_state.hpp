@@ -78,6 +78,13 @@ class PrefixList {
 // What a peer needs only while it wakes or is awake, or after a failed wake: allocated
 // then, and freed when it goes back to Idle cleanly. A million peers that never woke
 // pay nothing for it.
+// A peer's transfer and handshake as WireGuard counts them (`wg show`), and when read.
+struct WgPeerFigures {
+    uint64_t rx_bytes = 0, tx_bytes = 0;
+    int64_t last_handshake_sec = 0;  // unix time; 0: none
+    uint64_t read_ns = 0;            // the manager's clock; 0: not read since the re-add
+};
+
 struct WakeState {
     std::optional<SockAddr> endpoint;  // what WireGuard has now (as far as we set it)
     // Waiting for the endpoint, in order. A vector, not a deque: an empty deque
@@ -94,6 +101,9 @@ struct WakeState {
     // The UDP engine sees no traffic: WireGuard's byte counters at the last scan, and
     // when they last grew by more than keepalives and handshakes explain.
     uint64_t wg_rx_bytes = 0, wg_tx_bytes = 0, wg_active_ns = 0;
+    // What status shows as WireGuard's own figures, from the last read of the device
+    // (every read updates them); zeros since the peer was re-added without a session.
+    WgPeerFigures wg_figures;
     uint64_t trigger_ns = 0;  // CLOCK_MONOTONIC of the waking packet
     // When the wake in progress reached its last phase (connector answered, endpoint
     // set, replay sent), for the next phase's latency (agent/lazy/wake_phases.hpp).

@@ -43,6 +43,13 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
     s.groups = p.groups();
     s.failures = w.failures;
     s.last_error = w.last_error;
+    s.rx_bytes = w.wg_figures.rx_bytes;
+    s.tx_bytes = w.wg_figures.tx_bytes;
+    s.last_handshake_ms = w.wg_figures.last_handshake_sec * 1000;
+    s.wg_read_ms = w.wg_figures.read_ns
+                       ? unix_now_ms - static_cast<int64_t>(
+                                           elapsed_ns(w.wg_figures.read_ns, mono_now_ns) / 1000000)
+                       : 0;
     s.retry_in_ms = 0;
     if (w.retry_after_ns > mono_now_ns)
         s.retry_in_ms = static_cast<int64_t>((w.retry_after_ns - mono_now_ns) / 1000000);

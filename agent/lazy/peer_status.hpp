@@ -33,6 +33,12 @@ struct PeerStatus {
     uint32_t failures = 0;            // failed wakes in a row (reset by a success)
     int64_t retry_in_ms = 0;          // > 0: backing off, packets are dropped until then
     std::string last_error;           // why the last wake failed, "" if it did not
+    // WireGuard's figures (`wg show`): transfer since the peer woke, the latest handshake
+    // (unix ms, 0: none), and when they were read (unix ms; 0: not read since WireGuard
+    // last forgot the peer's session, so they are zeros, and true).
+    uint64_t rx_bytes = 0, tx_bytes = 0;
+    int64_t last_handshake_ms = 0;
+    int64_t wg_read_ms = 0;
 };
 
 // Which peers a `status -d` lists; every peer when empty. A peer must pass each given test.

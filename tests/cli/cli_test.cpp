@@ -12,6 +12,7 @@
 
 #include "agent/control/protocol.hpp"
 #include "cli/commands.hpp"
+#include "tests/cli/cli_harness.hpp"
 #include "tests/control/server_loop.hpp"
 #include "tests/support/privileged.hpp"
 
@@ -93,14 +94,6 @@ TEST(CliInactivity, BelowMinimumAndMalformedAreRejected) {
                                 {"", "abc", "10x", "1.2.3", ".", "-5", "5 m"});
 }
 
-EnvLookup env_of(std::map<std::string, std::string> vars) {
-    return [vars](const char* name) -> std::optional<std::string> {
-        auto it = vars.find(name);
-        if (it == vars.end()) return std::nullopt;
-        return it->second;
-    };
-}
-
 TEST(CliLazy, Precedence) {
     EXPECT_TRUE(resolve_lazy(std::nullopt, env_of({})));
     EXPECT_FALSE(resolve_lazy(std::nullopt, env_of({{"NB_LAZY_CONN", "OFF"}})));
@@ -159,36 +152,6 @@ TEST(CliInactivity, Precedence) {
         EXPECT_NE(what.find("minimum of 10s"), std::string::npos) << what;
     }
 }
-
-struct CliResult {
-    int code;
-    std::string out, err;
-};
-
-CliResult cli(std::vector<std::string> args, std::map<std::string, std::string> env = {},
-              std::optional<RunOptions>* ran = nullptr) {
-    args.insert(args.begin(), "nbagent");
-    std::vector<const char*> argv;
-    for (const auto& a : args) argv.push_back(a.c_str());
-    testing::internal::CaptureStdout();
-    testing::internal::CaptureStderr();
-    const int code = run_cli(
-        static_cast<int>(argv.size()), argv.data(),
-        [&](const RunOptions& o) {
-            if (ran) *ran = o;
-            return 0;
-        },
-        env_of(env));
-    std::cout.flush();
-    CliResult r{code, testing::internal::GetCapturedStdout(),
-                testing::internal::GetCapturedStderr()};
-    return r;
-}
-
-class CliAsRoot : public ::testing::Test {
-  protected:
-    void SetUp() override { NB_REQUIRE_ROOT(); }  // `run` refuses to go further otherwise
-};
 
 TEST_F(CliAsRoot, RunFillsOptions) {
     std::optional<RunOptions> ran;
@@ -361,6 +324,16 @@ TEST(CliFormat, RelativeTimes) {
     EXPECT_EQ(format_relative(now - 125'000, now), "2m ago");
     EXPECT_EQ(format_relative(now - 7'300'000, now), "2h ago");
     EXPECT_EQ(format_relative(now - 3 * 86'400'000LL, now), "3d ago");
+}
+
+TEST(CliFormat, BytesAsWgShowWritesThem) {
+    EXPECT_EQ(format_bytes(0), "0 B");
+    EXPECT_EQ(format_bytes(1023), "1023 B");
+    EXPECT_EQ(format_bytes(1024), "1.00 KiB");
+    EXPECT_EQ(format_bytes(1536), "1.50 KiB");
+    EXPECT_EQ(format_bytes(5ull << 20), "5.00 MiB");
+    EXPECT_EQ(format_bytes(3ull << 40), "3.00 TiB");
+    EXPECT_EQ(format_bytes(UINT64_MAX), "16.00 EiB");
 }
 
 TEST(CliFormat, TraceEvents) {

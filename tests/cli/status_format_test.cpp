@@ -105,6 +105,35 @@ TEST(StatusFormat, GroupsColumnOnlyWhenSomePeerHasGroups) {
     EXPECT_EQ(lines[0].find("ENDPOINT"), for_col + std::string("FOR").size() + 2) << table;
 }
 
+TEST(StatusFormat, WireGuardFiguresWithTheAgeOfTheirRead) {
+    AgentStatus s = three_peers();
+    const int64_t now = 1'700'000'100'000;
+    s.peers[0].rx_bytes = 1536;
+    s.peers[0].tx_bytes = 42;
+    s.peers[0].last_handshake_ms = now - 75'000;
+    s.peers[0].wg_read_ms = now - 4'000;
+    s.peers[1].wg_read_ms = now - 9'000;  // read longer ago: the line below says so
+    std::string table;
+    write_peer_table(s, now, table);
+    const auto lines = lines_of(table);
+    ASSERT_GE(lines.size(), 6u) << table;
+    const size_t hs_col = lines[0].find("HANDSHAKE");
+    const size_t rxtx_col = lines[0].find("RX / TX");
+    ASSERT_NE(hs_col, std::string::npos) << table;
+    ASSERT_NE(rxtx_col, std::string::npos) << table;
+    EXPECT_EQ(lines[1].substr(hs_col, 7), "1m ago ") << table;
+    EXPECT_EQ(lines[1].substr(rxtx_col, 15), "1.50 KiB / 42 B") << table;
+    EXPECT_EQ(lines[2].substr(hs_col, 6), "never ") << table;
+    EXPECT_EQ(lines[2].substr(rxtx_col, 9), "0 B / 0 B") << table;
+    EXPECT_EQ(lines[5], "handshake and rx / tx as WireGuard counted them 9s ago or later") << table;
+
+    // Nothing read (all idle since WireGuard forgot them): no such line.
+    for (auto& p : s.peers) p.wg_read_ms = 0;
+    table.clear();
+    write_peer_table(s, now, table);
+    EXPECT_EQ(table.find("WireGuard counted"), std::string::npos) << table;
+}
+
 TEST(StatusFormat, WakeErrorsListedBelowTheTable) {
     AgentStatus s = three_peers();
     PeerStatus d;  // failed once, not backing off any more

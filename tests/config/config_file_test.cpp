@@ -1,4 +1,5 @@
 #include "agent/config/config_file.hpp"
+#include "agent/config/settings_file.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -65,6 +66,37 @@ TEST(ConfigFile, RefusesAFileOverTheLimit) {
 
 TEST(ConfigFile, LoadWgQuickUsesTheBoundedReader) {
     EXPECT_THROW(load_wg_quick("/dev/zero"), ConfigError);
+}
+
+TEST(SettingsFile, LinesWithTheirNumbers) {
+    const SettingsFile f = parse_settings(
+        "# comment\n  log-level =  debug  \n\n; other\r\nwake-rate=7\nconfig = /a b=c\n", "s.conf");
+    ASSERT_EQ(f.lines.size(), 3u);
+    EXPECT_EQ(f.lines[0].key, "log-level");
+    EXPECT_EQ(f.lines[0].value, "debug");
+    EXPECT_EQ(f.lines[0].line, 2);
+    EXPECT_EQ(f.lines[1].value, "7");
+    EXPECT_EQ(f.lines[1].line, 5);
+    EXPECT_EQ(f.lines[2].value, "/a b=c");  // the first '=' splits
+    EXPECT_EQ(f.where(*f.find("wake-rate")), "s.conf:5");
+    EXPECT_EQ(f.find("trigger"), nullptr);
+}
+
+TEST(SettingsFile, ErrorsNameTheLine) {
+    auto error = [](const std::string& text) {
+        try {
+            parse_settings(text, "s.conf");
+        } catch (const ConfigError& e) {
+            return std::string(e.what());
+        }
+        return std::string("(accepted)");
+    };
+    EXPECT_EQ(error("a = 1\nb\n"), "s.conf:2: expected 'key = value', got 'b'");
+    EXPECT_EQ(error("= 1\n"), "s.conf:1: no key before '='");
+    EXPECT_EQ(error("a_b = 1\n").rfind("s.conf:1: 'a_b' is not a setting's name", 0), 0u);
+    EXPECT_EQ(error("a = \n"), "s.conf:1: no value for a");
+    EXPECT_EQ(error("a = 1\n\na = 2\n"), "s.conf:3: a is already set on line 1");
+    EXPECT_THROW(load_settings("/dev/zero"), ConfigError);
 }
 
 TEST(ConfigFile, PathIsQuotedPrintable) {

@@ -419,7 +419,9 @@ TEST(WgQuick, Lazy) {
 
 TEST(WgQuick, InactivityThresholdPerPeer) {
     auto threshold = [](const std::string& v) {
-        return parse(peer_with(kPub1, "InactivityThreshold = " + v + "\n")).peers[0].inactivity_threshold;
+        return parse(peer_with(kPub1, "InactivityThreshold = " + v + "\n"))
+            .peers[0]
+            .inactivity_threshold;
     };
     using std::chrono::milliseconds;
     EXPECT_EQ(threshold("90s"), milliseconds(90'000));
@@ -428,9 +430,9 @@ TEST(WgQuick, InactivityThresholdPerPeer) {
     EXPECT_EQ(threshold("10s"), milliseconds(10'000));
     EXPECT_FALSE(parse(peer(kPub1, "10.0.0.1")).peers[0].inactivity_threshold);
     expect_error(peer_with(kPub1, "InactivityThreshold = 9s\n"), 3,
-                 "InactivityThreshold '9s' is below the minimum of 10s");
+                 "InactivityThreshold: inactivity threshold \"9s\" is below the minimum of 10s");
     expect_error(peer_with(kPub1, "InactivityThreshold = soon\n"), 3,
-                 "invalid InactivityThreshold 'soon'");
+                 "InactivityThreshold: invalid duration \"soon\"");
     expect_error("[Interface]\nInactivityThreshold = 1m\n", 2,
                  "unknown key 'InactivityThreshold' in [Interface]");
 }

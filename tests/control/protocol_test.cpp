@@ -81,6 +81,10 @@ TEST(Protocol, ReplyHasTheKeysAndValuesClientsRead) {
     s.peers[1].groups = {"db"};
     s.peers[1].last_error = "connector exited 1: \"no route\"";
     s.peers.resize(2);
+    s.peers[0].rx_bytes = 123456789012;
+    s.peers[0].tx_bytes = 42;
+    s.peers[0].last_handshake_ms = 1714572120000;
+    s.peers[0].wg_read_ms = 1714572123000;
     const auto expected = nlohmann::json::parse(R"({"ok": true, "status": {
         "attach_mode": "tcx",
         "counts": {"connected": 3, "connecting": 2, "idle": 1},
@@ -102,13 +106,16 @@ TEST(Protocol, ReplyHasTheKeysAndValuesClientsRead) {
              "held": 12, "last_activity_ms": 1714572123123, "last_error": "",
              "last_wake_ms": 1.9, "lazy": false,
              "public_key": "xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=", "retry_in_ms": 0,
-             "state": "Connected", "wakes": 7, "wake_endpoint": "", "state_since_ms": 0},
+             "state": "Connected", "wakes": 7, "wake_endpoint": "", "state_since_ms": 0,
+             "rx_bytes": 123456789012, "tx_bytes": 42, "last_handshake_ms": 1714572120000,
+             "wg_read_ms": 1714572123000},
             {"allowed_ips": [], "dropped": 0, "endpoint": "", "failures": 3, "groups": ["db"],
              "held": 0, "last_activity_ms": 0,
              "last_error": "connector exited 1: \"no route\"", "last_wake_ms": 3.0,
              "lazy": true, "public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
              "retry_in_ms": 3500, "state": "Connecting", "wakes": 0, "wake_endpoint": "",
-             "state_since_ms": 0}]}})");
+             "state_since_ms": 0, "rx_bytes": 0, "tx_bytes": 0, "last_handshake_ms": 0,
+             "wg_read_ms": 0}]}})");
     EXPECT_EQ(reply_json(s), expected);
     // Both integer kinds and the float stay what they were: a client may check the type.
     const auto peer = status_json(s)["peers"][0];
@@ -143,7 +150,13 @@ TEST(Protocol, RoundTripThroughText) {
     s.wakes_queued = 104;
     s.wakes_deferred = 105;
     s.wakes_shed = 106;
+    s.peers[2].rx_bytes = 107;
+    s.peers[2].tx_bytes = 108;
+    s.peers[2].last_handshake_ms = 109;
+    s.peers[2].wg_read_ms = 110;
     const AgentStatus parsed = agent_status_from_json(status_json(s));
+    EXPECT_EQ(parsed.peers.at(2).rx_bytes, 107u);
+    EXPECT_EQ(parsed.peers.at(2).wg_read_ms, 110);
     EXPECT_EQ(status_json(parsed), status_json(s));
     ASSERT_EQ(parsed.peers.size(), 3u);
     EXPECT_EQ(parsed.peers[1].public_key, s.peers[1].public_key);

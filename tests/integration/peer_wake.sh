@@ -5,7 +5,8 @@
 #    are refused by name;
 #  - `set log-level debug` takes effect at once (debug lines follow);
 #  - `set inactivity-threshold 1m` sends B, quiet since its wake, back to Idle within the
-#    new minute, without a restart.
+#    new minute, without a restart;
+#  - meanwhile status shows B's last handshake and rx/tx as `wg show` has them.
 # shellcheck source=tests/integration/lib.sh
 source "$(dirname "$0")/lib.sh"
 
@@ -64,6 +65,22 @@ out=$(nb_cli set inactivity-threshold 1m) || fail "set inactivity-threshold fail
 grep -q "inactivity threshold is now 1m" <<<"$out" || fail "set inactivity-threshold says: $out"
 t0=$SECONDS
 [[ $(nb_cli status --json | jq .inactivity_threshold_ms) == 60000 ]] || fail "status does not show the new threshold"
+# Meanwhile, status shows WireGuard's own figures of B (`wg show`), read by the agent at
+# most 10 s ago: B is quiet, so they come to agree exactly.
+figures_agree() {
+    local st hs rx tx
+    st=$(nb_cli status --json --peer "$B_PUBKEY") || return 1
+    hs=$(in_a wg show "$WG_A" latest-handshakes | awk -v k="$B_PUBKEY" '$1 == k {print $2}')
+    read -r rx tx < <(in_a wg show "$WG_A" transfer | awk -v k="$B_PUBKEY" '$1 == k {print $2, $3}')
+    jq -e --argjson hs "$hs" --argjson rx "$rx" --argjson tx "$tx" \
+        '.peers[0] | .wg_read_ms > 0 and .last_handshake_ms == $hs * 1000 and $hs > 0
+         and .rx_bytes == $rx and .tx_bytes == $tx and $rx > 0' <<<"$st" >/dev/null
+}
+wait_for 25 "status's handshake and rx/tx of B as wg show has them" figures_agree
+table=$(nb_cli status --peer "$B_PUBKEY")
+grep -q "HANDSHAKE *RX / TX" <<<"$table" && grep -q "as WireGuard counted them" <<<"$table" ||
+    fail "the status table does not show WireGuard's figures: $table"
+pass "status shows B's handshake and rx/tx as wg show has them"
 wait_for 75 "B Idle by inactivity" nb_state_is "$B_PUBKEY" Idle
 took=$((SECONDS - t0))
 ((took <= 70)) || fail "B went Idle $took s after the 1m threshold was set"

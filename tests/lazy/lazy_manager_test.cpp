@@ -5,8 +5,8 @@
 #include <string>
 #include <vector>
 
-#include "agent/lazy/lazy_manager.hpp"
 #include "agent/control/protocol.hpp"
+#include "agent/lazy/lazy_manager.hpp"
 #include "tests/lazy/fakes.hpp"
 
 namespace nb {
@@ -366,6 +366,54 @@ TEST_F(LazyManagerTest, StreamedPeerStatusesMatchTheStatusList) {
     EXPECT_FALSE(next(p));
     EXPECT_EQ(st.peers[0].endpoint, "192.0.2.1:51820");
     EXPECT_EQ(st.peers[1].endpoint, "");  // not carried over from the previous peer
+}
+
+TEST_F(LazyManagerTest, StatusShowsWireGuardFiguresOfAwakePeersAndZerosOnceIdle) {
+    make();
+    install3();
+    mgr->on_held_packet(0, pkt(1), now());
+    mgr->on_connect_done(ok(queue.jobs[0].job_id, "192.0.2.1:51820"));
+    wg.handshakes[key(1)] = 1'700'000'100;
+    wg.transfer[key(1)] = {1000, 2000};
+    mgr->tick(now());  // the handshake proof's read
+    ASSERT_EQ(mgr->find(key(1))->state, PeerState::Connected);
+    auto figures = [&] { return mgr->status(true).peers[0]; };
+    PeerStatus p = figures();
+    EXPECT_EQ(p.rx_bytes, 1000u);
+    EXPECT_EQ(p.tx_bytes, 2000u);
+    EXPECT_EQ(p.last_handshake_ms, 1'700'000'100'000);
+    EXPECT_EQ(p.wg_read_ms, unix_now());
+    EXPECT_EQ(figures().rx_bytes, 1000u) << "a status reads nothing itself";
+    const int64_t read_at = unix_now();
+
+    // No read of its own before the figures are 10 s old; then one.
+    const int reads = wg.get_device_calls;
+    wg.transfer[key(1)] = {5000, 6000};
+    clock_ns += 5'000'000'000;
+    mgr->tick(now());
+    EXPECT_EQ(wg.get_device_calls, reads);
+    EXPECT_EQ(figures().rx_bytes, 1000u);
+    EXPECT_EQ(figures().wg_read_ms, read_at);
+    clock_ns += 5'000'000'000;
+    mgr->tick(now());
+    EXPECT_EQ(wg.get_device_calls, reads + 1);
+    EXPECT_EQ(figures().rx_bytes, 5000u);
+    EXPECT_EQ(figures().tx_bytes, 6000u);
+    EXPECT_EQ(figures().wg_read_ms, unix_now());
+
+    // Idle: re-added without a session, so WireGuard's figures are zeros, and with no
+    // peer awake nothing is read for them.
+    mgr->make_idle(key(1), "operator");
+    p = figures();
+    EXPECT_EQ(p.rx_bytes, 0u);
+    EXPECT_EQ(p.last_handshake_ms, 0);
+    EXPECT_EQ(p.wg_read_ms, 0);
+    const int idle_reads = wg.get_device_calls;
+    for (int i = 0; i < 4; ++i) {
+        clock_ns += 10'000'000'000;
+        mgr->tick(now());
+    }
+    EXPECT_EQ(wg.get_device_calls, idle_reads);
 }
 
 }  // namespace

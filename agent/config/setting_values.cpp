@@ -1,0 +1,53 @@
+#include "agent/config/setting_values.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+#include <string>
+
+#include "agent/config/wg_quick.hpp"
+#include "base/time.hpp"
+
+namespace nb {
+
+bool is_log_level(std::string_view text) {
+    return std::any_of(std::begin(kLogLevels), std::end(kLogLevels),
+                       [&](const char* l) { return text == l; });
+}
+
+std::optional<bool> parse_switch(std::string_view text) {
+    std::string lower;
+    for (char c : text)
+        lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    if (lower == "on" || lower == "true" || lower == "1") return true;
+    if (lower == "off" || lower == "false" || lower == "0") return false;
+    return std::nullopt;
+}
+
+std::chrono::milliseconds parse_inactivity_threshold(std::string_view text) {
+    std::string quoted = "\"";
+    quoted.append(text);
+    quoted.append("\"");
+    // A bare number ("15", "1.5") is minutes; anything with a unit goes to parse_duration.
+    const bool bare = !text.empty() && text.find_first_not_of("0123456789.") == text.npos;
+    std::string spelled(text);
+    if (bare) spelled.append("m");
+    std::chrono::milliseconds d{0};
+    try {
+        d = parse_duration(spelled);
+    } catch (const std::invalid_argument& e) {
+        // parse_duration's message would quote the "m" appended.
+        if (!bare) throw;
+        std::string why = "invalid duration ";
+        why.append(quoted).append(" (a bare number is minutes; expected e.g. 15, 90s, 2m, 1h30m)");
+        throw std::invalid_argument(why);
+    }
+    if (d < kMinInactivityThreshold) {
+        std::string why = "inactivity threshold ";
+        why.append(quoted).append(" is below the minimum of 10s");
+        throw std::invalid_argument(why);
+    }
+    return d;
+}
+
+}  // namespace nb
