@@ -125,7 +125,7 @@ struct RunArgs {
     std::string udp_forward_handshake = "on";
     std::string exec_timeout = "5s";
     std::string wg_timeout = "500ms";
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
     std::string attach = "auto";
     std::string trigger = "auto";
     std::string log_level = "info";
@@ -161,7 +161,7 @@ struct StatusArgs {
     std::optional<std::string> ip;     // the peer whose allowed IPs route it
     bool failing = false;
     bool json = false;
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
 };
 CLI::App* add_status_command(CLI::App& app, StatusArgs& args);
 int run_status(const StatusArgs& args, std::ostream& out);
@@ -190,7 +190,7 @@ struct TraceArgs {
     std::optional<uint64_t> last;
     std::optional<std::string> since;
     bool follow = false;
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
 };
 // Adds `trace` with its `peers` subcommand; returns `trace peers`.
 CLI::App* add_trace_command(CLI::App& app, TraceArgs& args);
@@ -203,7 +203,7 @@ struct PeerArgs {
     std::vector<std::string> wake_keys;  // peer wake KEY...
     std::optional<std::string> group;    // peer wake --all-in-group NAME
     std::optional<std::string> interface;
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
 };
 // `peer idle KEY` and `peer wake KEY... | --all-in-group NAME`.
 struct PeerCommands {
@@ -220,7 +220,7 @@ struct ApplyArgs {
     std::string config;
     bool dry_run = false;
     std::optional<std::string> interface;
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
     bool json = false;
 };
 CLI::App* add_apply_command(CLI::App& app, ApplyArgs& args);
@@ -235,7 +235,7 @@ std::string format_apply_reply(const nlohmann::json& reply, bool dry_run);
 struct SetArgs {
     std::string value;  // as typed; each subcommand checks it while argv is parsed
     std::optional<std::string> interface;
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
 };
 struct SetCommands {
     CLI::App* lazy = nullptr;
@@ -273,7 +273,7 @@ struct DebugArgs {
     bool anonymize = false;
     std::string profile_duration = "30s";
     bool no_profiles = false;
-    std::string run_dir = kDefaultRunDir;
+    std::string run_dir = default_run_dir();
 };
 CLI::App* add_debug_command(CLI::App& app, DebugArgs& args);
 int run_debug_bundle(const DebugArgs& args, std::ostream& out);

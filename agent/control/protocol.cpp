@@ -1,5 +1,7 @@
 #include "agent/control/protocol.hpp"
 
+#include "base/net/netns.hpp"
+
 #include <array>
 #include <charconv>
 #include <stdexcept>
@@ -418,6 +420,12 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     s.peers.reserve(peers->size());
     for (size_t i = 0; i < peers->size(); ++i) s.peers.push_back(peer_from_json((*peers)[i], i));
     return s;
+}
+
+std::string default_run_dir() {
+    std::string dir = kDefaultRunDir;
+    if (auto name = netns_name()) dir.append("/netns/").append(*name);
+    return dir;
 }
 
 std::string socket_path(const std::string& run_dir, const std::string& interface) {

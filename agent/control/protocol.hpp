@@ -30,6 +30,10 @@
 namespace nb {
 
 inline constexpr const char* kDefaultRunDir = "/run/nbagent";
+// Where the control socket and the state file go without --run-dir: kDefaultRunDir, or
+// kDefaultRunDir/netns/NAME in a namespace `ip netns` named, so agents on a wg0 in two
+// namespaces share neither (/run is the same in both).
+std::string default_run_dir();
 
 // The wire names of the lazy states: their domain names ("Idle", "Connecting", "Connected").
 inline const char* to_string(PeerState s) {

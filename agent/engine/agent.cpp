@@ -89,8 +89,10 @@ void Agent::watch(int fd, FdTable::Callback cb) {
 bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     keep_log_lines();
     try {
-        // The control socket first: it fails fast if another agent owns the interface,
-        // before anything of that agent's is touched.
+        // Before anything of another agent's could be touched: its interface, its
+        // control socket (another --run-dir would not meet it there), its state file.
+        lock_ = InstanceLock::acquire(opts_.interface);
+        // The control socket next: it fails fast if a path is taken.
         server_ = std::make_unique<ControlServer>(
             opts_.run_dir, opts_.interface,
             [this](const ControlRequest& req, ControlServer::ClientId client) {

@@ -29,6 +29,7 @@
 #include "agent/debug/cpu_profile.hpp"
 #include "agent/engine/engine.hpp"
 #include "agent/engine/fd_table.hpp"
+#include "agent/engine/instance_lock.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/lazy/trace_ring.hpp"
@@ -235,6 +236,7 @@ class Agent {
     std::unique_ptr<BpfActivitySource> activity_;
     std::unique_ptr<UdpTrigger> udp_;
     bool want_udp_ = false;  // the UDP engine was chosen (forced, or auto fell back)
+    std::optional<InstanceLock> lock_;  // held from the start to the end
     std::unique_ptr<ControlServer> server_;
     AgentStatus base_status_;
     std::unique_ptr<FdTable> fds_;  // the event loop: every fd it watches, and their callbacks
