@@ -5,9 +5,44 @@
 #include <spdlog/spdlog.h>
 
 #include "base/build_info.hpp"
+#include "base/capabilities.hpp"
 #include "cli/commands.hpp"
 
 namespace nb::cli {
+
+namespace {
+
+// Root has them all; a unit with User= gets them from AmbientCapabilities=.
+bool has_capabilities(const RunOptions& opts) {
+    // WireGuard, tc, links and routes; packet sockets to re-inject held packets (and the
+    // UDP engine's raw socket that forwards initiations).
+    std::vector<std::string> need = {"CAP_NET_ADMIN", "CAP_NET_RAW"};
+    // The tc programs and their maps (--trigger udp loads none). Without CAP_PERFMON the
+    // verifier refuses their packet pointer arithmetic ("prohibited for !root").
+    if (opts.trigger != TriggerMode::Udp) {
+        if (kernel_has_cap_bpf()) {
+            need.push_back("CAP_BPF");
+            need.push_back("CAP_PERFMON");
+        } else {
+            need.push_back("CAP_SYS_ADMIN");
+        }
+    }
+    const std::vector<std::string> missing = missing_capabilities(need);
+    if (missing.empty()) return true;
+    auto list = [](const std::vector<std::string>& v) {
+        std::string out;
+        for (size_t i = 0; i < v.size(); ++i) {
+            if (i) out.append(i + 1 == v.size() ? " and " : ", ");
+            out.append(v[i]);
+        }
+        return out;
+    };
+    std::cerr << "nbagent run needs root, or the capabilities " << list(need)
+              << "; missing: " << list(missing) << " (docs/config.md, \"Running without root\")\n";
+    return false;
+}
+
+}  // namespace
 
 int run_cli(int argc, const char* const* argv,
             const std::function<int(const RunOptions&)>& run_agent, const EnvLookup& env) {
@@ -41,14 +76,11 @@ int run_cli(int argc, const char* const* argv,
     }
     try {
         if (*run) {
-            if (::geteuid() != 0) {
-                std::cerr << "nbagent run needs root (CAP_NET_ADMIN and CAP_BPF)\n";
-                return 1;
-            }
             // What flags and env say comes before the file fills in the rest.
             SettingsReload reload = reload_sources(*run, run_args, env);
             const auto from_file = apply_settings_file(*run, reload, env);
             RunOptions opts = to_run_options(run_args, env);
+            if (!has_capabilities(opts)) return 1;
             opts.command_line.assign(argv, argv + argc);
             opts.settings = effective_settings(*run, opts, env, from_file);
             opts.reload = std::move(reload);

@@ -15,6 +15,7 @@ NB_PKGS_BUILD=(
     libarchive-dev # debug bundles: the tar.gz
     libcpp-httplib-dev # /metrics (--metrics-listen): the HTTP server
     libssl-dev     # libcrypto's X25519: the device's public key in status (wireguard-go)
+    libcap-dev     # run checks its capabilities, not the uid (a unit with User=)
     ccache         # scripts/build.sh: CI reuses the machine, so its cache outlives the clone
 )
 # Running the tests. --no-install-recommends matters: wireguard-tools recommends a kernel.
