@@ -16,6 +16,7 @@ NB_PKGS_BUILD=(
     libcpp-httplib-dev # /metrics (--metrics-listen): the HTTP server
     libssl-dev     # libcrypto's X25519: the device's public key in status (wireguard-go)
     libcap-dev     # run checks its capabilities, not the uid (a unit with User=)
+    libsystemd-dev # sd_notify: the Type=notify unit hears READY, STATUS and RELOADING
     ccache         # scripts/build.sh: CI reuses the machine, so its cache outlives the clone
 )
 # Running the tests. --no-install-recommends matters: wireguard-tools recommends a kernel.

@@ -160,7 +160,9 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     }
 
     log_started();
-    return open_event_loop(mask);
+    if (!open_event_loop(mask)) return false;
+    notifier_.ready(service_status());
+    return true;
 }
 
 void Agent::log_started() const {
@@ -314,9 +316,20 @@ void Agent::on_tick() {
     debug_tick(monotonic_ns());
     // Another tool may attach ahead of our programs at any time.
     if (order_) order_->tick(monotonic_ns());
+    if (notifier_.active()) notifier_.status(service_status(), monotonic_ns());
+}
+
+std::string Agent::service_status() const {
+    const LazyStatus s = mgr_->status(false);
+    std::string out = std::to_string(s.idle + s.connecting + s.connected);
+    out.append(" peers: ").append(std::to_string(s.idle)).append(" Idle, ");
+    out.append(std::to_string(s.connecting)).append(" Connecting, ");
+    out.append(std::to_string(s.connected)).append(" Connected");
+    return out;
 }
 
 void Agent::shutdown(int& exit_code) {
+    notifier_.stopping();
     if (health_) health_->stop();  // no wireguard-go started again from here on
     // Clean exit: endpoints back, last held packets out, then the programs go.
     bool restored = false;

@@ -30,6 +30,7 @@
 #include "agent/engine/engine.hpp"
 #include "agent/engine/fd_table.hpp"
 #include "agent/engine/instance_lock.hpp"
+#include "agent/engine/service_notify.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/lazy/trace_ring.hpp"
@@ -172,6 +173,7 @@ class Agent {
     void trim_state_file();
     void reload();           // SIGHUP: the settings, then the network map
     void reload_settings();  // agent/engine/live_settings.cpp
+    void reload_map();
     void set_lazy(bool lazy);
     void load_datapath(const std::vector<PeerSpec>& specs);
     void attach_datapath(int ifindex);
@@ -235,8 +237,10 @@ class Agent {
     std::unique_ptr<LazyManager> mgr_;
     std::unique_ptr<BpfActivitySource> activity_;
     std::unique_ptr<UdpTrigger> udp_;
-    bool want_udp_ = false;  // the UDP engine was chosen (forced, or auto fell back)
-    std::optional<InstanceLock> lock_;  // held from the start to the end
+    bool want_udp_ = false;              // the UDP engine was chosen (forced, or auto fell back)
+    std::optional<InstanceLock> lock_;   // held from the start to the end
+    ServiceNotifier notifier_;           // systemd's Type=notify
+    std::string service_status() const;  // "N peers: a Idle, b Connecting, c Connected"
     std::unique_ptr<ControlServer> server_;
     AgentStatus base_status_;
     std::unique_ptr<FdTable> fds_;  // the event loop: every fd it watches, and their callbacks

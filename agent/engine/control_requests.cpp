@@ -285,7 +285,13 @@ void Agent::trim_state_file() {
 }
 
 void Agent::reload() {
+    notifier_.reloading();
     reload_settings();
+    reload_map();
+    notifier_.ready(service_status());
+}
+
+void Agent::reload_map() {
     if (!cfg_path_) {
         spdlog::info(
             "SIGHUP: no network map to re-read (started without -c; nbagent apply -c FILE "

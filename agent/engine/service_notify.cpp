@@ -1,0 +1,46 @@
+#include "agent/engine/service_notify.hpp"
+
+#include <systemd/sd-daemon.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+namespace nb::engine {
+
+ServiceNotifier::ServiceNotifier() : active_(std::getenv("NOTIFY_SOCKET") != nullptr) {}
+
+void ServiceNotifier::send(const std::string& message) {
+    if (!active_) return;
+    const int rc = sd_notify(0, message.c_str());
+    if (rc < 0) spdlog::warn("telling systemd \"{}\": {}", message, std::strerror(-rc));
+}
+
+void ServiceNotifier::ready(const std::string& status) {
+    last_status_ = status;
+    send("READY=1\nSTATUS=" + status);
+}
+
+void ServiceNotifier::reloading() {
+    // MONOTONIC_USEC: systemd 253 and later match it to the reload it asked for.
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t usec =
+        static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+    send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
+}
+
+void ServiceNotifier::status(const std::string& line, uint64_t now_ns) {
+    if (!active_ || line == last_status_ || now_ns - last_sent_ns_ < 1000000000u) return;
+    last_status_ = line;
+    last_sent_ns_ = now_ns;
+    send("STATUS=" + line);
+}
+
+void ServiceNotifier::stopping() {
+    send("STOPPING=1");
+}
+
+}  // namespace nb::engine
