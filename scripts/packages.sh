@@ -25,6 +25,7 @@ NB_PKGS_TEST=(
     gdb # tests/integration/cycles.sh reads the agent's heap in use through it
     google-perftools # google-pprof: the debug bundle test reads its CPU profile
     curl # tests/integration/metrics.sh scrapes /metrics
+    systemd # systemd-analyze: the unit file test (verify, security score)
 )
 # scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime,
 # and libFuzzer for the fuzz targets it builds (NB_FUZZ, tests/fuzz).

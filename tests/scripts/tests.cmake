@@ -9,3 +9,14 @@ if(TARGET nbagent)
   add_test(NAME config_doc COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/config_doc_test.sh
     $<TARGET_FILE:nbagent> ${CMAKE_SOURCE_DIR}/docs/config.md)
 endif()
+# The systemd unit: systemd-analyze verify and the offline security score; and the check
+# itself on a doctored copy (an unknown Type=), which must fail.
+if(TARGET nbagent)
+  add_test(NAME unit_file COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/unit_file_test.sh
+    ${CMAKE_BINARY_DIR}/packaging/nbagent@.service $<TARGET_FILE:nbagent>)
+  set_tests_properties(unit_file PROPERTIES SKIP_RETURN_CODE 77)
+  add_test(NAME unit_file.check_fails_on_a_bad_unit COMMAND bash -c
+    "sed 's/^Type=notify$/Type=notifyy/' \"$1\" >\"$3\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/unit_file_test.sh \"$3\" \"$2\""
+    _ ${CMAKE_BINARY_DIR}/packaging/nbagent@.service $<TARGET_FILE:nbagent>
+    ${CMAKE_CURRENT_BINARY_DIR}/bad-nbagent@.service)
+endif()
