@@ -88,7 +88,8 @@ static void add_observability_options(CLI::App& run, RunArgs& a) {
 }
 
 CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
-    CLI::App* run = app.add_subcommand("run", "Run the agent on a WireGuard interface (root)");
+    CLI::App* run = app.add_subcommand(
+        "run", "Run the agent on a WireGuard interface (root, or the capabilities in nbagent(8))");
     run->add_option("-i,--interface", a.interface, "WireGuard interface")->required();
     run->add_option("-c,--config", a.config,
                     "wg-quick style config to apply (default: adopt the interface)")

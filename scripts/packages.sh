@@ -18,6 +18,7 @@ NB_PKGS_BUILD=(
     libcap-dev     # run checks its capabilities, not the uid (a unit with User=)
     libsystemd-dev # sd_notify: the Type=notify unit hears READY, STATUS and RELOADING
     ccache         # scripts/build.sh: CI reuses the machine, so its cache outlives the clone
+    pandoc         # nbagent(8) from packaging/man/nbagent.8.md
 )
 # Running the tests. --no-install-recommends matters: wireguard-tools recommends a kernel.
 NB_PKGS_TEST=(
@@ -26,6 +27,7 @@ NB_PKGS_TEST=(
     google-perftools # google-pprof: the debug bundle test reads its CPU profile
     curl # tests/integration/metrics.sh scrapes /metrics
     systemd # systemd-analyze: the unit file test (verify, security score)
+    groff-base bsdextrautils # the man page test renders nbagent(8) (groff, col)
 )
 # scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime,
 # and libFuzzer for the fuzz targets it builds (NB_FUZZ, tests/fuzz).
