@@ -28,6 +28,7 @@ NB_PKGS_TEST=(
     curl # tests/integration/metrics.sh scrapes /metrics
     systemd # systemd-analyze: the unit file test (verify, security score)
     groff-base bsdextrautils # the man page test renders nbagent(8) (groff, col)
+    bash-completion # the completion test runs packaging/completion/nbagent through it
 )
 # scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime,
 # and libFuzzer for the fuzz targets it builds (NB_FUZZ, tests/fuzz).

@@ -29,3 +29,9 @@ if(TARGET nbagent AND TARGET nb_man)
     "sed 's/wake-rate/wake_rate/g' \"$2\" >\"$3\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/man_page_test.sh \"$1\" \"$3\""
     _ $<TARGET_FILE:nbagent> ${CMAKE_BINARY_DIR}/packaging/nbagent.8 ${CMAKE_CURRENT_BINARY_DIR}/bad-nbagent.8)
 endif()
+# The bash completion, through bash-completion as an interactive shell runs it.
+if(TARGET nbagent)
+  add_test(NAME completion COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/completion_test.sh
+    ${CMAKE_SOURCE_DIR}/packaging/completion/nbagent $<TARGET_FILE:nbagent>)
+  set_tests_properties(completion PROPERTIES SKIP_RETURN_CODE 77)
+endif()
