@@ -20,6 +20,9 @@ NB_PKGS_BUILD=(
     ccache         # scripts/build.sh: CI reuses the machine, so its cache outlives the clone
     pandoc         # nbagent(8) from packaging/man/nbagent.8.md
 )
+# The Debian package (scripts/package.sh): debhelper builds it, lintian checks it, and a
+# debootstrapped Debian 12 chroot installs and removes it.
+NB_PKGS_PACKAGE=(debhelper fakeroot lintian debootstrap dpkg-dev)
 # Running the tests. --no-install-recommends matters: wireguard-tools recommends a kernel.
 NB_PKGS_TEST=(
     wireguard-go wireguard-tools iproute2 iputils-ping util-linux jq socat

@@ -22,7 +22,8 @@ step() { echo "==> setup: $*"; }
 
 # shellcheck source=packages.sh
 source "$ROOT/scripts/packages.sh"
-PACKAGES=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "${NB_PKGS_SANITIZE[@]}" "${NB_PKGS_MATRIX[@]}")
+PACKAGES=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "${NB_PKGS_SANITIZE[@]}" "${NB_PKGS_MATRIX[@]}"
+    "${NB_PKGS_PACKAGE[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -10,8 +10,8 @@
 #   build-asan     build-asan/: clang 14, ASan+UBSan: the agent, unit tests, test tools
 #                  and fuzz targets (no benchmarks: they measure speed, which sanitizers
 #                  change)
-#   build-pkg      build-pkg/: what a packager builds: Release (-O3) with Debian's
-#                  dpkg-buildflags hardening, the shipped binary only
+#   build-deb      build-deb/: the Debian package (scripts/package.sh --strict), its
+#                  lintian check and an install, remove and purge in a chroot
 #   ctest build, ctest build-asan, and one stage per kernel matrix row.
 # Warnings are errors in every build here (scripts/build.sh). Under CI=true a test that
 # would skip for lack of privileges fails instead. Exit non-zero if anything failed. The
@@ -102,24 +102,18 @@ timed "build build-asan/" bash "$ROOT/scripts/build.sh" "$ROOT/build-asan" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNB_SANITIZE=ON -DNB_BUILD_BENCH=OFF -DNB_FUZZ=ON ||
     fail_stage "the sanitizer build"
 
-# A packager's build: Debian's flags (as debhelper passes them: CPPFLAGS joined to the
-# compile flags) with CMake's Release -O3 after them. -Werror here is ours: a warning the
-# compiler finds at -O3 or with _FORTIFY_SOURCE fails CI, never a packager's build.
-pkg_build() {
-    local cppflags
-    cppflags=$(dpkg-buildflags --get CPPFLAGS) || return 1
-    CFLAGS="$(dpkg-buildflags --get CFLAGS) $cppflags" \
-        CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS) $cppflags" \
-        LDFLAGS=$(dpkg-buildflags --get LDFLAGS) \
-        bash "$ROOT/scripts/build.sh" "$ROOT/build-pkg" -DCMAKE_BUILD_TYPE=Release -DNB_BUILD_TESTS=OFF &&
-        "$ROOT/build-pkg/cli/nbagent" --help >/dev/null
+# The Debian package (scripts/package.sh --strict): dpkg-buildpackage with Debian's
+# flags, here with -Werror and CMake's Release -O3 after them (a warning the compiler
+# finds only there fails CI, never a packager's build); lintian without errors; install,
+# remove and purge in a Debian 12 chroot.
+step "build-deb/ (dpkg-buildpackage, lintian, a Debian 12 chroot)"
+timed "package build-deb/" bash "$ROOT/scripts/package.sh" --strict --out "$ROOT/build-deb" \
+    >"$LOG_DIR/package.log" 2>&1 || {
+    tail -n 40 "$LOG_DIR/package.log"
+    fail_stage "the Debian package (scripts/package.sh)"
 }
-step "build-pkg/ (Release with dpkg-buildflags, the shipped binary)"
-timed "build build-pkg/" pkg_build >"$LOG_DIR/build-pkg.log" 2>&1 || {
-    tail -n 40 "$LOG_DIR/build-pkg.log"
-    fail_stage "the packager's build (Release + dpkg-buildflags)"
-}
-summaries+=("build-pkg: Release + dpkg-buildflags built warning-free")
+grep '^package.sh: PASS' "$LOG_DIR/package.log" | sed 's/^/  /'
+summaries+=("build-deb: $(grep -c '^package.sh: PASS' "$LOG_DIR/package.log") package checks passed")
 
 # run_ctest NAME DIR: runs the suite, adds its counts to the totals.
 run_ctest() {
