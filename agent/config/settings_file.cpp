@@ -47,13 +47,14 @@ SettingsFile parse_settings(std::string_view text, const std::string& name) {
             throw ConfigError(msg);
         };
         const size_t eq = line.find('=');
-        if (eq == line.npos) fail("expected 'key = value', got '" + printable(line) + "'");
+        if (eq == line.npos)
+            fail(std::string("expected 'key = value', got '") + printable(line) + "'");
         const std::string_view key = trim(line.substr(0, eq));
         const std::string_view value = trim(line.substr(eq + 1));
         if (key.empty()) fail("no key before '='");
         for (char c : key)
             if (!key_char(c))
-                fail("'" + printable(key) +
+                fail(std::string("'") + printable(key) +
                      "' is not a setting's name (lower-case letters, digits and dashes, "
                      "as run's options without the leading --)");
         if (value.empty()) fail("no value for " + std::string(key));

@@ -41,7 +41,8 @@ InstanceLock InstanceLock::acquire(const std::string& interface, const std::stri
     // A name the kernel takes (IFNAMSIZ, no '/'), so the path stays in its directory.
     if (interface.empty() || interface.size() > 15 || interface.find('/') != interface.npos ||
         interface == "." || interface == "..")
-        throw std::runtime_error("'" + printable(interface) + "' is not an interface name");
+        throw std::runtime_error(std::string("'") + printable(interface) +
+                                 "' is not an interface name");
     make_dir(root);
     const std::string dir = root + "/" + netns_id();
     make_dir(dir);
@@ -51,8 +52,8 @@ InstanceLock InstanceLock::acquire(const std::string& interface, const std::stri
     if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         if (errno != EWOULDBLOCK) fail("cannot lock", path);
         const std::string pid = holder_pid(fd.get());
-        throw std::runtime_error("another nbagent is already running on " + printable(interface) +
-                                 " in this network namespace (" +
+        throw std::runtime_error(std::string("another nbagent is already running on ") +
+                                 printable(interface) + " in this network namespace (" +
                                  (pid.empty() ? std::string("pid unknown") : "pid " + pid) +
                                  "; lock " + printable(path) + ")");
     }

@@ -29,7 +29,9 @@ void ServiceNotifier::reloading() {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     const uint64_t usec =
         static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
-    send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
+    std::string message = "RELOADING=1\nMONOTONIC_USEC=";
+    message.append(std::to_string(usec));
+    send(message);
 }
 
 void ServiceNotifier::status(const std::string& line, uint64_t now_ns) {

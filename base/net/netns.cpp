@@ -23,7 +23,9 @@ struct stat self_netns() {
 }  // namespace
 
 std::string netns_id() {
-    return "net-" + std::to_string(self_netns().st_ino);
+    std::string id = "net-";
+    id.append(std::to_string(self_netns().st_ino));
+    return id;
 }
 
 std::optional<std::string> netns_name(const std::string& netns_dir) {
