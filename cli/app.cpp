@@ -80,9 +80,13 @@ int run_cli(int argc, const char* const* argv,
             SettingsReload reload = reload_sources(*run, run_args, env);
             const auto from_file = apply_settings_file(*run, reload, env);
             RunOptions opts = to_run_options(run_args, env);
+            opts.settings = effective_settings(*run, opts, env, from_file);
+            if (run_args.print_settings) {
+                print_settings(opts.settings, std::cout);
+                return 0;
+            }
             if (!has_capabilities(opts)) return 1;
             opts.command_line.assign(argv, argv + argc);
-            opts.settings = effective_settings(*run, opts, env, from_file);
             opts.reload = std::move(reload);
             spdlog::set_level(spdlog::level::from_str(run_args.log_level));
             return run_agent(opts);

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <ostream>
 
 #include "base/time.hpp"
 #include "cli/commands.hpp"
@@ -158,6 +160,9 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "leading -- (default: /etc/nbagent/IFACE.conf when it exists). Flags and "
                     "env win over it; SIGHUP reads it again")
         ->check(CLI::ExistingFile);
+    run->add_flag("--print-settings", a.print_settings,
+                  "Print each option's value and where it came from (flag, env, file, "
+                  "default), then exit without running");
     return run;
 }
 
@@ -196,7 +201,7 @@ std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& o
     std::vector<Setting> out;
     for (const CLI::Option* o : run.get_options()) {
         const std::string name = o->get_name();
-        if (name.rfind("--", 0) != 0 || name == "--help") continue;
+        if (name.rfind("--", 0) != 0 || name == "--help" || name == "--print-settings") continue;
         std::string value = o->count() ? o->as<std::string>() : o->get_default_str();
         std::string source = o->count() ? "flag" : "default";
         if (auto f = from_file.find(name); f != from_file.end()) {
@@ -214,6 +219,20 @@ std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& o
             s.value = format_duration(opts.inactivity_threshold);
     }
     return out;
+}
+
+void print_settings(const std::vector<Setting>& settings, std::ostream& out) {
+    size_t name_w = 0, value_w = 0;
+    for (const Setting& s : settings) {
+        name_w = std::max(name_w, s.name.size());
+        value_w = std::max(value_w, s.value.size());
+    }
+    for (const Setting& s : settings) {
+        std::string line = s.name;
+        line.append(name_w + 2 - s.name.size(), ' ').append(s.value);
+        line.append(value_w + 2 - s.value.size(), ' ').append(s.source).append("\n");
+        out << line;
+    }
 }
 
 }  // namespace nb::cli

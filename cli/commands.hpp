@@ -133,6 +133,7 @@ struct RunArgs {
     uint32_t log_ring = 10000;
     std::optional<std::string> metrics_listen;
     std::optional<std::string> settings;  // --settings; unset: the default path if it exists
+    bool print_settings = false;          // print each option and its source, then exit
 };
 CLI::App* add_run_command(CLI::App& app, RunArgs& args);
 RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);
@@ -141,6 +142,8 @@ RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);
 std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& opts,
                                         const EnvLookup& env,
                                         const std::map<std::string, std::string>& from_file);
+// `run --print-settings`: each option, its value and where it came from, aligned.
+void print_settings(const std::vector<Setting>& settings, std::ostream& out);
 // "env NAME" when an environment variable gives `option` ("--lazy-conn").
 std::optional<std::string> env_source(const std::string& option, const EnvLookup& env);
 // The settings file to read (--settings, or the default path) and the live settings as

@@ -70,7 +70,7 @@ std::map<std::string, std::string> apply_settings_file(CLI::App& run, const Sett
     for (const SettingLine& l : f.lines) {
         const std::string where = f.where(l);
         const std::string name = "--" + l.key;
-        if (l.key == "interface" || l.key == "settings")
+        if (l.key == "interface" || l.key == "settings" || l.key == "print-settings")
             throw UsageError(where + ": " + l.key + " cannot be set in a settings file");
         CLI::Option* opt = run.get_option_no_throw(name);
         if (!opt || opt == run.get_help_ptr() || opt->get_lnames().empty() ||

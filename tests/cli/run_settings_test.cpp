@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "tests/cli/cli_harness.hpp"
 
@@ -86,6 +87,43 @@ TEST_F(RunSettings, FlagsFixTheLiveSettingsForSighup) {
     EXPECT_TRUE(ran->reload.log_level_fixed);
     EXPECT_TRUE(ran->reload.inactivity_fixed);
     EXPECT_FALSE(ran->reload.lazy_fixed);
+}
+
+TEST_F(RunSettings, PrintSettingsShowsEachValueAndItsSourceAndRunsNothing) {
+    const std::string path = write("wake-rate = 7\ninactivity-threshold = 20m\n");
+    std::optional<RunOptions> ran;
+    auto r =
+        cli({"run", "-i", "wg0", "--settings", path, "--connect-timeout", "4s", "--print-settings"},
+            {{"NB_LAZY_CONN_INACTIVITY_THRESHOLD", "30m"}}, &ran);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(ran) << "--print-settings runs nothing";
+    auto line_of = [&](const std::string& option) {
+        std::istringstream in(r.out);
+        for (std::string line; std::getline(in, line);)
+            if (line.rfind(option + " ", 0) == 0) return line;
+        return std::string("(none)");
+    };
+    auto words = [](const std::string& line) {
+        std::istringstream in(line);
+        std::vector<std::string> w;
+        for (std::string x; in >> x;) w.push_back(x);
+        return w;
+    };
+    // flag > env > file > default, one of each.
+    EXPECT_EQ(words(line_of("--connect-timeout")),
+              (std::vector<std::string>{"--connect-timeout", "4s", "flag"}));
+    EXPECT_EQ(words(line_of("--inactivity-threshold")),
+              (std::vector<std::string>{"--inactivity-threshold", "30m", "env",
+                                        "NB_LAZY_CONN_INACTIVITY_THRESHOLD"}))
+        << "the environment wins over the file";
+    EXPECT_EQ(words(line_of("--wake-rate")),
+              (std::vector<std::string>{"--wake-rate", "7", "file", path + ":1"}));
+    EXPECT_EQ(words(line_of("--exec-timeout")),
+              (std::vector<std::string>{"--exec-timeout", "5s", "default"}));
+    EXPECT_EQ(line_of("--print-settings"), "(none)");
+    // Columns line up: every value starts where the first one does.
+    const size_t col = line_of("--wake-rate").find(" 7 ") + 1;
+    EXPECT_EQ(line_of("--exec-timeout").find("5s"), col) << r.out;
 }
 
 TEST_F(RunSettings, ErrorsNameTheFileAndLine) {
