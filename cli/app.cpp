@@ -13,7 +13,10 @@ namespace nb::cli {
 namespace {
 
 // Root has them all; a unit with User= gets them from AmbientCapabilities=.
-bool has_capabilities(const RunOptions& opts) {
+// NB_CAPABILITY_CHECK=off skips the check: to find out which of them a kernel really
+// needs (tests/integration/capabilities.sh), not for running a service.
+bool has_capabilities(const RunOptions& opts, const EnvLookup& env) {
+    if (auto v = env("NB_CAPABILITY_CHECK"); v && parse_switch(*v) == false) return true;
     // WireGuard, tc, links and routes; packet sockets to re-inject held packets (and the
     // UDP engine's raw socket that forwards initiations).
     std::vector<std::string> need = {"CAP_NET_ADMIN", "CAP_NET_RAW"};
@@ -85,7 +88,7 @@ int run_cli(int argc, const char* const* argv,
                 print_settings(opts.settings, std::cout);
                 return 0;
             }
-            if (!has_capabilities(opts)) return 1;
+            if (!has_capabilities(opts, env)) return 1;
             opts.command_line.assign(argv, argv + argc);
             opts.reload = std::move(reload);
             spdlog::set_level(spdlog::level::from_str(run_args.log_level));

@@ -9,29 +9,10 @@
 
 #include "base/build_info.hpp"
 #include "cli/commands.hpp"
+#include "tests/cli/cli_harness.hpp"
 
 namespace nb::cli {
 namespace {
-
-struct CliResult {
-    int code;
-    std::string out, err;
-};
-
-CliResult cli(std::vector<std::string> args) {
-    args.insert(args.begin(), "nbagent");
-    std::vector<const char*> argv;
-    for (const auto& a : args) argv.push_back(a.c_str());
-    testing::internal::CaptureStdout();
-    testing::internal::CaptureStderr();
-    const int code = run_cli(
-        static_cast<int>(argv.size()), argv.data(), [](const RunOptions&) { return 0; },
-        [](const char*) -> std::optional<std::string> { return std::nullopt; });
-    std::cout.flush();
-    CliResult r{code, testing::internal::GetCapturedStdout(),
-                testing::internal::GetCapturedStderr()};
-    return r;
-}
 
 std::string uname_release() {
     utsname u{};

@@ -38,7 +38,10 @@ ROOT=$(cd "$HERE/../.." && pwd)
 #    runs them on one row (netlink_kernel_scale);
 #  - hold and replay on kernel WireGuard: lazy_e2e (kernel);
 #  - the BPF ring buffer running full (overrun), and pinned maps and links adopted after
-#    a crash (crash_recovery).
+#    a crash (crash_recovery);
+#  - the capabilities `run` needs as a user that is not root (capabilities): what the
+#    verifier and the kernel's checks ask differs by kernel. CI runs it on 6.12; the
+#    full tier finds the minimum on every row.
 # The rest exercise the agent's own logic on kernel WireGuard: the same code on every
 # kernel, and the host's ctest runs it on wireguard-go as well.
 # The order is the order of a row. groups mostly waits out 20 s inactivity thresholds,
@@ -77,6 +80,7 @@ SCENARIOS=(
     '6.1 routes:kernel:-:bash tests/integration/routes.sh'
     '6.12 flood_no_peer:kernel:-:bash tests/integration/flood_no_peer.sh'
     '5.10 gso:kernel:-:bash tests/integration/gso.sh'
+    '6.12 capabilities:kernel:-:bash tests/integration/capabilities.sh'
 )
 # Long runs: scale versions of a scenario above, too slow for CI under emulation. Only
 # --full runs them (a long run is a command you run and record, not a CI step).
