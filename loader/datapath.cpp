@@ -81,8 +81,8 @@ void Datapath::load() {
     err = lazy_peer__load(skel_);
     if (err)
         throw DatapathError("loading BPF programs: " + errno_text(err) +
-                            " (needs root with CAP_BPF and CAP_NET_ADMIN, and a kernel with "
-                            "ring buffer support)");
+                            " (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, or CAP_SYS_ADMIN "
+                            "before 5.8, and a kernel with ring buffer support)");
     auto map_shared = [](int fd, size_t bytes, size_t& len, const char* what) {
         size_t page = getpagesize();
         len = (bytes + page - 1) / page * page;

@@ -42,8 +42,10 @@ try() {
         if ! kill -0 "$pid" 2>/dev/null || ((t++ > 100)); then result="no start: $(grep -m1 -E '\[(error|critical)\]' "$log" | sed 's/^[^]]*] //' | cut -c1-90)"; break; fi
         sleep 0.1
     done
-    if [[ $result == works && $(ucli status --json | jq -r .trigger) != bpf ]]; then
-        result="no BPF: $(grep -m1 'not usable' "$log" | sed 's/^.*(\(.*\)).*$/\1/' | cut -c1-90)"
+    # The BPF engine refused first (and the UDP fallback then may not start either):
+    # that refusal is the capability's doing.
+    if grep -q 'BPF trigger engine is not usable' "$log"; then
+        result="no BPF: $(grep -m1 'not usable' "$log" | sed 's/^.*not usable (\(.*\)): falling.*$/\1/' | cut -c1-110)"
     fi
     if [[ $result == works ]] && ! in_a ping -c 1 -W 5 "$REMOTE_V4" >/dev/null; then
         result="no wake: $(grep -m1 -E '\[(error|warning)\]' "$log" | sed 's/^[^]]*] //' | cut -c1-90)"
