@@ -1,7 +1,5 @@
 // `run`'s settings file: its values fill the options that no flag and no env variable
 // gave, and what SIGHUP needs to read it again the same way.
-#include <sys/stat.h>
-
 #include "agent/config/settings_file.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "cli/commands.hpp"
@@ -20,11 +18,6 @@ const std::vector<const char*>& env_vars_of(const std::string& option) {
     if (option == "--lazy-conn") return lazy;
     if (option == "--inactivity-threshold") return inactivity;
     return none;
-}
-
-bool exists(const std::string& path) {
-    struct stat st {};
-    return ::stat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
@@ -60,17 +53,17 @@ SettingsReload reload_sources(const CLI::App& run, const RunArgs& a, const EnvLo
 std::map<std::string, std::string> apply_settings_file(CLI::App& run, const SettingsReload& reload,
                                                        const EnvLookup& env) {
     std::map<std::string, std::string> from_file;  // option -> "file path:line"
-    if (!reload.path || (!reload.required && !exists(*reload.path))) return from_file;
+    if (!reload.path) return from_file;
     SettingsFile f;
     try {
-        f = load_settings(*reload.path);
+        f = load_settings(*reload.path, reload.required);
     } catch (const ConfigError& e) {
         throw UsageError(std::string("settings: ") + e.what());
     }
     for (const SettingLine& l : f.lines) {
         const std::string where = f.where(l);
         const std::string name = "--" + l.key;
-        if (l.key == "interface" || l.key == "settings" || l.key == "print-settings")
+        if (!settable_in_file(l.key))
             throw UsageError(where + ": " + l.key + " cannot be set in a settings file");
         CLI::Option* opt = run.get_option_no_throw(name);
         if (!opt || opt == run.get_help_ptr() || opt->get_lnames().empty() ||

@@ -1,5 +1,7 @@
 #include "agent/config/settings_file.hpp"
 
+#include <sys/stat.h>
+
 #include "agent/config/config_file.hpp"
 #include "agent/config/wg_quick.hpp"
 #include "base/printable.hpp"
@@ -67,6 +69,20 @@ SettingsFile parse_settings(std::string_view text, const std::string& name) {
 
 SettingsFile load_settings(const std::string& path) {
     return parse_settings(read_config_file(path, kMaxSettingsBytes), path);
+}
+
+SettingsFile load_settings(const std::string& path, bool required) {
+    struct stat st {};
+    if (!required && ::stat(path.c_str(), &st) != 0) {
+        SettingsFile none;
+        none.path = path;
+        return none;
+    }
+    return load_settings(path);
+}
+
+bool settable_in_file(std::string_view key) {
+    return key != "interface" && key != "settings" && key != "print-settings";
 }
 
 std::string default_settings_path(const std::string& interface) {

@@ -35,6 +35,13 @@ struct SettingsFile {
 SettingsFile parse_settings(std::string_view text, const std::string& name);
 // The file through the bounded reader (agent/config/config_file.hpp), then parsed.
 SettingsFile load_settings(const std::string& path);
+// The same, except that a file that is missing and not `required` (the default path,
+// where --settings named none) is an empty one.
+SettingsFile load_settings(const std::string& path, bool required);
+
+// Whether a settings file may set `run`'s option `key`: not the interface (it names the
+// file), not the file itself, not --print-settings (an action, not a setting).
+bool settable_in_file(std::string_view key);
 
 // Where a service's settings for `interface` live when --settings names no file.
 std::string default_settings_path(const std::string& interface);

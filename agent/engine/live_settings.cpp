@@ -1,8 +1,6 @@
 // SIGHUP's other half, besides the network map: the settings a running agent can change
 // (as `nbagent set` does), read again with the start's order: flag > env > settings
 // file > default. A `set` lasts until then, as a restart would end it too.
-#include <sys/stat.h>
-
 #include <algorithm>
 
 #include <spdlog/spdlog.h>
@@ -29,10 +27,10 @@ LiveSettings wanted(const SettingsFile& f, const SettingsReload& r,
     for (const SettingLine& l : f.lines) {
         auto fail = [&](const std::string& why) { throw ConfigError(f.where(l) + ": " + why); };
         const std::string name = "--" + l.key;
-        const bool ok = l.key != "settings" && l.key != "interface" &&
-                        std::any_of(known.begin(), known.end(),
-                                    [&](const Setting& s) { return s.name == name; });
-        if (!ok) fail("unknown setting '" + l.key + "'");
+        if (!settable_in_file(l.key)) fail(l.key + " cannot be set in a settings file");
+        if (std::none_of(known.begin(), known.end(),
+                         [&](const Setting& s) { return s.name == name; }))
+            fail("unknown setting '" + l.key + "'");
         try {
             if (l.key == "log-level" && !r.log_level_fixed) {
                 if (!is_log_level(l.value))
@@ -79,11 +77,9 @@ void Agent::reload_settings() {
     const SettingsReload& r = opts_.reload;
     if (!r.path) return;
     SettingsFile f;
-    f.path = *r.path;
     LiveSettings want;
     try {
-        struct stat st {};
-        if (r.required || ::stat(r.path->c_str(), &st) == 0) f = load_settings(*r.path);
+        f = load_settings(*r.path, r.required);
         want = wanted(f, r, opts_.settings);
     } catch (const ConfigError& e) {
         spdlog::error("SIGHUP: settings: {} (no setting changed)", e.what());

@@ -4,9 +4,10 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
 #include <spdlog/spdlog.h>
+
+#include "base/time.hpp"
 
 namespace nb::engine {
 
@@ -25,12 +26,8 @@ void ServiceNotifier::ready(const std::string& status) {
 
 void ServiceNotifier::reloading() {
     // MONOTONIC_USEC: systemd 253 and later match it to the reload it asked for.
-    timespec ts{};
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    const uint64_t usec =
-        static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
     std::string message = "RELOADING=1\nMONOTONIC_USEC=";
-    message.append(std::to_string(usec));
+    message.append(std::to_string(monotonic_ns() / 1000));
     send(message);
 }
 

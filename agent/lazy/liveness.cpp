@@ -22,6 +22,11 @@ uint64_t next_read_ns(uint64_t now_ns, std::chrono::milliseconds every, uint64_t
     return now_ns + std::max(to_ns(every), 5 * took_ns);
 }
 
+// Status's copy of what WireGuard says of a peer with a wake state (others are zeros).
+void keep_figures(ManagedPeer& p, const WgPeer& wp, uint64_t now_ns) {
+    if (p.wake) p.wake->wg_figures = {wp.rx_bytes, wp.tx_bytes, wp.last_handshake_sec, now_ns};
+}
+
 }  // namespace
 
 std::chrono::milliseconds LazyManager::tick_interval() const {
@@ -244,11 +249,8 @@ bool LazyManager::figures_due(uint64_t now_ns) const {
 }
 
 void LazyManager::note_wg_figures(const WgDevice& dev, uint64_t now_ns) {
-    for (const auto& wp : dev.peers) {
-        ManagedPeer* p = table_.find(wp.public_key);
-        if (!p || !p->wake) continue;
-        p->wake->wg_figures = {wp.rx_bytes, wp.tx_bytes, wp.last_handshake_sec, now_ns};
-    }
+    for (const auto& wp : dev.peers)
+        if (ManagedPeer* p = table_.find(wp.public_key)) keep_figures(*p, wp, now_ns);
 }
 
 bool LazyManager::staged_sent(const WakeState& w, uint64_t tx_bytes) {
@@ -351,12 +353,12 @@ void LazyManager::read_wireguard_activity(uint64_t now_ns) {
     // account for since the last scan count.
     uint64_t since = now_ns > last_wg_read_ns_ ? now_ns - last_wg_read_ns_ : 0;
     last_wg_read_ns_ = now_ns;
-    note_wg_figures(dev, now_ns);
     std::vector<uint32_t> remote;
     for (const auto& wp : dev.peers) {
         ManagedPeer* found = table_.find(wp.public_key);
         if (!found) continue;
         ManagedPeer& p = *found;
+        keep_figures(p, wp, now_ns);  // in this pass: one lookup per peer, not two
         if (p.state == PeerState::Connected) {
             WakeState& w = p.w_mut();
             uint64_t moved = (wp.rx_bytes - std::min(wp.rx_bytes, w.wg_rx_bytes)) +
