@@ -75,9 +75,6 @@ class PrefixList {
     uint32_t n_ = 0;
 };
 
-// What a peer needs only while it wakes or is awake, or after a failed wake: allocated
-// then, and freed when it goes back to Idle cleanly. A million peers that never woke
-// pay nothing for it.
 // A peer's transfer and handshake as WireGuard counts them (`wg show`), and when read.
 struct WgPeerFigures {
     uint64_t rx_bytes = 0, tx_bytes = 0;
@@ -85,6 +82,9 @@ struct WgPeerFigures {
     uint64_t read_ns = 0;            // the manager's clock; 0: not read since the re-add
 };
 
+// What a peer needs only while it wakes or is awake, or after a failed wake: allocated
+// then, and freed when it goes back to Idle cleanly. A million peers that never woke
+// pay nothing for it.
 struct WakeState {
     std::optional<SockAddr> endpoint;  // what WireGuard has now (as far as we set it)
     // Waiting for the endpoint, in order. A vector, not a deque: an empty deque
