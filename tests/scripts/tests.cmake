@@ -19,6 +19,11 @@ if(TARGET nbagent)
     "sed 's/^Type=notify$/Type=notifyy/' \"$1\" >\"$3\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/unit_file_test.sh \"$3\" \"$2\""
     _ ${CMAKE_BINARY_DIR}/packaging/nbagent@.service $<TARGET_FILE:nbagent>
     ${CMAKE_CURRENT_BINARY_DIR}/bad-nbagent@.service)
+  # ... and on a filter that no longer gives bpf() back after the deny list.
+  add_test(NAME unit_file.check_fails_without_bpf COMMAND bash -c
+    "sed '/^SystemCallFilter=bpf /d' \"$1\" >\"$3\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/unit_file_test.sh \"$3\" \"$2\""
+    _ ${CMAKE_BINARY_DIR}/packaging/nbagent@.service $<TARGET_FILE:nbagent>
+    ${CMAKE_CURRENT_BINARY_DIR}/nobpf-nbagent@.service)
 endif()
 # nbagent(8) names every command and every option --help shows; and the check itself on a
 # page with one option taken out, which must fail.

@@ -4,7 +4,8 @@
 # /lib/nbvm/order, mounts the host root (9p tag "hostroot", read-only) under a tmpfs
 # overlay, mounts the scratch share (9p tag "scratch", writable) on /nbvm inside it,
 # runs /nbvm/cmd.sh there in a chroot, writes its exit code to /nbvm/rc and powers
-# off. Every line it prints itself starts with "nbvm:".
+# off. When /nbvm/init says "systemd", systemd runs the command instead (boot_systemd).
+# Every line it prints itself starts with "nbvm:".
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin /proc /sys /dev
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
@@ -28,6 +29,36 @@ halt() {
 die() {
     say "FATAL: $*"
     halt
+}
+
+# Writes nbvm.target and its one service into the overlay and hands PID 1 to systemd.
+# The service runs /nbvm/cmd.sh on the console, writes its exit code to /nbvm/rc and
+# powers off at once, as halt does: the command tests its own units, not the shutdown.
+boot_systemd() {
+    [ -x $R/lib/systemd/systemd ] || die "--init systemd: no /lib/systemd/systemd on the host root"
+    u=$R/etc/systemd/system
+    mkdir -p $u
+    printf '%s\n' '[Unit]' 'Description=nbvm: the matrix command under systemd' \
+        'Requires=basic.target nbvm-command.service' 'After=basic.target nbvm-command.service' \
+        >$u/nbvm.target
+    printf '%s\n' '[Unit]' 'Description=nbvm: /nbvm/cmd.sh' 'After=basic.target' \
+        '[Service]' 'Type=oneshot' 'TimeoutStartSec=infinity' 'StandardInput=null' \
+        'StandardOutput=tty' 'StandardError=tty' 'TTYPath=/dev/console' 'TTYReset=no' \
+        'TTYVHangup=no' 'ExecStart=/bin/sh /nbvm/systemd-command.sh' >$u/nbvm-command.service
+    # shellcheck disable=SC2016 # expanded by the guest's shell, in the service
+    printf '%s\n' 'up() { cut -d" " -f1 /proc/uptime; }' \
+        'echo "nbvm: root ready after $(up) s (systemd is PID 1: $(cat /proc/1/comm)); running the command"' \
+        'start=$(up)' \
+        '/bin/bash /nbvm/cmd.sh </dev/null' \
+        'rc=$?' \
+        'echo "$rc" >/nbvm/rc' \
+        'echo "nbvm: command exited with $rc after $(awk -v a="$start" -v b="$(up)" "BEGIN { printf \"%.1f\", b - a }") s"' \
+        'sync' \
+        'echo o >/proc/sysrq-trigger' >$R/nbvm/systemd-command.sh
+    say "handing PID 1 to systemd after $(uptime_s) s"
+    # switch_root leaves the initramfs's own /proc, /sys and /dev behind, unreachable.
+    umount -l /proc /sys /dev 2>/dev/null
+    exec switch_root $R /lib/systemd/systemd --unit=nbvm.target --show-status=error --log-color=no
 }
 
 say "kernel $(uname -r) up after $(uptime_s) s"
@@ -75,6 +106,13 @@ for d in run tmp; do
         *) mount -t tmpfs -o mode=$([ $d = tmp ] && echo 1777 || echo 755) tmpfs $R/$d ;;
     esac
 done
+
+# --init systemd (run-vm.sh): systemd becomes PID 1 on the new root and runs the command
+# as a service of a target of its own, so the command sees a booted systemd (systemctl,
+# sd_notify, sandboxed units) without the host's multi-user.target (its daemons).
+if [ "$(cat $R/nbvm/init 2>/dev/null)" = systemd ]; then
+    boot_systemd
+fi
 
 say "root ready after $(uptime_s) s; running the command"
 start=$(uptime_s)

@@ -49,6 +49,9 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # run-scenarios.sh); crash_recovery and eager_mode count BPF links machine-wide, so they
 # run first, "alone". stale_sessions waits too, but counts a stream's gaps across agent
 # restarts: beside the rest under emulation it once lost 1 of 320 datagrams.
+# systemd_service needs systemd as PID 1: a command starting with "systemd " runs in a VM
+# of its own booted that way (run-vm.sh --init systemd), after the row's VM; the package
+# and the unit are the same on every kernel, so CI boots it on one row.
 # gtest's filter for netlink_kernel_scale.
 NETLINK_SCALE='KernelWireGuardTest.HundredThousandPeers:KernelWireGuardTest.DumpsInterruptedByChangesAreRetried'
 SCENARIOS=(
@@ -81,6 +84,7 @@ SCENARIOS=(
     '6.12 flood_no_peer:kernel:-:bash tests/integration/flood_no_peer.sh'
     '5.10 gso:kernel:-:bash tests/integration/gso.sh'
     '6.12 capabilities:kernel:-:bash tests/integration/capabilities.sh'
+    '6.12 systemd_service:kernel:-:systemd bash tests/integration/systemd_service.sh'
 )
 # Long runs: scale versions of a scenario above, too slow for CI under emulation. Only
 # --full runs them (a long run is a command you run and record, not a CI step).
@@ -202,13 +206,39 @@ spec_done() {
     grep -qF "|$wg|$attach|$name|" "$1" 2>/dev/null
 }
 
+# systemd_vm ROW SPEC: one scenario in a VM of its own with systemd as PID 1.
+systemd_vm() {
+    local scratch="$work/vm-$1-systemd-${2%%:*}" rc name wg attach
+    mkdir -p "$scratch"
+    step "kernel $1: ${2%%:*} in a VM booted with systemd as PID 1"
+    "$HERE/run-vm.sh" --init systemd --timeout "${NB_MATRIX_VM_TIMEOUT:-$vm_timeout}" --scratch "$scratch" "$1" -- \
+        bash vagrant/qemu/run-scenarios.sh --kernel "$1" --build "$build" --results /nbvm/results "$2" 2>&1 |
+        tee "$work/console-$1-systemd.log"
+    rc=${PIPESTATUS[0]}
+    [[ -s $scratch/results ]] && cat "$scratch/results" >>"$results"
+    spec_done "$scratch/results" "$2" && return
+    ((rc == 124 || rc == 125)) && infra_failed=1
+    IFS=: read -r name wg attach _ <<<"$2"
+    echo "MATRIX $1|$wg|$attach|$name|fail|0|no result: run-vm.sh --init systemd exited $rc (console in the log)" >>"$results"
+}
+
 matrix_start=$(now)
 for k in $kernels; do
     step "kernel $k ($tier tier): fetching and booting"
     row_specs "$k"
     mark_row "$k" "$k"
     t0=$(now)
+    # The scenarios that need systemd as PID 1 get VMs of their own, after this row's.
+    systemd_specs=()
+    rest=()
+    for spec in "${todo[@]}"; do
+        IFS=: read -r _ _ _ cmd <<<"$spec"
+        if [[ $cmd == "systemd "* ]]; then systemd_specs+=("$spec"); else rest+=("$spec"); fi
+    done
+    todo=("${rest[@]}")
+    rc=0
     for attempt in 1 2; do
+        ((${#todo[@]})) || break
         scratch="$work/vm-$k-$attempt"
         mkdir -p "$scratch"
         rc=0
@@ -238,10 +268,12 @@ for k in $kernels; do
         ((${#left[@]})) || { rc=0; break; }
         todo=("${left[@]}")
     done
+    for spec in "${systemd_specs[@]}"; do systemd_vm "$k" "$spec"; done
     end_row
     wall=$(elapsed "$t0")
-    boot=$(sed -n 's/.*nbvm: root ready after \([0-9.]*\) s.*/\1/p' "$work/console-$k-1.log" | tail -n 1)
-    release=$(sed -n 's/.*nbvm: kernel \([^ ]*\) up after.*/\1/p' "$work/console-$k-1.log" | tail -n 1)
+    console=$(ls "$work/console-$k-"*.log 2>/dev/null | head -n 1)
+    boot=$(sed -n 's/.*nbvm: root ready after \([0-9.]*\) s.*/\1/p' "$console" 2>/dev/null | head -n 1)
+    release=$(sed -n 's/.*nbvm: kernel \([^ ]*\) up after.*/\1/p' "$console" 2>/dev/null | head -n 1)
     timings+=("$k|${release:-?}|${boot:-?}|$wall")
     # 124: hung past the timeout; 125: no exit code (fetch, boot or panic), twice.
     if ((rc == 124 || rc == 125)); then

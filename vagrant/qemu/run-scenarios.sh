@@ -14,6 +14,8 @@
 # CPU (under emulation every scenario costs minutes): "background " starts the scenario
 # and goes on with the next (its output is printed when it ends); "alone " first waits
 # for every background scenario, for tests that count BPF objects machine-wide.
+# "systemd " is n/a unless systemd is PID 1 (run-matrix.sh gives such a scenario a VM
+# booted with it).
 set -uo pipefail
 
 kernel="" build="" results=""
@@ -110,6 +112,12 @@ for spec in "$@"; do
         elif [[ $cmd =~ ^background[[:space:]]+(.*)$ ]]; then
             cmd=${BASH_REMATCH[1]}
             background=1
+        elif [[ $cmd =~ ^systemd[[:space:]]+(.*)$ ]]; then
+            cmd=${BASH_REMATCH[1]}
+            if [[ $(cat /proc/1/comm 2>/dev/null) != systemd ]]; then
+                record "$wg" "$attach" "$name" n/a 0 "needs systemd as PID 1 (run-matrix.sh boots a VM so)"
+                continue 2
+            fi
         elif [[ $cmd =~ ^alone[[:space:]]+(.*)$ ]]; then
             cmd=${BASH_REMATCH[1]}
             join_background

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one command as root on a Debian kernel under qemu (TCG; no KVM needed):
-#   run-vm.sh [--timeout SECONDS] [--scratch DIR] [--memory SIZE] SERIES -- COMMAND [ARGS...]
+#   run-vm.sh [--timeout SECONDS] [--scratch DIR] [--memory SIZE] [--init systemd]
+#             SERIES -- COMMAND [ARGS...]
 # SERIES: 5.10, 6.1 or 6.12 (see fetch-kernels.sh). The guest sees the host's root
 # read-only through 9p, overlaid on a tmpfs (writes vanish with the VM), with its own
 # /proc, /sys, /dev, bpffs, and tmpfs on /run and /tmp. COMMAND runs in the current
@@ -11,7 +12,9 @@
 # The scratch share (default a fresh directory, removed afterwards) is writable and
 # mounted at /nbvm in the guest: tests can leave results there (NBVM_SCRATCH names it).
 # --memory (default 2G, env NBVM_MEMORY) is qemu's -m: a million kernel WireGuard peers
-# need about 8G. NBVM_TCG_THREAD=single runs both vCPUs on one host thread: slower, but
+# need about 8G. --init systemd boots the host's systemd as PID 1 and runs COMMAND as a
+# service (init.sh, boot_systemd); by default a shell in a chroot runs it.
+# NBVM_TCG_THREAD=single runs both vCPUs on one host thread: slower, but
 # immune to multi-threaded TCG's stale code after the kernel patches its own text (seen
 # twice in ping-heavy benches: an Oops on the int3 of a static-key patch site in
 # netif_rx_internal and __netif_receive_skb_core, on a vCPU other than the patcher's).
@@ -24,13 +27,14 @@ memory=${NBVM_MEMORY:-2G}
 tcg_thread=${NBVM_TCG_THREAD:-multi}
 scratch=""
 keep_scratch=0
+init=shell
 
 die() {
     echo "run-vm.sh: $*" >&2
     exit 125
 }
 usage() {
-    echo "usage: run-vm.sh [--timeout SECONDS] [--scratch DIR] [--memory SIZE] SERIES -- COMMAND [ARGS...]" >&2
+    echo "usage: run-vm.sh [--timeout SECONDS] [--scratch DIR] [--memory SIZE] [--init systemd] SERIES -- COMMAND [ARGS...]" >&2
     exit 2
 }
 
@@ -39,6 +43,7 @@ while [[ $# -gt 0 ]]; do
         --timeout) timeout_s=${2:?}; shift 2 ;;
         --scratch) scratch=${2:?}; keep_scratch=1; shift 2 ;;
         --memory) memory=${2:?}; shift 2 ;;
+        --init) init=${2:?}; shift 2 ;;
         -*) usage ;;
         *) break ;;
     esac
@@ -48,6 +53,7 @@ series=$1
 shift 2
 [[ $timeout_s =~ ^[0-9]+$ ]] || die "--timeout must be a number of seconds"
 [[ $memory =~ ^[0-9]+[MG]$ ]] || die "--memory must be a size like 2G or 512M, not '$memory'"
+[[ $init == shell || $init == systemd ]] || die "--init is systemd (or the default, shell), not '$init'"
 [[ $tcg_thread == multi || $tcg_thread == single ]] || die "NBVM_TCG_THREAD is multi or single"
 [[ $(id -u) -eq 0 ]] || die "needs root (the cache, and a guest root that matches the host's)"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not installed (scripts/setup.sh installs it)"
@@ -145,7 +151,8 @@ if [[ -z $scratch ]]; then
     scratch=$(mktemp -d /tmp/nbvm.XXXXXX)
 fi
 mkdir -p "$scratch"
-rm -f "$scratch/rc"
+rm -f "$scratch/rc" "$scratch/init"
+[[ $init == systemd ]] && echo systemd >"$scratch/init"
 cleanup() { ((keep_scratch)) || rm -rf "$scratch"; }
 trap cleanup EXIT
 
