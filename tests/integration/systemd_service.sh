@@ -130,7 +130,9 @@ pass "C added, the dummy removed, B still Connected, same process"
 systemctl kill -s KILL "$UNIT"
 restarted() { [[ $(systemctl is-active "$UNIT") == active && $(main_pid) != "$pid" && $(main_pid) != 0 ]]; }
 wait_for 60 "a restarted agent (Restart=on-failure)" restarted
-pass "killed with SIGKILL, restarted by systemd (pid $pid -> $(main_pid))"
+[[ $(systemctl show -p NRestarts --value "$UNIT") == 1 ]] ||
+    fail "NRestarts is $(systemctl show -p NRestarts --value "$UNIT"), not 1"
+pass "killed with SIGKILL, restarted once by systemd (pid $pid -> $(main_pid))"
 check "B answers through the restarted agent" ping -c 1 -W 10 10.77.0.2
 
 # --- security of the live unit (the sandbox it really ran in)
