@@ -400,11 +400,11 @@ class Parser {
     }
 
     std::string parse_connector(std::string_view key, std::string_view value) const {
-        bool ok =
-            value == "static" || (value.starts_with("exec:") && !trim(value.substr(5)).empty());
+        bool ok = value == "static" || value == "etcd" ||
+                  (value.starts_with("exec:") && !trim(value.substr(5)).empty());
         if (!ok)
             fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected 'static' or 'exec:<command>')");
+                 "' (expected 'static', 'exec:<command>' or 'etcd')");
         return std::string(value);
     }
 

@@ -348,14 +348,19 @@ std::unique_ptr<Connector> make_exec_connector(std::string command,
 }
 
 std::unique_ptr<Connector> make_connector(const std::optional<std::string>& spec,
-                                          std::chrono::milliseconds exec_timeout) {
+                                          const ConnectorContext& context) {
     if (!spec || *spec == "static") return make_static_connector();
     constexpr std::string_view exec_prefix = "exec:";
     if (spec->starts_with(exec_prefix) && spec->size() > exec_prefix.size()) {
-        return make_exec_connector(spec->substr(exec_prefix.size()), exec_timeout);
+        return make_exec_connector(spec->substr(exec_prefix.size()), context.exec_timeout);
+    }
+    if (*spec == "etcd") {
+        if (!context.fleet)
+            throw std::invalid_argument("connector etcd needs a store (run --etcd-endpoints)");
+        return make_fleet_connector(context.fleet);
     }
     throw std::invalid_argument("unknown connector '" + *spec +
-                                "' (expected \"static\" or \"exec:<command>\")");
+                                "' (expected \"static\", \"exec:<command>\" or \"etcd\")");
 }
 
 }  // namespace nb

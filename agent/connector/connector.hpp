@@ -14,6 +14,8 @@
 
 namespace nb {
 
+class NodeDirectory;
+
 struct ConnectRequest {
     WgKey peer;
     std::string interface;
@@ -51,9 +53,20 @@ std::unique_ptr<Connector> make_static_connector();
 std::unique_ptr<Connector> make_exec_connector(std::string command,
                                                std::chrono::milliseconds timeout);
 
-// spec: absent or "static" -> static; "exec:<command>" -> exec with exec_timeout.
-// Throws std::invalid_argument naming the spec otherwise.
+// Endpoints from a fleet's directory (agent/fleet), kept current by a watch on the store
+// (etcd): no wake waits on the store. Falls back to the configured Endpoint.
+std::unique_ptr<Connector> make_fleet_connector(std::shared_ptr<const NodeDirectory> directory);
+
+// What connectors beyond static and exec need from the agent.
+struct ConnectorContext {
+    std::chrono::milliseconds exec_timeout{5000};
+    std::shared_ptr<const NodeDirectory> fleet;  // none: no store configured
+};
+
+// spec: absent or "static" -> static; "exec:<command>" -> exec with exec_timeout; "etcd"
+// -> the fleet's directory. Throws std::invalid_argument naming the spec otherwise, or
+// when "etcd" is asked for without a store.
 std::unique_ptr<Connector> make_connector(const std::optional<std::string>& spec,
-                                          std::chrono::milliseconds exec_timeout);
+                                          const ConnectorContext& context);
 
 }  // namespace nb

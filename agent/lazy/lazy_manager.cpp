@@ -37,7 +37,7 @@ LazyManager::LazyManager(LazyOptions opts, WgControl& wg, HoldDatapath* datapath
       sink_(sink),
       connects_(connects),
       trace_(std::move(trace)),
-      static_connector_(make_connector(std::nullopt, opts_.exec_timeout)) {
+      static_connector_(make_connector(std::nullopt, {opts_.exec_timeout, opts_.fleet})) {
     // Only an engine that holds packets needs to re-inject them.
     if (opts_.lazy && (!dp_ || (!sink_ && dp_->sees_traffic())))
         throw std::invalid_argument("lazy mode needs a datapath and, for BPF, a packet sink");

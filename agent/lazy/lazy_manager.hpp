@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -29,8 +30,12 @@
 
 namespace nb {
 
+class NodeDirectory;
+
 struct LazyOptions {
     std::string interface;
+    // The fleet's directory, for peers with `Connector = etcd`; none without a store.
+    std::shared_ptr<const NodeDirectory> fleet;
     bool lazy = true;
     uint32_t max_held = 128;
     std::chrono::milliseconds exec_timeout{5000};

@@ -168,7 +168,7 @@ std::shared_ptr<Connector> LazyManager::connector_for(
     // Connectors hold no per-peer state: peers with the same spec share one.
     auto& shared = made[*spec];
     try {
-        if (!shared) shared = make_connector(spec, opts_.exec_timeout);
+        if (!shared) shared = make_connector(spec, {opts_.exec_timeout, opts_.fleet});
     } catch (const std::invalid_argument& e) {
         throw std::invalid_argument("peer " + key.base64() + ": " + e.what());
     }

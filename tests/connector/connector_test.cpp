@@ -268,16 +268,16 @@ TEST(ExecConnector, ChildInheritsOnlyStdio) {
 }
 
 TEST(MakeConnector, ParsesSpec) {
-    EXPECT_EQ(make_connector(std::nullopt, 1s)->name(), "static");
-    EXPECT_EQ(make_connector("static", 1s)->name(), "static");
-    auto exec = make_connector("exec:echo 192.0.2.4:4", 1s);
+    EXPECT_EQ(make_connector(std::nullopt, {1s})->name(), "static");
+    EXPECT_EQ(make_connector("static", {1s})->name(), "static");
+    auto exec = make_connector("exec:echo 192.0.2.4:4", {1s});
     EXPECT_EQ(exec->name(), "exec");
     auto r = exec->connect(request());
     ASSERT_TRUE(r.endpoint) << r.error;
     EXPECT_EQ(r.endpoint->str(), "192.0.2.4:4");
     for (const char* bad : {"ice", "exec:", "Static", ""}) {
         try {
-            make_connector(std::string(bad), 1s);
+            make_connector(std::string(bad), {1s});
             ADD_FAILURE() << "accepted '" << bad << "'";
         } catch (const std::invalid_argument& e) {
             EXPECT_NE(std::string(e.what()).find(std::string("'").append(bad).append("'")),
