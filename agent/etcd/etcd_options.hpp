@@ -28,7 +28,8 @@ struct EtcdOptions {
     std::string ca_file;
     std::string cert_file;
     std::string key_file;
-    // A whole request, failing over included; a watch stream's reconnects each get one.
+    // A whole request, failing over included. (A watch's stream has none: it lasts; see
+    // EtcdWatchTiming::idle_timeout.)
     std::chrono::milliseconds request_timeout{5000};
     // One TCP (and TLS) connection to one member.
     std::chrono::milliseconds dial_timeout{2000};

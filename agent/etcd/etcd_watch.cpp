@@ -185,7 +185,7 @@ StreamEnd EtcdWatch::Impl::stream(size_t member, std::stop_token st) {
         auto e = etcd::gateway_error(etcd::Json::parse(buf, nullptr, false));
         end.error = "HTTP " + std::to_string(status) + (e ? ": " + e->message : std::string());
     } else if (err != httplib::Error::Success && err != httplib::Error::Canceled) {
-        end.error = etcd::transport_error_text(err);
+        end.error = etcd::transport_error_text(err, endpoints[member], options);
     } else {
         end.error = "the stream ended";
     }

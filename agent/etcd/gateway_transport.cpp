@@ -84,7 +84,7 @@ GatewayTransport::Attempt GatewayTransport::attempt(size_t member, const std::st
             a.replied = true;
             return a;
         }
-        a.error = transport_error_text(err);
+        a.error = transport_error_text(err, endpoints_[member], options_);
         a.maybe_sent =
             err != httplib::Error::Connection && err != httplib::Error::ConnectionTimeout &&
             err != httplib::Error::SSLConnection && err != httplib::Error::SSLServerVerification;

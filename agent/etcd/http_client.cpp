@@ -23,7 +23,9 @@ std::unique_ptr<httplib::Client> make_http_client(const EtcdEndpoint& e, const E
     return c;
 }
 
-std::string transport_error_text(httplib::Error err) {
+namespace {
+
+std::string error_words(httplib::Error err) {
     switch (err) {
         case httplib::Error::Connection:
             return "connection refused or unreachable";
@@ -45,6 +47,21 @@ std::string transport_error_text(httplib::Error err) {
         default:
             return "HTTP error: " + httplib::to_string(err);
     }
+}
+
+}  // namespace
+
+std::string transport_error_text(httplib::Error err, const EtcdEndpoint& e, const EtcdOptions& o) {
+    std::string text = error_words(err);
+    // With TLS 1.3 a member that wants a client certificate refuses it after the
+    // handshake, so it looks like a lost connection.
+    if (e.tls && o.cert_file.empty() &&
+        (err == httplib::Error::Read || err == httplib::Error::Write ||
+         err == httplib::Error::SSLConnection))
+        text +=
+            "; no client certificate is configured: does the member ask for one "
+            "(--client-cert-auth)?";
+    return text;
 }
 
 }  // namespace nb::etcd

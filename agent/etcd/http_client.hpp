@@ -17,9 +17,9 @@ namespace nb::etcd {
 // std::invalid_argument when the client certificate or key cannot be loaded.
 std::unique_ptr<httplib::Client> make_http_client(const EtcdEndpoint& e, const EtcdOptions& o);
 
-// What went wrong with a request that got no reply, in words ("connection refused or
-// unreachable", "timed out reading the reply", "TLS handshake failed", ...).
-std::string transport_error_text(httplib::Error err);
+// What went wrong with a request to `e` that got no reply, in words ("connection refused
+// or unreachable", "timed out reading the reply", "TLS handshake failed", ...).
+std::string transport_error_text(httplib::Error err, const EtcdEndpoint& e, const EtcdOptions& o);
 
 // httplib's timeouts take seconds and microseconds.
 template <class Set>

@@ -62,6 +62,24 @@ TEST(EtcdClient, PutsIfTheModRevisionIsStillTheSame) {
     EXPECT_EQ(c.range("k").kvs.at(0).value, "second");
 }
 
+TEST(EtcdClient, CallsFromSeveralThreadsAtOnce) {
+    NB_REQUIRE_ETCD();
+    EtcdCluster etcd(1);
+    EtcdClient c(options(etcd.endpoints()));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&c, t] {
+            for (int i = 0; i < 25; ++i) {
+                const std::string key = "t/" + std::to_string(t) + "/" + std::to_string(i);
+                c.put(key, key);
+                EXPECT_EQ(c.range(key).kvs.at(0).value, key);
+            }
+        });
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(c.range_prefix("t/", {.keys_only = true}).count, 100);
+    EXPECT_EQ(c.requests(), 201u);
+}
+
 // Until `key` is gone; false after 30 s (a bound, not a speed check).
 bool wait_gone(EtcdClient& c, const std::string& key) {
     for (int i = 0; i < 300; ++i) {
