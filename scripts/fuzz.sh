@@ -43,7 +43,7 @@ done
 SEED_TESTS=(wg_quick_test nb_control_tests uapi_protocol_test netlink_codec_test rtnl_reply_test activity_test anonymizer_test
     bpf_prog_test)
 # The target list is the one in tests/fuzz/tests.cmake.
-mapfile -t targets < <(sed -n 's/^nb_fuzz_target(\([a-z0-9_]*\) .*/\1/p' "$ROOT/tests/fuzz/tests.cmake")
+mapfile -t targets < <(sed -n 's/^ *nb_fuzz_target(\([a-z0-9_]*\) .*/\1/p' "$ROOT/tests/fuzz/tests.cmake")
 case $what in
     all) run=("${targets[@]}") ;;
     seeds) ;;

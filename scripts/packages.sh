@@ -32,6 +32,7 @@ NB_PKGS_TEST=(
     systemd # systemd-analyze: the unit file test (verify, security score)
     groff-base bsdextrautils # the man page test renders nbagent(8) (groff, col)
     bash-completion # the completion test runs packaging/completion/nbagent through it
+    etcd-server etcd-client # tests/etcd: the etcd client against real etcd members (issue 20)
 )
 # scripts/test.sh's sanitizer build (build-asan/, clang 14): clang's ASan/UBSan runtime,
 # and libFuzzer for the fuzz targets it builds (NB_FUZZ, tests/fuzz).

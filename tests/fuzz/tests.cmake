@@ -73,3 +73,7 @@ nb_fuzz_target(ring_record nb_activity)
 nb_fuzz_target(packet_summary nb_net)
 nb_fuzz_target(control_request nb_control)
 nb_fuzz_target(anonymizer_text nb_debug)
+# The etcd gateway's replies; no etcd client without cpp-httplib (Debian 11).
+if(TARGET nb_etcd)
+  nb_fuzz_target(etcd_gateway_replies nb_etcd)
+endif()
