@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <stop_token>
 #include <thread>
 
@@ -238,6 +239,8 @@ EtcdWatch::EtcdWatch(const EtcdOptions& options, EtcdWatchSpec spec, EtcdWatchCa
     : impl_(std::make_unique<Impl>()) {
     Impl& w = *impl_;
     w.endpoints = validate_etcd_options(options);
+    if (spec.key.empty() && spec.range_end.empty())
+        throw std::invalid_argument("etcd watch: no key (a prefix watch has a range_end)");
     for (const EtcdEndpoint& e : w.endpoints) etcd::make_http_client(e, options);  // TLS files
     w.options = options;
     w.spec = std::move(spec);

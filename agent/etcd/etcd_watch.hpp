@@ -50,7 +50,7 @@ struct EtcdWatchTiming {
 
 class EtcdWatch {
   public:
-    // Starts the thread. Throws std::invalid_argument for bad options.
+    // Starts the thread. Throws std::invalid_argument for bad options or no key.
     EtcdWatch(const EtcdOptions& options, EtcdWatchSpec spec, EtcdWatchCallbacks callbacks,
               EtcdWatchTiming timing = {});
     // stop()

@@ -227,5 +227,9 @@ TEST(EtcdFakeGateway, WatchReportsAMalformedStreamAsDisconnected) {
     EXPECT_TRUE(seen.events.empty());
 }
 
+TEST(EtcdFakeGateway, AWatchNeedsAKey) {
+    EXPECT_THROW(EtcdWatch(options({closed_url()}), {"", "", 0}, {}), std::invalid_argument);
+}
+
 }  // namespace
 }  // namespace nb
