@@ -2,6 +2,7 @@
 
 #include "agent/config/config_file.hpp"
 #include "agent/config/setting_values.hpp"
+#include "agent/connector/connector.hpp"
 #include "base/printable.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
@@ -400,11 +401,9 @@ class Parser {
     }
 
     std::string parse_connector(std::string_view key, std::string_view value) const {
-        bool ok =
-            value == "static" || (value.starts_with("exec:") && !trim(value.substr(5)).empty());
-        if (!ok)
-            fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected 'static' or 'exec:<command>')");
+        if (!parse_connector_spec(value))
+            fail("invalid " + std::string(key) + " '" + std::string(value) + "' (expected " +
+                 connector_spellings() + ")");
         return std::string(value);
     }
 

@@ -69,7 +69,7 @@ TEST_F(RunSettings, FileFillsWhatNoFlagOrEnvGives) {
     EXPECT_EQ(re.path.value_or(""), path);
     EXPECT_TRUE(re.required);
     EXPECT_EQ(re.base.inactivity_threshold, 15min);
-    EXPECT_EQ(re.base.log_level, "info");
+    EXPECT_EQ(re.base.log_level, LogLevel::Info);
     EXPECT_FALSE(re.inactivity_fixed);
     EXPECT_FALSE(re.log_level_fixed);
     EXPECT_TRUE(re.lazy_fixed);  // by NB_LAZY_CONN
@@ -82,7 +82,7 @@ TEST_F(RunSettings, FlagsFixTheLiveSettingsForSighup) {
                   "--inactivity-threshold", "2m"},
                  {}, &ran);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(ran->reload.base.log_level, "error");
+    EXPECT_EQ(ran->reload.base.log_level, LogLevel::Error);
     EXPECT_EQ(ran->reload.base.inactivity_threshold, 2min);
     EXPECT_TRUE(ran->reload.log_level_fixed);
     EXPECT_TRUE(ran->reload.inactivity_fixed);

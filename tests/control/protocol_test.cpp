@@ -13,9 +13,9 @@ namespace {
 AgentStatus sample_status() {
     AgentStatus s;
     s.interface = "wg0";
-    s.wg_backend = "kernel";
-    s.trigger = "bpf";
-    s.attach_mode = "tcx";
+    s.wg_backend = WgBackend::Kernel;
+    s.trigger = TriggerEngine::Bpf;
+    s.attach_mode = AttachMode::Tcx;
     s.lazy = false;
     s.inactivity_threshold_ms = 900'000;
     s.idle = 1;
@@ -24,8 +24,8 @@ AgentStatus sample_status() {
     s.lost_reports = 17;
     s.lost_recovered = 5;
     s.datapath_order.checked = true;
-    s.datapath_order.ahead = {{"egress", "tcx", 123, "foreign_pass", 0, 0},
-                              {"ingress", "clsact", 0, "u32 \"odd\"", 1, 0x10001}};
+    s.datapath_order.ahead = {{"egress", AttachMode::Tcx, 123, "foreign_pass", 0, 0},
+                              {"ingress", AttachMode::Clsact, 0, "u32 \"odd\"", 1, 0x10001}};
     s.wireguard = "lost";
     s.wireguard_since = "2024-05-01T12:00:00.000Z";
     s.wireguard_error = "device wg0 is gone";
@@ -291,10 +291,9 @@ TEST(Protocol, InvalidUtf8InAnyFieldBecomesReplacementCharacter) {
     for (const char* b : bad) {
         AgentStatus s = sample_status();
         for (std::string* f :
-             {&s.interface, &s.wg_backend, &s.trigger, &s.attach_mode, &s.trigger_reason,
-              &s.wireguard, &s.wireguard_since, &s.wireguard_error, &s.datapath_order.error,
-              &s.datapath_order.ahead[0].name, &s.peers[0].public_key, &s.peers[0].endpoint,
-              &s.peers[0].last_error})
+             {&s.interface, &s.trigger_reason, &s.wireguard, &s.wireguard_since, &s.wireguard_error,
+              &s.datapath_order.error, &s.datapath_order.ahead[0].name, &s.peers[0].public_key,
+              &s.peers[0].endpoint, &s.peers[0].last_error})
             *f += b;
         s.peers[0].groups.push_back(std::string("grp ") + b);
         s.peers[0].allowed_ips.push_back(b);
