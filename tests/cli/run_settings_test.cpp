@@ -133,7 +133,11 @@ TEST_F(RunSettings, ErrorsNameTheFileAndLine) {
         {"interface = wg1\n", ":1: interface cannot be set in a settings file"},
         {"\ninactivity-threshold = 5s\n", ":2: --inactivity-threshold: "},
         {"wake-rate = many\n", ":1: --wake-rate: "},
-        {"trigger = xdp\n", ":1: --trigger: "},
+        {"trigger = xdp\n", ":1: --trigger: expected one of auto, bpf or udp, got \"xdp\""},
+        // The same words as the flag's own error, from the same table.
+        {"\n\nwg = foo\n", ":3: --wg: expected one of auto, kernel or userspace, got \"foo\""},
+        {"lazy-conn = maybe\n",
+         ":1: --lazy-conn: expected one of on, off, true, false, 1 or 0, got \"maybe\""},
         {"log-level\n", ":1: expected 'key = value'"},
         {"Log-Level = info\n", ":1: 'Log-Level' is not a setting's name"},
         {"log-level =\n", ":1: no value for log-level"},

@@ -364,6 +364,74 @@ TEST(Protocol, ValidationNamesTheBadField) {
     EXPECT_THROW(agent_status_from_json(nlohmann::json::array()), std::runtime_error);
 }
 
+// The modes travel by their tables' names and come back as the same enums; "" is none.
+TEST(Protocol, ModesRoundTripByName) {
+    for (const auto& backend : kWgBackendNames) {
+        for (const auto& trigger : kTriggerEngineNames) {
+            for (const auto& attach : kAttachModeNames) {
+                AgentStatus s = sample_status();
+                s.wg_backend = backend.value;
+                s.trigger = trigger.value;
+                s.attach_mode = attach.value;
+                s.datapath_order.ahead[0].hook = attach.value;
+                const auto j = status_json(s);
+                EXPECT_EQ(j["wg_backend"], backend.name);
+                EXPECT_EQ(j["trigger"], trigger.name);
+                EXPECT_EQ(j["attach_mode"], attach.name);
+                EXPECT_EQ(j["datapath_order"]["ahead"][0]["hook"], attach.name);
+                const AgentStatus back = agent_status_from_json(j);
+                EXPECT_EQ(back.wg_backend, backend.value);
+                EXPECT_EQ(back.trigger, trigger.value);
+                EXPECT_EQ(back.attach_mode, attach.value);
+                EXPECT_EQ(back.datapath_order.ahead[0].hook, attach.value);
+            }
+        }
+    }
+    // Eager mode: no trigger engine and no tc programs.
+    AgentStatus s = sample_status();
+    s.trigger.reset();
+    s.attach_mode.reset();
+    const auto j = status_json(s);
+    EXPECT_EQ(j["trigger"], "");
+    EXPECT_EQ(j["attach_mode"], "");
+    const AgentStatus back = agent_status_from_json(j);
+    EXPECT_EQ(back.trigger, std::nullopt);
+    EXPECT_EQ(back.attach_mode, std::nullopt);
+}
+
+// A name a client does not know is an error naming the field and the names it takes,
+// not a string passed on or a silent default.
+TEST(Protocol, UnknownModeNamesAreRefused) {
+    const auto good = status_json(sample_status());
+    const std::pair<const char*, const char*> cases[] = {
+        {"wg_backend", "expected one of kernel or userspace, got \"wireguard-rs\""},
+        {"trigger", "expected one of bpf or udp, got \"wireguard-rs\""},
+        {"attach_mode", "expected one of auto, tcx or clsact, got \"wireguard-rs\""},
+    };
+    for (const auto& [field, want] : cases) {
+        auto j = good;
+        j[field] = "wireguard-rs";
+        expect_rejected(j, field);
+        try {
+            agent_status_from_json(j);
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+        }
+    }
+    auto j = good;
+    j["wg_backend"] = "";  // a backend always runs
+    expect_rejected(j, "wg_backend");
+    j = good;
+    j["trigger"] = "BPF";
+    expect_rejected(j, "trigger");
+    j = good;
+    j["wg_backend"] = 1;
+    expect_rejected(j, "wg_backend");
+    j = good;
+    j["datapath_order"]["ahead"][1]["hook"] = "xdp";
+    expect_rejected(j, "datapath_order.ahead[1].hook");
+}
+
 TEST(Protocol, ValidationOfNewFields) {
     const auto good = status_json(sample_status());
     auto j = good;
