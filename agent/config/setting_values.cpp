@@ -10,11 +10,23 @@
 
 namespace nb {
 
-std::optional<bool> parse_switch(std::string_view text) {
-    std::string lower;
+namespace {
+
+std::string lower(std::string_view text) {
+    std::string out;
     for (char c : text)
-        lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    return value_of(kSwitchNames, lower);
+        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    return out;
+}
+
+}  // namespace
+
+std::optional<bool> parse_switch(std::string_view text) {
+    return value_of(kSwitchNames, lower(text));
+}
+
+std::optional<bool> parse_config_switch(std::string_view text) {
+    return value_of(kConfigSwitchNames, lower(text));
 }
 
 std::chrono::milliseconds parse_inactivity_threshold(std::string_view text) {

@@ -29,6 +29,12 @@ inline constexpr EnumName<bool> kSwitchNames[] = {
     {true, "on"}, {false, "off"}, {true, "true"}, {false, "false"}, {true, "1"}, {false, "0"},
 };
 std::optional<bool> parse_switch(std::string_view text);
+// A peer's `Lazy =` in a wg-quick config: the same, and yes/no as well.
+inline constexpr EnumName<bool> kConfigSwitchNames[] = {
+    {true, "on"},  {false, "off"}, {true, "true"}, {false, "false"},
+    {true, "yes"}, {false, "no"},  {true, "1"},    {false, "0"},
+};
+std::optional<bool> parse_config_switch(std::string_view text);
 inline const char* switch_name(bool on) {
     return name_of(kSwitchNames, on, "?");
 }

@@ -176,14 +176,6 @@ bool valid_group_name(std::string_view n) {
     return true;
 }
 
-std::optional<bool> parse_bool(std::string_view v) {
-    for (const char* t : {"on", "true", "yes", "1"})
-        if (iequals(v, t)) return true;
-    for (const char* f : {"off", "false", "no", "0"})
-        if (iequals(v, f)) return false;
-    return std::nullopt;
-}
-
 struct PrefixHash {
     size_t operator()(const IpPrefix& p) const noexcept {
         std::string_view bytes(reinterpret_cast<const char*>(p.addr.bytes.data()),
@@ -418,10 +410,10 @@ class Parser {
     }
 
     bool parse_lazy(std::string_view key, std::string_view value) const {
-        auto v = parse_bool(value);
+        auto v = parse_config_switch(value);
         if (!v)
-            fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected on/off, true/false, yes/no or 1/0)");
+            fail("invalid " + std::string(key) + " '" + std::string(value) + "' (" +
+                 expected_one_of(kConfigSwitchNames, value) + ")");
         return *v;
     }
 

@@ -81,6 +81,11 @@ TEST(ModeNames, SwitchSpellings) {
     EXPECT_STREQ(switch_name(false), "off");
     for (const char* bad : {"", "maybe", "yes", "2", "on "})
         EXPECT_EQ(parse_switch(bad), std::nullopt) << bad;
+    // A config's Lazy = takes yes/no besides.
+    for (const auto& n : kConfigSwitchNames) EXPECT_EQ(parse_config_switch(n.name), n.value);
+    EXPECT_EQ(parse_config_switch("NO"), false);
+    for (const auto& n : kSwitchNames) EXPECT_EQ(parse_config_switch(n.name), n.value);
+    EXPECT_EQ(parse_config_switch("maybe"), std::nullopt);
 }
 
 TEST(ModeNames, ConnectorSpecs) {
