@@ -201,10 +201,20 @@ std::string format_bytes(uint64_t n);
 void write_status_summary(const AgentStatus& s, std::string& out);
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out);
 
+// trace -o, as `hubble observe` has it: one line an event, or a JSON object a line.
+enum class TraceOutput { Compact, Json };
+inline constexpr EnumName<TraceOutput> kTraceOutputNames[] = {
+    {TraceOutput::Compact, "compact"},
+    {TraceOutput::Json, "json"},
+};
+constexpr const auto& enum_names(TraceOutput) {
+    return kTraceOutputNames;
+}
+
 struct TraceArgs {
     std::optional<std::string> interface;
-    bool json = false;               // --json: the same as -o json
-    std::string output = "compact";  // -o json|compact, as `hubble observe` has it
+    bool json = false;  // --json: the same as -o json
+    std::string output = to_string(TraceOutput::Compact);
     std::optional<uint64_t> count;
     // Filters: the peer (key or its start), the peer routing an address, event kinds
     // (trigger, drop, state or transition, overrun, mode), failures only.

@@ -10,6 +10,7 @@
 #include "agent/config/setting_values.hpp"
 #include "agent/connector/connector.hpp"
 #include "agent/wg/wg_backend.hpp"
+#include "cli/commands.hpp"
 #include "loader/tc_attach.hpp"
 
 namespace nb {
@@ -48,6 +49,7 @@ TEST(ModeNames, EveryTableRoundTrips) {
     expect_round_trip<AttachMode>("AttachMode");
     expect_round_trip<ConnectorKind>("ConnectorKind");
     expect_round_trip<LogLevel>("LogLevel");
+    expect_round_trip<cli::TraceOutput>("TraceOutput");
 }
 
 // The spellings on the wire and on the command line, which scripts and integration tests
