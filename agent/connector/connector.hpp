@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "agent/wg/key.hpp"
+#include "base/enum_names.hpp"
 #include "base/net/ip.hpp"
 
 namespace nb {
@@ -50,6 +51,25 @@ std::unique_ptr<Connector> make_static_connector();
 // connector that wants to leave something running must detach it (setsid).
 std::unique_ptr<Connector> make_exec_connector(std::string command,
                                                std::chrono::milliseconds timeout);
+
+// A peer's Connector (wg-quick key): `static`, its configured Endpoint, or
+// `exec:COMMAND`, what a command prints.
+enum class ConnectorKind { Static, Exec };
+inline constexpr EnumName<ConnectorKind> kConnectorKindNames[] = {
+    {ConnectorKind::Static, "static"},
+    {ConnectorKind::Exec, "exec"},
+};
+constexpr const auto& enum_names(ConnectorKind) {
+    return kConnectorKindNames;
+}
+struct ConnectorSpec {
+    ConnectorKind kind = ConnectorKind::Static;
+    std::string command;  // exec: the text after "exec:", not blank
+};
+// The one parser of a Connector value; none for an unknown kind or a blank command.
+std::optional<ConnectorSpec> parse_connector_spec(std::string_view text);
+// "static or exec:<command>": the kinds from the table, as a Connector value spells them.
+std::string connector_spellings();
 
 // spec: absent or "static" -> static; "exec:<command>" -> exec with exec_timeout.
 // Throws std::invalid_argument naming the spec otherwise.
