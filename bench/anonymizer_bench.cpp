@@ -23,8 +23,8 @@ using namespace nb::bench;
 std::string status_json(uint32_t peers) {
     AgentStatus s;
     s.interface = "wg0";
-    s.wg_backend = "kernel";
-    s.trigger = "bpf";
+    s.wg_backend = nb::WgBackend::Kernel;
+    s.trigger = nb::TriggerEngine::Bpf;
     s.idle = peers;
     uint32_t next = 0;
     PeerStatus p;

@@ -90,7 +90,7 @@ class NullSink : public nb::PacketSink {
 class TimedWg : public nb::WgControl {
   public:
     explicit TimedWg(nb::WgControl& inner) : inner_(inner) {}
-    std::string backend_name() const override { return inner_.backend_name(); }
+    nb::WgBackend backend() const override { return inner_.backend(); }
     nb::WgDevice get_device() override {
         auto t0 = Clock::now();
         nb::WgDevice d = inner_.get_device();

@@ -50,7 +50,8 @@ using namespace nb::bench;
 // WireGuard's peer table without WireGuard: what set_device built, for get_device.
 class MemoryWg : public nb::WgControl {
   public:
-    std::string backend_name() const override { return "stand-in (bench)"; }
+    // Not kernel WireGuard: the agent reads no device off the loop for it.
+    nb::WgBackend backend() const override { return nb::WgBackend::Userspace; }
     nb::WgDevice get_device() override {
         nb::WgDevice d;
         d.peers.reserve(peers_.size());
@@ -161,7 +162,8 @@ Timing time_command(const std::vector<std::string>& argv, int runs, pthread_t ag
                                      std::to_string(rc) + ")");
     }
     return {pct(ms, 50), pct(ms, 99), (cpu_ms(agent_clock) - agent0) / runs,
-            (cpu_ms(CLOCK_PROCESS_CPUTIME_ID) - process0) / runs, (children_cpu_ms() - cli0) / runs};
+            (cpu_ms(CLOCK_PROCESS_CPUTIME_ID) - process0) / runs,
+            (children_cpu_ms() - cli0) / runs};
 }
 
 void write_config(const std::string& path, uint32_t peers) {
@@ -331,7 +333,8 @@ int main(int argc, char** argv) {
         {"status -d --json", cmd({"status", "-d", "--json"})},
         {"status -d", cmd({"status", "-d"})},
         // One peer among all: the last one, found by its key and by an address it routes.
-        {"status -d --peer KEY", cmd({"status", "-d", "--peer", key_for(peers - 1, 0x11).base64()})},
+        {"status -d --peer KEY",
+         cmd({"status", "-d", "--peer", key_for(peers - 1, 0x11).base64()})},
         {"status -d --ip ADDR", cmd({"status", "-d", "--ip", host(64, peers - 1).addr.str()})},
         {"metrics scrape (curl)", scrape},
     };

@@ -91,7 +91,7 @@ int run_cli(int argc, const char* const* argv,
             if (!has_capabilities(opts, env)) return 1;
             opts.command_line.assign(argv, argv + argc);
             opts.reload = std::move(reload);
-            spdlog::set_level(spdlog::level::from_str(run_args.log_level));
+            spdlog::set_level(spdlog::level::from_str(to_string(opts.log_level)));
             return run_agent(opts);
         }
         if (*status) return run_status(status_args, std::cout);

@@ -31,12 +31,12 @@ std::string status_object(std::string_view line) {
 
 // WireGuard as the agent's backend sees it, read here (root) rather than by the agent, so
 // a dump of a large device never holds up its loop. Keys come back for the scrub only.
-std::string read_wireguard(const std::string& interface, const std::string& backend,
+std::string read_wireguard(const std::string& interface, WgBackend backend,
                            std::unordered_set<std::string>& secrets) {
     try {
         WgDevice dev;
         std::string note;
-        if (backend == "kernel") {
+        if (backend == WgBackend::Kernel) {
             // Wakes change a big device faster than it can be dumped: better a dump that
             // may miss a changing peer than none.
             bool consistent = true;
@@ -89,8 +89,9 @@ void collect_own(ControlClient& client, const std::string& interface, Collected&
     c.files.push_back({"version.json", version_json().dump(2) + "\n"});
     c.files.push_back({"features.json", probe_features_json().dump(2) + "\n"});
     // The counts alone first: they name the backend.
-    const std::string backend =
-        client.request(to_json(StatusRequest{false})).at("status").value("wg_backend", "");
+    const WgBackend backend =
+        agent_status_from_json(client.request(to_json(StatusRequest{false})).at("status"))
+            .wg_backend;
     c.files.push_back(
         {"status.json", status_object(client.request_text(to_json(StatusRequest{true})))});
     c.files.push_back({"wireguard.txt", read_wireguard(interface, backend, c.secrets)});

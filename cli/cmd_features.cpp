@@ -41,13 +41,15 @@ nlohmann::json probe_features_json() {
     // Mirrors what `nbagent run` does with --trigger/--wg/--attach left at auto.
     nlohmann::json pick;
     if (bpf.usable()) {
-        pick["trigger"] = "bpf";
-        pick["attach"] = bpf.tcx.ok ? "tcx" : "clsact";
+        pick["trigger"] = to_string(TriggerEngine::Bpf);
+        pick["attach"] = to_string(bpf.tcx.ok ? AttachMode::Tcx : AttachMode::Clsact);
     } else {
-        pick["trigger"] = "udp";
+        pick["trigger"] = to_string(TriggerEngine::Udp);
         pick["trigger_reason"] = bpf.why_not();
     }
-    pick["wg"] = kernel_wg ? "kernel" : wg_go ? "userspace" : "none";
+    pick["wg"] = kernel_wg ? to_string(WgBackend::Kernel)
+                 : wg_go   ? to_string(WgBackend::Userspace)
+                           : "none";
     j["auto"] = pick;
     return j;
 }

@@ -29,16 +29,14 @@ EnvLookup process_env() {
 bool resolve_lazy(const std::optional<std::string>& flag, const EnvLookup& env) {
     if (flag) {
         auto v = parse_switch(*flag);
-        if (!v)
-            throw UsageError("--lazy-conn: expected on or off (or true/false, 1/0), got \"" +
-                             *flag + "\"");
+        if (!v) throw UsageError("--lazy-conn: " + expected_one_of(kSwitchNames, *flag));
         return *v;
     }
     if (auto e = env("NB_LAZY_CONN"); e && !e->empty()) {
         auto v = parse_switch(*e);
         if (!v) {
             throw UsageError("NB_LAZY_CONN=\"" + *e +
-                             "\" is not valid (expected on, off, true, false, 1 or 0)");
+                             "\" is not valid: " + expected_one_of(kSwitchNames, *e));
         }
         return *v;
     }
@@ -67,7 +65,7 @@ std::chrono::milliseconds resolve_inactivity_threshold(const std::optional<std::
             throw UsageError(std::string(kVar) + "=\"" + *e + "\" is not valid: " + err.what());
         }
     }
-    return std::chrono::minutes(15);
+    return run_defaults().inactivity_threshold;
 }
 
 // What the agent tells about itself: its rings for debug bundles, metrics and log level.
@@ -85,7 +83,7 @@ static void add_observability_options(CLI::App& run, RunArgs& a) {
                    "no keys and no addresses of peers; bind it to a local address")
         ->check(listen_validator());
     run.add_option("--log-level", a.log_level, "Log level")
-        ->check(log_level_validator())
+        ->check(enum_validator<LogLevel>())
         ->capture_default_str();
 }
 
@@ -97,7 +95,7 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
                     "wg-quick style config to apply (default: adopt the interface)")
         ->check(CLI::ExistingFile);
     run->add_option("--wg", a.wg, "WireGuard backend")
-        ->check(CLI::IsMember({"auto", "kernel", "userspace"}))
+        ->check(enum_validator<WgMode>())
         ->capture_default_str();
     run->add_option("--lazy-conn", a.lazy_conn,
                     "Lazy connections on or off (default: NB_LAZY_CONN, then "
@@ -149,10 +147,10 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
     run->add_option("--trigger", a.trigger,
                     "How idle peers' first packets are noticed: bpf (tc programs), udp (a "
                     "loopback listener per idle peer), or auto (bpf when this kernel can)")
-        ->check(CLI::IsMember({"auto", "bpf", "udp"}))
+        ->check(enum_validator<TriggerMode>())
         ->capture_default_str();
     run->add_option("--attach", a.attach, "How to attach the tc program")
-        ->check(CLI::IsMember({"auto", "tcx", "clsact"}))
+        ->check(enum_validator<AttachMode>())
         ->capture_default_str();
     add_observability_options(*run, a);
     run->add_option("--settings", a.settings,
@@ -170,9 +168,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     RunOptions o;
     o.interface = a.interface;
     o.config_path = a.config;
-    o.wg_mode = a.wg == "kernel"      ? WgMode::Kernel
-                : a.wg == "userspace" ? WgMode::Userspace
-                                      : WgMode::Auto;
+    o.wg_mode = parse_option<WgMode>("--wg", a.wg);
     o.lazy = resolve_lazy(a.lazy_conn, env);
     o.max_held_packets = a.max_held_packets;
     o.connect_timeout = parse_duration(a.connect_timeout);
@@ -181,14 +177,17 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
     o.max_peers = a.max_peers;
     o.ring_buffer_bytes = a.ring_buffer_kib * 1024u;
-    o.udp_forward_handshake = parse_switch(a.udp_forward_handshake).value_or(true);
+    const auto forward = parse_switch(a.udp_forward_handshake);
+    if (!forward)
+        throw UsageError("--udp-forward-handshake: " +
+                         expected_one_of(kSwitchNames, a.udp_forward_handshake));
+    o.udp_forward_handshake = *forward;
     o.exec_timeout = parse_duration(a.exec_timeout);
     o.wg_timeout = parse_duration(a.wg_timeout);
     o.run_dir = a.run_dir;
-    o.attach_mode = a.attach;
-    o.trigger = a.trigger == "bpf"   ? TriggerMode::Bpf
-                : a.trigger == "udp" ? TriggerMode::Udp
-                                     : TriggerMode::Auto;
+    o.attach_mode = parse_option<AttachMode>("--attach", a.attach);
+    o.trigger = parse_option<TriggerMode>("--trigger", a.trigger);
+    o.log_level = parse_option<LogLevel>("--log-level", a.log_level);
     o.trace_ring = a.trace_ring;
     o.log_ring = a.log_ring;
     if (a.metrics_listen) o.metrics_listen = parse_listen_address(*a.metrics_listen);
@@ -214,7 +213,7 @@ std::vector<Setting> effective_settings(const CLI::App& run, const RunOptions& o
     }
     // What the two took effect as, whatever their source said.
     for (Setting& s : out) {
-        if (s.name == "--lazy-conn") s.value = opts.lazy ? "on" : "off";
+        if (s.name == "--lazy-conn") s.value = switch_name(opts.lazy);
         if (s.name == "--inactivity-threshold")
             s.value = format_duration(opts.inactivity_threshold);
     }

@@ -14,9 +14,9 @@ SetCommands add_set_command(CLI::App& app, SetArgs& a) {
         ->check(switch_validator());
     c.log_level = set->add_subcommand(
         "log-level", "What the agent logs from now on, until SIGHUP reads the settings again");
-    c.log_level->add_option("LEVEL", a.value, "trace, debug, info, warn or error")
+    c.log_level->add_option("LEVEL", a.value, enum_name_list<LogLevel>())
         ->required()
-        ->check(log_level_validator());
+        ->check(enum_validator<LogLevel>());
     c.inactivity = set->add_subcommand(
         "inactivity-threshold",
         "Send connected peers back to Idle after this long without traffic, from now on (peers "
@@ -33,7 +33,7 @@ SetCommands add_set_command(CLI::App& app, SetArgs& a) {
 
 int run_set_lazy(const SetArgs& a, std::ostream& out) {
     const std::optional<bool> lazy = parse_switch(a.value);
-    if (!lazy) throw UsageError("set lazy: expected on or off, got \"" + a.value + "\"");
+    if (!lazy) throw UsageError("set lazy: " + expected_one_of(kSwitchNames, a.value));
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     const nlohmann::json reply = client.request(to_json(SetLazyRequest{*lazy}));
     // Report what the agent says it is now, not what we asked for.
@@ -41,14 +41,14 @@ int run_set_lazy(const SetArgs& a, std::ostream& out) {
     if (now == reply.end() || !now->is_boolean()) {
         throw std::runtime_error("invalid reply from nbagent (no lazy)");
     }
-    out << "lazy connections are now " << (now->get<bool>() ? "on" : "off") << '\n';
+    out << "lazy connections are now " << switch_name(now->get<bool>()) << '\n';
     return 0;
 }
 
 int run_set(const SetArgs& a, const SetCommands& which, std::ostream& out) {
     if (*which.lazy) return run_set_lazy(a, out);
     SetRequest req;
-    if (*which.log_level) req.log_level = a.value;
+    if (*which.log_level) req.log_level = parse_option<LogLevel>("set log-level", a.value);
     if (*which.inactivity) req.inactivity_threshold = parse_inactivity_threshold(a.value);
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     const nlohmann::json reply = client.request(to_json(ControlRequest{req}));

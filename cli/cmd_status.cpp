@@ -51,13 +51,13 @@ void append_printable(std::string& out, std::string_view text) {
 }
 
 void append_program(std::string& out, const ProgramAheadStatus& p) {
-    if (p.hook == "clsact") {
+    if (p.hook == AttachMode::Clsact) {
         char handle[16];
         std::snprintf(handle, sizeof handle, "0x%x", p.handle);
         out += "clsact pref " + std::to_string(p.priority) + " handle " + handle;
         if (p.id) out += ", id " + std::to_string(p.id);
     } else {
-        append_printable(out, p.hook);
+        out += to_string(p.hook);
         out += " id " + std::to_string(p.id);
     }
     if (!p.name.empty()) {
@@ -158,7 +158,7 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     if (!s.version.empty())
         out += "agent:      nbagent " + s.version + ", up " + format_age(s.uptime_s * 1000) +
                " (since " + s.started + ")\n";
-    out += "backend:    " + s.wg_backend + "\n";
+    out += std::string("backend:    ") + to_string(s.wg_backend) + "\n";
     if (!s.wireguard.empty()) {
         out += "wireguard:  " + s.wireguard;
         if (!s.wireguard_since.empty()) out += " since " + s.wireguard_since;
@@ -169,12 +169,12 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
         }
         out += "\n";
     }
-    out += "trigger:    " + s.trigger;
-    if (!s.attach_mode.empty()) out += " (" + s.attach_mode + ")";
+    out += std::string("trigger:    ") + to_string(s.trigger);
+    if (s.attach_mode) out += std::string(" (") + to_string(*s.attach_mode) + ")";
     if (!s.trigger_reason.empty()) out += " (fallback: " + s.trigger_reason + ")";
     out += "\n";
     write_datapath_order(s.datapath_order, out);
-    out += std::string("lazy:       ") + (s.lazy ? "on" : "off");
+    out += std::string("lazy:       ") + switch_name(s.lazy);
     // 0: an agent from before the threshold was reported; say nothing rather than "0s".
     if (s.inactivity_threshold_ms > 0) {
         out += " (inactivity threshold " +

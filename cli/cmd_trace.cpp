@@ -77,7 +77,7 @@ CLI::App* add_trace_command(CLI::App& app, TraceArgs& a) {
     peers
         ->add_option("-o,--output", a.output,
                      "compact (one line an event) or json (an object a line)")
-        ->check(CLI::IsMember({"compact", "json"}))
+        ->check(enum_validator<TraceOutput>())
         ->capture_default_str();
     peers->add_flag("--json", a.json, "The same as -o json");
     peers->add_option("--count", a.count, "Stop after N events")->check(CLI::PositiveNumber);
@@ -125,7 +125,7 @@ TraceRequest trace_request(const TraceArgs& a) {
 int run_trace(const TraceArgs& a, std::ostream& out) {
     ControlClient client(ControlClient::find_socket(a.run_dir, a.interface));
     const TraceRequest req = trace_request(a);
-    const bool json = a.json || a.output == "json";
+    const bool json = a.json || parse_option<TraceOutput>("-o", a.output) == TraceOutput::Json;
     uint64_t seen = 0;
     std::string ip_key;
     // Flushed per line: someone is watching this live, or piping it to a filter.

@@ -88,14 +88,34 @@ inline CLI::Validator throwing_validator(Check check, std::string name) {
 }
 
 // Value checks (validators.cpp): a positive duration ("10s"), an inactivity threshold
-// (parse_inactivity_threshold), a switch (on|off, true|false, 1|0), an IP address, and
-// a listen address ("127.0.0.1:9590"), a log level (kLogLevels, agent/control/request.hpp).
+// (parse_inactivity_threshold), a switch (kSwitchNames, in any case), an IP address, and
+// a listen address ("127.0.0.1:9590").
 CLI::Validator duration_validator();
 CLI::Validator inactivity_validator();
 CLI::Validator switch_validator();
 CLI::Validator ip_validator();
 CLI::Validator listen_validator();
-CLI::Validator log_level_validator();
+
+// A validator that takes exactly the names of E's table: `expected one of a, b or c,
+// got "x"` otherwise, which CLI11 prefixes with the option (and the settings file with
+// PATH:LINE). --help shows the names as TEXT:{a,b,c}, in the table's order.
+template <NamedEnum E>
+CLI::Validator enum_validator() {
+    std::string shown = "{";
+    for (const auto& n : enum_names(E{})) shown.append(shown.size() > 1 ? "," : "").append(n.name);
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            return parse_enum<E>(text) ? std::string() : expected_one_of(enum_names(E{}), text);
+        },
+        shown + "}");
+}
+// The enum `text` names, checked by enum_validator before: one that is not a name
+// (a caller that skipped the check) throws UsageError naming `option` and the names.
+template <NamedEnum E>
+E parse_option(const char* option, const std::string& text) {
+    if (auto v = parse_enum<E>(text)) return *v;
+    throw UsageError(std::string(option) + ": " + expected_one_of(enum_names(E{}), text));
+}
 
 // A required positional argument checked while argv is parsed, so a bad one is a usage
 // error: `problem` says what is wrong with the text, or returns "" if nothing is.
@@ -110,27 +130,30 @@ inline CLI::Option* add_checked_argument(CLI::App& cmd, const std::string& name,
             [problem = std::move(problem)](std::string& text) { return problem(text); }, shown_as));
 }
 
+// `run`'s options as typed, each default taken from RunOptions' (run_defaults()), so the
+// two cannot drift. The names of enums and switches are checked against their tables
+// while argv (or the settings file) is parsed; to_run_options parses them once.
 struct RunArgs {
     std::string interface;
     std::optional<std::string> config;
-    std::string wg = "auto";
+    std::string wg = to_string(run_defaults().wg_mode);
     std::optional<std::string> lazy_conn;
-    uint32_t max_held_packets = 128;
-    std::string connect_timeout = "10s";
-    std::string connect_backoff = "2s";
-    uint32_t wake_rate = 500;
+    uint32_t max_held_packets = run_defaults().max_held_packets;
+    std::string connect_timeout = format_duration(run_defaults().connect_timeout);
+    std::string connect_backoff = format_duration(run_defaults().connect_backoff);
+    uint32_t wake_rate = run_defaults().wake_rate;
     std::optional<std::string> inactivity_threshold;
-    uint32_t max_peers = 0;  // 0: auto
-    uint32_t ring_buffer_kib = kDefaultRingBufferBytes / 1024;
-    std::string udp_forward_handshake = "on";
-    std::string exec_timeout = "5s";
-    std::string wg_timeout = "500ms";
+    uint32_t max_peers = run_defaults().max_peers;  // 0: auto
+    uint32_t ring_buffer_kib = run_defaults().ring_buffer_bytes / 1024;
+    std::string udp_forward_handshake = switch_name(run_defaults().udp_forward_handshake);
+    std::string exec_timeout = format_duration(run_defaults().exec_timeout);
+    std::string wg_timeout = format_duration(run_defaults().wg_timeout);
     std::string run_dir = default_run_dir();
-    std::string attach = "auto";
-    std::string trigger = "auto";
-    std::string log_level = "info";
-    uint32_t trace_ring = 100000;
-    uint32_t log_ring = 10000;
+    std::string attach = to_string(run_defaults().attach_mode);
+    std::string trigger = to_string(run_defaults().trigger);
+    std::string log_level = to_string(run_defaults().log_level);
+    uint32_t trace_ring = run_defaults().trace_ring;
+    uint32_t log_ring = run_defaults().log_ring;
     std::optional<std::string> metrics_listen;
     std::optional<std::string> settings;  // --settings; unset: the default path if it exists
     bool print_settings = false;          // print each option and its source, then exit
@@ -178,10 +201,20 @@ std::string format_bytes(uint64_t n);
 void write_status_summary(const AgentStatus& s, std::string& out);
 void write_peer_table(const AgentStatus& s, int64_t now_ms, std::string& out);
 
+// trace -o, as `hubble observe` has it: one line an event, or a JSON object a line.
+enum class TraceOutput { Compact, Json };
+inline constexpr EnumName<TraceOutput> kTraceOutputNames[] = {
+    {TraceOutput::Compact, "compact"},
+    {TraceOutput::Json, "json"},
+};
+constexpr const auto& enum_names(TraceOutput) {
+    return kTraceOutputNames;
+}
+
 struct TraceArgs {
     std::optional<std::string> interface;
-    bool json = false;               // --json: the same as -o json
-    std::string output = "compact";  // -o json|compact, as `hubble observe` has it
+    bool json = false;  // --json: the same as -o json
+    std::string output = to_string(TraceOutput::Compact);
     std::optional<uint64_t> count;
     // Filters: the peer (key or its start), the peer routing an address, event kinds
     // (trigger, drop, state or transition, overrun, mode), failures only.

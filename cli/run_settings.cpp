@@ -41,7 +41,7 @@ SettingsReload reload_sources(const CLI::App& run, const RunArgs& a, const EnvLo
     auto fixed = [&](const char* name) {
         return run.get_option(name)->count() > 0 || env_source(name, env).has_value();
     };
-    r.base.log_level = a.log_level;
+    r.base.log_level = parse_option<LogLevel>("--log-level", a.log_level);
     r.base.inactivity_threshold = resolve_inactivity_threshold(a.inactivity_threshold, env);
     r.base.lazy = resolve_lazy(a.lazy_conn, env);
     r.log_level_fixed = fixed("--log-level");

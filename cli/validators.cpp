@@ -1,8 +1,5 @@
 // Checks of option values while argv is parsed, so a bad value is a usage error (exit 2)
 // that names the option, before anything talks to the agent.
-#include <iterator>
-
-#include "agent/control/request.hpp"
 #include "base/net/ip.hpp"
 #include "base/time.hpp"
 #include "cli/commands.hpp"
@@ -26,9 +23,7 @@ CLI::Validator inactivity_validator() {
 CLI::Validator switch_validator() {
     return CLI::Validator(
         [](std::string& text) -> std::string {
-            return parse_switch(text)
-                       ? std::string()
-                       : "expected on or off (or true/false, 1/0), got \"" + text + "\"";
+            return parse_switch(text) ? std::string() : expected_one_of(kSwitchNames, text);
         },
         "on|off");
 }
@@ -39,10 +34,6 @@ CLI::Validator ip_validator() {
             return IpAddr::parse(text) ? std::string() : "'" + text + "' is not an IP address";
         },
         "ADDR");
-}
-
-CLI::Validator log_level_validator() {
-    return CLI::IsMember(std::vector<std::string>(std::begin(kLogLevels), std::end(kLogLevels)));
 }
 
 CLI::Validator listen_validator() {

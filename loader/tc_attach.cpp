@@ -65,26 +65,6 @@ int libbpf_to_spdlog(libbpf_print_level level, const char* fmt, va_list args) {
 
 }  // namespace
 
-namespace {
-
-constexpr EnumName<AttachMode> kAttachModes[] = {
-    {AttachMode::Auto, "auto"},
-    {AttachMode::Tcx, "tcx"},
-    {AttachMode::Clsact, "clsact"},
-};
-
-}  // namespace
-
-const char* to_string(AttachMode m) {
-    return name_of(kAttachModes, m, "?");
-}
-
-AttachMode attach_mode_from_string(const std::string& s) {
-    if (auto m = value_of(kAttachModes, s)) return *m;
-    throw std::invalid_argument("unknown attach mode '" + s + "' (expected " +
-                                name_list(kAttachModes) + ")");
-}
-
 TcAttachment::TcAttachment(int ifindex, int ingress_fd, int egress_fd, AttachMode mode)
     : ifindex_(ifindex),
       mode_(mode),

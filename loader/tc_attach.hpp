@@ -6,6 +6,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/enum_names.hpp"
+
 namespace nb {
 
 struct TcOrder;
@@ -14,9 +16,17 @@ struct AttachError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// --attach, and the hook a program runs on (status `attach_mode`, a program ahead's
+// `hook`): Auto is only a choice, an attachment is always on tcx or clsact.
 enum class AttachMode { Auto, Tcx, Clsact };
-const char* to_string(AttachMode m);
-AttachMode attach_mode_from_string(const std::string& s);  // throws std::invalid_argument
+inline constexpr EnumName<AttachMode> kAttachModeNames[] = {
+    {AttachMode::Auto, "auto"},
+    {AttachMode::Tcx, "tcx"},
+    {AttachMode::Clsact, "clsact"},
+};
+constexpr const auto& enum_names(AttachMode) {
+    return kAttachModeNames;
+}
 
 // One attached (ingress, egress) pair, first in the device's chains: tcx links go before
 // every other tcx program, clsact filters at priority 1. Detaches in the destructor.

@@ -10,18 +10,23 @@
 
 namespace nb {
 
-bool is_log_level(std::string_view text) {
-    return std::any_of(std::begin(kLogLevels), std::end(kLogLevels),
-                       [&](const char* l) { return text == l; });
+namespace {
+
+std::string lower(std::string_view text) {
+    std::string out;
+    for (char c : text)
+        out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    return out;
 }
 
+}  // namespace
+
 std::optional<bool> parse_switch(std::string_view text) {
-    std::string lower;
-    for (char c : text)
-        lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    if (lower == "on" || lower == "true" || lower == "1") return true;
-    if (lower == "off" || lower == "false" || lower == "0") return false;
-    return std::nullopt;
+    return value_of(kSwitchNames, lower(text));
+}
+
+std::optional<bool> parse_config_switch(std::string_view text) {
+    return value_of(kConfigSwitchNames, lower(text));
 }
 
 std::chrono::milliseconds parse_inactivity_threshold(std::string_view text) {

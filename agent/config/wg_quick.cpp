@@ -2,6 +2,7 @@
 
 #include "agent/config/config_file.hpp"
 #include "agent/config/setting_values.hpp"
+#include "agent/connector/connector.hpp"
 #include "base/printable.hpp"
 #include "base/text.hpp"
 #include "base/time.hpp"
@@ -173,14 +174,6 @@ bool valid_group_name(std::string_view n) {
         if (!ok) return false;
     }
     return true;
-}
-
-std::optional<bool> parse_bool(std::string_view v) {
-    for (const char* t : {"on", "true", "yes", "1"})
-        if (iequals(v, t)) return true;
-    for (const char* f : {"off", "false", "no", "0"})
-        if (iequals(v, f)) return false;
-    return std::nullopt;
 }
 
 struct PrefixHash {
@@ -400,11 +393,9 @@ class Parser {
     }
 
     std::string parse_connector(std::string_view key, std::string_view value) const {
-        bool ok = value == "static" || value == "etcd" ||
-                  (value.starts_with("exec:") && !trim(value.substr(5)).empty());
-        if (!ok)
-            fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected 'static', 'exec:<command>' or 'etcd')");
+        if (!parse_connector_spec(value))
+            fail("invalid " + std::string(key) + " '" + std::string(value) + "' (expected " +
+                 connector_spellings() + ")");
         return std::string(value);
     }
 
@@ -419,10 +410,10 @@ class Parser {
     }
 
     bool parse_lazy(std::string_view key, std::string_view value) const {
-        auto v = parse_bool(value);
+        auto v = parse_config_switch(value);
         if (!v)
-            fail("invalid " + std::string(key) + " '" + std::string(value) +
-                 "' (expected on/off, true/false, yes/no or 1/0)");
+            fail("invalid " + std::string(key) + " '" + std::string(value) + "' (" +
+                 expected_one_of(kConfigSwitchNames, value) + ")");
         return *v;
     }
 

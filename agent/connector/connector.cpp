@@ -347,20 +347,48 @@ std::unique_ptr<Connector> make_exec_connector(std::string command,
     return std::make_unique<ExecConnector>(std::move(command), timeout);
 }
 
+std::optional<ConnectorSpec> parse_connector_spec(std::string_view text) {
+    const size_t colon = text.find(':');
+    const auto kind = parse_enum<ConnectorKind>(text.substr(0, colon));
+    if (!kind) return std::nullopt;
+    // Only exec takes a command, and must have one.
+    const bool has_command = colon != std::string_view::npos;
+    if (has_command != (*kind == ConnectorKind::Exec)) return std::nullopt;
+    ConnectorSpec spec{*kind, {}};
+    if (has_command) {
+        spec.command = text.substr(colon + 1);
+        if (trim(spec.command).empty()) return std::nullopt;
+    }
+    return spec;
+}
+
+std::string connector_spellings() {
+    std::string out;
+    const size_t n = std::size(kConnectorKindNames);
+    for (size_t i = 0; i < n; ++i) {
+        if (i) out += i + 1 == n ? " or " : ", ";
+        out += kConnectorKindNames[i].name;
+        if (kConnectorKindNames[i].value == ConnectorKind::Exec) out += ":<command>";
+    }
+    return out;
+}
+
 std::unique_ptr<Connector> make_connector(const std::optional<std::string>& spec,
                                           const ConnectorContext& context) {
-    if (!spec || *spec == "static") return make_static_connector();
-    constexpr std::string_view exec_prefix = "exec:";
-    if (spec->starts_with(exec_prefix) && spec->size() > exec_prefix.size()) {
-        return make_exec_connector(spec->substr(exec_prefix.size()), context.exec_timeout);
+    if (!spec) return make_static_connector();
+    const auto parsed = parse_connector_spec(*spec);
+    if (!parsed)
+        throw std::invalid_argument("unknown connector '" + *spec + "' (expected " +
+                                    connector_spellings() + ")");
+    switch (parsed->kind) {
+        case ConnectorKind::Static: return make_static_connector();
+        case ConnectorKind::Exec: return make_exec_connector(parsed->command, context.exec_timeout);
+        case ConnectorKind::Etcd:
+            if (!context.fleet)
+                throw std::invalid_argument("connector etcd needs a store (run --etcd-endpoints)");
+            return make_fleet_connector(context.fleet);
     }
-    if (*spec == "etcd") {
-        if (!context.fleet)
-            throw std::invalid_argument("connector etcd needs a store (run --etcd-endpoints)");
-        return make_fleet_connector(context.fleet);
-    }
-    throw std::invalid_argument("unknown connector '" + *spec +
-                                "' (expected \"static\", \"exec:<command>\" or \"etcd\")");
+    throw std::invalid_argument("unknown connector '" + *spec + "'");
 }
 
 }  // namespace nb

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "agent/wg/key.hpp"
+#include "base/enum_names.hpp"
 #include "base/net/ip.hpp"
 
 namespace nb {
@@ -56,6 +57,26 @@ std::unique_ptr<Connector> make_exec_connector(std::string command,
 // Endpoints from a fleet's directory (agent/fleet), kept current by a watch on the store
 // (etcd): no wake waits on the store. Falls back to the configured Endpoint.
 std::unique_ptr<Connector> make_fleet_connector(std::shared_ptr<const NodeDirectory> directory);
+
+// A peer's Connector (wg-quick key): `static`, its configured Endpoint; `exec:COMMAND`,
+// what a command prints; `etcd`, what the fleet's nodes publish in the store.
+enum class ConnectorKind { Static, Exec, Etcd };
+inline constexpr EnumName<ConnectorKind> kConnectorKindNames[] = {
+    {ConnectorKind::Static, "static"},
+    {ConnectorKind::Exec, "exec"},
+    {ConnectorKind::Etcd, "etcd"},
+};
+constexpr const auto& enum_names(ConnectorKind) {
+    return kConnectorKindNames;
+}
+struct ConnectorSpec {
+    ConnectorKind kind = ConnectorKind::Static;
+    std::string command;  // exec: the text after "exec:", not blank
+};
+// The one parser of a Connector value; none for an unknown kind or a blank command.
+std::optional<ConnectorSpec> parse_connector_spec(std::string_view text);
+// "static, exec:<command> or etcd": the kinds from the table, as a Connector value spells them.
+std::string connector_spellings();
 
 // What connectors beyond static and exec need from the agent.
 struct ConnectorContext {

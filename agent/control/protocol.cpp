@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "base/memory.hpp"
+#include "base/printable.hpp"
 
 namespace nb {
 
@@ -145,7 +146,7 @@ Json status_head(const AgentStatus& s) {
     Json ahead = Json::array();
     for (const auto& p : s.datapath_order.ahead)
         ahead.push_back(Json{{"direction", p.direction},
-                             {"hook", p.hook},
+                             {"hook", to_string(p.hook)},
                              {"id", p.id},
                              {"name", p.name},
                              {"priority", p.priority},
@@ -157,9 +158,9 @@ Json status_head(const AgentStatus& s) {
         {"uptime_s", s.uptime_s},
         {"public_key", s.public_key},
         {"listen_port", s.listen_port},
-        {"wg_backend", s.wg_backend},
-        {"trigger", s.trigger},
-        {"attach_mode", s.attach_mode},
+        {"wg_backend", to_string(s.wg_backend)},
+        {"trigger", to_string(s.trigger)},
+        {"attach_mode", to_string(s.attach_mode)},
         {"trigger_reason", s.trigger_reason},
         {"lazy", s.lazy},
         {"inactivity_threshold_ms", s.inactivity_threshold_ms},
@@ -240,6 +241,17 @@ std::string get_string(const Json& obj, const std::string& prefix, const char* k
     return as_string(member(obj, prefix, key), prefix, key);
 }
 
+// A field that names a value of E by E's table; with `empty_is_none`, "" names none.
+template <NamedEnum E>
+std::optional<E> get_enum(const Json& obj, const std::string& prefix, const char* key,
+                          bool empty_is_none) {
+    const std::string name = get_string(obj, prefix, key);
+    if (empty_is_none && name.empty()) return std::nullopt;
+    if (auto v = parse_enum<E>(name)) return v;
+    throw std::runtime_error("status: field \"" + prefix + key +
+                             "\": " + expected_one_of(enum_names(E{}), printable(name, 32)));
+}
+
 uint64_t get_u64(const Json& obj, const std::string& prefix, const char* key) {
     return as_u64(member(obj, prefix, key), prefix, key);
 }
@@ -266,7 +278,7 @@ DatapathOrderStatus order_from_json(const Json& j) {
         if (!ahead[i].is_object()) bad_field(prefix.substr(0, prefix.size() - 1), "an object");
         ProgramAheadStatus p;
         p.direction = get_string(ahead[i], prefix, "direction");
-        p.hook = get_string(ahead[i], prefix, "hook");
+        p.hook = *get_enum<AttachMode>(ahead[i], prefix, "hook", false);
         p.id = get_u32(ahead[i], prefix, "id");
         p.name = get_string(ahead[i], prefix, "name");
         p.priority = get_u32(ahead[i], prefix, "priority");
@@ -373,9 +385,9 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
     if (!j.is_object()) throw std::runtime_error("status: not a JSON object");
     AgentStatus s;
     s.interface = get_string(j, "", "interface");
-    s.wg_backend = get_string(j, "", "wg_backend");
-    s.trigger = get_string(j, "", "trigger");
-    s.attach_mode = get_string(j, "", "attach_mode");
+    s.wg_backend = *get_enum<WgBackend>(j, "", "wg_backend", false);
+    s.trigger = get_enum<TriggerEngine>(j, "", "trigger", true);
+    s.attach_mode = get_enum<AttachMode>(j, "", "attach_mode", true);
     if (optional_member(j, "trigger_reason"))
         s.trigger_reason = get_string(j, "", "trigger_reason");
     s.lazy = as_bool(member(j, "", "lazy"), "", "lazy");

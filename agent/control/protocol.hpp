@@ -25,7 +25,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/activity/trigger_mode.hpp"
 #include "agent/lazy/peer_status.hpp"
+#include "agent/wg/wg_backend.hpp"
+#include "loader/tc_attach.hpp"
 
 namespace nb {
 
@@ -44,11 +47,11 @@ std::optional<PeerState> peer_state_from_string(std::string_view s);
 // A program on the WireGuard device that sees packets before ours: one that passes a
 // packet ends the chain, so an idle peer's packet would reach WireGuard unheld.
 struct ProgramAheadStatus {
-    std::string direction;  // "ingress" | "egress"
-    std::string hook;       // "tcx" | "clsact"
-    uint32_t id = 0;        // BPF program id; 0 for a classifier that is not BPF
-    std::string name;       // the program's name (a classifier's kind when not BPF)
-    uint32_t priority = 0;  // clsact: the filter's priority ("pref") and handle
+    std::string direction;              // "ingress" | "egress"
+    AttachMode hook = AttachMode::Tcx;  // tcx or clsact
+    uint32_t id = 0;                    // BPF program id; 0 for a classifier that is not BPF
+    std::string name;                   // the program's name (a classifier's kind when not BPF)
+    uint32_t priority = 0;              // clsact: the filter's priority ("pref") and handle
     uint32_t handle = 0;
 };
 
@@ -68,10 +71,11 @@ struct AgentStatus {
     int64_t uptime_s = 0;
     std::string public_key;
     uint16_t listen_port = 0;
-    std::string wg_backend;      // "userspace" | "kernel"
-    std::string trigger;         // "bpf" | "udp"
-    std::string attach_mode;     // "tcx" | "clsact" | ""
-    std::string trigger_reason;  // why auto fell back to the UDP engine ("" if it did not)
+    // On the wire by their tables' names; a name a client does not know is an error.
+    WgBackend wg_backend = WgBackend::Kernel;
+    std::optional<TriggerEngine> trigger;   // none ("") in eager mode
+    std::optional<AttachMode> attach_mode;  // tcx or clsact; none ("") without tc programs
+    std::string trigger_reason;             // why auto fell back to the UDP engine ("" if not)
     bool lazy = true;
     int64_t inactivity_threshold_ms = 0;  // Connected -> Idle after this long without traffic
     uint64_t idle = 0, connecting = 0, connected = 0;
@@ -112,7 +116,8 @@ std::string status_reply_text(const AgentStatus& s, size_t peers_hint,
                               const PeerStatusSource& next);
 // One peer's object as status_reply_text writes it, parsed back (to compare peers).
 nlohmann::json to_json(const PeerStatus& p);
-// Reads the "status" object of a reply; throws std::runtime_error naming the bad field.
+// Reads the "status" object of a reply; throws std::runtime_error naming the bad field
+// (one of an enum's fields with a name not in its table too).
 AgentStatus agent_status_from_json(const nlohmann::json& j);
 
 std::string socket_path(const std::string& run_dir, const std::string& interface);

@@ -200,12 +200,12 @@ ControlRequest peer_wake_from_json(const nlohmann::json& req) {
 
 ControlRequest set_from_json(const nlohmann::json& req) {
     SetRequest s;
-    s.log_level = opt_string(req, "log_level");
-    if (s.log_level && std::find(std::begin(kLogLevels), std::end(kLogLevels), *s.log_level) ==
-                           std::end(kLogLevels))
-        throw std::invalid_argument(
-            "\"log_level\" must be trace, debug, info, warn or error, not \"" +
-            printable(*s.log_level, 32) + "\"");
+    if (const auto level = opt_string(req, "log_level")) {
+        s.log_level = parse_enum<LogLevel>(*level);
+        if (!s.log_level)
+            throw std::invalid_argument("\"log_level\": " +
+                                        expected_one_of(kLogLevelNames, printable(*level, 32)));
+    }
     if (auto t = req.find("inactivity_threshold_ms"); t != req.end()) {
         constexpr uint64_t kMaxMs = 10ull * 365 * 24 * 3600 * 1000;
         if (!t->is_number_unsigned() || t->get<uint64_t>() > kMaxMs ||
@@ -297,7 +297,7 @@ nlohmann::json to_json(const ControlRequest& r) {
         }
         nlohmann::json operator()(const SetRequest& s) const {
             nlohmann::json j = nlohmann::json::object();
-            if (s.log_level) j["log_level"] = *s.log_level;
+            if (s.log_level) j["log_level"] = to_string(*s.log_level);
             if (s.inactivity_threshold)
                 j["inactivity_threshold_ms"] =
                     static_cast<uint64_t>(s.inactivity_threshold->count());

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "agent/config/setting_values.hpp"  // kLogLevels
+#include "agent/config/setting_values.hpp"  // LogLevel
 #include "agent/lazy/peer_status.hpp"
 #include "agent/wg/key.hpp"
 
@@ -72,7 +72,7 @@ struct PeerWakeRequest {
 };
 // `nbagent set log-level|inactivity-threshold`: takes effect at once. At least one.
 struct SetRequest {
-    std::optional<std::string> log_level;  // trace, debug, info, warn or error
+    std::optional<LogLevel> log_level;
     std::optional<std::chrono::milliseconds> inactivity_threshold;  // at least 10 s
 };
 

@@ -28,7 +28,7 @@ DatapathOrderStatus order_status(const TcOrder& order) {
     for (const auto& p : order.ahead) {
         ProgramAheadStatus w;
         w.direction = to_string(p.direction);
-        w.hook = p.tcx ? "tcx" : "clsact";
+        w.hook = p.tcx ? AttachMode::Tcx : AttachMode::Clsact;
         w.id = p.prog_id;
         w.name = p.name;
         w.priority = p.priority;

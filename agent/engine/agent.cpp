@@ -139,7 +139,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         // a second, which would cost each one a built event and push everything else
         // out of the ring (debug bundles) within seconds.
         mgr_->set_trace_wanted([srv = server_.get()] { return srv->has_trace_subscribers(); });
-        if (wg_->backend_name() == "kernel") start_device_reader();
+        if (wg_->backend() == WgBackend::Kernel) start_device_reader();
         // Saved before WireGuard forgets anything, so a crash from here on loses nothing.
         if (opts_.lazy) store_endpoints(specs, "not starting");
         mgr_->install(std::move(specs), std::move(update), current ? &*current : nullptr);
@@ -168,9 +168,11 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
 void Agent::log_started() const {
     spdlog::info("nbagent on {}: {} peers, {} mode, WireGuard {}, trigger {}{}, inactivity {}",
                  opts_.interface, mgr_->size(), opts_.lazy ? "lazy" : "eager",
-                 base_status_.wg_backend,
-                 base_status_.trigger.empty() ? "none" : base_status_.trigger,
-                 base_status_.attach_mode.empty() ? "" : " (" + base_status_.attach_mode + ")",
+                 to_string(base_status_.wg_backend),
+                 base_status_.trigger ? to_string(*base_status_.trigger) : "none",
+                 base_status_.attach_mode
+                     ? std::string(" (") + to_string(*base_status_.attach_mode) + ")"
+                     : std::string(),
                  format_duration(opts_.inactivity_threshold));
 }
 
@@ -187,7 +189,7 @@ void Agent::open_wireguard(const InterfaceConfig* iface) {
         throw std::runtime_error(*opts_.config_path + ": [Interface] has no PrivateKey");
     wg_ = opts_.wg_standin ? opts_.wg_standin(opts_.interface)
                            : open_interface(opts_, iface != nullptr, created_);
-    base_status_.wg_backend = wg_->backend_name();
+    base_status_.wg_backend = wg_->backend();
     health_ = dynamic_cast<WgHealth*>(wg_.get());
     // Reading and installing a whole map takes long (1000 peers under emulation: over
     // 500 ms): the short limit is for the running loop, not for the start.

@@ -154,12 +154,11 @@ nlohmann::json Agent::peer_wake(const PeerWakeRequest& r) {
 
 namespace {
 
-// The level in the words `set log-level` takes (kLogLevels: "warn" where spdlog says
+// The level in the words `set log-level` takes (kLogLevelNames: "warn" where spdlog says
 // "warning"); spdlog's own past them (critical, off), which no request sets.
 std::string log_level_word(spdlog::level::level_enum level) {
-    static_assert(spdlog::level::trace == 0 && spdlog::level::warn == 3 && spdlog::level::err == 4);
     const auto i = static_cast<size_t>(level);
-    if (i < std::size(kLogLevels)) return kLogLevels[i];
+    if (i < std::size(kLogLevelNames)) return to_string(static_cast<LogLevel>(i));
     const auto name = spdlog::level::to_string_view(level);
     return std::string(name.data(), name.size());
 }
@@ -168,8 +167,8 @@ std::string log_level_word(spdlog::level::level_enum level) {
 
 nlohmann::json Agent::set_request(const SetRequest& r) {
     if (r.log_level) {
-        spdlog::set_level(spdlog::level::from_str(*r.log_level));
-        spdlog::info("log level {}", *r.log_level);
+        set_log_level(*r.log_level);
+        spdlog::info("log level {}", to_string(*r.log_level));
     }
     if (r.inactivity_threshold) mgr_->set_inactivity_threshold(*r.inactivity_threshold);
     return nlohmann::json{

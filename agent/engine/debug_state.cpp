@@ -40,10 +40,10 @@ nlohmann::json Agent::debug_settings() const {
             {"interface", opts_.interface},
             {"command_line", opts_.command_line},
             {"settings", settings},
-            {"wireguard", base_status_.wg_backend},
-            {"trigger", base_status_.trigger},
+            {"wireguard", to_string(base_status_.wg_backend)},
+            {"trigger", to_string(base_status_.trigger)},
             {"trigger_reason", base_status_.trigger_reason},
-            {"attach_mode", base_status_.attach_mode},
+            {"attach_mode", to_string(base_status_.attach_mode)},
             {"trace_ring",
              {{"capacity", trace_ring_.capacity()},
               {"kept", trace_ring_.size()},
@@ -103,7 +103,7 @@ std::string Agent::debug_bpf_text() const {
     std::ostringstream o;
     if (!dp_) {
         o << "no BPF datapath: trigger "
-          << (base_status_.trigger.empty() ? "none" : base_status_.trigger);
+          << (base_status_.trigger ? to_string(*base_status_.trigger) : "none");
         if (!base_status_.trigger_reason.empty()) o << " (" << base_status_.trigger_reason << ")";
         o << "\n";
         return o.str();

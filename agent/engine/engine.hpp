@@ -11,7 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "agent/activity/trigger_mode.hpp"
+#include "agent/config/setting_values.hpp"
+#include "agent/lazy/lazy_defaults.hpp"
 #include "agent/metrics/metrics_server.hpp"
+#include "agent/wg/wg_backend.hpp"
+#include "loader/tc_attach.hpp"
 
 namespace nb {
 
@@ -20,11 +25,6 @@ class WgControl;
 // The BPF ring buffer's default size (NB_DEFAULT_RINGBUF_BYTES; trigger_choice.cpp checks they
 // agree), here so that the CLI's options need no BPF header.
 inline constexpr uint32_t kDefaultRingBufferBytes = 8u << 20;
-
-enum class WgMode { Auto, Kernel, Userspace };
-// How idle peers' first packets are noticed: the tc programs, or per-peer UDP listeners
-// (auto: the programs when this kernel can run them).
-enum class TriggerMode { Auto, Bpf, Udp };
 
 // One setting of the run as it took effect, and where it came from ("flag", "env NAME",
 // "default"): for debug bundles.
@@ -36,8 +36,8 @@ struct Setting {
 // change (as `nbagent set` does), from the same sources in the same order as at the
 // start: flag > env > settings file > default.
 struct LiveSettings {
-    std::string log_level = "info";
-    std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
+    LogLevel log_level = LogLevel::Info;
+    std::chrono::milliseconds inactivity_threshold = kDefaultInactivityThreshold;
     bool lazy = true;
 };
 struct SettingsReload {
@@ -51,32 +51,35 @@ struct SettingsReload {
     bool log_level_fixed = false, inactivity_fixed = false, lazy_fixed = false;
 };
 
+// The options of a run, their defaults written here once: `run`'s flags (cli RunArgs)
+// show and start from them, and the lazy manager's share comes from agent/lazy's.
 struct RunOptions {
     std::string interface;
     std::optional<std::string> config_path;  // absent: adopt the configured interface
     WgMode wg_mode = WgMode::Auto;
     bool lazy = true;
-    uint32_t max_held_packets = 128;
+    uint32_t max_held_packets = kDefaultMaxHeld;
     // Wake to completed handshake; beyond it the peer goes back to Idle (with backoff).
-    std::chrono::milliseconds connect_timeout{10000};
+    std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout;
     // After the n-th failed wake in a row, no new wake for this * 2^(n-1) (at most 5 min).
-    std::chrono::milliseconds connect_backoff{2000};
+    std::chrono::milliseconds connect_backoff = kDefaultConnectBackoff;
     // Wakes per second of peers without a proven handshake (LazyOptions::wake_rate).
     uint32_t wake_rate = 500;
     // A Connected peer with no traffic for this long goes back to Idle (lazy mode only).
-    std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
+    std::chrono::milliseconds inactivity_threshold = kDefaultInactivityThreshold;
     // Datapath capacity (peers, and allowed IPs of each kind); 0: sized from the first
     // map with headroom. Later maps (apply, SIGHUP) must fit it.
     uint32_t max_peers = 0;
     uint32_t ring_buffer_bytes = kDefaultRingBufferBytes;
     bool udp_forward_handshake = true;  // see UdpTrigger::Options::forward_initiation
-    std::chrono::milliseconds exec_timeout{5000};
+    std::chrono::milliseconds exec_timeout = kDefaultExecTimeout;
     // wireguard-go: how long the event loop waits for an answer before WireGuard counts as
     // not answering (its requests then fail at once until a probe sees it answer again).
     std::chrono::milliseconds wg_timeout{500};
-    std::string run_dir = "/run/nbagent";
-    std::string attach_mode = "auto";  // auto | tcx | clsact
+    std::string run_dir = "/run/nbagent";  // kDefaultRunDir; the CLI gives default_run_dir()
+    AttachMode attach_mode = AttachMode::Auto;
     TriggerMode trigger = TriggerMode::Auto;
+    LogLevel log_level = LogLevel::Info;
     // Kept for debug bundles: the last trace events (about 150 bytes each) and log lines.
     uint32_t trace_ring = 100000;
     uint32_t log_ring = 10000;
@@ -91,8 +94,17 @@ struct RunOptions {
     std::function<std::unique_ptr<WgControl>(const std::string& interface)> wg_standin;
 };
 
+// RunOptions as nothing set them: what `run`'s flags start from.
+inline const RunOptions& run_defaults() {
+    static const RunOptions defaults;
+    return defaults;
+}
+
 // Returns the process exit code.
 int run_agent(const RunOptions& opts);
+
+// Sets spdlog's level (the LogLevel names spdlog's levels in its order).
+void set_log_level(LogLevel level);
 
 // Makes the default logger the agent's: every line to stderr, stamped in UTC RFC 3339
 // ("2026-12-04T12:00:00.123Z [info] ..."). run_agent calls it first, at the level set.

@@ -33,17 +33,14 @@ LiveSettings wanted(const SettingsFile& f, const SettingsReload& r,
             fail("unknown setting '" + l.key + "'");
         try {
             if (l.key == "log-level" && !r.log_level_fixed) {
-                if (!is_log_level(l.value))
-                    fail(name + ": '" + l.value +
-                         "' is not a log level (trace, debug, info, "
-                         "warn or error)");
-                want.log_level = l.value;
+                const auto level = parse_enum<LogLevel>(l.value);
+                if (!level) fail(name + ": " + expected_one_of(kLogLevelNames, l.value));
+                want.log_level = *level;
             } else if (l.key == "inactivity-threshold" && !r.inactivity_fixed) {
                 want.inactivity_threshold = parse_inactivity_threshold(l.value);
             } else if (l.key == "lazy-conn" && !r.lazy_fixed) {
                 const auto v = parse_switch(l.value);
-                if (!v)
-                    fail(name + ": expected on or off (or true/false, 1/0), got '" + l.value + "'");
+                if (!v) fail(name + ": " + expected_one_of(kSwitchNames, l.value));
                 want.lazy = *v;
             }
         } catch (const std::invalid_argument& e) {
@@ -86,10 +83,9 @@ void Agent::reload_settings() {
         return;
     }
     warn_restart_only(f, opts_.settings);
-    const auto level = spdlog::level::from_str(want.log_level);
-    if (level != spdlog::get_level()) {
-        spdlog::set_level(level);
-        spdlog::info("SIGHUP: log level {}", want.log_level);
+    if (static_cast<int>(want.log_level) != spdlog::get_level()) {
+        set_log_level(want.log_level);
+        spdlog::info("SIGHUP: log level {}", to_string(want.log_level));
     }
     if (want.inactivity_threshold != mgr_->inactivity_threshold()) {
         mgr_->set_inactivity_threshold(want.inactivity_threshold);
@@ -98,9 +94,9 @@ void Agent::reload_settings() {
     if (want.lazy != mgr_->lazy()) {
         try {
             set_lazy(want.lazy);
-            spdlog::info("SIGHUP: lazy connections {}", want.lazy ? "on" : "off");
+            spdlog::info("SIGHUP: lazy connections {}", switch_name(want.lazy));
         } catch (const std::exception& e) {
-            spdlog::error("SIGHUP: turning lazy connections {}: {}", want.lazy ? "on" : "off",
+            spdlog::error("SIGHUP: turning lazy connections {}: {}", switch_name(want.lazy),
                           e.what());
         }
     }

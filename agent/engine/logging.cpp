@@ -18,6 +18,14 @@ std::unique_ptr<spdlog::formatter> agent_log_formatter() {
 
 }  // namespace engine
 
+void set_log_level(LogLevel level) {
+    static_assert(spdlog::level::trace == static_cast<int>(LogLevel::Trace) &&
+                  spdlog::level::info == static_cast<int>(LogLevel::Info) &&
+                  spdlog::level::warn == static_cast<int>(LogLevel::Warn) &&
+                  spdlog::level::err == static_cast<int>(LogLevel::Error));
+    spdlog::set_level(static_cast<spdlog::level::level_enum>(level));
+}
+
 void log_like_an_agent() {
     // Not registered by name: a second agent in one process (a bench) makes a new one.
     auto logger = std::make_shared<spdlog::logger>(

@@ -61,10 +61,10 @@ void Agent::attach_datapath(int ifindex) {
     hold_ = std::make_unique<BpfHold>(*dp_);
     sink_ = std::make_unique<InjectorSink>(ifindex);
     dp_->set_replay_cookie(sink_->cookie());
-    dp_->attach(ifindex, attach_mode_from_string(opts_.attach_mode));
+    dp_->attach(ifindex, opts_.attach_mode);
     order_ = std::make_unique<OrderWatch>(*dp_, opts_.interface, monotonic_ns());
-    base_status_.trigger = "bpf";
-    base_status_.attach_mode = to_string(dp_->attach_mode());
+    base_status_.trigger = TriggerEngine::Bpf;
+    base_status_.attach_mode = dp_->attach_mode();
 }
 
 void Agent::prepare_trigger(const std::vector<PeerSpec>& specs) {
@@ -111,8 +111,8 @@ void Agent::activate_trigger(int ifindex, size_t peers) {
     o.forward_initiation = opts_.udp_forward_handshake;
     udp_ = std::make_unique<UdpTrigger>(
         o, [this](uint32_t id) { mgr_->on_trigger(id, monotonic_ns()); });
-    base_status_.trigger = "udp";
-    base_status_.attach_mode.clear();
+    base_status_.trigger = TriggerEngine::Udp;
+    base_status_.attach_mode.reset();
 }
 
 void Agent::drop_trigger() {
@@ -126,8 +126,8 @@ void Agent::drop_trigger() {
     order_.reset();
     if (dp_) dp_->detach();
     dp_.reset();
-    base_status_.trigger.clear();
-    base_status_.attach_mode.clear();
+    base_status_.trigger.reset();
+    base_status_.attach_mode.reset();
 }
 
 HoldDatapath* Agent::hold_port() const {

@@ -63,7 +63,7 @@ void Agent::wg_answering(const WgHealthEvent& ev) {
         ifindex_ = ev.ifindex;
         try {
             if (dp_) {
-                dp_->attach(ifindex_, attach_mode_from_string(base_status_.attach_mode));
+                dp_->attach(ifindex_, base_status_.attach_mode.value_or(opts_.attach_mode));
                 sink_->rebind(ifindex_);
                 dp_->set_replay_cookie(sink_->cookie());
             }

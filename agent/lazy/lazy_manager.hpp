@@ -18,6 +18,7 @@
 
 #include "agent/lazy/datapath_plan.hpp"
 #include "agent/lazy/lazy_counters.hpp"
+#include "agent/lazy/lazy_defaults.hpp"
 #include "agent/lazy/peer_state.hpp"
 #include "agent/lazy/peer_status.hpp"
 #include "agent/lazy/peer_table.hpp"
@@ -37,13 +38,13 @@ struct LazyOptions {
     // The fleet's directory, for peers with `Connector = etcd`; none without a store.
     std::shared_ptr<const NodeDirectory> fleet;
     bool lazy = true;
-    uint32_t max_held = 128;
-    std::chrono::milliseconds exec_timeout{5000};
+    uint32_t max_held = kDefaultMaxHeld;
+    std::chrono::milliseconds exec_timeout = kDefaultExecTimeout;
     // Wake (trigger) to completed handshake; beyond it the wake failed.
-    std::chrono::milliseconds connect_timeout{10000};
-    std::chrono::milliseconds inactivity_threshold{15 * 60 * 1000};
+    std::chrono::milliseconds connect_timeout = kDefaultConnectTimeout;
+    std::chrono::milliseconds inactivity_threshold = kDefaultInactivityThreshold;
     // After the n-th failed wake in a row, no new wake for base * 2^(n-1), at most max.
-    std::chrono::milliseconds backoff_base{2000};
+    std::chrono::milliseconds backoff_base = kDefaultConnectBackoff;
     std::chrono::milliseconds backoff_max{5 * 60 * 1000};
     // Without a first reply, WireGuard's handshake time is polled this often at least.
     std::chrono::milliseconds handshake_poll{1000};

@@ -5,11 +5,15 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 
+#include "agent/activity/trigger_mode.hpp"
 #include "agent/lazy/lazy_counters.hpp"
 #include "agent/lazy/peer_status.hpp"
+#include "agent/wg/wg_backend.hpp"
 #include "base/latency_histogram.hpp"
+#include "loader/tc_attach.hpp"
 
 namespace nb {
 
@@ -28,7 +32,10 @@ struct ConnectorPoolStats {
 
 struct MetricsSnapshot {
     // Labels of nbagent_info, and the interface label of every series.
-    std::string interface, version, wg_backend, trigger, attach_mode;
+    std::string interface, version;
+    WgBackend wg_backend = WgBackend::Kernel;
+    std::optional<TriggerEngine> trigger;  // none: "" (eager mode)
+    std::optional<AttachMode> attach_mode;
     bool wireguard_up = true;  // answering (always, where the agent does not watch it)
     LazyStatus status;         // the manager's counts and settings, without peers
     LazyCounters counters;

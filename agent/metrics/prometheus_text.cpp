@@ -98,8 +98,8 @@ void write_lazy(Writer& w, const MetricsSnapshot& s) {
              "The agent: version, WireGuard backend, trigger engine and attach mode (always 1).");
     w.sample("nbagent_info",
              fmt::format("version=\"{}\",wg_backend=\"{}\",trigger=\"{}\",attach_mode=\"{}\"",
-                         escape_label_value(s.version), escape_label_value(s.wg_backend),
-                         escape_label_value(s.trigger), escape_label_value(s.attach_mode)),
+                         escape_label_value(s.version), to_string(s.wg_backend),
+                         to_string(s.trigger), to_string(s.attach_mode)),
              uint64_t{1});
     w.gauge("nbagent_lazy",
             "Whether lazy connections are on (1) or every peer is kept connected (0).",

@@ -32,7 +32,7 @@ class NetlinkControl : public WgControl {
     NetlinkControl(const NetlinkControl&) = delete;
     NetlinkControl& operator=(const NetlinkControl&) = delete;
 
-    std::string backend_name() const override { return "kernel"; }
+    WgBackend backend() const override { return WgBackend::Kernel; }
     // One WG_CMD_GET_DEVICE dump (all peers, with statistics); an interrupted dump (the
     // device changed under it) is retried a few times.
     WgDevice get_device() override;

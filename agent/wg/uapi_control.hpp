@@ -20,7 +20,7 @@ class UapiControl : public WgControl {
   public:
     explicit UapiControl(std::string interface, std::string socket_dir = "/var/run/wireguard");
 
-    std::string backend_name() const override { return "userspace"; }
+    WgBackend backend() const override { return WgBackend::Userspace; }
     // Throws WgError on a socket failure, a malformed reply or a nonzero errno.
     WgDevice get_device() override;
     // Sent as several set=1 transactions when large (see set_max_peers_per_request), so

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/wg/key.hpp"
+#include "agent/wg/wg_backend.hpp"
 #include "base/net/ip.hpp"
 
 namespace nb {
@@ -72,7 +73,7 @@ struct DeviceUpdate {
 class WgControl {
   public:
     virtual ~WgControl() = default;
-    virtual std::string backend_name() const = 0;  // "userspace" or "kernel"
+    virtual WgBackend backend() const = 0;
     virtual WgDevice get_device() = 0;
     virtual void set_device(const DeviceUpdate& update) = 0;
     // False while WireGuard is known not to answer or to be gone (see WgHealth): calls

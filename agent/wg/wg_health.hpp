@@ -70,7 +70,7 @@ class WgHealth : public WgControl {
     WgHealth(const WgHealth&) = delete;
     WgHealth& operator=(const WgHealth&) = delete;
 
-    std::string backend_name() const override { return "userspace"; }
+    WgBackend backend() const override { return WgBackend::Userspace; }
     WgDevice get_device() override;
     void set_device(const DeviceUpdate& update) override;
     bool available() const override { return state_.load() == WgHealthState::Ok; }

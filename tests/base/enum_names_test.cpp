@@ -13,6 +13,10 @@ constexpr EnumName<Color> kColors[] = {
     {Color::Blue, "blue"},
 };
 
+constexpr const auto& enum_names(Color) {
+    return kColors;
+}
+
 TEST(EnumNames, BothWaysFromOneTable) {
     static_assert(name_of(kColors, Color::Green, "?")[0] == 'g');
     for (const auto& c : kColors) {
@@ -30,6 +34,20 @@ TEST(EnumNames, ListForErrors) {
     EXPECT_EQ(name_list(one), "red");
     constexpr EnumName<Color> two[] = {{Color::Red, "red"}, {Color::Blue, "blue"}};
     EXPECT_EQ(name_list(two), "red or blue");
+}
+
+// The helpers every domain's table gets by declaring enum_names next to it.
+TEST(EnumNames, NamedEnumHelpers) {
+    static_assert(NamedEnum<Color>);
+    static_assert(!NamedEnum<int>);
+    EXPECT_STREQ(to_string(Color::Blue), "blue");
+    EXPECT_STREQ(to_string(std::optional<Color>(Color::Red)), "red");
+    EXPECT_STREQ(to_string(std::optional<Color>()), "");
+    EXPECT_EQ(parse_enum<Color>("green"), Color::Green);
+    EXPECT_EQ(parse_enum<Color>("Green"), std::nullopt);
+    EXPECT_EQ(parse_enum<Color>(""), std::nullopt);
+    EXPECT_EQ(enum_name_list<Color>(), "red, green or blue");
+    EXPECT_EQ(expected_one_of(kColors, "pink"), "expected one of red, green or blue, got \"pink\"");
 }
 
 }  // namespace

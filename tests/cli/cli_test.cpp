@@ -190,7 +190,7 @@ TEST_F(CliAsRoot, RunFillsOptions) {
     EXPECT_EQ(ran->connect_timeout, 2min);
     EXPECT_EQ(ran->exec_timeout, 500ms);
     EXPECT_EQ(ran->run_dir, "/tmp/nbx");
-    EXPECT_EQ(ran->attach_mode, "clsact");
+    EXPECT_EQ(ran->attach_mode, AttachMode::Clsact);
     EXPECT_EQ(ran->inactivity_threshold, 90s);  // the flag beats the variable
     EXPECT_EQ(ran->max_peers, 1000u);
 }
@@ -206,7 +206,7 @@ TEST_F(CliAsRoot, RunDefaultsAndEnvironment) {
     EXPECT_EQ(ran->connect_timeout, 3s);
     EXPECT_EQ(ran->exec_timeout, 5s);
     EXPECT_EQ(ran->run_dir, kDefaultRunDir);
-    EXPECT_EQ(ran->attach_mode, "auto");
+    EXPECT_EQ(ran->attach_mode, AttachMode::Auto);
     EXPECT_EQ(ran->inactivity_threshold, 15min);
     EXPECT_EQ(ran->max_peers, 0u);
 }
@@ -426,10 +426,10 @@ TEST(CliFormat, TraceEvents) {
 AgentStatus two_peers() {
     AgentStatus s;
     s.interface = "wg0";
-    s.wg_backend = "userspace";
+    s.wg_backend = WgBackend::Userspace;
     s.wireguard = "ok";
-    s.trigger = "bpf";
-    s.attach_mode = "tcx";
+    s.trigger = TriggerEngine::Bpf;
+    s.attach_mode = AttachMode::Tcx;
     s.idle = 1;
     s.connected = 1;
     PeerStatus a;

@@ -69,7 +69,7 @@ TEST_F(RunSettings, FileFillsWhatNoFlagOrEnvGives) {
     EXPECT_EQ(re.path.value_or(""), path);
     EXPECT_TRUE(re.required);
     EXPECT_EQ(re.base.inactivity_threshold, 15min);
-    EXPECT_EQ(re.base.log_level, "info");
+    EXPECT_EQ(re.base.log_level, LogLevel::Info);
     EXPECT_FALSE(re.inactivity_fixed);
     EXPECT_FALSE(re.log_level_fixed);
     EXPECT_TRUE(re.lazy_fixed);  // by NB_LAZY_CONN
@@ -82,7 +82,7 @@ TEST_F(RunSettings, FlagsFixTheLiveSettingsForSighup) {
                   "--inactivity-threshold", "2m"},
                  {}, &ran);
     ASSERT_EQ(r.code, 0) << r.err;
-    EXPECT_EQ(ran->reload.base.log_level, "error");
+    EXPECT_EQ(ran->reload.base.log_level, LogLevel::Error);
     EXPECT_EQ(ran->reload.base.inactivity_threshold, 2min);
     EXPECT_TRUE(ran->reload.log_level_fixed);
     EXPECT_TRUE(ran->reload.inactivity_fixed);
@@ -133,7 +133,11 @@ TEST_F(RunSettings, ErrorsNameTheFileAndLine) {
         {"interface = wg1\n", ":1: interface cannot be set in a settings file"},
         {"\ninactivity-threshold = 5s\n", ":2: --inactivity-threshold: "},
         {"wake-rate = many\n", ":1: --wake-rate: "},
-        {"trigger = xdp\n", ":1: --trigger: "},
+        {"trigger = xdp\n", ":1: --trigger: expected one of auto, bpf or udp, got \"xdp\""},
+        // The same words as the flag's own error, from the same table.
+        {"\n\nwg = foo\n", ":3: --wg: expected one of auto, kernel or userspace, got \"foo\""},
+        {"lazy-conn = maybe\n",
+         ":1: --lazy-conn: expected one of on, off, true, false, 1 or 0, got \"maybe\""},
         {"log-level\n", ":1: expected 'key = value'"},
         {"Log-Level = info\n", ":1: 'Log-Level' is not a setting's name"},
         {"log-level =\n", ":1: no value for log-level"},

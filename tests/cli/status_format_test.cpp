@@ -27,8 +27,8 @@ const std::string kKeyC = "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCA=";
 AgentStatus three_peers() {
     AgentStatus s;
     s.interface = "wg0";
-    s.wg_backend = "kernel";
-    s.trigger = "bpf";
+    s.wg_backend = WgBackend::Kernel;
+    s.trigger = TriggerEngine::Bpf;
     s.inactivity_threshold_ms = 15 * 60'000;
     PeerStatus a;  // never lazy, in two groups
     a.public_key = kKeyA;
@@ -175,7 +175,7 @@ TEST(StatusFormat, DatapathOrderSaysWhoRunsBeforeOurs) {
     write_status_summary(s, out);
     EXPECT_NE(out.find("\ndatapath:   first on ingress and egress\n"), std::string::npos) << out;
 
-    s.datapath_order.ahead = {{"egress", "tcx", 123, "foreign_pass", 0, 0}};
+    s.datapath_order.ahead = {{"egress", AttachMode::Tcx, 123, "foreign_pass", 0, 0}};
     out.clear();
     write_status_summary(s, out);
     EXPECT_NE(out.find("\ndatapath:   warning: 1 program runs before ours on egress (tcx id 123, "
@@ -183,8 +183,8 @@ TEST(StatusFormat, DatapathOrderSaysWhoRunsBeforeOurs) {
               std::string::npos)
         << out;
 
-    s.datapath_order.ahead.push_back({"egress", "clsact", 0, "u32\n", 1, 0x800});
-    s.datapath_order.ahead.push_back({"ingress", "clsact", 45, "other", 1, 1});
+    s.datapath_order.ahead.push_back({"egress", AttachMode::Clsact, 0, "u32\n", 1, 0x800});
+    s.datapath_order.ahead.push_back({"ingress", AttachMode::Clsact, 45, "other", 1, 1});
     out.clear();
     write_status_summary(s, out);
     EXPECT_NE(
@@ -209,7 +209,7 @@ TEST(StatusFormat, NewFieldsSurviveTheWireIntoTheTable) {
     // What `status -d` does with a reply: the fast serializer, parse, format.
     AgentStatus s = three_peers();
     s.datapath_order.checked = true;
-    s.datapath_order.ahead = {{"ingress", "tcx", 9, "early", 0, 0}};
+    s.datapath_order.ahead = {{"ingress", AttachMode::Tcx, 9, "early", 0, 0}};
     const auto reply = nlohmann::json::parse(status_reply_text(s));
     const AgentStatus got = agent_status_from_json(reply.at("status"));
     std::string text;

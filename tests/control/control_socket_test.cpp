@@ -32,9 +32,9 @@ constexpr const char* kIface = "wgtest";
 AgentStatus big_status(size_t n) {
     AgentStatus s;
     s.interface = kIface;
-    s.wg_backend = "userspace";
-    s.trigger = "bpf";
-    s.attach_mode = "tcx";
+    s.wg_backend = WgBackend::Userspace;
+    s.trigger = TriggerEngine::Bpf;
+    s.attach_mode = AttachMode::Tcx;
     s.idle = n;
     for (size_t i = 0; i < n; ++i) {
         PeerStatus p;

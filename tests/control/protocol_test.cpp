@@ -13,9 +13,9 @@ namespace {
 AgentStatus sample_status() {
     AgentStatus s;
     s.interface = "wg0";
-    s.wg_backend = "kernel";
-    s.trigger = "bpf";
-    s.attach_mode = "tcx";
+    s.wg_backend = WgBackend::Kernel;
+    s.trigger = TriggerEngine::Bpf;
+    s.attach_mode = AttachMode::Tcx;
     s.lazy = false;
     s.inactivity_threshold_ms = 900'000;
     s.idle = 1;
@@ -24,8 +24,8 @@ AgentStatus sample_status() {
     s.lost_reports = 17;
     s.lost_recovered = 5;
     s.datapath_order.checked = true;
-    s.datapath_order.ahead = {{"egress", "tcx", 123, "foreign_pass", 0, 0},
-                              {"ingress", "clsact", 0, "u32 \"odd\"", 1, 0x10001}};
+    s.datapath_order.ahead = {{"egress", AttachMode::Tcx, 123, "foreign_pass", 0, 0},
+                              {"ingress", AttachMode::Clsact, 0, "u32 \"odd\"", 1, 0x10001}};
     s.wireguard = "lost";
     s.wireguard_since = "2024-05-01T12:00:00.000Z";
     s.wireguard_error = "device wg0 is gone";
@@ -291,10 +291,9 @@ TEST(Protocol, InvalidUtf8InAnyFieldBecomesReplacementCharacter) {
     for (const char* b : bad) {
         AgentStatus s = sample_status();
         for (std::string* f :
-             {&s.interface, &s.wg_backend, &s.trigger, &s.attach_mode, &s.trigger_reason,
-              &s.wireguard, &s.wireguard_since, &s.wireguard_error, &s.datapath_order.error,
-              &s.datapath_order.ahead[0].name, &s.peers[0].public_key, &s.peers[0].endpoint,
-              &s.peers[0].last_error})
+             {&s.interface, &s.trigger_reason, &s.wireguard, &s.wireguard_since, &s.wireguard_error,
+              &s.datapath_order.error, &s.datapath_order.ahead[0].name, &s.peers[0].public_key,
+              &s.peers[0].endpoint, &s.peers[0].last_error})
             *f += b;
         s.peers[0].groups.push_back(std::string("grp ") + b);
         s.peers[0].allowed_ips.push_back(b);
@@ -363,6 +362,74 @@ TEST(Protocol, ValidationNamesTheBadField) {
     j["peers"][0] = 3;
     expect_rejected(j, "peers[0]");
     EXPECT_THROW(agent_status_from_json(nlohmann::json::array()), std::runtime_error);
+}
+
+// The modes travel by their tables' names and come back as the same enums; "" is none.
+TEST(Protocol, ModesRoundTripByName) {
+    for (const auto& backend : kWgBackendNames) {
+        for (const auto& trigger : kTriggerEngineNames) {
+            for (const auto& attach : kAttachModeNames) {
+                AgentStatus s = sample_status();
+                s.wg_backend = backend.value;
+                s.trigger = trigger.value;
+                s.attach_mode = attach.value;
+                s.datapath_order.ahead[0].hook = attach.value;
+                const auto j = status_json(s);
+                EXPECT_EQ(j["wg_backend"], backend.name);
+                EXPECT_EQ(j["trigger"], trigger.name);
+                EXPECT_EQ(j["attach_mode"], attach.name);
+                EXPECT_EQ(j["datapath_order"]["ahead"][0]["hook"], attach.name);
+                const AgentStatus back = agent_status_from_json(j);
+                EXPECT_EQ(back.wg_backend, backend.value);
+                EXPECT_EQ(back.trigger, trigger.value);
+                EXPECT_EQ(back.attach_mode, attach.value);
+                EXPECT_EQ(back.datapath_order.ahead[0].hook, attach.value);
+            }
+        }
+    }
+    // Eager mode: no trigger engine and no tc programs.
+    AgentStatus s = sample_status();
+    s.trigger.reset();
+    s.attach_mode.reset();
+    const auto j = status_json(s);
+    EXPECT_EQ(j["trigger"], "");
+    EXPECT_EQ(j["attach_mode"], "");
+    const AgentStatus back = agent_status_from_json(j);
+    EXPECT_EQ(back.trigger, std::nullopt);
+    EXPECT_EQ(back.attach_mode, std::nullopt);
+}
+
+// A name a client does not know is an error naming the field and the names it takes,
+// not a string passed on or a silent default.
+TEST(Protocol, UnknownModeNamesAreRefused) {
+    const auto good = status_json(sample_status());
+    const std::pair<const char*, const char*> cases[] = {
+        {"wg_backend", "expected one of kernel or userspace, got \"wireguard-rs\""},
+        {"trigger", "expected one of bpf or udp, got \"wireguard-rs\""},
+        {"attach_mode", "expected one of auto, tcx or clsact, got \"wireguard-rs\""},
+    };
+    for (const auto& [field, want] : cases) {
+        auto j = good;
+        j[field] = "wireguard-rs";
+        expect_rejected(j, field);
+        try {
+            agent_status_from_json(j);
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what();
+        }
+    }
+    auto j = good;
+    j["wg_backend"] = "";  // a backend always runs
+    expect_rejected(j, "wg_backend");
+    j = good;
+    j["trigger"] = "BPF";
+    expect_rejected(j, "trigger");
+    j = good;
+    j["wg_backend"] = 1;
+    expect_rejected(j, "wg_backend");
+    j = good;
+    j["datapath_order"]["ahead"][1]["hook"] = "xdp";
+    expect_rejected(j, "datapath_order.ahead[1].hook");
 }
 
 TEST(Protocol, ValidationOfNewFields) {

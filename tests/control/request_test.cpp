@@ -150,10 +150,10 @@ TEST(Request, PeerWakeAndSetRoundTripAndNameTheBadField) {
     g.group = "db";
     EXPECT_EQ(std::get<PeerWakeRequest>(request_from_json(to_json(ControlRequest{g}))).group, "db");
     SetRequest s;
-    s.log_level = "debug";
+    s.log_level = LogLevel::Debug;
     s.inactivity_threshold = std::chrono::minutes(1);
     auto sback = std::get<SetRequest>(request_from_json(to_json(ControlRequest{s})));
-    EXPECT_EQ(sback.log_level, "debug");
+    EXPECT_EQ(sback.log_level, LogLevel::Debug);
     EXPECT_EQ(sback.inactivity_threshold, std::chrono::milliseconds(60000));
     auto error = [](const char* line) { return parse(line).error; };
     EXPECT_EQ(error(R"({"cmd":"peer_wake"})"),
@@ -168,7 +168,7 @@ TEST(Request, PeerWakeAndSetRoundTripAndNameTheBadField) {
               "\"public_keys\" must be a list of 1 to 65536 keys");
     EXPECT_EQ(error(R"({"cmd":"set"})"), "set needs \"log_level\" or \"inactivity_threshold_ms\"");
     EXPECT_EQ(error(R"({"cmd":"set","log_level":"loud"})"),
-              "\"log_level\" must be trace, debug, info, warn or error, not \"loud\"");
+              "\"log_level\": expected one of trace, debug, info, warn or error, got \"loud\"");
     EXPECT_EQ(error(R"({"cmd":"set","inactivity_threshold_ms":9999})"),
               "\"inactivity_threshold_ms\" must be a whole number of ms, at least 10000");
     EXPECT_EQ(error(R"({"cmd":"set","inactivity_threshold_ms":-5})"),

@@ -37,7 +37,7 @@ TEST(StatusMap, ManagerCountsAndPeers) {
     ASSERT_EQ(s.peers.size(), 1u);
     EXPECT_EQ(s.peers[0].public_key, "k");
     // The engine's fields are the engine's to fill.
-    EXPECT_EQ(s.trigger, "");
+    EXPECT_EQ(s.trigger, std::nullopt);
 }
 
 TEST(StatusMap, OrderCheckWireForm) {
@@ -50,11 +50,11 @@ TEST(StatusMap, OrderCheckWireForm) {
     EXPECT_EQ(s.error, "");
     ASSERT_EQ(s.ahead.size(), 2u);
     EXPECT_EQ(s.ahead[0].direction, "egress");
-    EXPECT_EQ(s.ahead[0].hook, "tcx");
+    EXPECT_EQ(s.ahead[0].hook, AttachMode::Tcx);
     EXPECT_EQ(s.ahead[0].id, 12u);
     EXPECT_EQ(s.ahead[0].name, "foo");
     EXPECT_EQ(s.ahead[1].direction, "ingress");
-    EXPECT_EQ(s.ahead[1].hook, "clsact");
+    EXPECT_EQ(s.ahead[1].hook, AttachMode::Clsact);
     EXPECT_EQ(s.ahead[1].priority, 1u);
     EXPECT_EQ(s.ahead[1].handle, 7u);
 

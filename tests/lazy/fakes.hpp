@@ -50,7 +50,7 @@ struct Log {
 class FakeWg : public WgControl {
   public:
     explicit FakeWg(Log& log) : log_(log) {}
-    std::string backend_name() const override { return "fake"; }
+    WgBackend backend() const override { return WgBackend::Userspace; }
     // Peers in `handshakes` or `transfer`, with those; the others as never shaken.
     WgDevice get_device() override {
         if (down) throw WgError(unavailable_reason(), WgFault::NoAnswer);

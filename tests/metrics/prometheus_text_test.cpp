@@ -14,9 +14,9 @@ MetricsSnapshot sample() {
     MetricsSnapshot s;
     s.interface = "wg0";
     s.version = "0.1.0-g1234567";
-    s.wg_backend = "userspace";
-    s.trigger = "bpf";
-    s.attach_mode = "tcx";
+    s.wg_backend = WgBackend::Userspace;
+    s.trigger = TriggerEngine::Bpf;
+    s.attach_mode = AttachMode::Tcx;
     s.status.idle = 5;
     s.status.connecting = 1;
     s.status.connected = 2;

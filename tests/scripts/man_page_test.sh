@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # nbagent(8) covers the command line: every command, and every option that `--help` of
-# every command shows, appears in the man page as groff renders it.
+# every command shows, appears in the man page as groff renders it; an option that takes
+# names ({a,b,c} in --help) with all of them, as "--opt a|b|c".
 #   man_page_test.sh NBAGENT MAN_PAGE
 set -uo pipefail
 nbagent=$1 page=$2
@@ -22,6 +23,13 @@ for c in "${commands[@]}"; do
         checked=$((checked + 1))
         grep -qF -- "$opt" <<<"$text" || { echo "FAIL: nbagent $c: $opt is not in $page"; status=1; }
     done < <(grep -oE '^ +(-[a-zA-Z],)?--[a-z-]+' <<<"$help" | sed 's/^ *//' | tr ',' '\n' | sort -u)
+    # An option that takes the names of a table ({a,b,c} in --help) lists them all, in
+    # the table's order: "--wg auto|kernel|userspace".
+    while read -r opt names; do
+        checked=$((checked + 1))
+        grep -qF -- "$opt ${names//,/|}" <<<"$text" ||
+            { echo "FAIL: nbagent $c: '$opt ${names//,/|}' is not in $page"; status=1; }
+    done < <(sed -n 's/^ *\(-[a-zA-Z],\)\{0,1\}\(--[a-z-]*\) [A-Z]*:{\([^}]*\)}.*/\2 \3/p' <<<"$help")
 done
 ((status == 0)) && echo "PASS: ${#commands[@]} commands and $checked options of --help are in $page"
 exit "$status"

@@ -25,14 +25,18 @@ if(TARGET nbagent)
     _ ${CMAKE_BINARY_DIR}/packaging/nbagent@.service $<TARGET_FILE:nbagent>
     ${CMAKE_CURRENT_BINARY_DIR}/nobpf-nbagent@.service)
 endif()
-# nbagent(8) names every command and every option --help shows; and the check itself on a
-# page with one option taken out, which must fail.
+# nbagent(8) names every command and every option --help shows, and each name an option
+# takes; and the check itself on a page with one option, or one name, taken out, which
+# must fail.
 if(TARGET nbagent AND TARGET nb_man)
   add_test(NAME man_page COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/man_page_test.sh
     $<TARGET_FILE:nbagent> ${CMAKE_BINARY_DIR}/packaging/nbagent.8)
   add_test(NAME man_page.check_fails_on_a_missing_option COMMAND bash -c
     "sed 's/wake-rate/wake_rate/g' \"$2\" >\"$3\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/man_page_test.sh \"$1\" \"$3\""
     _ $<TARGET_FILE:nbagent> ${CMAKE_BINARY_DIR}/packaging/nbagent.8 ${CMAKE_CURRENT_BINARY_DIR}/bad-nbagent.8)
+  add_test(NAME man_page.check_fails_on_a_missing_name COMMAND bash -c
+    "sed 's/|.f.I.kernel.f.R.//' \"$2\" >\"$3\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/man_page_test.sh \"$1\" \"$3\""
+    _ $<TARGET_FILE:nbagent> ${CMAKE_BINARY_DIR}/packaging/nbagent.8 ${CMAKE_CURRENT_BINARY_DIR}/bad-name-nbagent.8)
 endif()
 # The bash completion, through bash-completion as an interactive shell runs it.
 if(TARGET nbagent)

@@ -15,7 +15,7 @@ class GatedWg : public WgControl {
   public:
     GatedWg(std::shared_future<void> gate, std::atomic<int>& calls, bool fail)
         : gate_(std::move(gate)), calls_(calls), fail_(fail) {}
-    std::string backend_name() const override { return "test"; }
+    WgBackend backend() const override { return WgBackend::Kernel; }
     WgDevice get_device() override {
         ++calls_;
         gate_.wait();

@@ -124,7 +124,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 }
 
 TEST_F(KernelWireGuardTest, DeviceSettings) {
-    EXPECT_EQ(ctl_->backend_name(), "kernel");
+    EXPECT_EQ(ctl_->backend(), WgBackend::Kernel);
     DeviceUpdate u;
     u.private_key = private_key(1);
     u.listen_port = 51820;

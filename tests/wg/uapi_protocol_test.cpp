@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "agent/wg/uapi_control.hpp"
-#include "tests/support/fuzz_seed.hpp"
 #include "agent/wg/uapi_exchange.hpp"
+#include "tests/support/fuzz_seed.hpp"
 #include "tests/support/net_values.hpp"
 
 namespace nb {
@@ -162,7 +162,7 @@ TEST(UapiProtocol, ParsesFullDump) {
                         "errno=0\n\n";
     CannedServer server({{reply}});
     UapiControl ctl("wgtest", server.dir());
-    EXPECT_EQ(ctl.backend_name(), "userspace");
+    EXPECT_EQ(ctl.backend(), WgBackend::Userspace);
     WgDevice d = ctl.get_device();
     ASSERT_EQ(server.requests().size(), 1u);
     EXPECT_EQ(server.requests()[0], "get=1\n\n");
