@@ -98,9 +98,13 @@ TEST(ModeNames, ConnectorSpecs) {
     ASSERT_TRUE(spec);
     EXPECT_EQ(spec->kind, ConnectorKind::Exec);
     EXPECT_EQ(spec->command, "/usr/bin/find-peer --fast");
-    for (const char* bad : {"", "exec", "exec:", "exec:  ", "static:x", "Static", "dns:x", ":x"})
+    spec = parse_connector_spec("etcd");
+    ASSERT_TRUE(spec);
+    EXPECT_EQ(spec->kind, ConnectorKind::Etcd);
+    for (const char* bad :
+         {"", "exec", "exec:", "exec:  ", "static:x", "Static", "dns:x", ":x", "etcd:x"})
         EXPECT_EQ(parse_connector_spec(bad), std::nullopt) << bad;
-    EXPECT_EQ(connector_spellings(), "static or exec:<command>");
+    EXPECT_EQ(connector_spellings(), "static, exec:<command> or etcd");
 }
 
 }  // namespace
