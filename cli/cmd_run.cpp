@@ -153,6 +153,7 @@ CLI::App* add_run_command(CLI::App& app, RunArgs& a) {
         ->check(enum_validator<AttachMode>())
         ->capture_default_str();
     add_observability_options(*run, a);
+    add_fleet_options(*run, a);
     run->add_option("--settings", a.settings,
                     "Settings file: lines 'option = value' for run's options without the "
                     "leading -- (default: /etc/nbagent/IFACE.conf when it exists). Flags and "
@@ -191,6 +192,7 @@ RunOptions to_run_options(const RunArgs& a, const EnvLookup& env) {
     o.trace_ring = a.trace_ring;
     o.log_ring = a.log_ring;
     if (a.metrics_listen) o.metrics_listen = parse_listen_address(*a.metrics_listen);
+    o.fleet = to_fleet_options(a);
     return o;
 }
 

@@ -174,6 +174,12 @@ void write_status_summary(const AgentStatus& s, std::string& out) {
     if (!s.trigger_reason.empty()) out += " (fallback: " + s.trigger_reason + ")";
     out += "\n";
     write_datapath_order(s.datapath_order, out);
+    if (s.store) {
+        out += std::string("store:      etcd ") + to_string(s.store->state) + ", mesh " +
+               s.store->mesh + ": " + std::to_string(s.store->nodes) + " nodes at revision " +
+               std::to_string(s.store->revision) +
+               (s.store->registered ? ", registered\n" : ", not registered\n");
+    }
     out += std::string("lazy:       ") + switch_name(s.lazy);
     // 0: an agent from before the threshold was reported; say nothing rather than "0s".
     if (s.inactivity_threshold_ms > 0) {

@@ -155,10 +155,22 @@ struct RunArgs {
     uint32_t trace_ring = run_defaults().trace_ring;
     uint32_t log_ring = run_defaults().log_ring;
     std::optional<std::string> metrics_listen;
+    // The fleet on etcd (cli/run_fleet_options.cpp).
+    std::vector<std::string> etcd_endpoints;
+    std::string etcd_ca, etcd_cert, etcd_key;
+    std::string mesh = run_defaults().fleet.mesh;
+    std::string map = to_string(run_defaults().fleet.map);
+    std::vector<std::string> advertise;
+    std::string lease_ttl = format_duration(run_defaults().fleet.lease_ttl);
+    std::vector<std::string> node_groups;
+    std::string node_lazy = switch_name(run_defaults().fleet.lazy);
     std::optional<std::string> settings;  // --settings; unset: the default path if it exists
     bool print_settings = false;          // print each option and its source, then exit
 };
 CLI::App* add_run_command(CLI::App& app, RunArgs& args);
+// run's fleet options (--etcd-*, --mesh, --map, --advertise, ...) and their mapping.
+void add_fleet_options(CLI::App& run, RunArgs& args);
+FleetOptions to_fleet_options(const RunArgs& args);
 RunOptions to_run_options(const RunArgs& args, const EnvLookup& env);
 // Each option of `run` as it took effect and where it came from (flag, env NAME, file
 // PATH:LINE, default), for debug bundles. `from_file`: apply_settings_file's answer.

@@ -172,6 +172,16 @@ Json status_head(const AgentStatus& s) {
         {"wireguard",
          {{"state", s.wireguard}, {"since", s.wireguard_since}, {"error", s.wireguard_error}}}};
     for (const auto& [key, member] : kCounters) head[key] = s.*member;
+    if (s.store)
+        head["store"] = Json{{"kind", "etcd"},
+                             {"state", to_string(s.store->state)},
+                             {"mesh", s.store->mesh},
+                             {"nodes", s.store->nodes},
+                             {"revision", s.store->revision},
+                             {"registered", s.store->registered},
+                             {"range_reads", s.store->range_reads},
+                             {"streams", s.store->streams},
+                             {"requests", s.store->requests}};
     return head;
 }
 
@@ -286,6 +296,20 @@ DatapathOrderStatus order_from_json(const Json& j) {
         o.ahead.push_back(std::move(p));
     }
     return o;
+}
+
+StoreStatus store_from_json(const Json& j) {
+    if (!j.is_object()) bad_field("store", "an object");
+    StoreStatus st;
+    st.state = *get_enum<StoreState>(j, "store.", "state", false);
+    st.mesh = get_string(j, "store.", "mesh");
+    st.nodes = get_u64(j, "store.", "nodes");
+    st.revision = get_i64(j, "store.", "revision");
+    st.registered = as_bool(member(j, "store.", "registered"), "store.", "registered");
+    st.range_reads = get_u64(j, "store.", "range_reads");
+    st.streams = get_u64(j, "store.", "streams");
+    st.requests = get_u64(j, "store.", "requests");
+    return st;
 }
 
 PeerStatus peer_from_json(const Json& j, size_t index) {
@@ -424,6 +448,7 @@ AgentStatus agent_status_from_json(const nlohmann::json& j) {
         s.wireguard_since = get_string(*v, "wireguard.", "since");
         s.wireguard_error = get_string(*v, "wireguard.", "error");
     }
+    if (auto* v = optional_member(j, "store")) s.store = store_from_json(*v);
     // Only a reply with detail lists peers.
     const auto* peers = optional_member(j, "peers");
     if (!peers) return s;

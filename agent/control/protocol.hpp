@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/activity/trigger_mode.hpp"
+#include "agent/fleet/store_state.hpp"
 #include "agent/lazy/peer_status.hpp"
 #include "agent/wg/wg_backend.hpp"
 #include "loader/tc_attach.hpp"
@@ -60,6 +61,16 @@ struct DatapathOrderStatus {
     bool checked = false;  // false: no tc programs, or the order could not be read (error)
     std::string error;
     std::vector<ProgramAheadStatus> ahead;  // empty and checked: first on both hooks
+};
+
+// What the agent knows of its fleet's store and what talking to it cost.
+struct StoreStatus {
+    StoreState state = StoreState::Connecting;
+    std::string mesh;
+    uint64_t nodes = 0;       // in the directory, this node included
+    int64_t revision = 0;     // the store's, as far as the directory has followed it
+    bool registered = false;  // this node's entry is in the store under a live lease
+    uint64_t range_reads = 0, streams = 0, requests = 0;
 };
 
 struct AgentStatus {
@@ -98,6 +109,8 @@ struct AgentStatus {
     std::string wireguard;
     std::string wireguard_since;
     std::string wireguard_error;
+    // The fleet's store, when the agent has one (run --etcd-endpoints; docs/fleet.md).
+    std::optional<StoreStatus> store;
     std::vector<PeerStatus> peers;  // only with detail
     bool has_peers = false;         // the reply listed peers (detail); none may have matched
 };

@@ -101,6 +101,9 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         // Next, for the same reason: a port in use refuses the start before anything.
         start_time_s_ = static_cast<double>(unix_ms()) / 1e3;
         if (opts_.metrics_listen) metrics_ = std::make_unique<MetricsServer>(*opts_.metrics_listen);
+        // The store before the map: with --map etcd its nodes are peers of the first one.
+        start_fleet();
+        if (cfg) cfg = with_fleet_peers(std::move(*cfg));
 
         std::vector<PeerSpec> specs;
         std::vector<IpPrefix> routes;
@@ -132,7 +135,8 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         if (udp_ && current && current->listen_port) udp_->reserve_port(current->listen_port);
         pool_ = std::make_unique<ConnectPool>(4, 256);
         queue_ = std::make_unique<PoolQueue>(*pool_);
-        const LazyOptions lopts = lazy_options(opts_);
+        LazyOptions lopts = lazy_options(opts_);
+        lopts.fleet = fleet_dir_;
         mgr_ = std::make_unique<LazyManager>(lopts, *wg_, hold_port(), sink_.get(), *queue_,
                                              [this](const TraceEvent& ev) { record_trace(ev); });
         // Drops only for a live trace: a sweep of idle peers' addresses drops thousands
@@ -147,6 +151,7 @@ bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
         if (cfg) apply_interface_config(opts_, cfg->iface, routes);
         tell_udp_wireguard_source();
         if (cfg) iface_ = cfg->iface;
+        if (cfg) start_registration(cfg->iface);
         // Routes a crashed or stopped run left for peers that are gone (its mark
         // tells them apart from the operator's).
         sync_routes({}, routed_prefixes(mgr_->allowed_ips(), false, ""), false);
@@ -246,6 +251,7 @@ bool Agent::open_event_loop(const sigset_t& mask) {
     watch(tfd_.get(), [this](uint32_t) { on_tick(); });
     watch(pool_->event_fd(), [this](uint32_t) { mgr_->on_connect_batch(pool_->drain()); });
     if (health_) watch(health_->event_fd(), [this](uint32_t) { on_wg_events(); });
+    if (fleet_efd_.get() >= 0) watch(fleet_efd_.get(), [this](uint32_t) { on_fleet_events(); });
     if (reader_) {
         watch(reader_->event_fd(), [this](uint32_t) {
             if (auto r = reader_->take())
@@ -332,6 +338,7 @@ std::string Agent::service_status() const {
 
 void Agent::shutdown(int& exit_code) {
     notifier_.stopping();
+    stop_fleet();
     if (health_) health_->stop();  // no wireguard-go started again from here on
     // Clean exit: endpoints back, last held packets out, then the programs go.
     bool restored = false;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -31,6 +32,8 @@
 #include "agent/engine/fd_table.hpp"
 #include "agent/engine/instance_lock.hpp"
 #include "agent/engine/service_notify.hpp"
+#include "agent/fleet/fleet_sync.hpp"
+#include "agent/fleet/registration.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 #include "agent/lazy/state_file.hpp"
 #include "agent/lazy/trace_ring.hpp"
@@ -254,6 +257,35 @@ class Agent {
     debug::CpuProfiler cpu_profiler_;
     std::unique_ptr<MetricsServer> metrics_;
     MapUpdateCounters maps_;
+
+    // The fleet (fleet_link.cpp): the store's client, the directory wakes read, the sync
+    // that keeps it, and this node's registration. Their threads leave what changed in
+    // fleet_pending_ and wake the loop through fleet_efd_.
+    struct FleetPending {
+        std::mutex mu;
+        bool map = false;
+        std::vector<WgKey> moved;
+        std::vector<std::string> notes;  // store up/down, refused records, registration
+        std::optional<StoreState> state;
+    };
+    void start_fleet();
+    // With --map etcd: the file's peers and every other node of the mesh (a node the
+    // file has already is left to the file).
+    WgQuickConfig with_fleet_peers(WgQuickConfig cfg) const;
+    void start_registration(const InterfaceConfig& iface);
+    void on_fleet_events();
+    void stop_fleet();
+    void fleet_wake_loop();
+    std::unique_ptr<EtcdClient> etcd_;
+    std::shared_ptr<NodeDirectory> fleet_dir_;
+    std::unique_ptr<FleetSync> fleet_sync_;
+    std::unique_ptr<Registration> registration_;
+    UniqueFd fleet_efd_;
+    FleetPending fleet_pending_;
+    StoreState store_state_ = StoreState::Connecting;
+    std::optional<WgKey> self_key_;  // this node's public key, left out of its own map
+    std::mutex self_mu_;             // the record the registration publishes
+    NodeRecord self_;
     double start_time_s_ = 0;  // unix time
     // The device's public key (base64) for the private key it was derived from.
     std::optional<std::pair<WgKey, std::string>> public_key_;

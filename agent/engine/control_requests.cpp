@@ -83,6 +83,18 @@ ControlReply Agent::status_reply(const StatusRequest& req) {
         st.gso_unsplit = activity_->gso_unsplit();
     }
     st.trigger_reason = base_status_.trigger_reason;
+    if (fleet_sync_) {
+        StoreStatus ss;
+        ss.state = store_state_;
+        ss.mesh = opts_.fleet.mesh;
+        ss.nodes = fleet_dir_->size();
+        ss.revision = fleet_dir_->revision();
+        ss.registered = registration_ && registration_->lease() != 0;
+        ss.range_reads = fleet_sync_->range_reads();
+        ss.streams = fleet_sync_->streams();
+        ss.requests = etcd_->requests();
+        st.store = ss;
+    }
     st.version = std::string(build_info().version);
     st.started = rfc3339(static_cast<int64_t>(start_time_s_ * 1000));
     st.uptime_s = (unix_ms() - static_cast<int64_t>(start_time_s_ * 1000)) / 1000;
@@ -213,6 +225,7 @@ nlohmann::json apply_reply(const MapDiff& d, bool dry_run, double ms) {
 
 nlohmann::json Agent::apply_config(WgQuickConfig cfg, bool dry_run) {
     const uint64_t start = monotonic_ns();
+    cfg = with_fleet_peers(std::move(cfg));
     std::vector<IpPrefix> after = routed_prefixes(allowed_ips_of(cfg), false, opts_.interface);
     // The old map's prefixes: from the peers themselves, not a second copy of every one.
     std::vector<IpPrefix> before;

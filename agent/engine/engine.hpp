@@ -51,6 +51,29 @@ struct SettingsReload {
     bool log_level_fixed = false, inactivity_fixed = false, lazy_fixed = false;
 };
 
+// Where the peers come from: the wg-quick file alone, or with every node of the mesh.
+enum class MapSource { File, Etcd };
+inline constexpr EnumName<MapSource> kMapSourceNames[] = {{MapSource::File, "file"},
+                                                          {MapSource::Etcd, "etcd"}};
+constexpr const auto& enum_names(MapSource) {
+    return kMapSourceNames;
+}
+
+// A fleet on etcd (agent/fleet, docs/fleet.md): this node registered under its mesh,
+// the others' endpoints for `Connector = etcd`, and with `map_from_store` the peers too.
+struct FleetOptions {
+    std::vector<std::string> etcd_endpoints;   // none: no store
+    std::string etcd_ca, etcd_cert, etcd_key;  // TLS: files, or empty
+    std::string mesh = "default";
+    MapSource map = MapSource::File;  // etcd: every node of the mesh is a peer too
+    // "host:port" the others dial; empty: the host's addresses with the listen port.
+    std::vector<std::string> advertise;
+    std::chrono::seconds lease_ttl{10};
+    std::vector<std::string> groups;  // how the others group this node
+    bool lazy = true;                 // false: the others keep this node connected
+    bool enabled() const { return !etcd_endpoints.empty(); }
+};
+
 // The options of a run, their defaults written here once: `run`'s flags (cli RunArgs)
 // show and start from them, and the lazy manager's share comes from agent/lazy's.
 struct RunOptions {
@@ -85,6 +108,7 @@ struct RunOptions {
     uint32_t log_ring = 10000;
     // Prometheus metrics at http://ADDR:PORT/metrics (agent/metrics/); none when unset.
     std::optional<ListenAddress> metrics_listen;
+    FleetOptions fleet;
     std::vector<std::string> command_line;
     std::vector<Setting> settings;  // every option of `run`, as it took effect
     SettingsReload reload;

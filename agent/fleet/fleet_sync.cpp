@@ -10,18 +10,6 @@
 
 namespace nb {
 
-const char* to_string(StoreState s) {
-    switch (s) {
-        case StoreState::Connecting:
-            return "connecting";
-        case StoreState::Up:
-            return "up";
-        case StoreState::Down:
-            return "down";
-    }
-    return "?";
-}
-
 struct FleetSync::Impl {
     EtcdClient& client;
     EtcdOptions options;

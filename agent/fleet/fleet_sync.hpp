@@ -14,11 +14,9 @@
 #include "agent/etcd/etcd_client.hpp"
 #include "agent/etcd/etcd_watch.hpp"
 #include "agent/fleet/node_directory.hpp"
+#include "agent/fleet/store_state.hpp"
 
 namespace nb {
-
-enum class StoreState { Connecting, Up, Down };
-const char* to_string(StoreState s);
 
 struct FleetSyncCallbacks {
     std::function<void(const DirectoryChange& change)> changed;

@@ -106,11 +106,11 @@ std::string encode_node(const NodeRecord& node) {
 }
 
 NodeRecord decode_node(std::string_view prefix, std::string_view key, std::string_view value) {
-    if (key.substr(0, prefix.size()) != prefix) bad(key, "not under " + std::string(prefix));
+    if (key.substr(0, prefix.size()) != prefix) bad(key, std::string("not under ").append(prefix));
     auto from_key = WgKey::from_hex(key.substr(prefix.size()));
     if (!from_key) bad(key, "does not end in a public key in hex");
     if (value.size() > kMaxValueBytes)
-        bad(key, "value of " + std::to_string(value.size()) + " bytes (at most " +
+        bad(key, std::string("value of ") + std::to_string(value.size()) + " bytes (at most " +
                      std::to_string(kMaxValueBytes) + ")");
     nlohmann::json j = nlohmann::json::parse(value, nullptr, false);
     if (j.is_discarded() || !j.is_object()) bad(key, "value is not a JSON object");

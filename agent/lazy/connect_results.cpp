@@ -79,6 +79,21 @@ void LazyManager::set_endpoint(ManagedPeer& p, const SockAddr& ep) {
     endpoint_applied(p, ep);
 }
 
+bool LazyManager::peer_moved(const WgKey& key, const SockAddr& ep) {
+    ManagedPeer* p = table_.find(key);
+    if (!p) throw std::invalid_argument("unknown peer " + key.base64());
+    if (p->state != PeerState::Connected || p->w().endpoint == ep) return false;
+    PeerUpdate op;
+    op.public_key = p->key;
+    op.update_only = true;
+    op.endpoint = ep;
+    DeviceUpdate u;
+    u.peers.push_back(std::move(op));
+    wg_.set_device(u);
+    p->w_mut().endpoint = ep;
+    return true;
+}
+
 void LazyManager::endpoint_applied(ManagedPeer& p, const SockAddr& ep) {
     WakeState& w = p.w_mut();
     w.endpoint = ep;

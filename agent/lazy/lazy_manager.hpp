@@ -139,6 +139,12 @@ class LazyManager {
     // Returns false when the peer was already Connecting or Connected. Throws
     // std::invalid_argument for an unknown peer, std::runtime_error without WireGuard.
     bool wake(const WgKey& key);
+    // A Connected peer's remote moved (the store published a new endpoint, see
+    // agent/fleet): WireGuard sends to `ep` from now on, without a new wake. Idle and
+    // Connecting peers are left alone: their next wake or running connect asks the
+    // connector, which already has the new endpoint. Returns whether WireGuard was told.
+    // Throws std::invalid_argument for an unknown peer, WgError when WireGuard refuses.
+    bool peer_moved(const WgKey& key, const SockAddr& ep);
     // wake() for every member of a group; returns how many started. Throws
     // std::invalid_argument for an unknown group.
     size_t wake_group(const std::string& group);
