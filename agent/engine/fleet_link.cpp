@@ -145,6 +145,11 @@ void Agent::start_registration(const InterfaceConfig& iface) {
         }
         fleet_wake_loop();
     };
+    // A stream bound to the old address would hear nothing more: a new one, from where
+    // the directory is.
+    ro.moved = [this] {
+        if (fleet_sync_) fleet_sync_->restart_watch();
+    };
     registration_ = std::make_unique<Registration>(*etcd_, std::move(ro));
 }
 

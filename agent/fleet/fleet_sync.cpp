@@ -76,7 +76,10 @@ struct FleetSync::Impl {
 
     void run() {
         int64_t rev = read_all_until_up();
-        if (!rev) return;
+        if (rev) start_watch(rev + 1);
+    }
+
+    void start_watch(int64_t from) {
         EtcdWatchCallbacks wc;
         wc.events = [this](const std::vector<EtcdEvent>& ev, int64_t r) { on_events(ev, r); };
         // Events between our revision and the compaction are gone: read everything again.
@@ -91,8 +94,7 @@ struct FleetSync::Impl {
         std::lock_guard lock(mu);
         if (stopping) return;
         watch = std::make_unique<EtcdWatch>(
-            options, EtcdWatchSpec{prefix, prefix_range_end(prefix), rev + 1}, std::move(wc),
-            timing);
+            options, EtcdWatchSpec{prefix, prefix_range_end(prefix), from}, std::move(wc), timing);
     }
 };
 
@@ -123,13 +125,26 @@ void FleetSync::stop() {
     if (w) w->stop();
 }
 
+void FleetSync::restart_watch() {
+    std::unique_ptr<EtcdWatch> old;
+    {
+        std::lock_guard lock(impl_->mu);
+        if (impl_->stopping || !impl_->watch) return;  // none yet: the first is still to come
+        old = std::move(impl_->watch);
+        streams_before_ += old->streams();
+    }
+    old->stop();
+    // Events up to the directory's revision were delivered: the new stream goes on after.
+    impl_->start_watch(impl_->dir->revision() + 1);
+}
+
 uint64_t FleetSync::range_reads() const {
     return impl_->ranges;
 }
 
 uint64_t FleetSync::streams() const {
     std::lock_guard lock(impl_->mu);
-    return impl_->watch ? impl_->watch->streams() : 0;
+    return streams_before_ + (impl_->watch ? impl_->watch->streams() : 0);
 }
 
 }  // namespace nb

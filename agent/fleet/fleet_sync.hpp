@@ -37,6 +37,10 @@ class FleetSync {
     FleetSync& operator=(const FleetSync&) = delete;
 
     void stop();
+    // A new stream from the directory's revision, dropping the one open now: this host's
+    // address changed, and a stream bound to the old one would wait out its idle timeout
+    // before it noticed that nothing arrives. Blocks until the old stream is closed.
+    void restart_watch();
     // Range reads and watch streams made so far: what a re-sync costs.
     uint64_t range_reads() const;
     uint64_t streams() const;
@@ -44,6 +48,7 @@ class FleetSync {
   private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    uint64_t streams_before_ = 0;  // of watches restart_watch replaced (under Impl's mu)
 };
 
 }  // namespace nb

@@ -20,6 +20,7 @@ struct Registration::Impl {
     std::condition_variable cv;
     std::thread thread;
     std::optional<std::string> written;  // the value last put under the current lease
+    std::vector<std::string> endpoints;  // as last published
     std::string last_problem;
 
     void tell(const std::string& problem) {
@@ -30,7 +31,14 @@ struct Registration::Impl {
 
     // One round: a lease if there is none, the record if it changed, else a keepalive.
     void round() {
-        std::string value = encode_node(opts.self());
+        const NodeRecord rec = opts.self();
+        std::string value = encode_node(rec);
+        // A move is published before the keepalive: that may wait on a dead connection.
+        if (lease && written && rec.endpoints != endpoints) {
+            client.put(key, value, lease);
+            written = value;
+            ++writes;
+        }
         if (lease) {
             // 0: the lease expired while the store could not be reached; start again.
             if (client.lease_keepalive_once(lease) <= 0) {
@@ -47,7 +55,10 @@ struct Registration::Impl {
             written = value;
             ++writes;
         }
+        const bool moved = !endpoints.empty() && rec.endpoints != endpoints;
+        endpoints = rec.endpoints;
         tell("");
+        if (moved && opts.moved) opts.moved();
     }
 
     void run() {

@@ -25,6 +25,9 @@ struct RegistrationOptions {
     std::function<NodeRecord()> self;
     // Each failure and recovery, for the log and status ("" once registered again).
     std::function<void(const std::string& problem)> problem;
+    // The record's endpoints changed (this host moved): after the new record is written,
+    // on the registration's thread. Connections bound to the old address are dead now.
+    std::function<void()> moved;
 };
 
 class Registration {

@@ -1,6 +1,7 @@
 // LazyManager: what `nbagent status` shows of the manager and of each peer.
 #include <algorithm>
 
+#include "agent/fleet/node_directory.hpp"
 #include "agent/lazy/lazy_manager.hpp"
 
 namespace nb {
@@ -20,7 +21,13 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
     s.endpoint.clear();
     if (w.endpoint) w.endpoint->append_to(s.endpoint);
     s.wake_endpoint.clear();
-    if (!p.has_static_connector())
+    const bool from_fleet =
+        opts_.fleet && p.extra && p.extra->connector_spec && *p.extra->connector_spec == "etcd";
+    std::vector<std::string> published;
+    if (from_fleet) published = opts_.fleet->endpoints_of(p.key);
+    if (!published.empty())
+        s.wake_endpoint = published.front();  // what the etcd connector dials now
+    else if (!p.has_static_connector() && !from_fleet)
         s.wake_endpoint = "exec";
     else if (p.endpoint_addr.len)
         p.endpoint_addr.append_to(s.wake_endpoint);

@@ -20,7 +20,8 @@ struct PeerStatus {
     PeerState state = PeerState::Idle;
     std::string endpoint;  // what WireGuard has now; "" when none
     // Where a wake will connect to: the configured Endpoint ("host:port", resolved at the
-    // wake), or "exec" for an exec connector, which answers only then; "" when neither.
+    // wake), what the node published in the store for an etcd connector, or "exec" for an
+    // exec connector, which answers only then; "" when none.
     std::string wake_endpoint;
     int64_t state_since_ms = 0;  // unix time in ms the peer entered its state
     uint64_t wakes = 0;
