@@ -86,23 +86,28 @@ void Agent::watch(int fd, FdTable::Callback cb) {
     if (fds_) fds_->watch(fd, std::move(cb));
 }
 
+void Agent::claim_resources() {
+    // Before anything of another agent's could be touched: its interface, its
+    // control socket (another --run-dir would not meet it there), its state file.
+    lock_ = InstanceLock::acquire(opts_.interface);
+    // The control socket next: it fails fast if a path is taken.
+    server_ = std::make_unique<ControlServer>(
+        opts_.run_dir, opts_.interface,
+        [this](const ControlRequest& req, ControlServer::ClientId client) {
+            return handle(req, client);
+        });
+    // Next, for the same reason: a port in use refuses the start before anything.
+    start_time_s_ = static_cast<double>(unix_ms()) / 1e3;
+    if (opts_.metrics_listen) metrics_ = std::make_unique<MetricsServer>(*opts_.metrics_listen);
+    // The store before the map: with --map etcd its nodes are peers of the first one.
+    start_fleet();
+}
+
 bool Agent::start(std::optional<WgQuickConfig> cfg, const sigset_t& mask) {
     keep_log_lines();
     try {
-        // Before anything of another agent's could be touched: its interface, its
-        // control socket (another --run-dir would not meet it there), its state file.
-        lock_ = InstanceLock::acquire(opts_.interface);
-        // The control socket next: it fails fast if a path is taken.
-        server_ = std::make_unique<ControlServer>(
-            opts_.run_dir, opts_.interface,
-            [this](const ControlRequest& req, ControlServer::ClientId client) {
-                return handle(req, client);
-            });
-        // Next, for the same reason: a port in use refuses the start before anything.
-        start_time_s_ = static_cast<double>(unix_ms()) / 1e3;
-        if (opts_.metrics_listen) metrics_ = std::make_unique<MetricsServer>(*opts_.metrics_listen);
-        // The store before the map: with --map etcd its nodes are peers of the first one.
-        start_fleet();
+        claim_resources();
+        // With --map etcd the mesh's nodes are peers of the first map.
         if (cfg) cfg = with_fleet_peers(std::move(*cfg));
 
         std::vector<PeerSpec> specs;

@@ -192,6 +192,9 @@ class Agent {
     // Steps of start: the WireGuard backend, the device as it is (when this run did
     // not make it), undoing a failed start, and the event loop's own fds.
     void open_wireguard(const InterfaceConfig* iface);
+    // What refuses a start before anything is touched: the instance lock, the control
+    // socket, the metrics port; then the store (the first map may need the mesh).
+    void claim_resources();
     std::optional<WgDevice> read_device();
     std::vector<PeerSpec> adopt_device(const WgDevice& dev);
     void start_device_reader();
