@@ -55,6 +55,9 @@ InterfaceConfig device_settings(const WgDevice& dev) {
 }  // namespace
 
 Agent::~Agent() {
+    // Their threads report into members declared after them (fleet_pending_): they stop
+    // before anything of the agent goes.
+    stop_fleet();
     // The activity source reads the datapath's ring: it goes first.
     activity_.reset();
     if (debug_) stop_cpu_profile();
