@@ -1,0 +1,2 @@
+add_executable(fleet_bench ${CMAKE_CURRENT_LIST_DIR}/fleet_bench.cpp)
+target_link_libraries(fleet_bench PRIVATE nb_connector nb_fleet nb_wg nb_net)
