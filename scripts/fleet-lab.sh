@@ -6,7 +6,7 @@
 #              until a test starts an agent; its WireGuard overlay address is
 #              10.241.X.I/16 (fd41:X::I/64)
 #
-#   fleet-lab.sh up NAME [--hosts N] [--members M] [--dir DIR]
+#   fleet-lab.sh up NAME [--hosts N] [--members M] [--dir DIR] [--tls]
 #   fleet-lab.sh down NAME [--dir DIR]
 #   fleet-lab.sh member NAME I start|stop|kill [--dir DIR]   one etcd member
 #
@@ -15,6 +15,9 @@
 # FLEET_HUB FLEET_HOSTS FLEET_MEMBERS FLEET_ETCD (client URLs, comma-separated),
 # FLEET_NET (10.240.X), FLEET_OVERLAY (10.241.X) and, per host I, FLEET_NS_I,
 # FLEET_IF_I (WireGuard interface), FLEET_CONF_I and FLEET_KEY_I (public key).
+# --tls: a CA made with openssl; the members serve https with a certificate for their
+# addresses and want a client certificate (--client-cert-auth); env.sh adds FLEET_CA,
+# FLEET_CERT and FLEET_KEY (one client certificate for the lab's agents).
 set -euo pipefail
 
 LAB_ROOT=/run/nbagent-lab
@@ -74,11 +77,16 @@ member_start() {
     for ((j = 1; j <= members; j++)); do
         cluster+="${cluster:+,}m$j=http://$net.$((200 + j)):2380"
     done
-    local ip="$net.$((200 + i))" state=new
+    local ip="$net.$((200 + i))" state=new scheme=http tls_args=()
     [[ -d $dir/m$i/member ]] && state=existing
+    if [[ -n ${FLEET_CA:-} ]]; then
+        scheme=https
+        tls_args=(--cert-file "$dir/pki/server.pem" --key-file "$dir/pki/server.key"
+            --client-cert-auth --trusted-ca-file "$FLEET_CA")
+    fi
     mkdir -p "$dir/m$i"
-    ip netns exec "$hub" setsid etcd --name "m$i" --data-dir "$dir/m$i" \
-        --listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
+    ip netns exec "$hub" setsid etcd --name "m$i" --data-dir "$dir/m$i" "${tls_args[@]}" \
+        --listen-client-urls "$scheme://$ip:2379" --advertise-client-urls "$scheme://$ip:2379" \
         --listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
         --initial-cluster "$cluster" --initial-cluster-state "$state" \
         --initial-cluster-token "$(basename "$dir")" --log-level warn \
@@ -98,8 +106,28 @@ member_signal() {
     die "member $i (pid $pid) did not exit after SIG$sig"
 }
 
+# make_pki DIR NET MEMBERS: a CA, the members' server certificate (their addresses as
+# IP SANs) and one client certificate, in DIR/pki.
+make_pki() {
+    local pki=$1/pki sans="IP:127.0.0.1" i
+    for ((i = 1; i <= $3; i++)); do sans+=",IP:$2.$((200 + i))"; done
+    mkdir -p "$pki"
+    (
+        cd "$pki"
+        local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+        openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj /CN=fleet-lab-ca
+        printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$sans" >server.ext
+        printf 'extendedKeyUsage=clientAuth\n' >client.ext
+        for n in server client; do
+            openssl req "${ec[@]}" -keyout $n.key -out $n.csr -subj "/CN=fleet-lab-$n"
+            openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $n.pem \
+                -days 2 -extfile $n.ext
+        done
+    ) >"$pki/openssl.log" 2>&1 || die "openssl failed (see $pki/openssl.log)"
+}
+
 fleet_up() {
-    local name=$1 hosts=$2 members=$3 dir=$4 x net overlay hub prefix i
+    local name=$1 hosts=$2 members=$3 dir=$4 tls=$5 x net overlay hub prefix i
     [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || die "bad lab name '$name'"
     ((hosts >= 1 && hosts <= 190)) || die "--hosts must be between 1 and 190"
     ((members >= 1 && members <= 9)) || die "--members must be between 1 and 9"
@@ -123,10 +151,17 @@ fleet_up() {
         echo "FLEET_NET=$net"
         echo "FLEET_OVERLAY=$overlay"
         echo "FLEET_DIR=$dir"
-        local urls=""
-        for ((i = 1; i <= members; i++)); do urls+="${urls:+,}http://$net.$((200 + i)):2379"; done
+        local urls="" scheme=http
+        ((tls)) && scheme=https
+        for ((i = 1; i <= members; i++)); do urls+="${urls:+,}$scheme://$net.$((200 + i)):2379"; done
         echo "FLEET_ETCD=$urls"
+        if ((tls)); then
+            echo "FLEET_CA=$dir/pki/ca.pem"
+            echo "FLEET_CERT=$dir/pki/client.pem"
+            echo "FLEET_KEY=$dir/pki/client.key"
+        fi
     } >"$dir/env.sh"
+    ((tls)) && make_pki "$dir" "$net" "$members"
     for ((i = 1; i <= hosts; i++)); do
         local ns="$name-n$i" key pub
         ip netns add "$ns"
@@ -150,7 +185,9 @@ fleet_up() {
     for ((i = 1; i <= members; i++)); do member_start "$dir" "$i"; done
     local deadline=$((SECONDS + 30)) urls
     urls=$(sed -n 's/^FLEET_ETCD=//p' "$dir/env.sh")
-    until ip netns exec "$hub" env ETCDCTL_API=3 etcdctl --endpoints "$urls" endpoint health \
+    local auth=()
+    ((tls)) && auth=(--cacert "$dir/pki/ca.pem" --cert "$dir/pki/client.pem" --key "$dir/pki/client.key")
+    until ip netns exec "$hub" env ETCDCTL_API=3 etcdctl --endpoints "$urls" "${auth[@]}" endpoint health \
         >/dev/null 2>&1; do
         ((SECONDS < deadline)) || die "the etcd cluster is not healthy after 30 s (logs: $dir/m*.log)"
         sleep 0.2
@@ -161,7 +198,7 @@ fleet_up() {
 [[ $# -ge 2 ]] || usage
 cmd=$1 name=$2
 shift 2
-hosts=12 members=3 dir="" member_i="" member_op=""
+hosts=12 members=3 dir="" member_i="" member_op="" tls=0
 if [[ $cmd == member ]]; then
     [[ $# -ge 2 ]] || usage
     member_i=$1 member_op=$2
@@ -172,6 +209,7 @@ while [[ $# -gt 0 ]]; do
         --hosts) hosts=${2:?}; shift 2 ;;
         --members) members=${2:?}; shift 2 ;;
         --dir) dir=${2:?}; shift 2 ;;
+        --tls) tls=1; shift ;;
         *) usage ;;
     esac
 done
@@ -180,7 +218,7 @@ done
 [[ $(id -u) -eq 0 ]] || die "needs root"
 
 case $cmd in
-    up) fleet_up "$name" "$hosts" "$members" "$dir" ;;
+    up) fleet_up "$name" "$hosts" "$members" "$dir" "$tls" ;;
     down) fleet_down "$name" "$dir" ;;
     member)
         [[ -f $dir/env.sh ]] || die "no fleet lab in $dir"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A fleet on a real etcd cluster (issue 20): 3 etcd members and 12 lazy agents on
+# A fleet on a real etcd cluster (issue 20): 3 etcd members (TLS, client certificates
+# required) and 12 lazy agents on
 # wireguard-go, each in a namespace of its own on one bridge (scripts/fleet-lab.sh),
 # every peer from the store (--map etcd, Connector = etcd). Random pairs talk, every
 # first packet delivered; a host moves to a new underlay address and the others reach it
@@ -20,10 +21,10 @@ FLEET=nbf$$
 FLEET_LAB="$NB_REPO_ROOT/scripts/fleet-lab.sh"
 FLEET_DIR=/run/nbagent-lab/$FLEET
 NB_CLEANUP_CMDS+=("bash '$FLEET_LAB' down $FLEET --dir '$FLEET_DIR' >/dev/null 2>&1")
-bash "$FLEET_LAB" up "$FLEET" --hosts $HOSTS --members 3 --dir "$FLEET_DIR"
+bash "$FLEET_LAB" up "$FLEET" --hosts $HOSTS --members 3 --dir "$FLEET_DIR" --tls
 # shellcheck source=/dev/null
 source "$FLEET_DIR/env.sh" # FLEET_HUB FLEET_ETCD FLEET_NET FLEET_OVERLAY FLEET_NS_I ...
-: "${FLEET_HUB:?}" "${FLEET_ETCD:?}"
+: "${FLEET_HUB:?}" "${FLEET_ETCD:?}" "${FLEET_CA:?}" "${FLEET_CERT:?}" "${FLEET_KEY:?}"
 
 v() { local n="$1_$2"; echo "${!n}"; } # v NS 3 -> $FLEET_NS_3
 fcli() {                               # fcli I ARGS...: nbagent ARGS against host I's agent
@@ -32,7 +33,10 @@ fcli() {                               # fcli I ARGS...: nbagent ARGS against ho
     ip netns exec "$(v FLEET_NS "$i")" "$NBAGENT" "$@" -i "$(v FLEET_IF "$i")" --run-dir "$FLEET_DIR/run-$i"
 }
 store() { fcli "$1" status --json | jq -r ".store.$2"; } # store I FIELD
-etcdctl_hub() { ip netns exec "$FLEET_HUB" etcdctl --endpoints "$FLEET_ETCD" "$@"; }
+etcdctl_hub() {
+    ip netns exec "$FLEET_HUB" etcdctl --endpoints "$FLEET_ETCD" --cacert "$FLEET_CA" \
+        --cert "$FLEET_CERT" --key "$FLEET_KEY" "$@"
+}
 
 start_host() {
     local i=$1
@@ -40,6 +44,7 @@ start_host() {
     ip netns exec "$(v FLEET_NS "$i")" env NB_CAPABILITY_CHECK=off "$NBAGENT" run \
         -i "$(v FLEET_IF "$i")" -c "$(v FLEET_CONF "$i")" --run-dir "$FLEET_DIR/run-$i" \
         --wg userspace --map etcd --etcd-endpoints "$FLEET_ETCD" --mesh "$FLEET" \
+        --etcd-ca "$FLEET_CA" --etcd-cert "$FLEET_CERT" --etcd-key "$FLEET_KEY" \
         --etcd-lease-ttl 6s >"$FLEET_DIR/agent-$i.log" 2>&1 </dev/null &
     NB_BG_PIDS+=($!)
     NB_SHOW_ON_FAILURE+=("$FLEET_DIR/agent-$i.log")
@@ -56,7 +61,20 @@ ping_first() {
 
 for ((i = 1; i <= RUNNING; i++)); do start_host "$i"; done
 for ((i = 1; i <= RUNNING; i++)); do wait_for 60 "host $i to see the store and 11 peers" sees "$i" 11; done
-pass "12 agents registered; each has the other 11 from etcd, all Idle"
+pass "12 agents registered over TLS with a client certificate; each has the other 11 from etcd, all Idle"
+# Without a client certificate the members refuse it: the agent runs on its file's peers
+# (none here), says why, and shows the store down; nothing of it reaches etcd.
+mkdir -p "$FLEET_DIR/run-13"
+rc=0
+ip netns exec "$(v FLEET_NS 13)" env NB_CAPABILITY_CHECK=off timeout 10 "$NBAGENT" run \
+    -i "$(v FLEET_IF 13)" -c "$(v FLEET_CONF 13)" --run-dir "$FLEET_DIR/run-13" --wg userspace \
+    --map etcd --etcd-endpoints "$FLEET_ETCD" --etcd-ca "$FLEET_CA" >"$FLEET_DIR/nocert.log" 2>&1 || rc=$?
+((rc == 124)) || fail "the agent without a client certificate exited $rc: $(tail -n 3 "$FLEET_DIR/nocert.log")"
+grep -q "client certificate" "$FLEET_DIR/nocert.log" ||
+    fail "the agent without a client certificate did not say why etcd refused it: $(grep etcd "$FLEET_DIR/nocert.log" | tail -n 2)"
+[[ $(etcdctl_hub get --keys-only --prefix "/nbagent/$FLEET/nodes/" | grep -c .) == 12 ]] ||
+    fail "a node without a client certificate got into etcd"
+pass "without a client certificate: refused by etcd, named in the log, kept running on the file's peers"
 
 # --- random pairs, every first packet delivered
 pairs=0
