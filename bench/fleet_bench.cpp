@@ -92,10 +92,11 @@ void memory_per_node(uint32_t nodes) {
     auto dir = std::make_unique<NodeDirectory>("bench");
     dir->replace(in, 1);
     const size_t after = mallinfo2().uordblks;
-    std::printf("directory of %u nodes: %.0f bytes of heap per node; %.0f bytes per node in etcd "
-                "(key and value)\n",
-                nodes, static_cast<double>(after - before) / nodes,
-                static_cast<double>(value_bytes) / nodes);
+    std::printf(
+        "directory of %u nodes: %.0f bytes of heap per node; %.0f bytes per node in etcd "
+        "(key and value)\n",
+        nodes, static_cast<double>(after - before) / nodes,
+        static_cast<double>(value_bytes) / nodes);
 }
 
 void batch_apply(uint32_t nodes) {
@@ -110,9 +111,10 @@ void batch_apply(uint32_t nodes) {
     t0 = Clock::now();
     DirectoryChange j = dir.apply(joined, 3);
     const double joined_ms = ms_since(t0);
-    std::printf("a batch of 1,000 records into %u nodes: moved %.2f ms (%zu moves), joined %.2f ms "
-                "(map changed: %s)\n",
-                nodes, moved_ms, c.moved.size(), joined_ms, j.map_changed ? "yes" : "no");
+    std::printf(
+        "a batch of 1,000 records into %u nodes: moved %.2f ms (%zu moves), joined %.2f ms "
+        "(map changed: %s)\n",
+        nodes, moved_ms, c.moved.size(), joined_ms, j.map_changed ? "yes" : "no");
 }
 
 }  // namespace
@@ -120,8 +122,10 @@ void batch_apply(uint32_t nodes) {
 int main(int argc, char** argv) {
     uint32_t nodes = 10000, calls = 100000;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--nodes")) nodes = static_cast<uint32_t>(std::stoul(argv[i + 1]));
-        if (!std::strcmp(argv[i], "--calls")) calls = static_cast<uint32_t>(std::stoul(argv[i + 1]));
+        if (!std::strcmp(argv[i], "--nodes"))
+            nodes = static_cast<uint32_t>(std::stoul(argv[i + 1]));
+        if (!std::strcmp(argv[i], "--calls"))
+            calls = static_cast<uint32_t>(std::stoul(argv[i + 1]));
     }
     connector_times(nodes, calls);
     memory_per_node(nodes);

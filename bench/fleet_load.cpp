@@ -31,7 +31,8 @@ std::vector<std::string> split(const std::string& s) {
     size_t start = 0;
     while (start <= s.size()) {
         const size_t comma = s.find(',', start);
-        out.push_back(s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        out.push_back(
+            s.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
         if (comma == std::string::npos) break;
         start = comma + 1;
     }
@@ -55,13 +56,20 @@ int main(int argc, char** argv) {
     uint32_t nodes = 1000, threads = 8, first = 0, generation = 0, hold = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
-        if (a == "--endpoints") endpoints = v;
-        else if (a == "--mesh") mesh = v;
-        else if (a == "--nodes") nodes = static_cast<uint32_t>(std::stoul(v));
-        else if (a == "--threads") threads = static_cast<uint32_t>(std::stoul(v));
-        else if (a == "--first") first = static_cast<uint32_t>(std::stoul(v));
-        else if (a == "--generation") generation = static_cast<uint32_t>(std::stoul(v));
-        else if (a == "--hold") hold = static_cast<uint32_t>(std::stoul(v));
+        if (a == "--endpoints")
+            endpoints = v;
+        else if (a == "--mesh")
+            mesh = v;
+        else if (a == "--nodes")
+            nodes = static_cast<uint32_t>(std::stoul(v));
+        else if (a == "--threads")
+            threads = static_cast<uint32_t>(std::stoul(v));
+        else if (a == "--first")
+            first = static_cast<uint32_t>(std::stoul(v));
+        else if (a == "--generation")
+            generation = static_cast<uint32_t>(std::stoul(v));
+        else if (a == "--hold")
+            hold = static_cast<uint32_t>(std::stoul(v));
         else {
             std::fprintf(stderr, "fleet_load: unknown option %s\n", a.c_str());
             return 2;
@@ -85,8 +93,10 @@ int main(int argc, char** argv) {
             for (uint32_t k; (k = next++) < nodes;) {
                 const NodeRecord n = record(first + k, generation);
                 try {
-                    const int64_t rev = client.put(node_key(mesh, n.public_key), encode_node(n), lease);
-                    for (int64_t seen = last_revision; rev > seen && !last_revision.compare_exchange_weak(seen, rev);) {
+                    const int64_t rev =
+                        client.put(node_key(mesh, n.public_key), encode_node(n), lease);
+                    for (int64_t seen = last_revision;
+                         rev > seen && !last_revision.compare_exchange_weak(seen, rev);) {
                     }
                 } catch (const std::exception& e) {
                     std::fprintf(stderr, "fleet_load: %s\n", e.what());

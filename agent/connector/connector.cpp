@@ -381,8 +381,10 @@ std::unique_ptr<Connector> make_connector(const std::optional<std::string>& spec
         throw std::invalid_argument("unknown connector '" + *spec + "' (expected " +
                                     connector_spellings() + ")");
     switch (parsed->kind) {
-        case ConnectorKind::Static: return make_static_connector();
-        case ConnectorKind::Exec: return make_exec_connector(parsed->command, context.exec_timeout);
+        case ConnectorKind::Static:
+            return make_static_connector();
+        case ConnectorKind::Exec:
+            return make_exec_connector(parsed->command, context.exec_timeout);
         case ConnectorKind::Etcd:
             if (!context.fleet)
                 throw std::invalid_argument("connector etcd needs a store (run --etcd-endpoints)");
