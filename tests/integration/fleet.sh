@@ -87,6 +87,11 @@ done
 pass "$pairs random pairs: every first ping delivered"
 
 # --- host 5 moves to a new underlay address: the others follow with no config edit
+# Host 1 talks to host 5 first: a Connected peer must follow without a new wake.
+ping_first 1 5
+state_1_5() { fcli 1 status --json -d --peer "$FLEET_KEY_5" | jq -r '.peers[0] | "\(.state) \(.endpoint) \(.wakes)"'; }
+read -r st _ wakes_before <<<"$(state_1_5)"
+[[ $st == Connected ]] || fail "host 1's peer host 5 is $st after a ping, not Connected"
 ip -n "$(v FLEET_NS 5)" addr del "$FLEET_NET.5/24" dev eth0
 ip -n "$(v FLEET_NS 5)" addr add "$FLEET_NET.105/24" dev eth0
 key5_hex=$(base64 -d <<<"$FLEET_KEY_5" | od -An -tx1 | tr -d ' \n')
@@ -98,6 +103,11 @@ follows() {
     fcli "$1" status --json -d --peer "$FLEET_KEY_5" |
         jq -e --arg e "$FLEET_NET.105:51820" '.peers[0] | .wake_endpoint == $e and (.state != "Connected" or .endpoint == $e)' >/dev/null
 }
+moved_1_5() { [[ $(state_1_5) == "Connected $FLEET_NET.105:51820 $wakes_before" ]]; }
+wait_for 30 "host 1's Connected peer host 5 to move with it, without a wake" moved_1_5
+grep -q "moved to $FLEET_NET.105:51820; its session follows" "$FLEET_DIR/agent-1.log" ||
+    fail "host 1 did not log host 5's move"
+pass "host 1, Connected to host 5, follows it to $FLEET_NET.105 with no new wake"
 for ((i = 1; i <= RUNNING; i++)); do
     ((i == 5)) && continue
     wait_for 30 "host $i to follow host 5 to its new address" follows "$i"
