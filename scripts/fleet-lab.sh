@@ -19,6 +19,8 @@
 # addresses and want a client certificate (--client-cert-auth); env.sh adds FLEET_CA,
 # FLEET_CERT and FLEET_KEY (one client certificate for the lab's agents).
 set -euo pipefail
+# shellcheck source=scripts/netns-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns-lib.sh"
 
 LAB_ROOT=/run/nbagent-lab
 
@@ -35,22 +37,6 @@ usage() {
 
 # The third octet, from the name: two fleet labs with different names do not collide.
 octet() { echo $(($(printf '%s' "$1" | cksum | awk '{print $1}') % 200 + 20)); }
-
-# Processes in a namespace, for `down`: everything there belongs to the lab.
-kill_ns_processes() {
-    local ns=$1 pids i
-    ip netns list | awk '{print $1}' | grep -qx "$ns" || return 0
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null)
-    ((${#pids[@]})) || return 0
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null)
-        ((${#pids[@]})) || return 0
-        sleep 0.1
-    done
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    sleep 0.2
-}
 
 fleet_down() {
     local name=$1 dir=$2 ns

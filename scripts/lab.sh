@@ -17,6 +17,8 @@
 # Traffic never leaves the two namespaces: the dummy peers' endpoints are addresses
 # in the lab's own underlay subnet that nobody holds.
 set -euo pipefail
+# shellcheck source=scripts/netns-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns-lib.sh"
 
 LAB_ROOT=/run/nbagent-lab
 
@@ -76,24 +78,6 @@ random_pubkeys() {
             for (i = 0; i < 64; i++) m[substr(a, i + 1, 1)] = substr(a, (i % 16) * 4 + 1, 1)
         }
         { print substr($0, 1, 42) m[substr($0, 43, 1)] "=" }'
-}
-
-# Processes in a namespace, for `down`: everything there belongs to the lab.
-kill_ns_processes() {
-    local ns=$1 pids i
-    ip netns list | awk '{print $1}' | grep -qx "$ns" || return 0
-    mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null)
-    ((${#pids[@]})) || return 0
-    log "stopping processes in $ns: ${pids[*]}"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        mapfile -t pids < <(ip netns pids "$ns" 2>/dev/null)
-        ((${#pids[@]})) || return 0
-        sleep 0.1
-    done
-    log "still running after 5 s, killing: ${pids[*]}"
-    kill -KILL "${pids[@]}" 2>/dev/null || true
-    sleep 0.2
 }
 
 lab_down() {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/keys.hpp"
+
 namespace nb {
 namespace {
 
@@ -18,11 +20,7 @@ ConnectRequest request_for(const WgKey& key, std::optional<std::string> endpoint
     return r;
 }
 
-WgKey key_of(uint8_t b) {
-    WgKey k;
-    k.bytes.fill(b);
-    return k;
-}
+using test::key_of;
 
 StoreEntry entry(uint8_t b, std::vector<std::string> endpoints) {
     NodeRecord n;

@@ -13,17 +13,10 @@ namespace {
 
 using test::EtcdCluster;
 
-EtcdOptions options(std::vector<std::string> endpoints) {
-    EtcdOptions o;
-    o.endpoints = std::move(endpoints);
-    o.request_timeout = std::chrono::seconds(10);
-    return o;
-}
-
 TEST(EtcdClient, PutsReadsPrefixesAndDeletes) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     const int64_t r1 = c.put("nb/a", "1");
     const int64_t r2 = c.put("nb/b", std::string("\0\xff", 2));
     c.put("nc", "outside");
@@ -53,7 +46,7 @@ TEST(EtcdClient, PutsReadsPrefixesAndDeletes) {
 TEST(EtcdClient, PutsIfTheModRevisionIsStillTheSame) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     EtcdTxnResult t = c.put_if_mod_revision("k", "first", 0);  // absent: created
     EXPECT_TRUE(t.succeeded);
     EXPECT_FALSE(c.put_if_mod_revision("k", "again", 0).succeeded);
@@ -65,7 +58,7 @@ TEST(EtcdClient, PutsIfTheModRevisionIsStillTheSame) {
 TEST(EtcdClient, CallsFromSeveralThreadsAtOnce) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t)
         threads.emplace_back([&c, t] {
@@ -92,7 +85,7 @@ bool wait_gone(EtcdClient& c, const std::string& key) {
 TEST(EtcdClient, ALeasedKeyGoesWhenTheLeaseExpires) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     EtcdLease l = c.lease_grant(1);
     EXPECT_NE(l.id, 0);
     EXPECT_GE(l.ttl, 1);
@@ -115,7 +108,7 @@ TEST(EtcdClient, ALeasedKeyGoesWhenTheLeaseExpires) {
 TEST(EtcdClient, KeepaliveHoldsALeasePastItsTtlAndRevokeEndsIt) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     EtcdLease l = c.lease_grant(2);
     c.put("held", "v", l.id);
     // Three times the TTL, renewed every half second.
@@ -131,7 +124,7 @@ TEST(EtcdClient, KeepaliveHoldsALeasePastItsTtlAndRevokeEndsIt) {
 TEST(EtcdClient, CountsRequestsAndFailsOverWhenMembersDie) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(3);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     c.put("k", "1");
     EXPECT_EQ(c.requests(), 1u);
     c.range_prefix("");

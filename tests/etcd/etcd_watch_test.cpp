@@ -15,13 +15,6 @@ namespace {
 
 using test::EtcdCluster;
 
-EtcdOptions options(std::vector<std::string> endpoints) {
-    EtcdOptions o;
-    o.endpoints = std::move(endpoints);
-    o.request_timeout = std::chrono::seconds(10);
-    return o;
-}
-
 EtcdWatchTiming fast() {
     EtcdWatchTiming t;
     t.backoff_min = std::chrono::milliseconds(20);
@@ -38,13 +31,13 @@ std::vector<int64_t> mod_revisions(const std::vector<EtcdEvent>& events) {
 TEST(EtcdWatch, SeesPutsAndDeletesInOrderFromTheStartRevision) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     std::vector<int64_t> revs = {c.put("w/a", "1"), c.put("w/b", "2")};
     c.put("x", "outside the prefix");
     revs.push_back(c.put("w/a", "3"));
     revs.push_back(c.delete_range("w/b").revision);
     WatchRecorder seen;
-    EtcdWatch w(options(etcd.endpoints()), {"w/", prefix_range_end("w/"), revs[0]},
+    EtcdWatch w(test::etcd_options(etcd.endpoints()), {"w/", prefix_range_end("w/"), revs[0]},
                 seen.callbacks());
     ASSERT_TRUE(seen.wait([&] { return seen.events.size() >= 4; }));
     revs.push_back(c.put("w/c", "4"));  // and what comes after
@@ -64,10 +57,10 @@ TEST(EtcdWatch, SeesPutsAndDeletesInOrderFromTheStartRevision) {
 TEST(EtcdWatch, FromNowSeesOnlyLaterChanges) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     c.put("k", "before");
     WatchRecorder seen;
-    EtcdWatch w(options(etcd.endpoints()), {"k", "", 0}, seen.callbacks());
+    EtcdWatch w(test::etcd_options(etcd.endpoints()), {"k", "", 0}, seen.callbacks());
     ASSERT_TRUE(seen.wait([&] { return !seen.states.empty(); }));
     const int64_t rev = c.put("k", "after");
     ASSERT_TRUE(seen.wait([&] { return !seen.events.empty(); }));
@@ -81,10 +74,11 @@ TEST(EtcdWatch, ResumesOnAnotherMemberWhenItsMemberDiesWithoutLosingEvents) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(3);
     const std::vector<std::string> urls = etcd.endpoints();
-    EtcdClient c(options({urls[1], urls[2], urls[0]}));  // writes never through member 0
+    EtcdClient c(test::etcd_options({urls[1], urls[2], urls[0]}));  // writes never through member 0
     std::vector<int64_t> revs = {c.put("p/0", "v")};
     WatchRecorder seen;
-    EtcdWatch w(options(urls), {"p/", prefix_range_end("p/"), revs[0]}, seen.callbacks(), fast());
+    EtcdWatch w(test::etcd_options(urls), {"p/", prefix_range_end("p/"), revs[0]}, seen.callbacks(),
+                fast());
     ASSERT_TRUE(seen.wait([&] { return seen.events.size() >= 1; }));
     EXPECT_EQ(seen.states.at(0), std::make_pair(true, urls[0]));
     const uint64_t streams = w.streams();
@@ -101,10 +95,10 @@ TEST(EtcdWatch, ResumesOnAnotherMemberWhenItsMemberDiesWithoutLosingEvents) {
 TEST(EtcdWatch, ReportsEveryMemberDownAndCatchesUpWhenTheyReturn) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(3);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     std::vector<int64_t> revs = {c.put("d/0", "v")};
     WatchRecorder seen;
-    EtcdWatch w(options(etcd.endpoints()), {"d/", prefix_range_end("d/"), revs[0]},
+    EtcdWatch w(test::etcd_options(etcd.endpoints()), {"d/", prefix_range_end("d/"), revs[0]},
                 seen.callbacks(), fast());
     ASSERT_TRUE(seen.wait([&] { return seen.events.size() >= 1; }));
     for (size_t i = 0; i < 3; ++i) etcd.kill(i);
@@ -130,7 +124,7 @@ TEST(EtcdWatch, ReportsEveryMemberDownAndCatchesUpWhenTheyReturn) {
 TEST(EtcdWatch, ReportsACompactedStartAndGoesOnFromWhereTheOwnerSays) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient c(options(etcd.endpoints()));
+    EtcdClient c(test::etcd_options(etcd.endpoints()));
     const int64_t first = c.put("c/a", "1");
     c.put("c/a", "2");
     const int64_t last = c.put("c/b", "3");
@@ -144,7 +138,8 @@ TEST(EtcdWatch, ReportsACompactedStartAndGoesOnFromWhereTheOwnerSays) {
         resynced_at = r.revision;
         return r.revision + 1;
     };
-    EtcdWatch w(options(etcd.endpoints()), {"c/", prefix_range_end("c/"), first}, seen.callbacks());
+    EtcdWatch w(test::etcd_options(etcd.endpoints()), {"c/", prefix_range_end("c/"), first},
+                seen.callbacks());
     ASSERT_TRUE(seen.wait([&] { return !seen.compactions.empty(); }));
     const int64_t next = c.put("c/c", "4");
     ASSERT_TRUE(seen.wait([&] { return !seen.events.empty(); }));

@@ -4,6 +4,8 @@
 // and coming back costs streams, not range reads.
 #include <gtest/gtest.h>
 
+#include "tests/support/keys.hpp"
+
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -18,18 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 using test::EtcdCluster;
 
-EtcdOptions options(std::vector<std::string> endpoints) {
-    EtcdOptions o;
-    o.endpoints = std::move(endpoints);
-    o.request_timeout = 2s;
-    return o;
-}
-
-WgKey key_of(uint8_t b) {
-    WgKey k;
-    k.bytes.fill(b);
-    return k;
-}
+using test::key_of;
 
 // Polls until `pred` holds; false after `limit` (generous: correctness, not speed).
 template <typename Pred>
@@ -83,11 +74,11 @@ struct Watcher {
 TEST(FleetStore, RegisteredNodesReachEveryDirectory) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient client(options(etcd.endpoints()));
+    EtcdClient client(test::etcd_options(etcd.endpoints(), 2s));
     Self a(1), b(2);
     Registration ra(client, {"m", 3s, [&] { return a.get(); }, {}});
     Registration rb(client, {"m", 3s, [&] { return b.get(); }, {}});
-    Watcher w(client, options(etcd.endpoints()));
+    Watcher w(client, test::etcd_options(etcd.endpoints(), 2s));
     ASSERT_TRUE(eventually([&] { return w.dir->size() == 2; }));
     EXPECT_EQ(w.state, StoreState::Up);
     EXPECT_EQ(w.dir->endpoints_of(key_of(2)), b.get().endpoints);
@@ -112,11 +103,11 @@ TEST(FleetStore, RegisteredNodesReachEveryDirectory) {
 TEST(FleetStore, ADeadAgentsEntryExpires) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(1);
-    EtcdClient client(options(etcd.endpoints()));
+    EtcdClient client(test::etcd_options(etcd.endpoints(), 2s));
     // What a killed agent leaves: its record on a lease nobody keeps alive.
     NodeRecord dead = Self(5).get();
     client.put(node_key("m", dead.public_key), encode_node(dead), client.lease_grant(2).id);
-    Watcher w(client, options(etcd.endpoints()));
+    Watcher w(client, test::etcd_options(etcd.endpoints(), 2s));
     ASSERT_TRUE(eventually([&] { return w.dir->size() == 1; }));
     ASSERT_TRUE(eventually([&] { return w.dir->size() == 0; }, 15s));
 }
@@ -124,10 +115,10 @@ TEST(FleetStore, ADeadAgentsEntryExpires) {
 TEST(FleetStore, MembersDownThenBack) {
     NB_REQUIRE_ETCD();
     EtcdCluster etcd(3);
-    EtcdClient client(options(etcd.endpoints()));
+    EtcdClient client(test::etcd_options(etcd.endpoints(), 2s));
     Self a(1), b(2);
     Registration ra(client, {"m", 3s, [&] { return a.get(); }, {}});
-    Watcher w(client, options(etcd.endpoints()));
+    Watcher w(client, test::etcd_options(etcd.endpoints(), 2s));
     ASSERT_TRUE(eventually([&] { return w.dir->size() == 1; }));
     const int changes = w.changes;
 

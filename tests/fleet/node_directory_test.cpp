@@ -2,14 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/keys.hpp"
+
 namespace nb {
 namespace {
 
-WgKey key_of(uint8_t b) {
-    WgKey k;
-    k.bytes.fill(b);
-    return k;
-}
+using test::key_of;
 
 NodeRecord node(uint8_t b, std::string endpoint = "") {
     NodeRecord n;

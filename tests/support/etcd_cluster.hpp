@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/etcd/etcd_options.hpp"
 #include "tests/support/privileged.hpp"
 
 extern char** environ;
@@ -95,6 +96,16 @@ inline TestPki make_test_pki(const std::string& dir) {
     issue("client", "nb-test-client", "extendedKeyUsage=clientAuth\n");
     return {dir + "/ca.pem", dir + "/server.pem", dir + "/server.key", dir + "/client.pem",
             dir + "/client.key"};
+}
+
+// A client's options for `endpoints`, with a request timeout long enough for members
+// that are starting (or short, where a test wants failures to come quickly).
+inline EtcdOptions etcd_options(std::vector<std::string> endpoints,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    EtcdOptions o;
+    o.endpoints = std::move(endpoints);
+    o.request_timeout = timeout;
+    return o;
 }
 
 class EtcdCluster {

@@ -20,16 +20,16 @@ inline bool skips_are_failures() {
 }  // namespace nb::test
 
 // `reason` is empty when the test can run.
-#define NB_SKIP_UNLESS(reason_expr)                                                   \
-    do {                                                                              \
-        const std::string nb_reason_ = (reason_expr);                                 \
-        if (!nb_reason_.empty()) {                                                    \
-            if (::nb::test::skips_are_failures()) {                                   \
-                FAIL() << "privileged test cannot run (and CI forbids skipping): "    \
-                       << nb_reason_;                                                 \
-            }                                                                         \
-            GTEST_SKIP() << "skipped: " << nb_reason_;                                \
-        }                                                                             \
+#define NB_SKIP_UNLESS(reason_expr)                                                               \
+    do {                                                                                          \
+        const std::string nb_reason_ = (reason_expr);                                             \
+        if (!nb_reason_.empty()) {                                                                \
+            if (::nb::test::skips_are_failures()) {                                               \
+                FAIL() << "privileged test cannot run (and CI forbids skipping): " << nb_reason_; \
+            }                                                                                     \
+            GTEST_SKIP() << "skipped: " << nb_reason_;                                            \
+        }                                                                                         \
     } while (0)
 
-#define NB_REQUIRE_ROOT() NB_SKIP_UNLESS(::geteuid() == 0 ? std::string() : std::string("needs root"))
+#define NB_REQUIRE_ROOT() \
+    NB_SKIP_UNLESS(::geteuid() == 0 ? std::string() : std::string("needs root"))
