@@ -60,7 +60,7 @@ TEST(ModeNames, WireSpellings) {
     EXPECT_EQ(enum_name_list<TriggerMode>(), "auto, bpf or udp");
     EXPECT_EQ(enum_name_list<TriggerEngine>(), "bpf or udp");
     EXPECT_EQ(enum_name_list<AttachMode>(), "auto, tcx or clsact");
-    EXPECT_EQ(enum_name_list<ConnectorKind>(), "static or exec");
+    EXPECT_EQ(enum_name_list<ConnectorKind>(), "static, exec or etcd");
     EXPECT_EQ(enum_name_list<LogLevel>(), "trace, debug, info, warn or error");
     EXPECT_EQ(name_list(kSwitchNames), "on, off, true, false, 1 or 0");
     // The running mode's names are the choice's, less auto.
