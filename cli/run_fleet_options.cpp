@@ -24,7 +24,7 @@ CLI::Validator host_port_validator() {
         [](const std::string& text) {
             std::string host;
             uint16_t port = 0;
-            if (!split_host_port(text, host, port) || port == 0)
+            if (!split_host_port(text, host, port))
                 throw std::invalid_argument("expected host:port, got \"" + text + "\"");
         },
         "HOST:PORT");

@@ -13,7 +13,7 @@ class FleetConnector final : public Connector {
   public:
     explicit FleetConnector(std::shared_ptr<const NodeDirectory> dir) : dir_(std::move(dir)) {}
 
-    std::string name() const override { return "etcd"; }
+    std::string name() const override { return to_string(ConnectorKind::Etcd); }
 
     ConnectResult connect(const ConnectRequest& req) override {
         std::vector<std::string> endpoints = dir_->endpoints_of(req.peer);

@@ -41,7 +41,7 @@ PeerConfig peer_of(const NodeRecord& n) {
     p.public_key = n.public_key;
     p.allowed_ips = n.allowed_ips;
     if (!n.endpoints.empty()) p.endpoint = n.endpoints.front();
-    p.connector = "etcd";
+    p.connector = to_string(ConnectorKind::Etcd);
     p.groups = n.groups;
     p.lazy = n.lazy;
     return p;

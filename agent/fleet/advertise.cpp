@@ -55,11 +55,7 @@ std::vector<std::string> host_endpoints(uint16_t port, std::string_view skip_int
     });
     found.erase(std::unique(found.begin(), found.end()), found.end());
     std::vector<std::string> out;
-    for (const IpAddr& a : found) {
-        std::string e =
-            a.family == AF_INET ? a.str() : std::string("[").append(a.str()).append("]");
-        out.push_back(e.append(":").append(std::to_string(port)));
-    }
+    for (const IpAddr& a : found) out.push_back(SockAddr::from(a, port).str());
     return out;
 }
 

@@ -7,10 +7,12 @@ namespace nb {
 
 NodeDirectory::NodeDirectory(std::string mesh) : prefix_(nodes_prefix(mesh)) {}
 
+std::optional<WgKey> NodeDirectory::key_in(std::string_view store_key) const {
+    return WgKey::from_hex(store_key.substr(std::min(prefix_.size(), store_key.size())));
+}
+
 void NodeDirectory::apply_one(const StoreEntry& e, DirectoryChange& change) {
-    std::string_view suffix =
-        std::string_view(e.key).substr(std::min(prefix_.size(), e.key.size()));
-    auto key = WgKey::from_hex(suffix);
+    auto key = key_in(e.key);
     if (e.deleted) {
         // A deleted key that never held a valid record changes nothing.
         if (key && nodes_.erase(*key)) change.map_changed = true;
@@ -44,9 +46,7 @@ DirectoryChange NodeDirectory::replace(const std::vector<StoreEntry>& entries, i
     before.swap(nodes_);
     for (const StoreEntry& e : entries) {
         if (e.deleted) continue;
-        auto key =
-            WgKey::from_hex(std::string_view(e.key).substr(std::min(prefix_.size(), e.key.size())));
-        if (key) {
+        if (auto key = key_in(e.key)) {
             if (auto it = before.find(*key); it != before.end()) {
                 nodes_.emplace(it->first, std::move(it->second));
                 before.erase(it);

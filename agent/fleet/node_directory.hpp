@@ -8,6 +8,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -53,6 +54,8 @@ class NodeDirectory {
     size_t size() const;
 
   private:
+    // The public key a store key under the prefix names, if it does.
+    std::optional<WgKey> key_in(std::string_view store_key) const;
     // One event into the map, under the lock; records what it changed in `change`.
     void apply_one(const StoreEntry& e, DirectoryChange& change);
 

@@ -56,16 +56,20 @@ std::vector<std::string> texts(const nlohmann::json& j, std::string_view key, co
 std::string endpoint_problem(const std::string& s) {
     std::string host;
     uint16_t port = 0;
-    if (!split_host_port(s, host, port) || port == 0) return "not host:port";
+    if (!split_host_port(s, host, port)) return "not host:port";
     return "";
+}
+
+// Group and mesh names: path- and label-safe.
+bool name_chars(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
 }
 
 std::string group_problem(const std::string& s) {
     if (s.empty()) return "empty";
-    for (char c : s)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
-            return "only letters, digits, '-', '_' and '.'";
-    return "";
+    return name_chars(s) ? "" : "only letters, digits, '-', '_' and '.'";
 }
 
 }  // namespace
@@ -76,11 +80,7 @@ bool NodeRecord::same_peer(const NodeRecord& o) const {
 }
 
 void check_mesh_name(std::string_view mesh) {
-    bool ok = !mesh.empty() && mesh.size() <= 64;
-    for (char c : mesh)
-        ok =
-            ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-    if (!ok)
+    if (mesh.empty() || mesh.size() > 64 || !name_chars(mesh))
         throw NodeRecordError(std::string("mesh name '") + std::string(mesh) +
                               "': 1 to 64 of letters, digits, '-', '_' and '.'");
 }

@@ -29,16 +29,18 @@ struct Registration::Impl {
         if (opts.problem) opts.problem(problem);
     }
 
+    void publish(const std::string& value) {
+        client.put(key, value, lease);
+        written = value;
+        ++writes;
+    }
+
     // One round: a lease if there is none, the record if it changed, else a keepalive.
     void round() {
         const NodeRecord rec = opts.self();
         std::string value = encode_node(rec);
         // A move is published before the keepalive: that may wait on a dead connection.
-        if (lease && written && rec.endpoints != endpoints) {
-            client.put(key, value, lease);
-            written = value;
-            ++writes;
-        }
+        if (lease && written && rec.endpoints != endpoints) publish(value);
         if (lease) {
             // 0: the lease expired while the store could not be reached; start again.
             if (client.lease_keepalive_once(lease) <= 0) {
@@ -50,11 +52,7 @@ struct Registration::Impl {
             lease = client.lease_grant(opts.ttl.count()).id;
             written.reset();
         }
-        if (written != value) {
-            client.put(key, value, lease);
-            written = value;
-            ++writes;
-        }
+        if (written != value) publish(value);
         const bool moved = !endpoints.empty() && rec.endpoints != endpoints;
         endpoints = rec.endpoints;
         tell("");

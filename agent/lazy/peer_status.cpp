@@ -21,8 +21,8 @@ void LazyManager::fill_peer_status(const ManagedPeer& p, int64_t unix_now_ms, ui
     s.endpoint.clear();
     if (w.endpoint) w.endpoint->append_to(s.endpoint);
     s.wake_endpoint.clear();
-    const bool from_fleet =
-        opts_.fleet && p.extra && p.extra->connector_spec && *p.extra->connector_spec == "etcd";
+    const bool from_fleet = opts_.fleet && p.extra && p.extra->connector_spec &&
+                            *p.extra->connector_spec == to_string(ConnectorKind::Etcd);
     std::vector<std::string> published;
     if (from_fleet) published = opts_.fleet->endpoints_of(p.key);
     if (!published.empty())
