@@ -8,9 +8,10 @@ namespace nb {
 
 inline std::string errno_text(int err) {
     err = err < 0 ? -err : err;
-    // strerrordesc_np: strerror's text without its shared buffer (threads call this).
-    const char* d = strerrordesc_np(err);
-    return d ? d : "errno " + std::to_string(err);
+    // GNU strerror_r: strerror's text without its shared buffer (threads call this), in
+    // every glibc (strerrordesc_np is 2.32, newer than Debian 11's).
+    char buf[128];
+    return ::strerror_r(err, buf, sizeof buf);
 }
 
 }  // namespace nb

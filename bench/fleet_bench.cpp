@@ -9,8 +9,6 @@
 //
 // No root and no etcd needed: the store's part is tests/integration/fleet.sh's and
 // bench/fleet_fanout.sh's.
-#include <malloc.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -19,6 +17,7 @@
 
 #include "agent/connector/connector.hpp"
 #include "agent/fleet/node_directory.hpp"
+#include "base/malloc_stats.hpp"
 #include "bench/bench_util.hpp"
 
 namespace {
@@ -88,10 +87,10 @@ void memory_per_node(uint32_t nodes) {
     size_t value_bytes = 0;
     for (const StoreEntry& e : in) value_bytes += e.key.size() + e.value.size();
     malloc_trim(0);
-    const size_t before = mallinfo2().uordblks;
+    const size_t before = nb::malloc_stats().uordblks;
     auto dir = std::make_unique<NodeDirectory>("bench");
     dir->replace(in, 1);
-    const size_t after = mallinfo2().uordblks;
+    const size_t after = nb::malloc_stats().uordblks;
     std::printf(
         "directory of %u nodes: %.0f bytes of heap per node; %.0f bytes per node in etcd "
         "(key and value)\n",

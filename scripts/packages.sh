@@ -39,3 +39,7 @@ NB_PKGS_TEST=(
 NB_PKGS_SANITIZE=(libclang-rt-14-dev libfuzzer-14-dev)
 # The qemu kernel matrix (vagrant/qemu): VMs, their initramfs, the kernels' modules.
 NB_PKGS_MATRIX=(qemu-system-x86 busybox-static cpio kmod xz-utils)
+# The Vagrant matrix (vagrant/run-matrix.sh installs them; not CI): libvirt's daemons
+# and its NAT network (dnsmasq-base), and what vagrant/boxes/build.sh makes boxes with.
+NB_PKGS_VAGRANT=(vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 dnsmasq-base
+    qemu-utils fdisk debootstrap rsync openssh-client)

@@ -10,7 +10,8 @@
 # and copied fresh for each run, so every run starts from the bare system. --keep leaves
 # the run's copy in place for a look afterwards. --without PKG pins PKG away in the copy,
 # as on a release that lacks it, so provision.sh's top-up for it runs (libabsl-dev,
-# libcli11-dev, libbpf-dev...). Exit code: provision.sh's.
+# libcli11-dev, libbpf-dev...). NB_VAGRANT_SCENARIOS passes through (provision.sh's
+# matrix mode: only the scenarios' targets are built). Exit code: provision.sh's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,8 +53,9 @@ command -v debootstrap >/dev/null || {
     exit 2
 }
 
-MIRROR=$(awk '/^URIs:/ && $2 ~ /\/debian$/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+# shellcheck source=vagrant/debian-mirrors.sh
+source "$ROOT/vagrant/debian-mirrors.sh"
+read -r MIRROR _ < <(host_mirrors)
 BASE="$CACHE/chroot-$SUITE"
 RUN="$CACHE/chroot-$SUITE.run"
 
@@ -104,6 +106,7 @@ bind tmpfs "$RUN/tmp" -t tmpfs
 echo "==> chroot-check: provision.sh $MACHINE in $RUN"
 rc=0
 chroot "$RUN" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    HOME=/root TERM=dumb bash /vagrant/vagrant/provision.sh "$MACHINE" || rc=$?
+    HOME=/root TERM=dumb ${NB_VAGRANT_SCENARIOS:+NB_VAGRANT_SCENARIOS="$NB_VAGRANT_SCENARIOS"} \
+    bash /vagrant/vagrant/provision.sh "$MACHINE" || rc=$?
 echo "==> chroot-check: $SUITE ($MACHINE) exit $rc"
 exit "$rc"

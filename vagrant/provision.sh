@@ -5,6 +5,8 @@
 # then the kernel feature smoke test. Argument: the machine name, for the log.
 # Packages a release does not carry (wireguard-go on older ones, bpftool under another
 # name) are installed when available; the tests that need them then skip with a reason.
+# With NB_VAGRANT_SCENARIOS set (vagrant/run-matrix.sh sets it), it runs matrix
+# scenarios of vagrant/scenarios.sh instead of the suite: see select_scenarios.
 set -uo pipefail
 
 MACHINE=${1:-unknown}
@@ -60,6 +62,7 @@ POOL=http://deb.debian.org/debian/pool/main
 CLI11_DEB=(c/cli11/libcli11-dev_2.1.2+ds-1_all.deb f1f6ee9ec053e0e0bcec47345e241b6a8ee006321248b4329e9ce88d2b4b64a8)
 LIBBPF_SRC=(libb/libbpf/libbpf_1.1.2.orig.tar.gz b50ab60637fb713db78aa98e6ca911ddf13c0799d498a1f6ec03ebffc7dca588)
 ABSEIL_SRC=(a/abseil/abseil_20220623.1.orig.tar.gz abfe2897f3a30edaa74bc34365afe3c2a3cd012091a97dc7e008f7016adcd5fe)
+HTTPLIB_SRC=(c/cpp-httplib/cpp-httplib_0.11.4+ds.orig.tar.xz 8b1a5df569003b6a4f24c68489bbda5c64aec94697bdc9ebba5d79408b2ae7eb)
 LIBBPF_MIN=1.1.0
 CMAKE_MIN=3.18 # CMakeLists.txt's cmake_minimum_required
 CMAKE_ARGS=()  # for nbagent's configure step
@@ -75,7 +78,7 @@ fetch() {
 # fetch_src POOL_PATH SHA256 DIR: the same for a source tarball, unpacked into DIR.
 fetch_src() {
     fetch "$1" "$2" "$3.tar.gz" || return 1
-    rm -rf "$3" && mkdir -p "$3" && tar -C "$3" --strip-components=1 -xzf "$3.tar.gz"
+    rm -rf "$3" && mkdir -p "$3" && tar -C "$3" --strip-components=1 -xf "$3.tar.gz" # any compression
 }
 
 top_up_apt() {
@@ -115,6 +118,18 @@ top_up_apt() {
             cmake --build "$work/abseil/build" -j "$(nproc)" >/dev/null &&
             cmake --install "$work/abseil/build" >/dev/null || return 1
     fi
+    if ! pkg-config --exists cpp-httplib; then
+        # The etcd client needs it (Debian 11 lacks it). Debian 12's is a compiled library;
+        # the same source used header-only, with a .pc file saying so, builds the same code.
+        step "cpp-httplib is not packaged here: Debian 12's, header-only, into /usr/local"
+        fetch_src "${HTTPLIB_SRC[@]}" "$work/httplib" || return 1
+        install -D -m 0644 "$work/httplib/httplib.h" /usr/local/include/httplib.h
+        mkdir -p /usr/local/lib/pkgconfig
+        printf '%s\n' 'prefix=/usr/local' 'includedir=${prefix}/include' '' 'Name: cpp-httplib' \
+            "Description: cpp-httplib, header-only (Debian 12's source; vagrant/provision.sh)" \
+            'Version: 0.11.4' 'Requires: openssl >= 1.1.1' 'Libs: -pthread' \
+            'Cflags: -I${includedir} -DCPPHTTPLIB_OPENSSL_SUPPORT' >/usr/local/lib/pkgconfig/cpp-httplib.pc
+    fi
     v=$(pkg-config --modversion libbpf 2>/dev/null || echo 0)
     if version_lt "$v" "$LIBBPF_MIN"; then
         step "libbpf $v < $LIBBPF_MIN: building Debian 12's libbpf into /usr/local"
@@ -139,13 +154,57 @@ fi
 
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 
-step "building $SRC in $BUILD"
+# The matrix mode: NB_VAGRANT_SCENARIOS names scenarios of vagrant/scenarios.sh (the
+# qemu matrix's list), as NAME or NAME:WG, space-separated, or "all". Only what they run
+# is built, and ctest is left to the suite mode: under emulation (no KVM) the whole
+# suite takes hours. Results go to $RESULTS, as run-scenarios.sh writes them.
+RESULTS=/root/nbagent-results
+SCENARIO_SPECS=()
+select_scenarios() {
+    # shellcheck source=scenarios.sh
+    source "$SRC/vagrant/scenarios.sh"
+    local entry spec name wg want
+    for entry in "${SCENARIOS[@]}"; do
+        spec=${entry#* }
+        IFS=: read -r name wg _ <<<"$spec"
+        for want in $NB_VAGRANT_SCENARIOS; do
+            if [[ $want == all || $want == "$name" || $want == "$name:$wg" ]]; then
+                SCENARIO_SPECS+=("$spec")
+                break
+            fi
+        done
+    done
+    ((${#SCENARIO_SPECS[@]})) ||
+        { echo "NB_VAGRANT_SCENARIOS='$NB_VAGRANT_SCENARIOS' names no scenario of vagrant/scenarios.sh"; return 1; }
+}
+# The agent, the lab's traffic tool, and each test binary a chosen scenario runs.
+scenario_targets() {
+    { printf '%s\n' nbagent nbtraffic no_bpf
+      printf '%s\n' "${SCENARIO_SPECS[@]}" | grep -oE '"\$BUILD"/tests/[a-z_]+' | sed 's|.*/||'; } | sort -u
+}
+
+targets=(all)
+if [[ -n ${NB_VAGRANT_SCENARIOS:-} ]]; then
+    select_scenarios || exit 1
+    mapfile -t targets < <(scenario_targets)
+fi
+
+step "building $SRC in $BUILD (targets: ${targets[*]})"
 cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${CMAKE_ARGS[@]}" || exit 1
-cmake --build "$BUILD" -j "$(nproc)" || exit 1
+cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]}" || exit 1
+
+status=0
+if ((${#SCENARIO_SPECS[@]})); then
+    step "scenarios: ${SCENARIO_SPECS[*]%%:*}"
+    : >"$RESULTS"
+    bash "$SRC/vagrant/qemu/run-scenarios.sh" --kernel "$MACHINE $(uname -r)" --build "$BUILD" \
+        --results "$RESULTS" "${SCENARIO_SPECS[@]}" || status=1
+    step "done (exit $status); results in $RESULTS, log in $LOG"
+    exit "$status"
+fi
 
 # Not CI=true: a package this release lacks should skip its tests, not fail them.
 step "ctest"
-status=0
 (cd "$BUILD" && ctest --output-on-failure -j 2) || status=1
 
 step "kernel features"

@@ -9,13 +9,14 @@
 #include "agent/debug/resources.hpp"
 #include "base/errno_text.hpp"
 #include "base/file_io.hpp"
+#include "base/malloc_stats.hpp"
 
 namespace nb::debug {
 namespace {
 
 std::string mallinfo_text() {
-    const struct mallinfo2 m = ::mallinfo2();
-    std::string s = "glibc malloc, all arenas (mallinfo2):\n";
+    const MallocStats m = malloc_stats();
+    std::string s = std::string("glibc malloc, all arenas (") + kMallocStatsCall + "):\n";
     auto line = [&s](const char* key, size_t value, const char* meaning) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "  %-9s %14zu  %s\n", key, value, meaning);
