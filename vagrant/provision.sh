@@ -160,33 +160,17 @@ mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 # suite takes hours. Results go to $RESULTS, as run-scenarios.sh writes them.
 RESULTS=/root/nbagent-results
 SCENARIO_SPECS=()
-select_scenarios() {
-    # shellcheck source=scenarios.sh
-    source "$SRC/vagrant/scenarios.sh"
-    local entry spec name wg want
-    for entry in "${SCENARIOS[@]}"; do
-        spec=${entry#* }
-        IFS=: read -r name wg _ <<<"$spec"
-        for want in $NB_VAGRANT_SCENARIOS; do
-            if [[ $want == all || $want == "$name" || $want == "$name:$wg" ]]; then
-                SCENARIO_SPECS+=("$spec")
-                break
-            fi
-        done
-    done
-    ((${#SCENARIO_SPECS[@]})) ||
-        { echo "NB_VAGRANT_SCENARIOS='$NB_VAGRANT_SCENARIOS' names no scenario of vagrant/scenarios.sh"; return 1; }
-}
-# The agent, the lab's traffic tool, and each test binary a chosen scenario runs.
-scenario_targets() {
-    { printf '%s\n' nbagent nbtraffic no_bpf
-      printf '%s\n' "${SCENARIO_SPECS[@]}" | grep -oE '"\$BUILD"/tests/[a-z_]+' | sed 's|.*/||'; } | sort -u
-}
-
 targets=(all)
 if [[ -n ${NB_VAGRANT_SCENARIOS:-} ]]; then
-    select_scenarios || exit 1
-    mapfile -t targets < <(scenario_targets)
+    # shellcheck source=scenarios.sh
+    source "$SRC/vagrant/scenarios.sh"
+    # shellcheck disable=SC2086 # the words are the filter
+    mapfile -t SCENARIO_SPECS < <(select_specs $NB_VAGRANT_SCENARIOS)
+    ((${#SCENARIO_SPECS[@]})) || {
+        echo "NB_VAGRANT_SCENARIOS='$NB_VAGRANT_SCENARIOS' names no scenario of vagrant/scenarios.sh"
+        exit 1
+    }
+    mapfile -t targets < <(spec_targets "${SCENARIO_SPECS[@]}")
 fi
 
 step "building $SRC in $BUILD (targets: ${targets[*]})"

@@ -1,6 +1,7 @@
 # Sourced: the one scenario list of both kernel matrices, the qemu runner
 # (vagrant/qemu/run-matrix.sh) and the Vagrant machines (vagrant/provision.sh).
-# Defines SCENARIOS, LONG_RUNS, NETLINK_SCALE and ALL_ROWS; reads nothing.
+# Defines SCENARIOS, LONG_RUNS, NETLINK_SCALE and ALL_ROWS, and two functions to pick
+# from them (select_specs, spec_targets); reads nothing.
 # shellcheck disable=SC2034 # the arrays are for the scripts that source this
 
 # The scenarios: "ROWS NAME:WG:ATTACH:COMMAND", ROWS being the rows CI runs it on
@@ -76,3 +77,30 @@ LONG_RUNS=(
 )
 
 ALL_ROWS="5.10 6.1 6.12"
+
+# select_specs WORD...: the specs (NAME:WG:ATTACH:COMMAND) of SCENARIOS whose NAME or
+# NAME:WG is one of the words ("all": every one), in the list's order. Exit 1 when none is.
+select_specs() {
+    local entry spec name wg want found=1
+    for entry in "${SCENARIOS[@]}"; do
+        spec=${entry#* }
+        IFS=: read -r name wg _ <<<"$spec"
+        for want in "$@"; do
+            if [[ $want == all || $want == "$name" || $want == "$name:$wg" ]]; then
+                echo "$spec"
+                found=0
+                break
+            fi
+        done
+    done
+    return "$found"
+}
+
+# spec_targets SPEC...: the build targets the specs run: the agent, the lab's traffic
+# tool, the no-BPF wrapper, and each test binary a command names ("$BUILD"/tests/X).
+spec_targets() {
+    {
+        printf '%s\n' nbagent nbtraffic no_bpf
+        printf '%s\n' "$@" | grep -oE '"\$BUILD"/tests/[a-z_]+' | sed 's|.*/||'
+    } | sort -u
+}

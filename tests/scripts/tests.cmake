@@ -44,3 +44,9 @@ if(TARGET nbagent)
     ${CMAKE_SOURCE_DIR}/packaging/completion/nbagent $<TARGET_FILE:nbagent>)
   set_tests_properties(completion PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+# The matrices' scenario list (vagrant/scenarios.sh) and the Vagrant machines' pick from
+# it; and the check itself on a list naming a script the tree lacks, which must fail.
+add_test(NAME scenarios COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/scenarios_test.sh ${CMAKE_SOURCE_DIR})
+add_test(NAME scenarios.check_fails_on_a_missing_script COMMAND bash -c
+  "sed 's|tests/integration/gso.sh|tests/integration/no_such.sh|' \"$1/vagrant/scenarios.sh\" >\"$2\" && ! bash ${CMAKE_CURRENT_LIST_DIR}/scenarios_test.sh \"$1\" \"$2\""
+  _ ${CMAKE_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/bad-scenarios.sh)
