@@ -2,18 +2,19 @@
 # The Vagrant kernel matrix, end to end, on a machine like this one (libvirt, no public
 # boxes, KVM possibly unusable):
 #   vagrant/run-matrix.sh [--machines "debian11 debian12"] [--scenarios "lazy_e2e:kernel"]
-#                         [--out FILE] [--keep] [--jobs N]
+#                         [--out FILE] [--keep] [--jobs N] [--table-only]
 # For each machine: builds or reuses its local box (vagrant/boxes/build.sh), adds it to
 # Vagrant afresh when it was rebuilt, `vagrant up`s it (boot, rsync, provision.sh, which
 # builds nbagent in the guest and runs the scenarios through vagrant/qemu/run-scenarios.sh
 # from the qemu matrix's list, vagrant/scenarios.sh), collects the guest's result lines and
 # `vagrant destroy`s it (--keep leaves it running). --jobs N runs N machines at once.
-# Starts virtlogd and libvirtd when no
-# libvirtd answers, and stops at the end only what it started.
+# Starts virtlogd and libvirtd when no libvirtd answers, and stops at the end only what
+# it started.
 # --scenarios: NAME or NAME:WG of vagrant/scenarios.sh, or "all" (default lazy_e2e:kernel).
 # --out (default vagrant/README.md) gets the table between its "vagrant-matrix" markers:
 # machine, kernel, WireGuard, attach mode, scenario, result, seconds, and the machine's
-# boot-to-result time. Consoles and logs stay in $NBVM_CACHE/vagrant-logs.
+# boot-to-result time. Consoles and logs stay in $NBVM_CACHE/vagrant-logs; --table-only
+# writes the table again from the results kept there, without booting anything.
 # Exit: 0 all passed (skip and n/a allowed), 1 a scenario failed or had no result, 2 the
 # set-up failed (tools, boxes, libvirt).
 # Machines: debian11, debian12, debian12-6.12 (those with local boxes).
@@ -26,6 +27,7 @@ scenarios="lazy_e2e:kernel"
 out="$HERE/README.md"
 keep=0
 jobs=1
+table_only=0
 while (($#)); do
     case $1 in
         --machines) machines=${2:?}; shift 2 ;;
@@ -33,6 +35,7 @@ while (($#)); do
         --out) out=${2:?}; shift 2 ;;
         --keep) keep=1; shift ;;
         --jobs) jobs=${2:?}; shift 2 ;;
+        --table-only) table_only=1; shift ;;
         -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "run-matrix.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
@@ -98,18 +101,19 @@ add_box() {
 }
 
 # write_table RESULTS FILE: the Markdown table, between FILE's markers (FILE is created
-# with just the table when it has none).
+# with just the table when it has none). A result line is run-scenarios.sh's, with the
+# machine's seconds, the tree, the driver and the day appended by run_machine.
 write_table() {
     local begin='<!-- vagrant-matrix:begin -->' end='<!-- vagrant-matrix:end -->' table
     table=$(
         echo "$begin"
-        echo "Run $(date -u +%Y-%m-%d) on the tree of $tested, libvirt driver \`$driver\`:"
-        echo "\`vagrant/run-matrix.sh --machines \"$machines\" --scenarios \"$scenarios\"\`."
+        echo "\`vagrant/run-matrix.sh --machines \"$machines\" --scenarios \"$scenarios\"\`"
+        echo "(\`up to result\`: from \`vagrant up\` to the results, boot, rsync, packages and build included):"
         echo
-        echo "| machine | kernel | WireGuard | attach | scenario | result | scenario s | up to result s | note |"
-        echo "|---|---|---|---|---|---|---|---|---|"
-        sed 's/^MATRIX //' "$1" | while IFS='|' read -r label wg attach name result secs note total; do
-            echo "| ${label%% *} | ${label#* } | $wg | $attach | $name | $result | $secs | $total | $note |"
+        echo "| machine | kernel | WireGuard | attach | scenario | result | scenario s | up to result s | tree | libvirt driver | day | note |"
+        echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+        sed 's/^MATRIX //' "$1" | while IFS='|' read -r label wg attach name result secs note total tree drv day; do
+            echo "| ${label%% *} | ${label#* } | $wg | $attach | $name | $result | $secs | $total | $tree | $drv | $day | $note |"
         done
         echo "$end"
     )
@@ -122,6 +126,21 @@ write_table() {
         echo "$table" >"$2"
     fi
 }
+
+# gather_results: every machine's result lines, in the order asked, into $logs/results.
+gather_results() {
+    results="$logs/results"
+    : >"$results"
+    for m in $machines; do cat "$logs/$m.results" >>"$results" 2>/dev/null || true; done
+}
+
+if ((table_only)); then
+    gather_results
+    [[ -s $results ]] || die "no results of $machines in $logs"
+    write_table "$results" "$out" || exit 2
+    step "table in $out (from the results in $logs)"
+    exit 0
+fi
 
 trap stop_started EXIT
 tested="$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$HERE" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
@@ -145,7 +164,7 @@ run_machine() {
         tail -n 20 "$logs/$m.up.log"
         lines="MATRIX $m ?|-|-|(all)|fail|0|no result: vagrant up exited $rc (see $m.up.log)"
     fi
-    while IFS= read -r line; do echo "$line|$secs"; done <<<"$lines" >"$logs/$m.results"
+    while IFS= read -r line; do echo "$line|$secs|$tested|$driver|$(date -u +%F)"; done <<<"$lines" >"$logs/$m.results"
     step "$m: done in $secs s"
     cat "$logs/$m.results"
     ((keep)) || vagrant destroy -f "$m" >/dev/null 2>&1 || true
@@ -168,9 +187,7 @@ for m in $machines; do
     fi
 done
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-results="$logs/results"
-: >"$results"
-for m in $machines; do cat "$logs/$m.results" >>"$results" 2>/dev/null || true; done
+gather_results
 grep -q '|fail|' "$results" && status=1
 write_table "$results" "$out" || status=2
 step "table in $out; exit $status"
