@@ -39,8 +39,27 @@ install_apt() {
     mapfile -t have < <(apt_available "${wanted[@]}")
     missing=$(printf '%s\n' "${wanted[@]}" | grep -vxF -f <(printf '%s\n' "${have[@]}") | tr '\n' ' ')
     [[ -z $missing ]] || echo "not packaged in this release: $missing"
+    apt_install "${have[@]}"
+}
+
+# apt_install PKG...: apt-get install; where the mirror lists an update whose file it
+# does not serve (404: partial mirrors and proxies do, this project's machine for some of
+# bullseye-security), once more with those packages taken from the release itself
+# (NAME/CODENAME: apt then takes their exact-version dependencies from it too).
+apt_install() {
+    local log failed codename p args=()
+    log=$(mktemp)
     # A throwaway machine: dpkg's fsyncs only cost time (minutes under emulation).
-    apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "${have[@]}"
+    apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "$@" 2>&1 | tee "$log"
+    ((PIPESTATUS[0] == 0)) && { rm -f "$log"; return 0; }
+    failed=" $(sed -n 's|^E: Failed to fetch .*/\([^/_]*\)_[^/]*\.deb .*|\1|p' "$log" | sort -u | tr '\n' ' ')"
+    rm -f "$log"
+    [[ $failed != " " ]] || return 1
+    codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    echo "the mirror did not serve:$failed- taking them from $codename itself"
+    for p in "$@"; do [[ $failed == *" $p "* ]] || args+=("$p"); done
+    for p in $failed; do args+=("$p/$codename"); done # dependencies too, when one failed
+    apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-unsafe-io "${args[@]}"
 }
 
 install_dnf() {
