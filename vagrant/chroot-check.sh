@@ -70,7 +70,7 @@ cleanup() {
     local i
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
     # Never delete through a mount that is still there (the host's /dev, /sys).
-    if grep -q " $RUN[/ ]" /proc/mounts; then
+    if grep -q " ${RUN}[/ ]" /proc/mounts; then
         echo "chroot-check: mounts under $RUN remain; not deleting it" >&2
     elif ((!keep)); then
         rm -rf "$RUN"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced: the Debian mirrors this machine already uses, so every release the matrices
 # fetch (bullseye too) comes from the same place, and the host's apt is never changed.
 

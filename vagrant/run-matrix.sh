@@ -7,7 +7,8 @@
 # Vagrant afresh when it was rebuilt, `vagrant up`s it (boot, rsync, provision.sh, which
 # builds nbagent in the guest and runs the scenarios through vagrant/qemu/run-scenarios.sh
 # from the qemu matrix's list, vagrant/scenarios.sh), collects the guest's result lines and
-# `vagrant destroy`s it (--keep leaves it running). --jobs N runs N machines at once.
+# `vagrant destroy`s it (--keep leaves it running, as does a failed vagrant up).
+# --jobs N runs N machines at once.
 # Starts virtlogd and libvirtd when no libvirtd answers, and stops at the end only what
 # it started.
 # --scenarios: NAME or NAME:WG of vagrant/scenarios.sh, or "all" (default lazy_e2e:kernel).
@@ -167,7 +168,12 @@ run_machine() {
     while IFS= read -r line; do echo "$line|$secs|$tested|$driver|$(date -u +%F)"; done <<<"$lines" >"$logs/$m.results"
     step "$m: done in $secs s"
     cat "$logs/$m.results"
-    ((keep)) || vagrant destroy -f "$m" >/dev/null 2>&1 || true
+    # A machine that failed stays, for a look and a `vagrant provision` (an hour to remake).
+    if ((keep || rc != 0)); then
+        step "$m: kept (VAGRANT_CWD=$HERE vagrant ssh $m; vagrant destroy -f $m)"
+    else
+        vagrant destroy -f "$m" >/dev/null 2>&1 || true
+    fi
     return $((rc != 0))
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced: the one scenario list of both kernel matrices, the qemu runner
 # (vagrant/qemu/run-matrix.sh) and the Vagrant machines (vagrant/provision.sh).
 # Defines SCENARIOS, LONG_RUNS, NETLINK_SCALE and ALL_ROWS, and two functions to pick
