@@ -17,15 +17,16 @@ struct MallocStats {
 inline constexpr const char* kMallocStatsCall = "mallinfo2";
 inline MallocStats malloc_stats() {
     const struct mallinfo2 m = ::mallinfo2();
-    return {m.arena, m.ordblks, m.smblks, m.hblks, m.hblkhd, m.fsmblks, m.uordblks, m.fordblks, m.keepcost};
+    return {m.arena,   m.ordblks,  m.smblks,   m.hblks,   m.hblkhd,
+            m.fsmblks, m.uordblks, m.fordblks, m.keepcost};
 }
 #else
 inline constexpr const char* kMallocStatsCall = "mallinfo (int fields: wrap past 2 GiB)";
 inline MallocStats malloc_stats() {
     const struct mallinfo m = ::mallinfo();
     auto z = [](int v) { return static_cast<size_t>(static_cast<unsigned>(v)); };
-    return {z(m.arena), z(m.ordblks), z(m.smblks), z(m.hblks), z(m.hblkhd), z(m.fsmblks), z(m.uordblks),
-            z(m.fordblks), z(m.keepcost)};
+    return {z(m.arena),   z(m.ordblks),  z(m.smblks),   z(m.hblks),   z(m.hblkhd),
+            z(m.fsmblks), z(m.uordblks), z(m.fordblks), z(m.keepcost)};
 }
 #endif
 
