@@ -1,6 +1,8 @@
+# shellcheck shell=bash
 # The Debian package names nbagent needs, in one place: scripts/setup.sh installs them all
 # on Debian 12, vagrant/provision.sh the build and test sets on other apt releases.
-# Sourced, not run.
+# Sourced, not run. Also defines nb_install_missing, which installs those not yet there.
+# shellcheck disable=SC2034 # the arrays are for the scripts that source this
 
 # Building: compilers, the BPF toolchain and the libraries CMakeLists.txt finds.
 # linux-libc-dev provides /usr/include/x86_64-linux-gnu/asm/types.h, which clang -target
@@ -43,3 +45,21 @@ NB_PKGS_MATRIX=(qemu-system-x86 busybox-static cpio kmod xz-utils)
 # and its NAT network (dnsmasq-base), and what vagrant/boxes/build.sh makes boxes with.
 NB_PKGS_VAGRANT=(vagrant vagrant-libvirt libvirt-daemon-system qemu-system-x86 dnsmasq-base
     qemu-utils fdisk debootstrap rsync openssh-client)
+
+# nb_install_missing PKG...: installs, with apt-get, those of PKG... dpkg does not list as
+# installed, and says which (or that all were there). Runs apt-get through $NB_SUDO when
+# set (setup.sh as a user with sudo). Returns apt-get's status.
+nb_install_missing() {
+    local p missing=()
+    for p; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    if ((${#missing[@]} == 0)); then
+        echo "==> packages: all $# already installed"
+        return 0
+    fi
+    echo "==> packages: installing ${missing[*]}"
+    # shellcheck disable=SC2086 # NB_SUDO is "sudo" or empty
+    ${NB_SUDO:-} env DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        ${NB_SUDO:-} env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}

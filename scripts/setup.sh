@@ -11,9 +11,9 @@ build=1
 [[ ${1:-} == --no-build ]] && build=0
 
 if [[ $(id -u) -eq 0 ]]; then
-    SUDO=()
+    NB_SUDO=
 elif command -v sudo >/dev/null; then
-    SUDO=(sudo)
+    NB_SUDO=sudo
 else
     echo "setup.sh: needs root (or sudo) to install packages" >&2
     exit 1
@@ -25,20 +25,7 @@ source "$ROOT/scripts/packages.sh"
 PACKAGES=("${NB_PKGS_BUILD[@]}" "${NB_PKGS_TEST[@]}" "${NB_PKGS_SANITIZE[@]}" "${NB_PKGS_MATRIX[@]}"
     "${NB_PKGS_PACKAGE[@]}")
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-if ((${#missing[@]})); then
-    step "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    "${SUDO[@]}" apt-get update
-    "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
-else
-    step "all ${#PACKAGES[@]} packages already installed"
-fi
+nb_install_missing "${PACKAGES[@]}"
 
 # promtool checks /metrics in the tests. It comes from Debian's prometheus package,
 # unpacked rather than installed: installing it would enable a Prometheus server here.
@@ -50,9 +37,9 @@ else
     tmp=$(mktemp -d)
     chmod 0755 "$tmp"  # apt-get download drops privileges to _apt where it can
     (cd "$tmp" && { apt-get download prometheus 2>/dev/null ||
-        { "${SUDO[@]}" apt-get update && apt-get download prometheus; }; })
+        { ${NB_SUDO} apt-get update && apt-get download prometheus; }; })
     dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
-    "${SUDO[@]}" install -D -m 0755 "$tmp/usr/bin/promtool" "$PROMTOOL"
+    ${NB_SUDO} install -D -m 0755 "$tmp/usr/bin/promtool" "$PROMTOOL"
     rm -rf "$tmp"
 fi
 
@@ -60,7 +47,7 @@ if mountpoint -q /sys/fs/bpf; then
     step "bpffs already mounted on /sys/fs/bpf"
 else
     step "mounting bpffs on /sys/fs/bpf"
-    "${SUDO[@]}" mount -t bpf bpf /sys/fs/bpf
+    ${NB_SUDO} mount -t bpf bpf /sys/fs/bpf
 fi
 
 if ((build)); then

@@ -51,15 +51,11 @@ step() { echo "==> vagrant matrix: $*"; }
 [[ $(id -u) -eq 0 ]] || die "needs root (libvirt's system daemon, the box builder)"
 # shellcheck source=../scripts/packages.sh
 source "$HERE/../scripts/packages.sh"
-missing=()
-for p in "${NB_PKGS_VAGRANT[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    step "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -q && apt-get install -y -q --no-install-recommends "${missing[@]}"; } || die "apt-get install failed"
-fi
+nb_install_missing "${NB_PKGS_VAGRANT[@]}" || die "apt-get install failed"
+# shellcheck source=scenarios.sh
+source "$HERE/scenarios.sh"
+# shellcheck disable=SC2086 # scenario specs are words
+select_specs $scenarios >/dev/null || die "--scenarios '$scenarios': none of vagrant/scenarios.sh's scenarios"
 
 logs="$CACHE/vagrant-logs"
 mkdir -p "$logs"
@@ -144,7 +140,7 @@ if ((table_only)); then
 fi
 
 trap stop_started EXIT
-tested="$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$HERE" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+tested=$(tested_tree "$HERE")
 libvirt_up
 driver=$(bash "$HERE/kvm-usable.sh")
 export NB_VAGRANT_DRIVER=$driver

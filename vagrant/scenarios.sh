@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Sourced: the one scenario list of both kernel matrices, the qemu runner
 # (vagrant/qemu/run-matrix.sh) and the Vagrant machines (vagrant/provision.sh).
-# Defines SCENARIOS, LONG_RUNS, NETLINK_SCALE and ALL_ROWS, and two functions to pick
-# from them (select_specs, spec_targets); reads nothing.
+# Defines SCENARIOS, LONG_RUNS, NETLINK_SCALE and ALL_ROWS, two functions to pick from
+# them (select_specs, spec_targets), and tested_tree for the results' tree column; reads
+# nothing.
 # shellcheck disable=SC2034 # the arrays are for the scripts that source this
 
 # The scenarios: "ROWS NAME:WG:ATTACH:COMMAND", ROWS being the rows CI runs it on
@@ -104,4 +105,13 @@ spec_targets() {
         printf '%s\n' nbagent nbtraffic no_bpf
         printf '%s\n' "$@" | grep -oE '"\$BUILD"/tests/[a-z_]+' | sed 's|.*/||'
     } | sort -u
+}
+
+# tested_tree DIR: the tree a matrix tests, for its results: DIR's commit, and a mark
+# when the work tree differs from it. Read it before writing results into the tree.
+tested_tree() {
+    local commit
+    commit=$(git -C "$1" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+    git -C "$1" diff --quiet HEAD || commit+=" (with uncommitted changes)"
+    echo "$commit"
 }

@@ -2,7 +2,8 @@
 # The matrices' scenario list (vagrant/scenarios.sh) is sound: each entry has a known
 # WireGuard and attach mode and CI rows that are rows of the matrix, each command runs a
 # script or a test binary the tree has, and the Vagrant machines' pick from it
-# (select_specs, spec_targets) gives what they ask for.
+# (select_specs, spec_targets) gives what they ask for, and tested_tree names a tree as
+# its results should.
 #   scenarios_test.sh ROOT [SCENARIOS_FILE]
 set -uo pipefail
 root=$1 file=${2:-$1/vagrant/scenarios.sh}
@@ -43,5 +44,22 @@ select_specs no_such_scenario >/dev/null && bad "select_specs of an unknown name
 targets=$(spec_targets "$(select_specs netlink_kernel_test)" | tr '\n' ' ')
 [[ $targets == "nbagent nbtraffic netlink_kernel_test no_bpf " ]] || bad "spec_targets netlink_kernel_test gave: $targets"
 
-((status == 0)) && echo "PASS: ${#seen[@]} scenarios are sound, and the pick gives what it asks for"
+# The results' tree column: the commit, marked when the work tree differs; no repository,
+# "unknown".
+repo=$(mktemp -d)
+trap 'rm -rf "$repo"' EXIT
+git -C "$repo" init -q && echo a >"$repo/f" && git -C "$repo" add f &&
+    git -C "$repo" -c user.name=t -c user.email=t@t commit -qm t || bad "cannot make a git repository"
+head=$(git -C "$repo" rev-parse --short HEAD)
+[[ $(tested_tree "$repo") == "$head" ]] || bad "tested_tree of a clean tree gave: $(tested_tree "$repo")"
+echo b >"$repo/f"
+[[ $(tested_tree "$repo") == "$head (with uncommitted changes)" ]] ||
+    bad "tested_tree of a changed tree gave: $(tested_tree "$repo")"
+git -C "$repo" add f
+[[ $(tested_tree "$repo") == "$head (with uncommitted changes)" ]] ||
+    bad "tested_tree of a staged change gave: $(tested_tree "$repo")"
+rm -rf "$repo/.git"
+[[ $(tested_tree "$repo") == unknown ]] || bad "tested_tree outside git gave: $(tested_tree "$repo")"
+
+((status == 0)) && echo "PASS: ${#seen[@]} scenarios are sound, the pick gives what it asks for, tested_tree names trees"
 exit "$status"

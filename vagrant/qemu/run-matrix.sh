@@ -102,7 +102,7 @@ work=$(mktemp -d /tmp/nbmatrix.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 results="$work/results"
 # The tree as tested: read now, since writing --out into the tree later makes it differ.
-tested="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+tested=$(tested_tree "$ROOT")
 : >"$results"
 timings=()
 infra_failed=0
