@@ -164,7 +164,7 @@ run_machine() {
     while IFS= read -r line; do echo "$line|$secs|$tested|$driver|$(date -u +%F)"; done <<<"$lines" >"$logs/$m.results"
     step "$m: done in $secs s"
     cat "$logs/$m.results"
-    # A machine that failed stays, for a look and a `vagrant provision` (an hour to remake).
+    # A machine that failed stays, for a look and a `vagrant provision` (40 minutes or more to remake).
     if ((keep || rc != 0)); then
         step "$m: kept (VAGRANT_CWD=$HERE vagrant ssh $m; vagrant destroy -f $m)"
     else
@@ -179,8 +179,8 @@ for m in $machines; do
     add_box "$m"
     rm -f "$logs/$m.results"
     if ((jobs > 1)); then
-        # Under TCG most of a machine's time is dpkg and one compiler at a time, so two
-        # machines side by side use the two cores better than one after the other.
+        # For hosts with cores to spare: a machine under TCG keeps two busy compiling, so
+        # on 2 cores two side by side take longer than one after the other (README).
         run_machine "$m" &
         pids+=($!)
         while (($(jobs -rp | wc -l) >= jobs)); do wait -n || status=1; done
