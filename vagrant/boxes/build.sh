@@ -17,7 +17,7 @@
 # built, or with --force. Everything lives outside the tree, in $NBVM_CACHE/boxes
 # (default /var/cache/nbagent-vm/boxes), with each release's downloaded packages kept for
 # the next build. Beside each box: NAME.vmlinuz, its kernel (vagrant/kvm-usable.sh boots
-# it to see whether KVM works). Needs root (loop device, mounts, chroot), debootstrap,
+# it to see whether KVM works), and NAME.build.log, the build's output. Needs root (loop device, mounts, chroot), debootstrap,
 # qemu-img (qemu-utils), sfdisk (fdisk) and Vagrant (for its key).
 set -euo pipefail
 
@@ -72,7 +72,18 @@ cleanup() {
     [[ -z $LOOP ]] || losetup -d "$LOOP" 2>/dev/null || true
     LOOP=""
 }
-trap cleanup EXIT
+# The build's own output (debootstrap, apt, GRUB) goes to NAME.build.log beside the box;
+# the log's end is shown when the build fails.
+BUILD_LOG=""
+on_exit() {
+    local rc=$?
+    cleanup
+    if ((rc != 0)) && [[ -n $BUILD_LOG ]]; then
+        echo "boxes/build.sh: failed; the end of $BUILD_LOG:" >&2
+        tail -n 30 "$BUILD_LOG" >&2
+    fi
+}
+trap on_exit EXIT
 mnt() { # mnt DST MOUNT-ARGS...: mount and remember it
     mkdir -p "$1"
     mount "${@:2}" "$1"
@@ -181,12 +192,14 @@ build_box() {
     ROOTFS="$work/root"
     rm -rf "$work"
     mkdir -p "$work" "$CACHE/debs-$suite"
-    log "$name: debootstrap $suite from $MIRROR"
-    make_disk "$work/disk.raw"
-    debootstrap --cache-dir="$CACHE/debs-$suite" "$suite" "$ROOTFS" "$MIRROR" >&2
+    BUILD_LOG="$CACHE/$name.build.log"
+    log "$name: debootstrap $suite from $MIRROR (output in $BUILD_LOG)"
+    make_disk "$work/disk.raw" >"$BUILD_LOG" 2>&1
+    debootstrap --cache-dir="$CACHE/debs-$suite" "$suite" "$ROOTFS" "$MIRROR" >>"$BUILD_LOG" 2>&1
     log "$name: $kernel, GRUB, sshd, the vagrant user"
-    configure "$name" "$suite" "$kernel" >&2
-    pack "$name" "$work"
+    configure "$name" "$suite" "$kernel" >>"$BUILD_LOG" 2>&1
+    pack "$name" "$work" >>"$BUILD_LOG" 2>&1
+    BUILD_LOG=""
     log "$name: built in $((SECONDS - t0)) s ($(du -h "$CACHE/$name.box" | cut -f1))"
 }
 
