@@ -1,6 +1,8 @@
 #include "agent/etcd/gateway_transport.hpp"
 
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -108,26 +110,36 @@ GatewayError error_of(int status, const std::string& body) {
 
 }  // namespace
 
-Json GatewayTransport::post(const std::string& path, const Json& body, bool idempotent) {
+// One pass over the members: the reply, or why each failed.
+struct GatewayTransport::Round {
+    std::optional<Json> reply;
+    std::string tried;
+    bool busy = false;  // a member answered 5xx: up, but not serving (no leader, say)
+};
+
+GatewayTransport::Round GatewayTransport::round(const std::string& path, const std::string& text,
+                                                bool idempotent,
+                                                std::chrono::steady_clock::time_point deadline) {
     using Clock = std::chrono::steady_clock;
-    const auto deadline = Clock::now() + options_.request_timeout;
-    const std::string text = body.dump();
     const size_t n = endpoints_.size();
     const size_t first = current_.load() % n;
-    std::string tried;
+    Round r;
     for (size_t i = 0; i < n; ++i) {
         const size_t member = (first + i) % n;
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) {
-            tried += "; no time left for the others (request timeout " +
-                     std::to_string(options_.request_timeout.count()) + " ms)";
+            r.tried += "; no time left for the others (request timeout " +
+                       std::to_string(options_.request_timeout.count()) + " ms)";
             break;
         }
         Attempt a = attempt(member, path, text, left);
         if (a.replied && a.status < 500) {
             current_.store(member);
-            if (a.status == 200) return parse_reply(a.body, "reply of " + path);
+            if (a.status == 200) {
+                r.reply = parse_reply(a.body, "reply of " + path);
+                return r;
+            }
             const GatewayError e = error_of(a.status, a.body);
             throw EtcdError(EtcdErrorKind::Server,
                             "etcd " + endpoints_[member].url() + " " + path + ": " + e.message,
@@ -137,18 +149,39 @@ Json GatewayTransport::post(const std::string& path, const Json& body, bool idem
             const GatewayError e = error_of(a.status, a.body);
             a.error =
                 e.code < 0 ? e.message : e.message + " (HTTP " + std::to_string(a.status) + ")";
+            r.busy = true;
         }
         spdlog::debug("etcd {} {}: {}; trying the next member", endpoints_[member].url(), path,
                       a.error);
-        tried += (tried.empty() ? "" : "; ") + endpoints_[member].url() + ": " + a.error;
+        r.tried += (r.tried.empty() ? "" : "; ") + endpoints_[member].url() + ": " + a.error;
         current_.store((member + 1) % n);
         if (!idempotent && (a.replied || a.maybe_sent)) {
-            tried += "; not sent to another member: this one may have applied it";
+            r.tried += "; not sent to another member: this one may have applied it";
+            r.busy = false;
             break;
         }
     }
-    throw EtcdError(EtcdErrorKind::Unavailable,
-                    "etcd: no member answered " + path + " (" + tried + ")");
+    return r;
+}
+
+Json GatewayTransport::post(const std::string& path, const Json& body, bool idempotent) {
+    using namespace std::chrono_literals;
+    const auto deadline = std::chrono::steady_clock::now() + options_.request_timeout;
+    const std::string text = body.dump();
+    // An election takes about a second (etcd's default election timeout), so the pauses
+    // grow to that and no further.
+    std::chrono::milliseconds pause = 100ms;
+    for (int rounds = 1;; ++rounds) {
+        Round r = round(path, text, idempotent, deadline);
+        if (r.reply) return std::move(*r.reply);
+        if (!r.busy || std::chrono::steady_clock::now() + pause >= deadline) {
+            if (rounds > 1) r.tried += "; the last of " + std::to_string(rounds) + " rounds";
+            throw EtcdError(EtcdErrorKind::Unavailable,
+                            "etcd: no member answered " + path + " (" + r.tried + ")");
+        }
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    }
 }
 
 }  // namespace nb::etcd

@@ -121,11 +121,34 @@ TEST(EtcdFakeGateway, FailsOverPastUnreachableAndFailingMembersAndStays) {
     EXPECT_EQ(good.hits, 2);
 }
 
+TEST(EtcdFakeGateway, AMemberBetweenLeadersIsAskedAgainUntilItServes) {
+    // Answers 503 "no leader" twice, as during an election, then serves.
+    FakeGateway electing;
+    electing.srv.Post("/v3/kv/range", [&](const httplib::Request&, httplib::Response& res) {
+        if (++electing.hits <= 2) {
+            res.status = 503;
+            res.set_content(R"({"error":"x","message":"etcdserver: no leader","code":14})",
+                            "application/json");
+            return;
+        }
+        res.set_content(kRangeReply, "application/json");
+    });
+    EtcdClient c(options({closed_url(), electing.url()}));
+    EXPECT_EQ(c.range("a").kvs.at(0).value, "b");
+    EXPECT_EQ(electing.hits, 3);
+    // Nobody up at all: one round, no waiting.
+    EtcdClient d(options({closed_url(), closed_url()}));
+    EXPECT_EQ(error_of([&] { d.range("a"); }).kind(), EtcdErrorKind::Unavailable);
+    EXPECT_EQ(d.requests(), 2u);
+}
+
 TEST(EtcdFakeGateway, NoMemberAnsweringNamesEachAndWhy) {
     FakeGateway sick;
     sick.reply("/v3/kv/put", 503, R"({"error":"x","message":"etcdserver: no leader","code":14})");
     const std::string closed = closed_url();
-    EtcdClient c(options({closed, sick.url()}));
+    EtcdOptions o = options({closed, sick.url()});
+    o.request_timeout = std::chrono::milliseconds(500);
+    EtcdClient c(o);
     EtcdError e = error_of([&] { c.put("a", "b"); });
     EXPECT_EQ(e.kind(), EtcdErrorKind::Unavailable);
     const std::string what = e.what();
