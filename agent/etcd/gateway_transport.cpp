@@ -157,7 +157,6 @@ GatewayTransport::Round GatewayTransport::round(const std::string& path, const s
         current_.store((member + 1) % n);
         if (!idempotent && (a.replied || a.maybe_sent)) {
             r.tried += "; not sent to another member: this one may have applied it";
-            r.busy = false;
             break;
         }
     }
@@ -174,7 +173,7 @@ Json GatewayTransport::post(const std::string& path, const Json& body, bool idem
     for (int rounds = 1;; ++rounds) {
         Round r = round(path, text, idempotent, deadline);
         if (r.reply) return std::move(*r.reply);
-        if (!r.busy || std::chrono::steady_clock::now() + pause >= deadline) {
+        if (!idempotent || !r.busy || std::chrono::steady_clock::now() + pause >= deadline) {
             if (rounds > 1) r.tried += "; the last of " + std::to_string(rounds) + " rounds";
             throw EtcdError(EtcdErrorKind::Unavailable,
                             "etcd: no member answered " + path + " (" + r.tried + ")");

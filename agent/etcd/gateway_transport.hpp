@@ -1,10 +1,10 @@
 // POSTs a JSON request to the gateway of one member after another: the current member
 // first; on no reply, a timeout or a 5xx, the next, each once a round, all within the
 // request timeout. Another round, after a pause, only when a member answered 5xx (it is
-// up, e.g. between leaders) and the request is idempotent. Keeps idle connections per member for
-// reuse, so concurrent callers each get a connection of their own. A retried request may have been
-// applied by the member that did not answer in time, so only idempotent ones are (post's
-// `idempotent`).
+// up, e.g. between leaders) and the request is idempotent. Keeps idle connections per
+// member for reuse, so concurrent callers each get a connection of their own. A retried
+// request may have been applied by the member that did not answer in time, so only
+// idempotent ones are (post's `idempotent`).
 #pragma once
 
 #include <atomic>

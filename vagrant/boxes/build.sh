@@ -17,8 +17,9 @@
 # built, or with --force. Everything lives outside the tree, in $NBVM_CACHE/boxes
 # (default /var/cache/nbagent-vm/boxes), with each release's downloaded packages kept for
 # the next build. Beside each box: NAME.vmlinuz, its kernel (vagrant/kvm-usable.sh boots
-# it to see whether KVM works), and NAME.build.log, the build's output. Needs root (loop device, mounts, chroot), debootstrap,
-# qemu-img (qemu-utils), sfdisk (fdisk) and Vagrant (for its key).
+# it to see whether KVM works), and NAME.build.log, the build's output. Needs root (loop
+# device, mounts, chroot), debootstrap, qemu-img (qemu-utils), sfdisk (fdisk) and Vagrant
+# (for its key).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,7 +43,7 @@ boxes=()
 for a in "$@"; do
     case $a in
         --force) force=1 ;;
-        -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
         -*) die "unknown option $a" ;;
         *)
             [[ -n ${SUITE[$a]:-} ]] || die "unknown box '$a' (known: ${ALL_BOXES[*]})"
