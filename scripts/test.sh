@@ -140,6 +140,12 @@ run_ctest() {
     total_skipped=$((total_skipped + skipped))
     total_failed=$((total_failed + failed))
     if ((rc != 0 || failed != 0)); then status=1; fi
+    # The names too: CI keeps only the end of the output, and ctest lists them earlier.
+    local line
+    while IFS= read -r line; do
+        summaries+=("  $name FAILED: ${line#"${line%%[![:space:]]*}"}")
+    done < <(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/p' "$log" |
+        grep -E '^[[:space:]]+[0-9]+ - ')
 }
 
 timed "ctest build/" run_ctest build "$ROOT/build"
