@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine (as root), in two tiers:
-#   scripts/test.sh          the CI tier, what .ci/run runs (about 35 min cold here, less
-#                            with a warm ccache); see docs/testing.md
+#   scripts/test.sh          the CI tier, what .ci/run runs (about 23 min here with CI's
+#                            warm ccache, 43 min with an empty one); see docs/testing.md
 #   scripts/test.sh --full   the same builds and ctest, then the full kernel matrix: every
 #                            scenario on every kernel row, and the long runs (~1 h 15 min)
 # Stages, each timed:
@@ -93,8 +93,8 @@ step "build/ (GCC, RelWithDebInfo)"
 timed "build build/" bash "$ROOT/scripts/build.sh" "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo ||
     fail_stage "the build of build/"
 
-# clang 14: it builds this tree with the sanitizers in half GCC's time (4 min against
-# 8.5 min here), and CI then compiles everything with both compilers. It also builds the
+# clang 14: it built this tree with the sanitizers in half GCC's time when it was chosen
+# (4 min against 8.5 min here), and CI then compiles everything with both compilers. It also builds the
 # libFuzzer targets (NB_FUZZ, tests/fuzz), which its ctest runs for a few seconds each.
 step "build-asan/ (clang 14, ASan+UBSan, fuzz targets; no benchmarks)"
 timed "build build-asan/" bash "$ROOT/scripts/build.sh" "$ROOT/build-asan" \
