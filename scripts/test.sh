@@ -94,8 +94,9 @@ timed "build build/" bash "$ROOT/scripts/build.sh" "$ROOT/build" -DCMAKE_BUILD_T
     fail_stage "the build of build/"
 
 # clang 14: it built this tree with the sanitizers in half GCC's time when it was chosen
-# (4 min against 8.5 min here), and CI then compiles everything with both compilers. It also builds the
-# libFuzzer targets (NB_FUZZ, tests/fuzz), which its ctest runs for a few seconds each.
+# (4 min against 8.5 min here), and CI then compiles everything with both compilers. It
+# also builds the libFuzzer targets (NB_FUZZ, tests/fuzz), which its ctest runs for a few
+# seconds each.
 step "build-asan/ (clang 14, ASan+UBSan, fuzz targets; no benchmarks)"
 timed "build build-asan/" bash "$ROOT/scripts/build.sh" "$ROOT/build-asan" \
     -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
@@ -141,11 +142,10 @@ run_ctest() {
     total_failed=$((total_failed + failed))
     if ((rc != 0 || failed != 0)); then status=1; fi
     # The names too: CI keeps only the end of the output, and ctest lists them earlier.
-    local line
+    local line names='/^The following tests FAILED:/,/^Errors while running CTest/'
     while IFS= read -r line; do
-        summaries+=("  $name FAILED: ${line#"${line%%[![:space:]]*}"}")
-    done < <(sed -n '/^The following tests FAILED:/,/^Errors while running CTest/p' "$log" |
-        grep -E '^[[:space:]]+[0-9]+ - ')
+        summaries+=("  $name FAILED: $line")
+    done < <(sed -nE "${names}s/^[[:space:]]+([0-9]+ - )/\\1/p" "$log")
 }
 
 timed "ctest build/" run_ctest build "$ROOT/build"

@@ -93,8 +93,10 @@ pass "$pairs random pairs: every first ping delivered"
 # remote's handshake: WireGuard has the endpoint, the agent shows none).
 ping_first 1 5
 ping_first 5 2
+# Host N's view of host 5 (status -d --json of that one peer).
+peer_5() { fcli "$1" status --json -d --peer "$FLEET_KEY_5"; }
 # "state|endpoint|wakes": '|' because the endpoint may be empty.
-state_of_5() { fcli "$1" status --json -d --peer "$FLEET_KEY_5" | jq -r '.peers[0] | "\(.state)|\(.endpoint)|\(.wakes)"'; }
+state_of_5() { peer_5 "$1" | jq -r '.peers[0] | "\(.state)|\(.endpoint)|\(.wakes)"'; }
 # Host 2's agent learns of the remote's handshake from its ingress program, a moment
 # after the ping's reply.
 connected_to_5() { [[ $(state_of_5 "$1") == Connected\|* ]]; }
@@ -111,7 +113,7 @@ wait_for 30 "host 5's new endpoint in etcd" published
 # Where each host's next wake of host 5 goes (the directory), and, for a host already
 # Connected to it, where WireGuard sends (moved without a wake).
 follows() {
-    fcli "$1" status --json -d --peer "$FLEET_KEY_5" |
+    peer_5 "$1" |
         jq -e --arg e "$FLEET_NET.105:51820" '.peers[0] | .wake_endpoint == $e and (.state != "Connected" or .endpoint == $e)' >/dev/null
 }
 moved_with_5() { [[ $(state_of_5 "$1") == "Connected|$FLEET_NET.105:51820|${wakes_before[$1]}" ]]; }
